@@ -1,0 +1,12 @@
+//! epoll-bench: equivalent TCP servers that differ only in epoll trigger mode
+//! and copy strategy, and the tools that measure them.
+//!
+//! - [`sys`]: every syscall, and the only `unsafe` code, counted per thread.
+//! - [`server`]: one event loop, generic over [`server::Trigger`] and
+//!   [`server::CopyStrategy`], serving the `frame` and `echo` protocols.
+//! - [`commands`]: the command-line subcommands.
+
+pub mod cli;
+pub mod commands;
+pub mod server;
+pub mod sys;

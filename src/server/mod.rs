@@ -1,0 +1,1 @@
+//! Servers: see the module docs of each file.

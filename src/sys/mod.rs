@@ -1,0 +1,35 @@
+//! The one choke point between epoll-bench's servers and the kernel.
+//!
+//! Every syscall a serving thread makes goes through [`syscall!`] (for calls
+//! made with `libc`) or [`counters::finish_nix`] (for calls made with `nix`),
+//! and so through [`counters`], where it is counted. All `unsafe` code of the
+//! crate lives in this folder; each block says why it is sound.
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("epoll-bench measures Linux's epoll and splice: it builds on Linux only.");
+
+/// Calls `libc::$fn(args)`, counts it as `$kind`, and maps `-1` to the
+/// thread's `errno` as an `io::Error`. Callers state why the arguments are
+/// valid in a `SAFETY:` comment at the call site.
+macro_rules! syscall {
+    ($kind:ident, $fn:ident ( $($arg:expr),* $(,)? )) => {{
+        #[allow(unused_unsafe, clippy::macro_metavars_in_unsafe)]
+        // SAFETY: the call site documents the validity of every argument.
+        let ret = unsafe { libc::$fn($($arg),*) };
+        $crate::sys::counters::finish($crate::sys::counters::SyscallKind::$kind, ret as i64)
+    }};
+}
+
+pub mod counters;
+pub mod epoll;
+pub mod eventfd;
+pub mod fd;
+pub mod io;
+pub mod pipe;
+pub mod rlimit;
+pub mod rusage;
+pub mod signal;
+pub mod socket;
+
+pub use counters::{KindCounts, SyscallCounts, SyscallKind};
+pub use fd::Fd;

@@ -1,0 +1,54 @@
+//! Open-file limits: the server raises its own, tests lower a server's.
+
+use std::io;
+
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
+
+/// `(soft, hard)` RLIMIT_NOFILE of this process.
+pub fn nofile() -> io::Result<(u64, u64)> {
+    getrlimit(Resource::RLIMIT_NOFILE).map_err(io::Error::from)
+}
+
+/// Raises this process's soft RLIMIT_NOFILE to its hard limit; returns the
+/// new soft limit.
+pub fn raise_nofile_to_hard() -> io::Result<u64> {
+    let (soft, hard) = nofile()?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).map_err(io::Error::from)?;
+    }
+    Ok(hard)
+}
+
+/// Sets the soft RLIMIT_NOFILE of another process (`prlimit(2)`), keeping
+/// its hard limit. Used to provoke EMFILE in a running server.
+pub fn set_process_nofile_soft(pid: u32, soft: u64) -> io::Result<()> {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a null new-limit pointer only reads the limit into `old`.
+    syscall!(
+        Prlimit64,
+        prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            std::ptr::null(),
+            &mut old
+        )
+    )?;
+    let new = libc::rlimit {
+        rlim_cur: soft.min(old.rlim_max),
+        rlim_max: old.rlim_max,
+    };
+    // SAFETY: `new` is a valid rlimit that outlives the call.
+    syscall!(
+        Prlimit64,
+        prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            &new,
+            std::ptr::null_mut()
+        )
+    )?;
+    Ok(())
+}

@@ -1,0 +1,29 @@
+//! Shutdown signals, received synchronously by one thread.
+
+use std::io;
+
+use nix::sys::signal::{SigSet, Signal};
+
+fn shutdown_set() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    set
+}
+
+/// Blocks SIGINT and SIGTERM in the calling thread and in every thread it
+/// spawns afterwards, so that only [`wait_for_shutdown`] receives them.
+pub fn block_shutdown_signals() -> io::Result<()> {
+    shutdown_set().thread_block().map_err(io::Error::from)
+}
+
+/// Waits until SIGINT or SIGTERM arrives; returns its name.
+pub fn wait_for_shutdown() -> io::Result<&'static str> {
+    let signal = shutdown_set().wait().map_err(io::Error::from)?;
+    Ok(signal.as_str())
+}
+
+/// Sends SIGTERM to this process, so that [`wait_for_shutdown`] returns.
+pub fn request_shutdown() -> io::Result<()> {
+    nix::sys::signal::kill(nix::unistd::Pid::this(), Signal::SIGTERM).map_err(io::Error::from)
+}

@@ -1,0 +1,95 @@
+//! TCP listener set-up and accepting.
+
+use std::io;
+use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsFd, RawFd};
+
+use nix::sys::socket::{self as nix_socket, AddressFamily, SockFlag, SockType, SockaddrStorage};
+
+use super::counters::{SyscallKind, finish_nix};
+use super::Fd;
+
+/// A non-blocking listening socket with SO_REUSEADDR and SO_REUSEPORT, so
+/// that each serving thread can bind its own listener to the same address.
+pub fn listen_reuseport(addr: SocketAddr) -> io::Result<(Fd, SocketAddr)> {
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::Inet,
+        SocketAddr::V6(_) => AddressFamily::Inet6,
+    };
+    let fd: Fd = finish_nix(
+        SyscallKind::Socket,
+        nix_socket::socket(
+            family,
+            SockType::Stream,
+            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+            None,
+        ),
+    )?
+    .into();
+    finish_nix(
+        SyscallKind::Setsockopt,
+        nix_socket::setsockopt(&fd.as_fd(), nix_socket::sockopt::ReuseAddr, &true),
+    )?;
+    finish_nix(
+        SyscallKind::Setsockopt,
+        nix_socket::setsockopt(&fd.as_fd(), nix_socket::sockopt::ReusePort, &true),
+    )?;
+    let storage = SockaddrStorage::from(addr);
+    finish_nix(SyscallKind::Bind, nix_socket::bind(fd.raw(), &storage))?;
+    // -1 asks for the largest backlog the kernel allows (net.core.somaxconn).
+    finish_nix(
+        SyscallKind::Listen,
+        nix_socket::listen(&fd.as_fd(), nix_socket::Backlog::MAXALLOWABLE),
+    )?;
+    let local = local_addr(fd.raw())?;
+    Ok((fd, local))
+}
+
+pub fn local_addr(fd: RawFd) -> io::Result<SocketAddr> {
+    let storage: SockaddrStorage =
+        finish_nix(SyscallKind::Getsockname, nix_socket::getsockname(fd))?;
+    if let Some(v4) = storage.as_sockaddr_in() {
+        return Ok(SocketAddr::V4(SocketAddrV4::from(*v4)));
+    }
+    if let Some(v6) = storage.as_sockaddr_in6() {
+        return Ok(SocketAddr::V6(SocketAddrV6::from(*v6)));
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        "getsockname returned a non-IP address",
+    ))
+}
+
+/// Accepts one pending connection as a non-blocking, close-on-exec socket.
+pub fn accept(listener: RawFd) -> io::Result<Fd> {
+    // SAFETY: null address pointers tell accept4 not to report the peer.
+    let raw = syscall!(
+        Accept4,
+        accept4(
+            listener,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC
+        )
+    )?;
+    Ok(Fd::from_new(raw as RawFd))
+}
+
+pub fn set_nodelay(fd: RawFd) -> io::Result<()> {
+    set_int_option(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)
+}
+
+fn set_int_option(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
+    // SAFETY: passes a pointer to an int and its exact size.
+    syscall!(
+        Setsockopt,
+        setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t
+        )
+    )
+    .map(|_| ())
+}

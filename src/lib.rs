@@ -8,5 +8,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod driver;
+pub mod protocol;
 pub mod server;
 pub mod sys;

@@ -1,1 +1,2 @@
 //! Servers: see the module docs of each file.
+pub mod report;

@@ -1,0 +1,2 @@
+//! The driver: profiles, traces, load generation and verification.
+pub mod workload;

@@ -1,0 +1,175 @@
+//! What a server reports about itself: per serving thread, and summed.
+//! `serve` prints one [`ServerReport`] as a JSON line at exit, and another
+//! for every `snapshot` control command.
+
+use serde::{Deserialize, Serialize};
+
+use crate::sys::SyscallCounts;
+use crate::sys::rusage::ThreadUsage;
+
+/// Counters the event loop keeps itself (syscalls are counted in `sys`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoopCounters {
+    /// `epoll_wait` calls that returned at least one event or timed out.
+    pub epoll_wait_calls: u64,
+    /// Events returned by all `epoll_wait` calls.
+    pub epoll_events_returned: u64,
+    pub connections_accepted: u64,
+    pub connections_closed: u64,
+    /// Connections closed for a protocol violation: an oversized frame
+    /// length, or EOF inside a frame.
+    pub protocol_errors: u64,
+    /// Connections closed because the socket reported an error (e.g. RST).
+    pub connection_errors: u64,
+    /// Times accepting was paused because the process ran out of fds.
+    pub accept_pauses_emfile: u64,
+    /// Frame protocol: requests whose header has been parsed.
+    pub requests_parsed: u64,
+    /// Bytes received from clients (whatever the copy strategy).
+    pub bytes_in: u64,
+    /// Bytes sent to clients (whatever the copy strategy).
+    pub bytes_out: u64,
+    /// Frame headers read into user space (4 per request) and written from
+    /// it (8 per response); subtracted from the user-copy byte counts to
+    /// give payload bytes copied.
+    pub header_bytes_in: u64,
+    pub header_bytes_out: u64,
+}
+
+impl LoopCounters {
+    pub fn add(&mut self, o: &LoopCounters) {
+        self.epoll_wait_calls += o.epoll_wait_calls;
+        self.epoll_events_returned += o.epoll_events_returned;
+        self.connections_accepted += o.connections_accepted;
+        self.connections_closed += o.connections_closed;
+        self.protocol_errors += o.protocol_errors;
+        self.connection_errors += o.connection_errors;
+        self.accept_pauses_emfile += o.accept_pauses_emfile;
+        self.requests_parsed += o.requests_parsed;
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+        self.header_bytes_in += o.header_bytes_in;
+        self.header_bytes_out += o.header_bytes_out;
+    }
+
+    pub fn since(&self, e: &LoopCounters) -> LoopCounters {
+        LoopCounters {
+            epoll_wait_calls: self.epoll_wait_calls - e.epoll_wait_calls,
+            epoll_events_returned: self.epoll_events_returned - e.epoll_events_returned,
+            connections_accepted: self.connections_accepted - e.connections_accepted,
+            connections_closed: self.connections_closed - e.connections_closed,
+            protocol_errors: self.protocol_errors - e.protocol_errors,
+            connection_errors: self.connection_errors - e.connection_errors,
+            accept_pauses_emfile: self.accept_pauses_emfile - e.accept_pauses_emfile,
+            requests_parsed: self.requests_parsed - e.requests_parsed,
+            bytes_in: self.bytes_in - e.bytes_in,
+            bytes_out: self.bytes_out - e.bytes_out,
+            header_bytes_in: self.header_bytes_in - e.header_bytes_in,
+            header_bytes_out: self.header_bytes_out - e.header_bytes_out,
+        }
+    }
+}
+
+/// One serving thread at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ThreadReport {
+    /// Index of the serving thread (0-based).
+    pub thread_index: usize,
+    /// Kernel thread id, for attaching kernel-side counters.
+    pub tid: i32,
+    pub syscalls: SyscallCounts,
+    pub counters: LoopCounters,
+    pub usage: ThreadUsage,
+}
+
+impl ThreadReport {
+    /// Payload bytes copied from the kernel into user space: read-family
+    /// bytes minus the frame headers among them. Zero for splice.
+    pub fn payload_copy_bytes_in(&self) -> u64 {
+        self.syscalls
+            .user_copy_bytes_in
+            .saturating_sub(self.counters.header_bytes_in)
+    }
+
+    pub fn payload_copy_bytes_out(&self) -> u64 {
+        self.syscalls
+            .user_copy_bytes_out
+            .saturating_sub(self.counters.header_bytes_out)
+    }
+
+    /// The change from `earlier` (same thread) to `self`.
+    pub fn since(&self, earlier: &ThreadReport) -> ThreadReport {
+        ThreadReport {
+            thread_index: self.thread_index,
+            tid: self.tid,
+            syscalls: self.syscalls.since(&earlier.syscalls),
+            counters: self.counters.since(&earlier.counters),
+            usage: self.usage.since(&earlier.usage),
+        }
+    }
+}
+
+/// Why a report was produced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportKind {
+    /// Answer to a `snapshot` control command; the server keeps running.
+    Snapshot,
+    /// Printed once at exit.
+    Final,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServerReport {
+    pub report: ReportKind,
+    pub variant: String,
+    pub protocol: crate::protocol::Protocol,
+    /// Whether this build counts syscalls (`count-syscalls` feature).
+    pub syscall_counting: bool,
+    /// Server process id.
+    pub pid: u32,
+    /// Sum over `threads`.
+    pub total: ThreadReport,
+    pub threads: Vec<ThreadReport>,
+}
+
+impl ServerReport {
+    pub fn new(
+        report: ReportKind,
+        variant: String,
+        protocol: crate::protocol::Protocol,
+        threads: Vec<ThreadReport>,
+    ) -> ServerReport {
+        let mut total = ThreadReport::default();
+        for t in &threads {
+            total.syscalls.add(&t.syscalls);
+            total.counters.add(&t.counters);
+            total.usage.add(&t.usage);
+        }
+        total.tid = 0;
+        total.thread_index = threads.len();
+        ServerReport {
+            report,
+            variant,
+            protocol,
+            syscall_counting: crate::sys::counters::COUNTING_ENABLED,
+            pid: std::process::id(),
+            total,
+            threads,
+        }
+    }
+
+    /// The change from `earlier` (same server) to `self`: what happened in a
+    /// measured window between two snapshots.
+    pub fn since(&self, earlier: &ServerReport) -> ServerReport {
+        let threads = self
+            .threads
+            .iter()
+            .zip(&earlier.threads)
+            .map(|(now, then)| now.since(then))
+            .collect();
+        let mut out = ServerReport::new(self.report, self.variant.clone(), self.protocol, threads);
+        out.pid = self.pid;
+        out
+    }
+}

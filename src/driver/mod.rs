@@ -1,2 +1,3 @@
 //! The driver: profiles, traces, load generation and verification.
+pub mod measurement;
 pub mod workload;

@@ -1,0 +1,115 @@
+//! What the load engine measures for one case against one server, over the
+//! measured window only (after warm-up). The contract between the engine
+//! (`driver::engine`) and the orchestration and reports (`commands::run`,
+//! `report`).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::sys::rusage::ThreadUsage;
+
+/// Latency of completed requests, from the (intended, for open-loop shapes)
+/// send time of a request to the arrival of the last byte of its response.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    pub samples: u64,
+    pub mean_us: f64,
+    pub p50_us: f64,
+    pub p90_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub max_us: f64,
+    /// HdrHistogram-style percentile curve for charts: `(percentile, µs)`
+    /// at percentiles 0, 50, 75, 87.5, ... up to 99.9999 and 100.
+    pub percentile_curve_us: Vec<(f64, f64)>,
+}
+
+/// Everything the driver checks. Any non-zero count fails the measurement:
+/// its throughput and latency must not be reported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerificationCounts {
+    /// Responses whose payload differed from what was sent.
+    pub payload_mismatches: u64,
+    /// Frame responses whose `seq` or `len` was not the expected one.
+    pub header_mismatches: u64,
+    /// Connections that ended before all their responses arrived.
+    pub unexpected_closes: u64,
+    /// Connection attempts that failed (refused, reset, timed out).
+    pub connect_failures: u64,
+    /// Requests still unanswered when the case ended and the drain period
+    /// ran out.
+    pub unanswered_requests: u64,
+}
+
+impl VerificationCounts {
+    pub fn failures(&self) -> u64 {
+        self.payload_mismatches
+            + self.header_mismatches
+            + self.unexpected_closes
+            + self.connect_failures
+            + self.unanswered_requests
+    }
+
+    pub fn passed(&self) -> bool {
+        self.failures() == 0
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CaseMeasurement {
+    /// Length of the measured window.
+    pub measured_seconds: f64,
+    /// Requests whose response arrived inside the window.
+    pub requests_completed: u64,
+    /// Payload bytes of those requests (one direction).
+    pub payload_bytes_completed: u64,
+    pub latency: LatencySummary,
+    pub verification: VerificationCounts,
+    /// CPU and context switches of all driver threads inside the window.
+    pub driver_usage: ThreadUsage,
+    pub driver_threads: usize,
+    /// Connections opened inside the window (churn shapes).
+    pub connections_opened: u64,
+    /// Open-loop shapes: the rate asked for.
+    pub target_rate_per_second: Option<f64>,
+}
+
+impl CaseMeasurement {
+    pub fn requests_per_second(&self) -> f64 {
+        self.requests_completed as f64 / self.measured_seconds.max(f64::MIN_POSITIVE)
+    }
+
+    pub fn payload_megabytes_per_second(&self) -> f64 {
+        self.payload_bytes_completed as f64 / 1e6 / self.measured_seconds.max(f64::MIN_POSITIVE)
+    }
+}
+
+/// Called by the engine at the exact boundaries of the measured window, so
+/// that the caller can snapshot the server's counters there.
+pub trait WindowObserver {
+    fn window_started(&mut self);
+    fn window_ended(&mut self);
+}
+
+/// A [`WindowObserver`] that does nothing (e.g. no control interface).
+pub struct NoObserver;
+
+impl WindowObserver for NoObserver {
+    fn window_started(&mut self) {}
+    fn window_ended(&mut self) {}
+}
+
+/// How long and how hard to drive one case.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub target: std::net::SocketAddr,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Driver threads; connections are spread over them.
+    pub driver_threads: usize,
+    /// CPUs the driver threads may run on (`None`: no pinning).
+    pub driver_cpus: Option<Vec<usize>>,
+    /// How long to wait, after the window, for outstanding responses.
+    pub drain_timeout: Duration,
+}

@@ -216,7 +216,7 @@ pub fn render_text(report: &DoctorReport) -> String {
             finding.message,
             width = check_width
         );
-        let indent = " ".repeat(6 + check_width);
+        let indent = " ".repeat(6);
         let _ = writeln!(out, "{indent}why: {}", finding.why);
         if let Some(fix) = &finding.fix {
             let _ = writeln!(out, "{indent}fix: {fix}");

@@ -191,3 +191,26 @@ fn a_kernel_lacking_some_tracepoints_counts_the_others() {
     // getrusage is among the kernel's total but none of its tracked kinds.
     assert!(report.unaccounted_syscalls >= 1);
 }
+
+#[test]
+fn counters_watch_another_process() {
+    let Some(_) = attach_here() else { return };
+    // The shell's `read` builtin reads a pipe one byte per read(2) (it must
+    // not consume past the newline), so the line's length bounds the count.
+    let mut shell = std::process::Command::new("sh")
+        .args(["-c", "read line"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A single-threaded process: its only thread id is its process id.
+    let kernel = KernelSyscallCounters::attach(&[shell.id() as i32]).unwrap();
+    let start = kernel.read().unwrap();
+    let line = b"twelve bytes\n";
+    std::io::Write::write_all(shell.stdin.as_mut().unwrap(), line).unwrap();
+    assert!(shell.wait().unwrap().success());
+    let window = kernel.read().unwrap().since(&start);
+    // The first read may have been entered before the counters attached.
+    let reads = window.calls.get(SyscallKind::Read);
+    assert!(reads >= line.len() as u64 - 1, "kernel saw {reads} reads");
+    assert!(window.total_syscalls > reads);
+}

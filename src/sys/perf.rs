@@ -411,6 +411,54 @@ mod tests {
     }
 
     #[test]
+    fn refusals_are_classified_with_their_fix() {
+        let kinds = SyscallKind::ALL;
+        let refused =
+            |errno| classify_open_error(io::Error::from_raw_os_error(errno), "tp", 7, &kinds);
+        for errno in [libc::EACCES, libc::EPERM] {
+            let err = refused(errno);
+            assert!(matches!(err, KernelCountsUnavailable::NotPermitted { .. }));
+            let text = err.to_string();
+            assert!(text.contains("kernel.perf_event_paranoid = "), "{text}");
+            assert!(
+                text.contains("sysctl -w kernel.perf_event_paranoid=-1"),
+                "{text}"
+            );
+        }
+        assert!(matches!(
+            refused(libc::ENOSYS),
+            KernelCountsUnavailable::PerfEventsUnsupported { .. }
+        ));
+        assert_eq!(
+            refused(libc::ESRCH).to_string(),
+            "thread 7 does not exist (it exited, or the id is wrong)"
+        );
+        let emfile = refused(libc::EMFILE).to_string();
+        assert!(
+            emfile.contains(&format!("({} per thread)", kinds.len() + 1)),
+            "{emfile}"
+        );
+        let other = refused(libc::EINVAL).to_string();
+        assert!(
+            other.starts_with("perf_event_open on tracepoint tp for thread 7 failed"),
+            "{other}"
+        );
+    }
+
+    #[test]
+    fn a_thread_that_does_not_exist_is_named() {
+        if KernelSyscallCounters::attach(&[current_thread_id()]).is_err() {
+            return; // No perf here; tests/kernel_counts.rs says why.
+        }
+        // Thread ids are below pid_max (at most 2^22), so this one is free.
+        let err = KernelSyscallCounters::attach(&[i32::MAX - 1]).unwrap_err();
+        assert!(
+            matches!(err, KernelCountsUnavailable::ThreadNotFound { .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn malformed_tracepoint_id_is_an_error_not_a_missing_kind() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("id");

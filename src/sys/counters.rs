@@ -37,9 +37,11 @@ pub enum SyscallKind {
     Getrusage,
     Eventfd2,
     Prlimit64,
+    Gettid,
+    SchedSetaffinity,
 }
 
-pub const KIND_COUNT: usize = 21;
+pub const KIND_COUNT: usize = 23;
 
 impl SyscallKind {
     pub const ALL: [SyscallKind; KIND_COUNT] = [
@@ -64,6 +66,8 @@ impl SyscallKind {
         SyscallKind::Getrusage,
         SyscallKind::Eventfd2,
         SyscallKind::Prlimit64,
+        SyscallKind::Gettid,
+        SyscallKind::SchedSetaffinity,
     ];
 
     /// The name reports use.
@@ -90,6 +94,8 @@ impl SyscallKind {
             SyscallKind::Getrusage => "getrusage",
             SyscallKind::Eventfd2 => "eventfd2",
             SyscallKind::Prlimit64 => "prlimit64",
+            SyscallKind::Gettid => "gettid",
+            SyscallKind::SchedSetaffinity => "sched_setaffinity",
         }
     }
 
@@ -116,7 +122,6 @@ impl SyscallKind {
         matches!(self, SyscallKind::Write | SyscallKind::Writev)
     }
 }
-
 
 /// Counts indexed by [`SyscallKind`], serialised as a map from the kernel's
 /// syscall name to the count, in a fixed order.
@@ -168,8 +173,9 @@ impl<'de> Deserialize<'de> for KindCounts {
         let map = std::collections::BTreeMap::<String, u64>::deserialize(deserializer)?;
         let mut out = KindCounts::default();
         for (name, count) in map {
-            let kind = SyscallKind::from_name(&name)
-                .ok_or_else(|| serde::de::Error::custom(format!("unknown syscall kind `{name}`")))?;
+            let kind = SyscallKind::from_name(&name).ok_or_else(|| {
+                serde::de::Error::custom(format!("unknown syscall kind `{name}`"))
+            })?;
             out.0[kind as usize] = count;
         }
         Ok(out)
@@ -201,7 +207,9 @@ impl SyscallCounts {
         SyscallCounts {
             calls: self.calls.since(&earlier.calls),
             eagain: self.eagain.since(&earlier.eagain),
-            user_copy_bytes_in: self.user_copy_bytes_in.saturating_sub(earlier.user_copy_bytes_in),
+            user_copy_bytes_in: self
+                .user_copy_bytes_in
+                .saturating_sub(earlier.user_copy_bytes_in),
             user_copy_bytes_out: self
                 .user_copy_bytes_out
                 .saturating_sub(earlier.user_copy_bytes_out),

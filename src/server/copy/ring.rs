@@ -12,10 +12,14 @@ use crate::server::frame::FrameParser;
 use crate::server::report::LoopCounters;
 use crate::server::trigger::ReadHint;
 
-/// Positions are absolute stream offsets; `offset % capacity` is where a
-/// byte lives in `bytes`.
+/// Positions are absolute stream offsets; `(offset - origin) % capacity`
+/// is where a byte lives in `bytes`.
 pub struct Ring {
     bytes: Box<[u8]>,
+    /// Moved up to `filled` whenever the ring empties, so that the next read
+    /// starts at the beginning of the buffer: a ping-pong stream then never
+    /// splits a message at the buffer's end.
+    origin: u64,
     /// Everything before this has been written back (or was a request
     /// header) and may be overwritten.
     released: u64,
@@ -51,6 +55,7 @@ impl Ring {
     fn new(capacity: usize) -> Ring {
         Ring {
             bytes: vec![0u8; capacity.max(REQUEST_HEADER_BYTES)].into_boxed_slice(),
+            origin: 0,
             released: 0,
             filled: 0,
             parsed: 0,
@@ -68,8 +73,7 @@ impl Ring {
     /// The physical pieces of `[start, end)`: at most two, split at the end
     /// of the buffer.
     fn pieces(&self, start: u64, end: u64) -> (&[u8], &[u8]) {
-        let cap = self.capacity();
-        let at = (start % cap) as usize;
+        let at = ((start - self.origin) % self.capacity()) as usize;
         let len = (end - start) as usize;
         let first = len.min(self.bytes.len() - at);
         (&self.bytes[at..at + first], &self.bytes[..len - first])
@@ -78,7 +82,7 @@ impl Ring {
     /// The free space as two writable pieces, in stream order.
     fn free_pieces(&mut self) -> (&mut [u8], &mut [u8]) {
         let free = self.free() as usize;
-        let at = (self.filled % self.capacity()) as usize;
+        let at = ((self.filled - self.origin) % self.capacity()) as usize;
         let first = free.min(self.bytes.len() - at);
         let (head, tail) = self.bytes.split_at_mut(at);
         let second = free - first;
@@ -88,6 +92,9 @@ impl Ring {
     fn release_to(&mut self, offset: u64) {
         debug_assert!(offset <= self.filled);
         self.released = self.released.max(offset);
+        if self.released == self.filled {
+            self.origin = self.filled;
+        }
     }
 }
 

@@ -23,6 +23,7 @@ const PAYLOAD_BYTES: usize = 64;
 ///   stops at the completed frame, ET tries one more header read (EAGAIN).
 /// - write side: rw writes header and payload separately, writev gathers
 ///   both, splice writes the header and splices the payload out.
+///
 /// No `epoll_ctl`: LT changes interest only while a write is blocked.
 fn derived_per_request(variant: &str) -> BTreeMap<&'static str, u64> {
     let table: &[(&str, &[(&'static str, u64)])] = &[

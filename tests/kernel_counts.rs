@@ -12,7 +12,8 @@ use std::os::fd::AsRawFd;
 
 use epoll_bench::metrics::cross_check::{CrossCheck, cross_check};
 use epoll_bench::sys::counters::{self, COUNTING_ENABLED, SyscallKind};
-use epoll_bench::sys::perf::{KernelSyscallCounters, current_thread_id};
+use epoll_bench::sys::perf::KernelSyscallCounters;
+use epoll_bench::sys::thread::current_tid;
 
 /// Counted reads in the window.
 const COUNTED_READS: u64 = 1000;
@@ -27,7 +28,7 @@ fn attach_here() -> Option<KernelSyscallCounters> {
         eprintln!("skipped: built without the count-syscalls feature, nothing to cross-check");
         return None;
     }
-    match KernelSyscallCounters::attach(&[current_thread_id()]) {
+    match KernelSyscallCounters::attach(&[current_tid()]) {
         Ok(counters) => Some(counters),
         Err(reason) if std::env::var_os("CI").is_some() => {
             panic!("CI must run the kernel cross-check, but: {reason}")
@@ -122,7 +123,7 @@ fn counters_watch_a_thread_other_than_the_reader() {
     let (tid_tx, tid_rx) = std::sync::mpsc::channel();
     let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
     let worker = std::thread::spawn(move || {
-        tid_tx.send(current_thread_id()).unwrap();
+        tid_tx.send(current_tid()).unwrap();
         go_rx.recv().unwrap();
         let zero = File::open("/dev/zero").unwrap();
         let mut buf = [0u8; 8];
@@ -163,7 +164,7 @@ fn a_kernel_lacking_some_tracepoints_counts_the_others() {
         .unwrap();
     }
     let kernel =
-        KernelSyscallCounters::attach_with_events_dir(&[current_thread_id()], fake.path()).unwrap();
+        KernelSyscallCounters::attach_with_events_dir(&[current_tid()], fake.path()).unwrap();
     let unavailable: Vec<SyscallKind> = kernel
         .unavailable_kinds()
         .into_iter()

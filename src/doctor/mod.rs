@@ -19,7 +19,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sys::perf::{KernelSyscallCounters, current_thread_id};
+use crate::sys::perf::KernelSyscallCounters;
+use crate::sys::thread::current_tid;
 
 /// Options of `epoll-bench doctor`.
 #[derive(clap::Args, Clone, Debug, PartialEq, Eq)]
@@ -147,7 +148,7 @@ impl ProcessFacts {
             .ok()
             .and_then(|status| checks::effective_uid_from_status(&status));
         let kernel_counters_probe = Some(
-            KernelSyscallCounters::attach(&[current_thread_id()])
+            KernelSyscallCounters::attach(&[current_tid()])
                 .map(drop)
                 .map_err(|e| e.to_string()),
         );

@@ -37,11 +37,13 @@ pub enum SyscallKind {
     Getrusage,
     Eventfd2,
     Prlimit64,
+    Gettid,
+    SchedSetaffinity,
     /// Opening kernel-side counters (`sys::perf`); never on a serving path.
     PerfEventOpen,
 }
 
-pub const KIND_COUNT: usize = 22;
+pub const KIND_COUNT: usize = 24;
 
 impl SyscallKind {
     pub const ALL: [SyscallKind; KIND_COUNT] = [
@@ -66,6 +68,8 @@ impl SyscallKind {
         SyscallKind::Getrusage,
         SyscallKind::Eventfd2,
         SyscallKind::Prlimit64,
+        SyscallKind::Gettid,
+        SyscallKind::SchedSetaffinity,
         SyscallKind::PerfEventOpen,
     ];
 
@@ -93,6 +97,8 @@ impl SyscallKind {
             SyscallKind::Getrusage => "getrusage",
             SyscallKind::Eventfd2 => "eventfd2",
             SyscallKind::Prlimit64 => "prlimit64",
+            SyscallKind::Gettid => "gettid",
+            SyscallKind::SchedSetaffinity => "sched_setaffinity",
             SyscallKind::PerfEventOpen => "perf_event_open",
         }
     }

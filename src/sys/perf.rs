@@ -29,6 +29,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Fd;
 use super::counters::{KindCounts, SyscallKind};
+#[cfg(test)]
+use super::thread::current_tid;
 
 /// Where tracefs is mounted on current kernels, and where older systems
 /// expose it (through debugfs).
@@ -36,14 +38,6 @@ pub const TRACEFS_EVENT_DIRS: [&str; 2] = [
     "/sys/kernel/tracing/events",
     "/sys/kernel/debug/tracing/events",
 ];
-
-/// The kernel thread id of the calling thread.
-///
-/// Not counted: `gettid` never fails, no [`SyscallKind`] stands for it,
-/// and a thread calls it once, before any measured window.
-pub fn current_thread_id() -> i32 {
-    nix::unistd::gettid().as_raw()
-}
 
 /// Why kernel-side counts cannot be had. `Display` gives the reason and
 /// the command that fixes it, ready for a report.
@@ -393,7 +387,7 @@ mod tests {
     #[test]
     fn missing_tracefs_is_reported_with_the_mount_command() {
         let dir = tempfile::tempdir().unwrap();
-        let err = KernelSyscallCounters::attach_with_events_dir(&[current_thread_id()], dir.path())
+        let err = KernelSyscallCounters::attach_with_events_dir(&[current_tid()], dir.path())
             .unwrap_err();
         assert!(matches!(
             err,
@@ -447,7 +441,7 @@ mod tests {
 
     #[test]
     fn a_thread_that_does_not_exist_is_named() {
-        if KernelSyscallCounters::attach(&[current_thread_id()]).is_err() {
+        if KernelSyscallCounters::attach(&[current_tid()]).is_err() {
             return; // No perf here; tests/kernel_counts.rs says why.
         }
         // Thread ids are below pid_max (at most 2^22), so this one is free.

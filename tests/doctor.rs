@@ -686,3 +686,40 @@ fn raising_the_soft_nofile_limit_says_what_it_did() {
         assert!(said.contains("already at the hard limit"), "{said}");
     }
 }
+
+#[test]
+fn doctor_flags_parse_with_their_defaults() {
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        doctor: DoctorArgs,
+    }
+
+    let defaults = Cli::try_parse_from(["doctor"]).unwrap().doctor;
+    assert_eq!(defaults, DoctorArgs::default());
+    assert_eq!(defaults.connections, 10_000);
+    assert_eq!(defaults.pipe_size_bytes, 1 << 20);
+    assert_eq!(defaults.root, std::path::PathBuf::from("/"));
+
+    let args = Cli::try_parse_from([
+        "doctor",
+        "--json",
+        "--connections",
+        "64",
+        "--pipe-size",
+        "65536",
+        "--root",
+        "/tmp/fake",
+    ])
+    .unwrap()
+    .doctor;
+    assert!(args.json);
+    assert_eq!((args.connections, args.pipe_size_bytes), (64, 65536));
+    assert_eq!(args.root, std::path::PathBuf::from("/tmp/fake"));
+
+    let help = Cli::command().render_help().to_string();
+    assert!(help.contains("--pipe-size <BYTES>"), "{help}");
+    assert!(!help.contains("--root"), "{help}");
+}

@@ -11,10 +11,9 @@ use std::net::TcpStream;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-use epoll_bench::metrics::cross_check::{CrossCheck, cross_check};
+use epoll_bench::metrics::cross_check::{CrossCheck, KernelWatch};
 use epoll_bench::server::{ServerReport, Variant};
 use epoll_bench::sys::counters::COUNTING_ENABLED;
-use epoll_bench::sys::perf::KernelSyscallCounters;
 
 const REQUESTS: u64 = 2_000;
 const PAYLOAD_BYTES: usize = 64;
@@ -95,28 +94,24 @@ fn check_variant(variant: &str) -> Option<CrossCheck> {
     // Warm-up: connection set-up stays outside the window.
     ping_pong(&mut stream, 0..1);
     let tids: Vec<i32> = server.snapshot().threads.iter().map(|t| t.tid).collect();
-    let kernel = match KernelSyscallCounters::attach(&tids) {
-        Ok(kernel) => kernel,
-        Err(reason) if std::env::var_os("CI").is_some() => {
-            panic!("CI must run the kernel cross-check, but: {reason}")
-        }
-        Err(reason) => {
-            eprintln!("skipped: kernel cross-check unavailable: {reason}");
-            return None;
-        }
-    };
+    let watch = KernelWatch::attach(&tids);
+    if let Some(reason) = watch.unavailable_reason() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the kernel cross-check, but: {reason}"
+        );
+        eprintln!("skipped: kernel cross-check unavailable: {reason}");
+        return None;
+    }
 
-    // Kernel window opens before the in-process one and closes after it,
-    // so boundary calls can only make the kernel count larger.
-    let kernel_start = kernel.read().unwrap();
+    // As `run` does: the kernel window opens before the in-process one and
+    // closes after it, so boundary calls can only raise the kernel count.
+    let start = watch.start();
     let ours_start = server.snapshot();
     ping_pong(&mut stream, 1..REQUESTS + 1);
     let ours_end = server.snapshot();
-    let kernel_end = kernel.read().unwrap();
-
     let ours = ours_end.since(&ours_start).total.syscalls.calls;
-    let theirs = kernel_end.since(&kernel_start);
-    let check = CrossCheck::Checked(cross_check(&ours, &theirs));
+    let check = watch.finish(&start, &ours);
     println!("{variant}: {check}");
     Some(check)
 }

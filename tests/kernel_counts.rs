@@ -215,3 +215,29 @@ fn counters_watch_another_process() {
     assert!(reads >= line.len() as u64 - 1, "kernel saw {reads} reads");
     assert!(window.total_syscalls > reads);
 }
+
+#[test]
+fn a_kernel_watch_brackets_a_window() {
+    use epoll_bench::metrics::cross_check::KernelWatch;
+    let Some(_) = attach_here() else { return };
+    let watch = KernelWatch::attach(&[current_tid()]);
+    assert_eq!(watch.unavailable_reason(), None);
+    let zero = File::open("/dev/zero").unwrap();
+    let mut buf = [0u8; 16];
+
+    let start = watch.start();
+    let ours_start = counters::snapshot();
+    for _ in 0..COUNTED_READS {
+        epoll_bench::sys::io::read(zero.as_raw_fd(), &mut buf).unwrap();
+    }
+    let ours = counters::snapshot().since(&ours_start).calls;
+    let check = watch.finish(&start, &ours);
+    let CrossCheck::Checked(report) = &check else {
+        panic!("{check}")
+    };
+    assert!(report.agrees, "{check}");
+    // The closing kernel read is in the kernel window only: one call.
+    let read = &report.kinds[SyscallKind::Read as usize];
+    assert_eq!(read.in_process_calls, COUNTED_READS);
+    assert_eq!(read.difference_calls, Some(1));
+}

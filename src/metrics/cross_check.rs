@@ -16,7 +16,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::sys::counters::{KindCounts, SyscallKind};
-use crate::sys::perf::KernelSyscallCounts;
+use crate::sys::perf::{KernelSyscallCounters, KernelSyscallCounts};
 
 /// Largest disagreement allowed, relative to the kernel's count.
 pub const TOLERANCE_RELATIVE: f64 = 0.01;
@@ -165,6 +165,70 @@ impl CrossCheck {
         match self {
             CrossCheck::Checked(report) => Some(report.agrees),
             CrossCheck::Unavailable { .. } => None,
+        }
+    }
+}
+
+/// Kernel counters on one server's serving threads, or why there are
+/// none: what `run` keeps per server process to cross-check each window.
+///
+/// Bracket each window as `start()` → in-process snapshot → load →
+/// in-process snapshot → `finish()`, so the kernel window encloses the
+/// in-process one and boundary calls can only raise the kernel count.
+pub struct KernelWatch {
+    counters: Result<KernelSyscallCounters, String>,
+}
+
+/// The kernel counts at the start of a window (or why they are missing).
+#[derive(Clone, Debug)]
+pub struct WindowStart(Result<KernelSyscallCounts, String>);
+
+impl KernelWatch {
+    /// Attaches to `tids` (the server's `ThreadReport::tid`s). Never fails:
+    /// a refusal becomes the reason every window reports.
+    pub fn attach(tids: &[i32]) -> KernelWatch {
+        KernelWatch {
+            counters: KernelSyscallCounters::attach(tids).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// A watch that reports `reason` for every window (e.g. no server
+    /// thread ids because the control interface is unreachable).
+    pub fn unavailable(reason: impl fmt::Display) -> KernelWatch {
+        KernelWatch {
+            counters: Err(reason.to_string()),
+        }
+    }
+
+    /// Why there are no kernel counts, if there are none.
+    pub fn unavailable_reason(&self) -> Option<&str> {
+        self.counters.as_ref().err().map(String::as_str)
+    }
+
+    /// Reads the kernel counts that open a window.
+    pub fn start(&self) -> WindowStart {
+        WindowStart(self.read())
+    }
+
+    /// Reads the kernel counts that close the window opened by `start` and
+    /// compares the window with `in_process` (the server's `calls` delta
+    /// over the same window, summed over its serving threads).
+    pub fn finish(&self, start: &WindowStart, in_process: &KindCounts) -> CrossCheck {
+        match (&start.0, self.read()) {
+            (Ok(opening), Ok(closing)) => {
+                CrossCheck::Checked(cross_check(in_process, &closing.since(opening)))
+            }
+            (Err(reason), _) => CrossCheck::unavailable(reason),
+            (_, Err(reason)) => CrossCheck::unavailable(reason),
+        }
+    }
+
+    fn read(&self) -> Result<KernelSyscallCounts, String> {
+        match &self.counters {
+            Ok(counters) => counters
+                .read()
+                .map_err(|e| format!("reading the kernel counters failed: {e}")),
+            Err(reason) => Err(reason.clone()),
         }
     }
 }
@@ -345,6 +409,20 @@ mod tests {
         let json = serde_json::to_value(&check).unwrap();
         assert_eq!(json["status"], "unavailable");
         assert_eq!(json["reason"], "tracefs is not mounted");
+    }
+
+    #[test]
+    fn an_unavailable_watch_reports_its_reason_for_every_window() {
+        let watch = KernelWatch::unavailable("no server thread ids");
+        assert_eq!(watch.unavailable_reason(), Some("no server thread ids"));
+        let start = watch.start();
+        let check = watch.finish(&start, &KindCounts::default());
+        assert_eq!(
+            check,
+            CrossCheck::Unavailable {
+                reason: "no server thread ids".to_string()
+            }
+        );
     }
 
     #[test]

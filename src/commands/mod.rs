@@ -1,4 +1,5 @@
 //! One module per subcommand: each parses nothing itself (clap does) and
 //! only wires library pieces together.
 
+pub mod doctor;
 pub mod serve;

@@ -71,6 +71,9 @@ struct Conn<C> {
     write_blocked: bool,
     /// EOF seen, or shutting down: never read again.
     read_closed: bool,
+    /// epoll reported EPOLLRDHUP/EPOLLHUP: the peer's FIN (or reset) is
+    /// already queued, and an edge-triggered registration reports it once.
+    hung_up: bool,
     /// Pending output is above the high watermark (backpressure).
     paused: bool,
     /// The last read found no buffer space.
@@ -278,6 +281,7 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
             readable: false,
             write_blocked: false,
             read_closed: false,
+            hung_up: false,
             paused: false,
             no_room: false,
             interest,
@@ -328,6 +332,9 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
             .expect("checked above");
         if events & (epoll::IN | epoll::RDHUP | epoll::HUP) != 0 {
             conn.readable = true;
+        }
+        if events & (epoll::RDHUP | epoll::HUP) != 0 {
+            conn.hung_up = true;
         }
         // After a hang-up a write fails at once, which is how the loop learns
         // the connection is dead instead of waiting for EPOLLOUT forever.
@@ -444,7 +451,11 @@ fn drive<T: Trigger, C: CopyStrategy>(
             loop {
                 match conn.data.read_once(fd, &config.conn, counters) {
                     Ok(ReadStep::Data(hint)) => {
-                        if !T::keep_reading(hint) {
+                        // A short read proves the data queue empty, not that
+                        // the EOF behind it was read; once the hang-up edge
+                        // is consumed no other edge comes, so read to EOF.
+                        let drain_to_eof = T::EDGE && conn.hung_up;
+                        if !(drain_to_eof || T::keep_reading(hint)) {
                             conn.readable = false;
                             break;
                         }

@@ -100,6 +100,10 @@ pub struct EventLoop<T: Trigger, C: CopyStrategy> {
     scratch: IoSliceScratch,
     counters: LoopCounters,
     accept_paused_since: Option<Instant>,
+    /// A connection accepted while its per-connection fds (splice's pipe)
+    /// could not be created: registered first when accepting resumes,
+    /// rather than closed unserved.
+    parked: Option<Fd>,
     shutdown_deadline: Option<Instant>,
     tid: i32,
     uncounted: Option<std::fs::File>,
@@ -132,6 +136,7 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
             scratch: IoSliceScratch::default(),
             counters: LoopCounters::default(),
             accept_paused_since: None,
+            parked: None,
             shutdown_deadline: None,
             tid: 0,
             uncounted: None,
@@ -223,7 +228,11 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
             return;
         };
         loop {
-            match sys::socket::accept(listener) {
+            let accepted = match self.parked.take() {
+                Some(fd) => Ok(fd),
+                None => sys::socket::accept(listener),
+            };
+            match accepted {
                 Ok(fd) => {
                     if let Err(e) = self.register(fd) {
                         if is_fd_exhaustion(&e) {
@@ -255,7 +264,15 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
 
     fn register(&mut self, fd: Fd) -> io::Result<()> {
         sys::socket::set_nodelay(fd.raw())?;
-        let data = C::new(&self.config.conn)?;
+        let data = match C::new(&self.config.conn) {
+            Ok(data) => data,
+            Err(e) => {
+                if is_fd_exhaustion(&e) {
+                    self.parked = Some(fd);
+                }
+                return Err(e);
+            }
+        };
         let index = match self.free_slots.pop() {
             Some(index) => index,
             None => {
@@ -417,6 +434,7 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
         self.shutdown_deadline = Some(Instant::now() + SHUTDOWN_FLUSH);
         self.accept_paused_since = None;
         self.listener = None;
+        self.parked = None;
         for index in 0..self.slots.len() as u32 {
             let slot = &mut self.slots[index as usize];
             let generation = slot.generation;

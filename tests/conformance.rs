@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use epoll_bench::protocol::{DEFAULT_MAX_FRAME_BYTES, Protocol, request_header, response_header};
 use epoll_bench::server::Variant;
 use epoll_bench::server::report::LoopCounters;
+use epoll_bench::server::variant::TriggerMode;
 use epoll_bench::sys::SyscallKind;
 use rand::RngExt;
 use support::*;
@@ -58,6 +59,7 @@ impl Outcome {
 
 struct Ctx<'a> {
     server: &'a ServerProcess,
+    variant: Variant,
     protocol: Protocol,
     addr: SocketAddr,
     label: String,
@@ -96,6 +98,7 @@ fn shared_cases(variant: &str, protocol: Protocol) {
         eprintln!("[{}] case {name}", server.label);
         let ctx = Ctx {
             server: &server,
+            variant: variant.parse().expect("known variant"),
             protocol,
             addr: server.addr,
             label: format!("{} case {name}", server.label),
@@ -328,6 +331,7 @@ fn slow_reader(ctx: &Ctx) -> Outcome {
     const RSS_GROWTH_LIMIT: u64 = 16 << 20;
     let protocol = ctx.protocol;
     let rss_before = ctx.server.rss_bytes();
+    let before = ctx.server.snapshot();
     let mut stream = connect_with_rcvbuf(ctx.addr, 4096);
     let mut writer = stream.try_clone().expect("clone socket");
     let what = ctx.what("slow reader writer");
@@ -371,6 +375,18 @@ fn slow_reader(ctx: &Ctx) -> Outcome {
         }
     }
     writing.join().expect("writer thread");
+    let delta = ctx.server.snapshot().since(&before).total;
+    if before.syscall_counting && ctx.variant.trigger == TriggerMode::Level {
+        // Beyond the connection's one EPOLL_CTL_ADD, a level-triggered loop
+        // modifies interest only when a write blocks (EPOLLOUT) or the
+        // watermark pauses reading: proof that backpressure happened.
+        let modifies = delta.syscalls.calls.get(SyscallKind::EpollCtl);
+        assert!(
+            modifies >= 2,
+            "{}: {modifies} epoll_ctl calls: the server's writes never blocked",
+            ctx.label
+        );
+    }
     let growth = rss_max.saturating_sub(rss_before);
     assert!(
         growth < RSS_GROWTH_LIMIT,
@@ -537,7 +553,7 @@ fn random_garbage(ctx: &Ctx) -> Outcome {
 /// into a `seq` 0 request).
 fn idle_beside_busy(ctx: &Ctx) -> Outcome {
     let mut idle: Vec<TcpStream> = (0..100).map(|_| connect(ctx.addr)).collect();
-    let half_header = |i: usize| ctx.protocol == Protocol::Frame && i % 2 == 0;
+    let half_header = |i: usize| ctx.protocol == Protocol::Frame && i.is_multiple_of(2);
     let idle_payload = |i: usize| payload(1300 + i as u64, 1 + i);
     for (i, stream) in idle.iter_mut().enumerate() {
         if half_header(i) {

@@ -141,7 +141,7 @@ impl ServerProcess {
         }
         let line = self.next_line(SERVER_ANSWER_TIMEOUT, "snapshot");
         let report: ServerReport = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("{}: bad snapshot line `{line}`: {e}", self.label));
+            .unwrap_or_else(|e| panic!("{}: bad snapshot line `{}`: {e}", self.label, clip(&line)));
         assert_eq!(report.report, ReportKind::Snapshot, "{}", self.label);
         report
     }
@@ -234,8 +234,13 @@ impl ServerProcess {
             self.label,
             self.stderr()
         );
-        let report: ServerReport = serde_json::from_str(&final_line)
-            .unwrap_or_else(|e| panic!("{}: bad final line `{final_line}`: {e}", self.label));
+        let report: ServerReport = serde_json::from_str(&final_line).unwrap_or_else(|e| {
+            panic!(
+                "{}: bad final line `{}`: {e}",
+                self.label,
+                clip(&final_line)
+            )
+        });
         assert_eq!(report.report, ReportKind::Final);
         let c = &report.total.counters;
         assert_eq!(
@@ -268,6 +273,15 @@ impl Drop for ServerProcess {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The start of a long line, for failure messages.
+fn clip(line: &str) -> &str {
+    let mut end = line.len().min(300);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    &line[..end]
 }
 
 /// A blocking client socket with TCP_NODELAY and read/write timeouts.

@@ -37,9 +37,14 @@ pub enum SyscallKind {
     Getrusage,
     Eventfd2,
     Prlimit64,
+    // The driver's calls (never made by a serving thread).
+    Connect,
+    Getsockopt,
+    EpollPwait2,
+    SchedSetaffinity,
 }
 
-pub const KIND_COUNT: usize = 21;
+pub const KIND_COUNT: usize = 25;
 
 impl SyscallKind {
     pub const ALL: [SyscallKind; KIND_COUNT] = [
@@ -64,6 +69,10 @@ impl SyscallKind {
         SyscallKind::Getrusage,
         SyscallKind::Eventfd2,
         SyscallKind::Prlimit64,
+        SyscallKind::Connect,
+        SyscallKind::Getsockopt,
+        SyscallKind::EpollPwait2,
+        SyscallKind::SchedSetaffinity,
     ];
 
     /// The name reports use.
@@ -90,6 +99,10 @@ impl SyscallKind {
             SyscallKind::Getrusage => "getrusage",
             SyscallKind::Eventfd2 => "eventfd2",
             SyscallKind::Prlimit64 => "prlimit64",
+            SyscallKind::Connect => "connect",
+            SyscallKind::Getsockopt => "getsockopt",
+            SyscallKind::EpollPwait2 => "epoll_pwait2",
+            SyscallKind::SchedSetaffinity => "sched_setaffinity",
         }
     }
 

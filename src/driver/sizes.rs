@@ -90,6 +90,18 @@ impl SizeDistribution {
                 }
                 Ok(())
             }
+            SizeDistribution::FromTrace {
+                mean_bytes,
+                max_bytes,
+            } => {
+                in_range("max_bytes", max_bytes)?;
+                if !(mean_bytes.is_finite() && (1.0..=f64::from(max_bytes)).contains(&mean_bytes)) {
+                    return Err(format!(
+                        "mean_bytes: must be between 1 and max_bytes ({max_bytes}), got {mean_bytes}"
+                    ));
+                }
+                Ok(())
+            }
         }
     }
 
@@ -116,6 +128,7 @@ impl SizeDistribution {
                 f64::from(small_bytes) * (1.0 - large_fraction)
                     + f64::from(large_bytes) * large_fraction
             }
+            SizeDistribution::FromTrace { mean_bytes, .. } => mean_bytes,
         }
     }
 
@@ -130,6 +143,7 @@ impl SizeDistribution {
                 large_bytes,
                 ..
             } => small_bytes.max(large_bytes),
+            SizeDistribution::FromTrace { max_bytes, .. } => max_bytes,
         }
     }
 }
@@ -199,6 +213,10 @@ enum Draw {
 impl SizeSampler {
     /// A sampler for `dist` seeded with `seed`.
     ///
+    /// Trace cases take their sizes from the trace's events; a sampler for
+    /// [`SizeDistribution::FromTrace`] returns the trace's largest size, so
+    /// code that sizes buffers from a sampler needs no special case.
+    ///
     /// # Panics
     /// If `dist.validate()` fails: profiles and traces validate their
     /// distributions when they are parsed, so this is a programming error.
@@ -232,6 +250,7 @@ impl SizeSampler {
                 large_bytes,
                 large: Bernoulli::new(large_fraction).expect("validated: fraction in [0, 1]"),
             },
+            SizeDistribution::FromTrace { max_bytes, .. } => Draw::Fixed(max_bytes),
         };
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(SIZE_STREAM);

@@ -40,7 +40,10 @@ pub fn connect_nonblocking(addr: SocketAddr) -> io::Result<(Fd, ConnectProgress)
     .into();
     super::socket::set_nodelay(fd.raw())?;
     let storage = SockaddrStorage::from(addr);
-    match finish_nix(SyscallKind::Connect, nix_socket::connect(fd.raw(), &storage)) {
+    match finish_nix(
+        SyscallKind::Connect,
+        nix_socket::connect(fd.raw(), &storage),
+    ) {
         Ok(()) => Ok((fd, ConnectProgress::Connected)),
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
             Ok((fd, ConnectProgress::InProgress))

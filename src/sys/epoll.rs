@@ -70,7 +70,11 @@ impl Epoll {
     /// intended send time instead of up to a millisecond late. Uses
     /// `epoll_pwait2` (Linux 5.11+) and falls back to rounding the timeout
     /// up to whole milliseconds where the kernel lacks it.
-    pub fn wait_precise(&self, events: &mut [Event], timeout: Option<Duration>) -> io::Result<usize> {
+    pub fn wait_precise(
+        &self,
+        events: &mut [Event],
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
         let capacity = events.len().min(i32::MAX as usize) as i32;
         let spec = timeout.map(|t| libc::timespec {
             tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,

@@ -458,7 +458,7 @@ mod tests {
     #[test]
     fn echo_checks_bytes_in_order_and_rejects_bytes_never_sent() {
         let (mut conn, payload) = written_connection(Protocol::Echo, &[3, 4]);
-        let mut stream = vec![0u8; 7];
+        let mut stream = [0u8; 7];
         payload.fill(0, 0, 0, &mut stream[..3]);
         payload.fill(0, 1, 0, &mut stream[3..]);
         let mut sink = Recorder::default();

@@ -322,27 +322,35 @@ fn coordinate(
         });
     }
 
-    // Warm-up.
-    shared
-        .send_start_ns
-        .store(shared.now_ns(), Ordering::Release);
-    shared.enter(Phase::WarmUp);
-    let mut stopped_early = !run_for(
-        observer,
-        shared,
-        thread_count,
-        CasePhase::WarmingUp,
-        config.warmup,
-    );
-
-    // The measured window. The observer snapshots the server first, then
-    // the window opens, so that both windows are shifted by the same
-    // snapshot latency at both ends.
+    // Warm-up, then the measured window. The observer snapshots the server
+    // first, then the window opens, so that both windows are shifted by the
+    // same snapshot latency at both ends. Without warm-up the window opens
+    // with the first request, so that nothing sent escapes it.
+    let mut stopped_early = false;
+    if !config.warmup.is_zero() {
+        shared
+            .send_start_ns
+            .store(shared.now_ns(), Ordering::Release);
+        shared.enter(Phase::WarmUp);
+        stopped_early = !run_for(
+            observer,
+            shared,
+            thread_count,
+            CasePhase::WarmingUp,
+            config.warmup,
+        );
+    }
     observer.window_started();
     let window_started = Instant::now();
+    let window_start_ns = shared.now_ns();
+    if config.warmup.is_zero() {
+        shared
+            .send_start_ns
+            .store(window_start_ns, Ordering::Release);
+    }
     shared
         .window_start_ns
-        .store(shared.now_ns(), Ordering::Release);
+        .store(window_start_ns, Ordering::Release);
     shared.enter(Phase::Measure);
     if !stopped_early {
         stopped_early = !run_for(

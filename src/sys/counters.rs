@@ -37,14 +37,15 @@ pub enum SyscallKind {
     Getrusage,
     Eventfd2,
     Prlimit64,
+    Gettid,
+    SchedSetaffinity,
     // The driver's calls (never made by a serving thread).
     Connect,
     Getsockopt,
     EpollPwait2,
-    SchedSetaffinity,
 }
 
-pub const KIND_COUNT: usize = 25;
+pub const KIND_COUNT: usize = 26;
 
 impl SyscallKind {
     pub const ALL: [SyscallKind; KIND_COUNT] = [
@@ -69,10 +70,11 @@ impl SyscallKind {
         SyscallKind::Getrusage,
         SyscallKind::Eventfd2,
         SyscallKind::Prlimit64,
+        SyscallKind::Gettid,
+        SyscallKind::SchedSetaffinity,
         SyscallKind::Connect,
         SyscallKind::Getsockopt,
         SyscallKind::EpollPwait2,
-        SyscallKind::SchedSetaffinity,
     ];
 
     /// The name reports use.
@@ -99,10 +101,11 @@ impl SyscallKind {
             SyscallKind::Getrusage => "getrusage",
             SyscallKind::Eventfd2 => "eventfd2",
             SyscallKind::Prlimit64 => "prlimit64",
+            SyscallKind::Gettid => "gettid",
+            SyscallKind::SchedSetaffinity => "sched_setaffinity",
             SyscallKind::Connect => "connect",
             SyscallKind::Getsockopt => "getsockopt",
             SyscallKind::EpollPwait2 => "epoll_pwait2",
-            SyscallKind::SchedSetaffinity => "sched_setaffinity",
         }
     }
 

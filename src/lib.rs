@@ -5,10 +5,14 @@
 //! - [`server`]: one event loop, generic over [`server::Trigger`] and
 //!   [`server::CopyStrategy`], serving the `frame` and `echo` protocols.
 //! - [`commands`]: the command-line subcommands.
+//! - [`metrics`]: checks on the measurements (the kernel syscall cross-check).
+//! - [`doctor`]: whether this machine can measure the variants, not its own limits.
 
 pub mod cli;
 pub mod commands;
+pub mod doctor;
 pub mod driver;
+pub mod metrics;
 pub mod protocol;
 pub mod server;
 pub mod sys;

@@ -430,6 +430,23 @@ fn a_silent_server_leaves_unanswered_requests_after_the_drain_timeout() {
 }
 
 #[test]
+fn driver_threads_can_be_pinned_and_a_bad_cpu_is_a_clear_error() {
+    let server = TestServer::start(Protocol::Frame, Fault::None);
+    let c = case(Protocol::Frame, Shape::PingPong, 4, fixed(64));
+    let mut cfg = config(server.addr);
+    cfg.driver_cpus = Some(vec![0]);
+    let m = run_case(&c, &cfg, &mut NoObserver).unwrap();
+    assert_clean(&m);
+    assert!(m.driver_cpu_utilization() > 0.0);
+    cfg.driver_cpus = Some(vec![100_000]);
+    let err = run_case(&c, &cfg, &mut NoObserver).unwrap_err();
+    assert!(
+        matches!(err, EngineError::Pin { cpu: 100_000, .. }),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_refused_target_is_a_connect_error() {
     let port = {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -773,3 +773,43 @@ fn a_real_server_killed_mid_run_is_counted_without_hanging() {
     assert!(m.stopped_early.is_some());
     let _ = server.child.wait();
 }
+
+#[test]
+fn a_trace_file_is_read_and_a_malformed_one_is_a_clear_error() {
+    let server = TestServer::start(Protocol::Echo, Fault::None);
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.trace");
+    let events: Vec<TraceEvent> = (0..30u32)
+        .map(|i| TraceEvent {
+            connection: i % 3,
+            offset_us: u64::from(i) * 1000,
+            size_bytes: 100 + i,
+        })
+        .collect();
+    epoll_bench::driver::trace::write_trace_file(&good, &events, "engine test").unwrap();
+    let mut c = case(
+        Protocol::Echo,
+        Shape::Trace {
+            path: good.clone(),
+            speed: 4.0,
+        },
+        0,
+        fixed(1),
+    );
+    let mut cfg = config(server.addr);
+    cfg.warmup = Duration::ZERO;
+    cfg.duration = Duration::from_secs(30);
+    let m = run_case(&c, &cfg, &mut NoObserver).unwrap();
+    assert!(m.verification.passed(), "{:?}", m.verification);
+    assert_eq!(m.requests_completed, 30);
+
+    let bad = dir.path().join("bad.trace");
+    std::fs::write(&bad, "0 0 64\nnot a line\n").unwrap();
+    c.shape = Shape::Trace {
+        path: bad.clone(),
+        speed: 1.0,
+    };
+    let err = run_case(&c, &cfg, &mut NoObserver).unwrap_err();
+    assert!(matches!(err, EngineError::Trace(_)), "{err}");
+    assert!(err.to_string().contains("bad.trace"), "{err}");
+}

@@ -41,9 +41,13 @@ pub enum SyscallKind {
     SchedSetaffinity,
     /// Opening kernel-side counters (`sys::perf`); never on a serving path.
     PerfEventOpen,
+    // The driver's calls (never made by a serving thread).
+    Connect,
+    Getsockopt,
+    EpollPwait2,
 }
 
-pub const KIND_COUNT: usize = 24;
+pub const KIND_COUNT: usize = 27;
 
 impl SyscallKind {
     pub const ALL: [SyscallKind; KIND_COUNT] = [
@@ -71,6 +75,9 @@ impl SyscallKind {
         SyscallKind::Gettid,
         SyscallKind::SchedSetaffinity,
         SyscallKind::PerfEventOpen,
+        SyscallKind::Connect,
+        SyscallKind::Getsockopt,
+        SyscallKind::EpollPwait2,
     ];
 
     /// The name reports use.
@@ -100,6 +107,9 @@ impl SyscallKind {
             SyscallKind::Gettid => "gettid",
             SyscallKind::SchedSetaffinity => "sched_setaffinity",
             SyscallKind::PerfEventOpen => "perf_event_open",
+            SyscallKind::Connect => "connect",
+            SyscallKind::Getsockopt => "getsockopt",
+            SyscallKind::EpollPwait2 => "epoll_pwait2",
         }
     }
 

@@ -4,11 +4,17 @@
 //! must equal N times that, plus the fixed cost of taking the closing
 //! snapshot. Also proves which variants copy payload through user space.
 
+#[allow(dead_code)]
+mod support;
+
+use support::ServerProcess;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
+
+use epoll_bench::protocol::Protocol;
 
 use epoll_bench::server::{ServerReport, Variant};
 
@@ -69,53 +75,6 @@ fn snapshot_cost() -> BTreeMap<&'static str, u64> {
         .collect()
 }
 
-struct Served {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<std::process::ChildStdout>,
-    addr: String,
-}
-
-impl Served {
-    fn start(variant: &str) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_epoll-bench"))
-            .args(["serve", "--variant", variant])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start server");
-        let stdin = child.stdin.take().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("listening line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Served {
-            child,
-            stdin,
-            stdout,
-            addr,
-        }
-    }
-
-    fn snapshot(&mut self) -> ServerReport {
-        self.stdin.write_all(b"snapshot\n").unwrap();
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad snapshot {line:?}: {e}"))
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn ping_pong(stream: &mut TcpStream, requests: u64) {
     let mut request = Vec::new();
     request.extend_from_slice(&(PAYLOAD_BYTES as u32).to_be_bytes());
@@ -134,8 +93,8 @@ fn ping_pong(stream: &mut TcpStream, requests: u64) {
 /// measured requests (a warm-up request first, so connection set-up is
 /// outside the window).
 fn measure(variant: &str) -> ServerReport {
-    let mut server = Served::start(variant);
-    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    let server = ServerProcess::start(variant, Protocol::Frame, &[]);
+    let mut stream = TcpStream::connect(server.addr).unwrap();
     stream.set_nodelay(true).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))

@@ -6,65 +6,23 @@
 //! Needs perf tracepoint counters; where the kernel refuses them the test
 //! prints why and passes, except under CI (`CI` set), which runs as root.
 
-use std::io::{BufRead, BufReader, Read, Write};
+#[allow(dead_code)]
+mod support;
+
+use support::ServerProcess;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
+use epoll_bench::protocol::Protocol;
+
 use epoll_bench::metrics::cross_check::{CrossCheck, KernelWatch};
-use epoll_bench::server::{ServerReport, Variant};
+use epoll_bench::server::Variant;
 use epoll_bench::sys::counters::COUNTING_ENABLED;
 
 const REQUESTS: u64 = 2_000;
 const PAYLOAD_BYTES: usize = 64;
-
-struct Served {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    addr: String,
-}
-
-impl Served {
-    fn start(variant: &str, extra_args: &[&str]) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_epoll-bench"))
-            .args(["serve", "--variant", variant])
-            .args(extra_args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start server");
-        let stdin = child.stdin.take().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("listening line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Served {
-            child,
-            stdin,
-            stdout,
-            addr,
-        }
-    }
-
-    fn snapshot(&mut self) -> ServerReport {
-        self.stdin.write_all(b"snapshot\n").unwrap();
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad snapshot {line:?}: {e}"))
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn ping_pong(stream: &mut TcpStream, seqs: std::ops::Range<u64>) {
     let mut request = Vec::new();
@@ -90,8 +48,8 @@ fn check_server(variant: &str, extra_args: &[&str]) -> Option<CrossCheck> {
         eprintln!("skipped: built without the count-syscalls feature");
         return None;
     }
-    let mut server = Served::start(variant, extra_args);
-    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    let server = ServerProcess::start(variant, Protocol::Frame, extra_args);
+    let mut stream = TcpStream::connect(server.addr).unwrap();
     stream.set_nodelay(true).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))

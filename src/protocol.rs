@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 /// Which protocol a server speaks and a driver expects.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// `len: u32 BE` + payload; answered by `len: u32 BE`, `seq: u32 BE`, payload.

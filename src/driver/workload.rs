@@ -14,13 +14,26 @@ use crate::protocol::Protocol;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "distribution", rename_all = "snake_case")]
 pub enum SizeDistribution {
-    Fixed { bytes: u32 },
-    Uniform { min_bytes: u32, max_bytes: u32 },
+    Fixed {
+        bytes: u32,
+    },
+    Uniform {
+        min_bytes: u32,
+        max_bytes: u32,
+    },
     /// Log-normal with the given median; `sigma` is the standard deviation
     /// of the underlying normal. Draws are clamped to `[1, max_bytes]`.
-    LogNormal { median_bytes: u32, sigma: f64, max_bytes: u32 },
+    LogNormal {
+        median_bytes: u32,
+        sigma: f64,
+        max_bytes: u32,
+    },
     /// `small_bytes` with probability `1 - large_fraction`, else `large_bytes`.
-    Bimodal { small_bytes: u32, large_bytes: u32, large_fraction: f64 },
+    Bimodal {
+        small_bytes: u32,
+        large_bytes: u32,
+        large_fraction: f64,
+    },
 }
 
 /// The traffic pattern of a case.
@@ -48,7 +61,10 @@ pub enum Shape {
     IdleActive { idle_connections: u32 },
     /// Replays a trace file: each event is sent on its connection at its
     /// time offset divided by `speed`; latency from the intended time.
-    Trace { path: std::path::PathBuf, speed: f64 },
+    Trace {
+        path: std::path::PathBuf,
+        speed: f64,
+    },
 }
 
 /// One measurable unit: a shape, a size distribution, a protocol and a

@@ -117,7 +117,6 @@ impl SyscallKind {
     }
 }
 
-
 /// Counts indexed by [`SyscallKind`], serialised as a map from the kernel's
 /// syscall name to the count, in a fixed order.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -168,8 +167,9 @@ impl<'de> Deserialize<'de> for KindCounts {
         let map = std::collections::BTreeMap::<String, u64>::deserialize(deserializer)?;
         let mut out = KindCounts::default();
         for (name, count) in map {
-            let kind = SyscallKind::from_name(&name)
-                .ok_or_else(|| serde::de::Error::custom(format!("unknown syscall kind `{name}`")))?;
+            let kind = SyscallKind::from_name(&name).ok_or_else(|| {
+                serde::de::Error::custom(format!("unknown syscall kind `{name}`"))
+            })?;
             out.0[kind as usize] = count;
         }
         Ok(out)
@@ -201,7 +201,9 @@ impl SyscallCounts {
         SyscallCounts {
             calls: self.calls.since(&earlier.calls),
             eagain: self.eagain.since(&earlier.eagain),
-            user_copy_bytes_in: self.user_copy_bytes_in.saturating_sub(earlier.user_copy_bytes_in),
+            user_copy_bytes_in: self
+                .user_copy_bytes_in
+                .saturating_sub(earlier.user_copy_bytes_in),
             user_copy_bytes_out: self
                 .user_copy_bytes_out
                 .saturating_sub(earlier.user_copy_bytes_out),

@@ -12,10 +12,7 @@ pub struct EventFd {
 impl EventFd {
     pub fn new() -> io::Result<EventFd> {
         // SAFETY: eventfd takes no pointers.
-        let raw = syscall!(
-            Eventfd2,
-            eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC)
-        )?;
+        let raw = syscall!(Eventfd2, eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC))?;
         Ok(EventFd {
             fd: Fd::from_new(raw as RawFd),
         })
@@ -30,10 +27,7 @@ impl EventFd {
     pub fn wake(&self) -> io::Result<()> {
         let one: u64 = 1;
         // SAFETY: writes the 8 bytes of `one`, which outlives the call.
-        match syscall!(
-            Write,
-            write(self.fd.raw(), (&one as *const u64).cast(), 8)
-        ) {
+        match syscall!(Write, write(self.fd.raw(), (&one as *const u64).cast(), 8)) {
             Ok(_) => Ok(()),
             // The counter is saturated: the reader has a wake-up pending anyway.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),

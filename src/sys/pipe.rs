@@ -28,10 +28,7 @@ impl Pipe {
         let write_end = Fd::from_new(ends[1]);
         let requested = capacity_bytes.min(i32::MAX as usize) as libc::c_int;
         // SAFETY: F_SETPIPE_SZ takes an int argument and no pointers.
-        let granted = syscall!(
-            Fcntl,
-            fcntl(write_end.raw(), libc::F_SETPIPE_SZ, requested)
-        )?;
+        let granted = syscall!(Fcntl, fcntl(write_end.raw(), libc::F_SETPIPE_SZ, requested))?;
         Ok(Pipe {
             read_end,
             write_end,

@@ -6,8 +6,8 @@ use std::os::fd::{AsFd, RawFd};
 
 use nix::sys::socket::{self as nix_socket, AddressFamily, SockFlag, SockType, SockaddrStorage};
 
-use super::counters::{SyscallKind, finish_nix};
 use super::Fd;
+use super::counters::{SyscallKind, finish_nix};
 
 /// A non-blocking listening socket with SO_REUSEADDR and SO_REUSEPORT, so
 /// that each serving thread can bind its own listener to the same address.

@@ -12,6 +12,26 @@ use super::{
     VariantResult,
 };
 
+/// Names of [`Summary::named_figures`], in order.
+pub fn figure_names() -> Vec<&'static str> {
+    let empty = Summary {
+        repetitions_used: 0,
+        requests_per_second: Spread::default(),
+        payload_megabytes_per_second: Spread::default(),
+        p50_latency_us: Spread::default(),
+        p90_latency_us: Spread::default(),
+        p99_latency_us: Spread::default(),
+        p999_latency_us: Spread::default(),
+        max_latency_us: Spread::default(),
+        driver_cpu_us_per_request: Spread::default(),
+        server: None,
+        driver_to_server_cpu_ratio: None,
+        driver_bottleneck_warning: false,
+        memory_per_connection_bytes: None,
+    };
+    empty.named_figures().into_iter().map(|(n, _)| n).collect()
+}
+
 /// Median, min, max and CV of `values` (all zero for no values).
 pub fn spread(values: &[f64]) -> Spread {
     if values.is_empty() {
@@ -157,6 +177,9 @@ fn server_summary(figures: &[ServerFigures]) -> ServerSummary {
         epoll_events_per_wakeup: over(figures, |f| f.epoll_events_per_wakeup),
         payload_copy_bytes_in_per_request: over(figures, |f| f.payload_copy_bytes_in_per_request),
         payload_copy_bytes_out_per_request: over(figures, |f| f.payload_copy_bytes_out_per_request),
+        payload_copy_bytes_per_request: over(figures, |f| {
+            f.payload_copy_bytes_in_per_request + f.payload_copy_bytes_out_per_request
+        }),
         server_cpu_us_per_request: over(figures, |f| f.server_cpu_us_per_request()),
         server_cpu_user_us_per_request: over(figures, |f| f.server_cpu_user_us_per_request),
         server_cpu_system_us_per_request: over(figures, |f| f.server_cpu_system_us_per_request),

@@ -4,11 +4,16 @@
 //! - [`sys`]: every syscall, and the only `unsafe` code, counted per thread.
 //! - [`server`]: one event loop, generic over [`server::Trigger`] and
 //!   [`server::CopyStrategy`], serving the `frame` and `echo` protocols.
+//! - [`driver`]: profiles, load engine, server processes, orchestration.
+//! - [`results`]: the versioned results schema and its aggregation.
+//! - [`report`]: exporters (json, csv, markdown) that only read results.
 //! - [`commands`]: the command-line subcommands.
 
 pub mod cli;
 pub mod commands;
 pub mod driver;
 pub mod protocol;
+pub mod report;
+pub mod results;
 pub mod server;
 pub mod sys;

@@ -1,4 +1,8 @@
 //! One module per subcommand: each parses nothing itself (clap does) and
 //! only wires library pieces together.
 
+pub mod chart;
+pub mod compare;
+pub mod report;
+pub mod results_input;
 pub mod serve;

@@ -57,7 +57,11 @@ fn renders_every_chart_kind_as_valid_svg_and_png_of_the_declared_size() {
         }
     }
     // Only sweeps get a size chart.
-    assert!(!names.iter().any(|n| n.starts_with("throughput-vs-size-pingpong")));
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with("throughput-vs-size-pingpong"))
+    );
     let mut sorted = written.clone();
     sorted.sort();
     assert_eq!(written, sorted, "paths are returned sorted");
@@ -74,7 +78,11 @@ fn renders_every_chart_kind_as_valid_svg_and_png_of_the_declared_size() {
         assert_eq!(root.attribute("width"), Some(width.to_string().as_str()));
         assert_eq!(root.attribute("height"), Some(height.to_string().as_str()));
         let texts = svg_texts(&svg);
-        assert!(texts.contains(&chart.title), "{} has its title", chart.file_stem);
+        assert!(
+            texts.contains(&chart.title),
+            "{} has its title",
+            chart.file_stem
+        );
         assert!(
             texts.iter().any(|t| t.contains("kernel 6.1.0-fixture")
                 && t.contains("Fixture CPU @ 2.0GHz")
@@ -105,7 +113,12 @@ fn same_results_give_byte_identical_svg() {
     // And without the parallel pool: the same text again.
     for chart in plan(&common::results()).unwrap().charts {
         let again = render_svg(&chart).unwrap();
-        let on_disk = std::fs::read_to_string(dir.path().join("a").join(format!("{}.svg", chart.file_stem))).unwrap();
+        let on_disk = std::fs::read_to_string(
+            dir.path()
+                .join("a")
+                .join(format!("{}.svg", chart.file_stem)),
+        )
+        .unwrap();
         assert!(again == on_disk, "{}", chart.file_stem);
     }
 }
@@ -118,12 +131,25 @@ fn labels_name_variants_kinds_and_the_splice_crossover() {
         .find(|c| c.file_stem == "throughput-vs-size-size-sweep")
         .unwrap();
     let svg = svg_texts(&render_svg(size).unwrap()).join("\n");
-    assert!(svg.contains("lt-splice beats lt-rw/lt-writev from 16 KiB"), "crossover label");
-    assert!(svg.contains("et-splice beats et-rw/et-writev from 16 KiB"), "crossover label");
+    assert!(
+        svg.contains("lt-splice beats lt-rw/lt-writev from 16 KiB"),
+        "crossover label"
+    );
+    assert!(
+        svg.contains("et-splice beats et-rw/et-writev from 16 KiB"),
+        "crossover label"
+    );
     assert!(svg.contains("message size (bytes, log-2 scale)"));
     assert!(svg.contains("payload throughput (MB/s)"));
     assert!(svg.contains("requests per second (req/s)"));
-    for variant in ["lt-rw", "lt-writev", "lt-splice", "et-rw", "et-writev", "et-splice"] {
+    for variant in [
+        "lt-rw",
+        "lt-writev",
+        "lt-splice",
+        "et-rw",
+        "et-writev",
+        "et-splice",
+    ] {
         assert!(svg.lines().any(|l| l == variant), "legend names {variant}");
     }
     let syscalls = charts
@@ -131,12 +157,21 @@ fn labels_name_variants_kinds_and_the_splice_crossover() {
         .find(|c| c.file_stem == "syscalls-per-request-pingpong-64b-1conn")
         .unwrap();
     let svg = svg_texts(&render_svg(syscalls).unwrap()).join("\n");
-    for kind in ["read", "write", "writev", "splice", "epoll_wait", "epoll_ctl"] {
+    for kind in [
+        "read",
+        "write",
+        "writev",
+        "splice",
+        "epoll_wait",
+        "epoll_ctl",
+    ] {
         assert!(svg.lines().any(|l| l == kind), "legend names {kind}");
     }
     // The failed variant is not drawn, and the footer says why.
     assert!(!svg.lines().any(|l| l == "et-writev-shortread"));
-    assert!(svg.contains("Not shown, failed: et-writev-shortread (pingpong-64b-1conn): 1 payload mismatch"));
+    assert!(svg.contains(
+        "Not shown, failed: et-writev-shortread (pingpong-64b-1conn): 1 payload mismatch"
+    ));
 }
 
 #[test]
@@ -159,15 +194,23 @@ fn splice_crossover_is_the_smallest_size_from_which_splice_stays_ahead() {
     // Splice ahead only at the largest size, behind at 16 KiB: crossover
     // moves up; never ahead at the largest: no crossover at all.
     let slower_at_16k = common::results_scaled(|v, label| {
-        if v.contains("splice") && label == "size-sweep/16384" { 0.5 } else { 1.0 }
+        if v.contains("splice") && label == "size-sweep/16384" {
+            0.5
+        } else {
+            1.0
+        }
     });
     let cases: Vec<_> = slower_at_16k.cases.iter().collect();
-    let series = data::series_over(&data::sweep(&cases).unwrap(), |s| s.payload_megabytes_per_second);
+    let series = data::series_over(&data::sweep(&cases).unwrap(), |s| {
+        s.payload_megabytes_per_second
+    });
     let crossovers = data::splice_crossovers(&series);
     assert_eq!(crossovers[0].size_bytes, 262144.0);
     let never = common::results_scaled(|v, _| if v.contains("splice") { 0.5 } else { 1.0 });
     let cases: Vec<_> = never.cases.iter().collect();
-    let series = data::series_over(&data::sweep(&cases).unwrap(), |s| s.payload_megabytes_per_second);
+    let series = data::series_over(&data::sweep(&cases).unwrap(), |s| {
+        s.payload_megabytes_per_second
+    });
     assert!(data::splice_crossovers(&series).is_empty());
 }
 
@@ -176,8 +219,14 @@ fn connection_series_join_cases_that_differ_only_in_connections() {
     let results = common::results();
     let groups = data::connection_groups(&results);
     assert_eq!(groups.len(), 1);
-    let labels: Vec<(&str, f64)> = groups[0].iter().map(|(c, n)| (c.label.as_str(), *n)).collect();
-    assert_eq!(labels, [("pingpong-64b-1conn", 1.0), ("pingpong-64b-64conn", 64.0)]);
+    let labels: Vec<(&str, f64)> = groups[0]
+        .iter()
+        .map(|(c, n)| (c.label.as_str(), *n))
+        .collect();
+    assert_eq!(
+        labels,
+        [("pingpong-64b-1conn", 1.0), ("pingpong-64b-64conn", 64.0)]
+    );
 }
 
 #[test]
@@ -232,8 +281,12 @@ fn a_case_where_every_variant_failed_is_skipped_with_a_note() {
         "{:?}",
         output.notes
     );
-    let svg = std::fs::read_to_string(dir.path().join("throughput-vs-size-size-sweep.svg")).unwrap();
+    let svg =
+        std::fs::read_to_string(dir.path().join("throughput-vs-size-size-sweep.svg")).unwrap();
     let texts = svg_texts(&svg);
-    assert!(!texts.iter().any(|t| t == "64 B"), "the failed size has no tick");
+    assert!(
+        !texts.iter().any(|t| t == "64 B"),
+        "the failed size has no tick"
+    );
     assert!(texts.iter().any(|t| t == "1 KiB"));
 }

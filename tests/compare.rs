@@ -44,9 +44,20 @@ fn ratios_and_verdicts_per_variant_case_and_figure() {
     assert!(close(r.ratio.unwrap(), 0.65));
     assert_eq!(r.verdict, Verdict::Better);
     // Same syscalls and CPU per request: no change.
-    assert_eq!(row("pingpong-64b-1conn", "lt-rw", "syscalls/request").verdict, Verdict::NoChange);
-    assert!(close(row("pingpong-64b-1conn", "lt-rw", "syscalls/request").ratio.unwrap(), 1.0));
-    assert_eq!(row("size-sweep/16384", "lt-rw", "CPU µs/request").verdict, Verdict::NoChange);
+    assert_eq!(
+        row("pingpong-64b-1conn", "lt-rw", "syscalls/request").verdict,
+        Verdict::NoChange
+    );
+    assert!(close(
+        row("pingpong-64b-1conn", "lt-rw", "syscalls/request")
+            .ratio
+            .unwrap(),
+        1.0
+    ));
+    assert_eq!(
+        row("size-sweep/16384", "lt-rw", "CPU µs/request").verdict,
+        Verdict::NoChange
+    );
     // Half the rate: slower.
     let r = row("size-sweep/1024", "lt-writev", "req/s");
     assert_eq!(r.verdict, Verdict::Worse);
@@ -56,11 +67,15 @@ fn ratios_and_verdicts_per_variant_case_and_figure() {
     assert!((r.ratio.unwrap() - 1.01).abs() < 1e-3);
     assert_eq!(r.verdict, Verdict::NoChange);
     // The failed variant is listed, not compared.
-    assert!(comparison.row("pingpong-64b-1conn", "et-writev-shortread", "req/s").is_none());
     assert!(
         comparison
-            .not_compared
-            .contains(&"`pingpong-64b-1conn` / `et-writev-shortread`: failed in A and in B".to_string()),
+            .row("pingpong-64b-1conn", "et-writev-shortread", "req/s")
+            .is_none()
+    );
+    assert!(
+        comparison.not_compared.contains(
+            &"`pingpong-64b-1conn` / `et-writev-shortread`: failed in A and in B".to_string()
+        ),
         "{:?}",
         comparison.not_compared
     );
@@ -78,10 +93,22 @@ fn verdict_rule_needs_disjoint_ranges_and_enough_repetitions() {
         samples,
     };
     let a = s(90.0, 100.0, 110.0, 3);
-    assert_eq!(verdict(&a, &s(111.0, 120.0, 130.0, 3), Better::Higher), Verdict::Better);
-    assert_eq!(verdict(&a, &s(111.0, 120.0, 130.0, 3), Better::Lower), Verdict::Worse);
-    assert_eq!(verdict(&a, &s(110.0, 120.0, 130.0, 3), Better::Higher), Verdict::NoChange);
-    assert_eq!(verdict(&a, &s(50.0, 60.0, 89.0, 3), Better::Lower), Verdict::Better);
+    assert_eq!(
+        verdict(&a, &s(111.0, 120.0, 130.0, 3), Better::Higher),
+        Verdict::Better
+    );
+    assert_eq!(
+        verdict(&a, &s(111.0, 120.0, 130.0, 3), Better::Lower),
+        Verdict::Worse
+    );
+    assert_eq!(
+        verdict(&a, &s(110.0, 120.0, 130.0, 3), Better::Higher),
+        Verdict::NoChange
+    );
+    assert_eq!(
+        verdict(&a, &s(50.0, 60.0, 89.0, 3), Better::Lower),
+        Verdict::Better
+    );
     assert_eq!(
         verdict(&a, &s(200.0, 200.0, 200.0, 1), Better::Higher),
         Verdict::TooFewRepetitions
@@ -91,7 +118,10 @@ fn verdict_rule_needs_disjoint_ranges_and_enough_repetitions() {
 #[test]
 fn markdown_explains_the_rule_and_shows_the_cells() {
     let md = compare_markdown(&common::results(), "before", &b_results(), "after");
-    assert!(md.contains("min–max ranges of A's and B's repetitions do not overlap"), "{md}");
+    assert!(
+        md.contains("min–max ranges of A's and B's repetitions do not overlap"),
+        "{md}"
+    );
     assert!(md.contains("## pingpong-64b-1conn"));
     assert!(md.contains("| variant | figure | A | B | B/A | verdict |"));
     assert!(
@@ -129,7 +159,10 @@ fn command_writes_the_table_and_names_bad_files() {
         out: None,
     })
     .unwrap_err();
-    assert!(err.to_string().contains(&missing.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&missing.display().to_string()),
+        "{err}"
+    );
 
     let garbage = dir.path().join("garbage.json");
     std::fs::write(&garbage, "{ not json").unwrap();
@@ -140,6 +173,9 @@ fn command_writes_the_table_and_names_bad_files() {
     })
     .unwrap_err();
     let message = err.to_string();
-    assert!(message.contains(&garbage.display().to_string()), "{message}");
+    assert!(
+        message.contains(&garbage.display().to_string()),
+        "{message}"
+    );
     assert!(message.contains("not a results file"), "{message}");
 }

@@ -24,7 +24,10 @@ fn report_regenerates_summary_md_from_results_json() {
     assert_eq!(md.as_bytes(), expected.as_slice());
     // Specific cells: lt-rw on one connection, and the failed variant.
     assert!(md.contains("| lt-rw | 39,844 ±3.0% | 2.55 ±3.0% |"), "{md}");
-    assert!(md.contains("| et-writev-shortread | **FAILED**: 1 payload mismatch |"), "{md}");
+    assert!(
+        md.contains("| et-writev-shortread | **FAILED**: 1 payload mismatch |"),
+        "{md}"
+    );
     assert!(md.contains("## size-sweep/16384"), "{md}");
 }
 
@@ -66,7 +69,11 @@ fn commands_name_a_missing_or_broken_results_file() {
         print: false,
     })
     .unwrap_err();
-    assert!(err.to_string().contains("no results.json in this directory"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("no results.json in this directory"),
+        "{err}"
+    );
     assert!(err.downcast_ref::<epoll_bench::cli::UsageError>().is_some());
 
     let broken = dir.path().join("results.json");

@@ -83,7 +83,12 @@ fn latency(latencies_us: &[f64]) -> LatencySummary {
     }
 }
 
-fn repetition(index: usize, window: &Window, size_bytes: u32, command_line: &[String]) -> Repetition {
+fn repetition(
+    index: usize,
+    window: &Window,
+    size_bytes: u32,
+    command_line: &[String],
+) -> Repetition {
     Repetition {
         index: index as u32,
         status: Status::Passed,
@@ -209,7 +214,11 @@ fn write() {
         Err(e) => panic!("writing {}: {e}", dir.display()),
     }
     match render_charts(&results, &dir.join("charts")) {
-        Ok(paths) => println!("charts: {} files in {}", paths.len(), dir.join("charts").display()),
+        Ok(paths) => println!(
+            "charts: {} files in {}",
+            paths.len(),
+            dir.join("charts").display()
+        ),
         Err(e) => panic!("charting {}: {e}", dir.display()),
     }
 }

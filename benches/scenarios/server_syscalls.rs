@@ -20,7 +20,9 @@ pub struct ServerSyscalls {
 impl ServerSyscalls {
     fn total(&self) -> u64 {
         let mut guard = self.server.lock().unwrap_or_else(|e| e.into_inner());
-        let server = guard.as_mut().expect("a server is attached while measuring");
+        let server = guard
+            .as_mut()
+            .expect("a server is attached while measuring");
         server.snapshot().total.syscalls.calls.total()
     }
 
@@ -69,9 +71,7 @@ impl ValueFormatter for SyscallFormatter {
         // Payload bytes moved per server syscall.
         let per_iteration = match throughput {
             Throughput::Bytes(b) | Throughput::BytesDecimal(b) => *b as f64,
-            Throughput::Elements(e) | Throughput::ElementsAndBytes { elements: e, .. } => {
-                *e as f64
-            }
+            Throughput::Elements(e) | Throughput::ElementsAndBytes { elements: e, .. } => *e as f64,
             Throughput::Bits(b) => *b as f64 / 8.0,
         };
         for v in values.iter_mut() {
@@ -112,7 +112,11 @@ fn bench(c: &mut Criterion<ServerSyscalls>) {
                 b.iter(|| shared.with_server(|s| s.round_trip()))
             });
         }
-        let server = shared.server.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let server = shared
+            .server
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(server) = server {
             server.stop();
         }

@@ -94,13 +94,22 @@ impl BenchServer {
             .read_exact(&mut response)
             .expect("response header");
         let (len, seq) = parse_response_header(&response);
-        assert_eq!(len as usize, self.payload.len(), "{}: response length", self.variant);
+        assert_eq!(
+            len as usize,
+            self.payload.len(),
+            "{}: response length",
+            self.variant
+        );
         assert_eq!(seq, self.next_seq, "{}: response seq", self.variant);
         self.next_seq = self.next_seq.wrapping_add(1);
         self.stream
             .read_exact(&mut self.received)
             .expect("response payload");
-        assert!(self.received == self.payload, "{}: payload mismatch", self.variant);
+        assert!(
+            self.received == self.payload,
+            "{}: payload mismatch",
+            self.variant
+        );
     }
 
     pub fn snapshot(&mut self) -> ServerReport {

@@ -21,8 +21,8 @@ use epoll_bench::protocol::Protocol;
 use epoll_bench::results::aggregate::finish_variant;
 use epoll_bench::results::environment::{Pinning, Rlimits, Sysctls};
 use epoll_bench::results::{
-    CaseResult, Environment, FailureRecord, Repetition, ResultsFile, RunInfo, RunKind,
-    RunSettings, RunStatus, SCHEMA_VERSION, Status, VariantResult,
+    CaseResult, Environment, FailureRecord, Repetition, ResultsFile, RunInfo, RunKind, RunSettings,
+    RunStatus, SCHEMA_VERSION, Status, VariantResult,
 };
 use epoll_bench::server::report::{LoopCounters, ReportKind, ServerReport, ThreadReport};
 use epoll_bench::sys::SyscallKind;
@@ -296,10 +296,17 @@ pub fn results_scaled(scale: impl Fn(&str, &str) -> f64) -> ResultsFile {
     }
     for bytes in SWEEP_SIZES {
         let label = format!("size-sweep/{bytes}");
-        let variants = ["lt-rw", "lt-writev", "lt-splice", "et-rw", "et-writev", "et-splice"]
-            .iter()
-            .map(|v| passed_variant(v, bytes, nominal_rate(v, bytes, 1) * scale(v, &label)))
-            .collect();
+        let variants = [
+            "lt-rw",
+            "lt-writev",
+            "lt-splice",
+            "et-rw",
+            "et-writev",
+            "et-splice",
+        ]
+        .iter()
+        .map(|v| passed_variant(v, bytes, nominal_rate(v, bytes, 1) * scale(v, &label)))
+        .collect();
         cases.push(CaseResult {
             profile: "size-sweep".into(),
             label: label.clone(),

@@ -165,7 +165,10 @@ pub fn splice_crossovers(series: &[Series]) -> Vec<Crossover> {
         if let Some(size_bytes) = crossover {
             out.push(Crossover {
                 splice_variant: splice_series.variant.clone(),
-                counterparts: counterparts.iter().map(|(_, s)| s.variant.clone()).collect(),
+                counterparts: counterparts
+                    .iter()
+                    .map(|(_, s)| s.variant.clone())
+                    .collect(),
                 size_bytes,
             });
         }
@@ -183,8 +186,8 @@ pub fn connection_groups(results: &ResultsFile) -> Vec<Vec<(&CaseResult, f64)>> 
         if passed(case).is_empty() || case.case.sweep_size_bytes.is_some() {
             continue;
         }
-        let key = serde_json::json!([case.case.protocol, case.case.shape, case.case.sizes])
-            .to_string();
+        let key =
+            serde_json::json!([case.case.protocol, case.case.shape, case.case.sizes]).to_string();
         let entry = (case, case.case.connections as f64);
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, cases)) => cases.push(entry),

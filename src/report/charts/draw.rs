@@ -8,8 +8,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::style::{
-    Dash, LABEL_PX, Marker, SMALL_PX, TITLE_PX, VariantStyle, estimate_text_px,
-    format_tick, text,
+    Dash, LABEL_PX, Marker, SMALL_PX, TITLE_PX, VariantStyle, estimate_text_px, format_tick, text,
 };
 
 pub type DrawResult<T = ()> = Result<T, String>;
@@ -130,9 +129,7 @@ pub fn frame<DB: DrawingBackend>(
     }
     let top = TITLE_HEIGHT_PX + rows * LEGEND_ROW_PX + 8;
     let body_height = (footer_top as u32).saturating_sub(top + 4);
-    Ok(root
-        .clone()
-        .shrink((0, top), (width, body_height)))
+    Ok(root.clone().shrink((0, top), (width, body_height)))
 }
 
 /// A short stretch of a variant's line, with its marker, at pixel `at`.
@@ -144,7 +141,9 @@ fn line_sample<'a, DB: DrawingBackend + 'a>(
     let segments: Vec<(i32, i32)> = match style.dash {
         Dash::Solid => vec![(0, LEGEND_SAMPLE_PX)],
         Dash::Dashed => vec![(0, 9), (13, 22), (26, LEGEND_SAMPLE_PX)],
-        Dash::Dotted => (0..LEGEND_SAMPLE_PX / 5).map(|i| (i * 5, i * 5 + 2)).collect(),
+        Dash::Dotted => (0..LEGEND_SAMPLE_PX / 5)
+            .map(|i| (i * 5, i * 5 + 2))
+            .collect(),
     };
     let mut out: Vec<DynElement<DB, (i32, i32)>> = segments
         .into_iter()
@@ -287,8 +286,15 @@ pub fn draw_line_panel<DB: DrawingBackend>(
             )))
             .msg()?;
         let (px, py) = chart.backend_coord(&(*x, y_lo));
-        area.draw_text(&tick_label(x), &x_tick_style, (px - area.get_base_pixel().0, py - area.get_base_pixel().1 + 6))
-            .msg()?;
+        area.draw_text(
+            &tick_label(x),
+            &x_tick_style,
+            (
+                px - area.get_base_pixel().0,
+                py - area.get_base_pixel().1 + 6,
+            ),
+        )
+        .msg()?;
     }
 
     for line in &panel.lines {
@@ -297,7 +303,12 @@ pub fn draw_line_panel<DB: DrawingBackend>(
         if banded && line.points.len() >= 2 {
             let mut outline: Vec<(f64, f64)> =
                 line.points.iter().map(|&(x, _, _, hi)| (x, hi)).collect();
-            outline.extend(line.points.iter().rev().map(|&(x, _, lo, _)| (x, lo.max(y_lo))));
+            outline.extend(
+                line.points
+                    .iter()
+                    .rev()
+                    .map(|&(x, _, lo, _)| (x, lo.max(y_lo))),
+            );
             chart
                 .draw_series(std::iter::once(Polygon::new(outline, color.mix(0.15))))
                 .msg()?;
@@ -357,12 +368,14 @@ pub fn draw_line_panel<DB: DrawingBackend>(
                 )
                 .msg()
                 .map(drop)?,
-            Marker::Cross => chart
-                .draw_series(median.iter().map(|p| {
-                    EmptyElement::at(*p) + Cross::new((0, 0), 5, color.stroke_width(2))
-                }))
-                .msg()
-                .map(drop)?,
+            Marker::Cross => {
+                chart
+                    .draw_series(median.iter().map(|p| {
+                        EmptyElement::at(*p) + Cross::new((0, 0), 5, color.stroke_width(2))
+                    }))
+                    .msg()
+                    .map(drop)?
+            }
         }
     }
 
@@ -390,7 +403,9 @@ pub fn draw_line_panel<DB: DrawingBackend>(
         };
         area.draw_text(
             &mark.label,
-            &mark_style.pos(Pos::new(anchor, VPos::Top)).color(&mark.color),
+            &mark_style
+                .pos(Pos::new(anchor, VPos::Top))
+                .color(&mark.color),
             (x, py - base.1 + 4 + i as i32 * 16),
         )
         .msg()?;
@@ -528,12 +543,8 @@ pub fn draw_bar_panel<DB: DrawingBackend>(
             let label_style = text(SMALL_PX).pos(Pos::new(HPos::Center, VPos::Bottom));
             let (cx, cy) = chart.backend_coord(&(SegmentValue::CenterOf(i), hi.max(base)));
             let b = area.get_base_pixel();
-            area.draw_text(
-                &format_tick(median),
-                &label_style,
-                (cx - b.0, cy - b.1 - 3),
-            )
-            .msg()?;
+            area.draw_text(&format_tick(median), &label_style, (cx - b.0, cy - b.1 - 3))
+                .msg()?;
         }
     }
     Ok(())

@@ -36,7 +36,9 @@ use data::{Crossover, Series};
 use draw::{
     Bar, BarPanel, DrawResult, LegendKey, Line, LinePanel, OrMessage, Segment, VerticalMark,
 };
-use style::{FixedMetrics, OKABE_ITO, OTHER_GREY, format_bytes, slug, variant_order, variant_style};
+use style::{
+    FixedMetrics, OKABE_ITO, OTHER_GREY, format_bytes, slug, variant_order, variant_style,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChartError {
@@ -147,8 +149,7 @@ impl Chart {
         let legend_rows = draw::legend_rows(&self.legend, width);
         (
             width,
-            draw::frame_height(legend_rows, self.footer.len())
-                + self.panel_height_px * rows as u32,
+            draw::frame_height(legend_rows, self.footer.len()) + self.panel_height_px * rows as u32,
         )
     }
 
@@ -191,9 +192,7 @@ pub fn render_png(chart: &Chart) -> Result<Vec<u8>, ChartError> {
         message,
     };
     {
-        let backend = FixedMetrics(
-            BitMapBackend::with_buffer(&mut pixels, (width, height)),
-        );
+        let backend = FixedMetrics(BitMapBackend::with_buffer(&mut pixels, (width, height)));
         let root = backend.into_drawing_area();
         chart.draw(&root).map_err(draw_error)?;
     }
@@ -309,15 +308,16 @@ fn footer(results: &ResultsFile, cases: &[&CaseResult]) -> Vec<String> {
     ));
     let failures = data::failures(cases);
     if !failures.is_empty() {
-        lines.push(clip(&format!(
-            "Not shown, failed: {}",
-            failures.join("; ")
-        )));
+        lines.push(clip(&format!("Not shown, failed: {}", failures.join("; "))));
     }
     if results.run.status == RunStatus::Incomplete {
         lines.push(clip(&format!(
             "Incomplete run: {}",
-            results.run.incomplete_reason.as_deref().unwrap_or("interrupted")
+            results
+                .run
+                .incomplete_reason
+                .as_deref()
+                .unwrap_or("interrupted")
         )));
     }
     lines
@@ -398,7 +398,10 @@ fn syscalls_chart(profile: &str, cases: &[&CaseResult], footer: &[String]) -> Op
                     .iter()
                     .map(|kind| Segment {
                         label: kind.clone(),
-                        value: server.syscalls_per_request.get(kind).map_or(0.0, |s| s.median),
+                        value: server
+                            .syscalls_per_request
+                            .get(kind)
+                            .map_or(0.0, |s| s.median),
                         color: color_of(kind),
                     })
                     .collect();
@@ -449,7 +452,11 @@ fn syscalls_chart(profile: &str, cases: &[&CaseResult], footer: &[String]) -> Op
         title: format!("Server syscalls per request, by kind — profile {profile}"),
         legend,
         footer: footer.to_vec(),
-        columns: if panels.len() > 1 && widest <= 4 { 2 } else { 1 },
+        columns: if panels.len() > 1 && widest <= 4 {
+            2
+        } else {
+            1
+        },
         panels,
         panel_width_px: draw::bar_panel_width(widest).max(640),
         panel_height_px: 400,
@@ -482,7 +489,10 @@ fn log2_axis(values: &[f64], label: impl Fn(f64) -> String) -> ((f64, f64), Vec<
     ((lo - 0.5, hi + 0.5), ticks)
 }
 
-fn throughput_figures() -> [(&'static str, fn(&Summary) -> Spread); 2] {
+/// Picks one figure out of a summary.
+type FigurePick = fn(&Summary) -> Spread;
+
+fn throughput_figures() -> [(&'static str, FigurePick); 2] {
     [
         ("payload throughput (MB/s)", |s: &Summary| {
             s.payload_megabytes_per_second
@@ -517,11 +527,7 @@ fn size_chart(profile: &str, sweep: &[(&CaseResult, f64)], footer: &[String]) ->
         .map(|(y_desc, figure)| {
             let series = data::series_over(sweep, figure);
             Panel::Lines(LinePanel {
-                caption: y_desc
-                    .split(" (")
-                    .next()
-                    .unwrap_or(y_desc)
-                    .to_string(),
+                caption: y_desc.split(" (").next().unwrap_or(y_desc).to_string(),
                 x_desc: "message size (bytes, log-2 scale)".into(),
                 y_desc: y_desc.into(),
                 x_range,
@@ -641,7 +647,10 @@ fn connections_chart(group: &[(&CaseResult, f64)], footer: &[String]) -> Chart {
     let joined = profiles.join(", ");
     Chart {
         file_stem: format!("throughput-vs-connections-{}", slug(&profiles.join("-"))),
-        title: format!("Throughput against connections — profile{} {joined}", if profiles.len() > 1 { "s" } else { "" }),
+        title: format!(
+            "Throughput against connections — profile{} {joined}",
+            if profiles.len() > 1 { "s" } else { "" }
+        ),
         legend: variant_legend(&names),
         footer: footer.to_vec(),
         panels,
@@ -665,9 +674,11 @@ fn cpu_chart(profile: &str, cases: &[&CaseResult], footer: &[String]) -> Option<
         widest = widest.max(passed.len());
         type Pick = fn(&crate::results::ServerSummary) -> Spread;
         let figures: [(&str, &str, Pick); 2] = [
-            ("server CPU per request", "server CPU per request (µs, user + system)", |s| {
-                s.server_cpu_us_per_request
-            }),
+            (
+                "server CPU per request",
+                "server CPU per request (µs, user + system)",
+                |s| s.server_cpu_us_per_request,
+            ),
             (
                 "context switches per request",
                 "server context switches per request (count)",

@@ -117,6 +117,10 @@ fn describe_case(case: &CaseResult) -> String {
             large_bytes,
             large_fraction,
         } => format!("bimodal {small_bytes} B / {large_bytes} B ({large_fraction} large)"),
+        SizeDistribution::FromTrace {
+            mean_bytes,
+            max_bytes,
+        } => format!("sizes from the trace, mean {} B, max {max_bytes} B", number(*mean_bytes)),
     };
     let connections = if c.connections == 1 {
         "1 connection".to_string()

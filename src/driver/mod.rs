@@ -1,6 +1,7 @@
 //! The driver: profiles, traces, load generation and verification.
 pub mod input_error;
 pub mod measurement;
+pub mod orchestrator;
 pub mod payload;
 pub mod profile;
 pub mod server_process;

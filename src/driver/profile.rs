@@ -54,18 +54,48 @@ pub const DEFAULT_SEED: u64 = 1;
 /// The built-in profiles, embedded so the binary needs no files at run time.
 /// `(name, TOML text)`; each file is `profiles/<name>.toml`.
 const BUILTIN_PROFILES: &[(&str, &str)] = &[
-    ("pingpong-64b-1conn", include_str!("../../profiles/pingpong-64b-1conn.toml")),
-    ("pingpong-64b-64conn", include_str!("../../profiles/pingpong-64b-64conn.toml")),
-    ("pipelined-16-64b", include_str!("../../profiles/pipelined-16-64b.toml")),
+    (
+        "pingpong-64b-1conn",
+        include_str!("../../profiles/pingpong-64b-1conn.toml"),
+    ),
+    (
+        "pingpong-64b-64conn",
+        include_str!("../../profiles/pingpong-64b-64conn.toml"),
+    ),
+    (
+        "pipelined-16-64b",
+        include_str!("../../profiles/pipelined-16-64b.toml"),
+    ),
     ("bulk-1mib", include_str!("../../profiles/bulk-1mib.toml")),
-    ("constant-rate-10k", include_str!("../../profiles/constant-rate-10k.toml")),
-    ("echo-pingpong-1kib", include_str!("../../profiles/echo-pingpong-1kib.toml")),
+    (
+        "constant-rate-10k",
+        include_str!("../../profiles/constant-rate-10k.toml"),
+    ),
+    (
+        "echo-pingpong-1kib",
+        include_str!("../../profiles/echo-pingpong-1kib.toml"),
+    ),
     ("size-sweep", include_str!("../../profiles/size-sweep.toml")),
-    ("connections-sweep", include_str!("../../profiles/connections-sweep.toml")),
-    ("churn-100req", include_str!("../../profiles/churn-100req.toml")),
-    ("idle-10k-active-16", include_str!("../../profiles/idle-10k-active-16.toml")),
-    ("mixed-lognormal", include_str!("../../profiles/mixed-lognormal.toml")),
-    ("echo-bimodal-pipelined", include_str!("../../profiles/echo-bimodal-pipelined.toml")),
+    (
+        "connections-sweep",
+        include_str!("../../profiles/connections-sweep.toml"),
+    ),
+    (
+        "churn-100req",
+        include_str!("../../profiles/churn-100req.toml"),
+    ),
+    (
+        "idle-10k-active-16",
+        include_str!("../../profiles/idle-10k-active-16.toml"),
+    ),
+    (
+        "mixed-lognormal",
+        include_str!("../../profiles/mixed-lognormal.toml"),
+    ),
+    (
+        "echo-bimodal-pipelined",
+        include_str!("../../profiles/echo-bimodal-pipelined.toml"),
+    ),
 ];
 
 /// The built-in profiles `run` uses when no `--profile` is given: one case
@@ -237,7 +267,10 @@ impl<'de> Deserialize<'de> for Counts {
             fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Counts, E> {
                 Ok(Counts::One(i64::try_from(value).unwrap_or(i64::MAX)))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Counts, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Counts, A::Error> {
                 let mut counts = Vec::new();
                 while let Some(count) = seq.next_element::<Spanned<i64>>()? {
                     counts.push(count);
@@ -267,7 +300,8 @@ fn deserialize(text: &str, file: &Path) -> Result<RawProfile, InputError> {
     };
     toml::from_str::<RawProfile>(text).map_err(|error| {
         let span = error.span().unwrap_or(0..0);
-        let field = field_at(document.get_ref(), &span, "").unwrap_or_else(|| "profile".to_string());
+        let field =
+            field_at(document.get_ref(), &span, "").unwrap_or_else(|| "profile".to_string());
         InputError::at_offset(file, text, span.start, field, error.message().trim_end())
     })
 }
@@ -345,7 +379,12 @@ impl Expander<'_> {
     }
 
     /// A float field in `(0, high]`.
-    fn positive_up_to(&self, value: &Spanned<f64>, field: &str, high: f64) -> Result<f64, InputError> {
+    fn positive_up_to(
+        &self,
+        value: &Spanned<f64>,
+        field: &str,
+        high: f64,
+    ) -> Result<f64, InputError> {
         let got = *value.get_ref();
         if got.is_finite() && got > 0.0 && got <= high {
             Ok(got)
@@ -371,7 +410,12 @@ impl Expander<'_> {
     }
 
     /// Rejects a field the chosen kind or distribution does not use.
-    fn unused<T>(&self, value: &Option<Spanned<T>>, field: &str, why: &str) -> Result<(), InputError> {
+    fn unused<T>(
+        &self,
+        value: &Option<Spanned<T>>,
+        field: &str,
+        why: &str,
+    ) -> Result<(), InputError> {
         match value {
             Some(value) => Err(self.error(value.span(), field, format!("not used {why}"))),
             None => Ok(()),
@@ -397,7 +441,11 @@ impl Expander<'_> {
         let seed = match &raw.seed {
             None => DEFAULT_SEED,
             Some(seed) => u64::try_from(*seed.get_ref()).map_err(|_| {
-                self.error(seed.span(), "seed", format!("must be non-negative, got {}", seed.get_ref()))
+                self.error(
+                    seed.span(),
+                    "seed",
+                    format!("must be non-negative, got {}", seed.get_ref()),
+                )
             })?,
         };
         let shape = self.shape(&raw.shape)?;
@@ -408,7 +456,11 @@ impl Expander<'_> {
 
         let connection_counts = self.connection_counts(&raw.connections)?;
         let sizes_table = raw.sizes.as_ref().ok_or_else(|| {
-            self.error(0..0, "sizes", "missing: add a [sizes] table (every shape but trace needs one)")
+            self.error(
+                0..0,
+                "sizes",
+                "missing: add a [sizes] table (every shape but trace needs one)",
+            )
         })?;
         let size_points = self.sizes(sizes_table)?;
 
@@ -417,7 +469,8 @@ impl Expander<'_> {
             .map(|(sizes, _)| sizes.max_bytes())
             .max()
             .unwrap_or(0);
-        if let (Shape::Bulk { window_bytes }, Some(raw_window)) = (&shape, &raw.shape.get_ref().window_bytes)
+        if let (Shape::Bulk { window_bytes }, Some(raw_window)) =
+            (&shape, &raw.shape.get_ref().window_bytes)
             && *window_bytes < u64::from(largest_request)
         {
             return Err(self.error(
@@ -483,7 +536,12 @@ impl Expander<'_> {
             return Ok(vec![1]);
         };
         let check = |count: i64, span: Range<usize>, field: &str| {
-            self.int_in(&Spanned::new(span, count), field, 1u32, MAX_ACTIVE_CONNECTIONS)
+            self.int_in(
+                &Spanned::new(span, count),
+                field,
+                1u32,
+                MAX_ACTIVE_CONNECTIONS,
+            )
         };
         match raw.get_ref() {
             Counts::One(count) => Ok(vec![check(*count, raw.span(), "connections")?]),
@@ -492,7 +550,10 @@ impl Expander<'_> {
                     return Err(self.error(
                         raw.span(),
                         "connections",
-                        format!("a list must hold 1 to {MAX_SWEEP_POINTS} counts, got {}", list.len()),
+                        format!(
+                            "a list must hold 1 to {MAX_SWEEP_POINTS} counts, got {}",
+                            list.len()
+                        ),
                     ));
                 }
                 let mut seen = HashSet::new();
@@ -501,7 +562,11 @@ impl Expander<'_> {
                     let field = format!("connections[{index}]");
                     let value = check(*count.get_ref(), count.span(), &field)?;
                     if !seen.insert(value) {
-                        return Err(self.error(count.span(), &field, format!("{value} is listed twice")));
+                        return Err(self.error(
+                            count.span(),
+                            &field,
+                            format!("{value} is listed twice"),
+                        ));
                     }
                     counts.push(value);
                 }
@@ -538,12 +603,20 @@ impl Expander<'_> {
         };
         let check_unused = |present: bool, field: &str, span: Option<Range<usize>>| {
             if present && !uses.contains(&field) {
-                Err(self.error(span.unwrap_or(0..0), &format!("shape.{field}"), format!("not used {why}")))
+                Err(self.error(
+                    span.unwrap_or(0..0),
+                    &format!("shape.{field}"),
+                    format!("not used {why}"),
+                ))
             } else {
                 Ok(())
             }
         };
-        check_unused(shape.depth.is_some(), "depth", shape.depth.as_ref().map(Spanned::span))?;
+        check_unused(
+            shape.depth.is_some(),
+            "depth",
+            shape.depth.as_ref().map(Spanned::span),
+        )?;
         check_unused(
             shape.rate_per_second.is_some(),
             "rate_per_second",
@@ -564,8 +637,16 @@ impl Expander<'_> {
             "idle_connections",
             shape.idle_connections.as_ref().map(Spanned::span),
         )?;
-        check_unused(shape.path.is_some(), "path", shape.path.as_ref().map(Spanned::span))?;
-        check_unused(shape.speed.is_some(), "speed", shape.speed.as_ref().map(Spanned::span))?;
+        check_unused(
+            shape.path.is_some(),
+            "path",
+            shape.path.as_ref().map(Spanned::span),
+        )?;
+        check_unused(
+            shape.speed.is_some(),
+            "speed",
+            shape.speed.as_ref().map(Spanned::span),
+        )?;
 
         let why = format!("required {why}");
         Ok(match kind {
@@ -577,7 +658,12 @@ impl Expander<'_> {
                 }
             }
             "constant_rate" => {
-                let rate = self.required(&shape.rate_per_second, &table, "shape.rate_per_second", &why)?;
+                let rate = self.required(
+                    &shape.rate_per_second,
+                    &table,
+                    "shape.rate_per_second",
+                    &why,
+                )?;
                 Shape::ConstantRate {
                     rate_per_second: self.positive_up_to(
                         rate,
@@ -587,9 +673,15 @@ impl Expander<'_> {
                 }
             }
             "bulk" => {
-                let window = self.required(&shape.window_bytes, &table, "shape.window_bytes", &why)?;
+                let window =
+                    self.required(&shape.window_bytes, &table, "shape.window_bytes", &why)?;
                 Shape::Bulk {
-                    window_bytes: self.int_in(window, "shape.window_bytes", 1u64, MAX_WINDOW_BYTES)?,
+                    window_bytes: self.int_in(
+                        window,
+                        "shape.window_bytes",
+                        1u64,
+                        MAX_WINDOW_BYTES,
+                    )?,
                 }
             }
             "churn" => {
@@ -609,7 +701,12 @@ impl Expander<'_> {
                 }
             }
             "idle_active" => {
-                let idle = self.required(&shape.idle_connections, &table, "shape.idle_connections", &why)?;
+                let idle = self.required(
+                    &shape.idle_connections,
+                    &table,
+                    "shape.idle_connections",
+                    &why,
+                )?;
                 Shape::IdleActive {
                     idle_connections: self.int_in(
                         idle,
@@ -641,13 +738,17 @@ impl Expander<'_> {
 
     /// The size distribution(s): one, or one `Fixed` per `sweep_bytes`
     /// entry (with the swept size, for charts).
-    fn sizes(&self, raw: &Spanned<RawSizes>) -> Result<Vec<(SizeDistribution, Option<u32>)>, InputError> {
+    fn sizes(
+        &self,
+        raw: &Spanned<RawSizes>,
+    ) -> Result<Vec<(SizeDistribution, Option<u32>)>, InputError> {
         let table = raw.span();
         let sizes = raw.get_ref();
         let distribution = sizes.distribution.get_ref().as_str();
         let why = format!("by distribution \"{distribution}\"");
         let max_frame = DEFAULT_MAX_FRAME_BYTES;
-        let bytes_field = |value: &Spanned<i64>, field: &str| self.int_in(value, field, 1u32, max_frame);
+        let bytes_field =
+            |value: &Spanned<i64>, field: &str| self.int_in(value, field, 1u32, max_frame);
 
         let single = |distribution: SizeDistribution| vec![(distribution, None)];
         let result = match distribution {
@@ -695,8 +796,10 @@ impl Expander<'_> {
                         self.unused(&sizes.small_bytes, "sizes.small_bytes", &why)?;
                         self.unused(&sizes.large_bytes, "sizes.large_bytes", &why)?;
                         self.unused(&sizes.large_fraction, "sizes.large_fraction", &why)?;
-                        let min = self.required(&sizes.min_bytes, &table, "sizes.min_bytes", &required)?;
-                        let max = self.required(&sizes.max_bytes, &table, "sizes.max_bytes", &required)?;
+                        let min =
+                            self.required(&sizes.min_bytes, &table, "sizes.min_bytes", &required)?;
+                        let max =
+                            self.required(&sizes.max_bytes, &table, "sizes.max_bytes", &required)?;
                         SizeDistribution::Uniform {
                             min_bytes: bytes_field(min, "sizes.min_bytes")?,
                             max_bytes: bytes_field(max, "sizes.max_bytes")?,
@@ -707,10 +810,16 @@ impl Expander<'_> {
                         self.unused(&sizes.small_bytes, "sizes.small_bytes", &why)?;
                         self.unused(&sizes.large_bytes, "sizes.large_bytes", &why)?;
                         self.unused(&sizes.large_fraction, "sizes.large_fraction", &why)?;
-                        let median =
-                            self.required(&sizes.median_bytes, &table, "sizes.median_bytes", &required)?;
-                        let sigma = self.required(&sizes.sigma, &table, "sizes.sigma", &required)?;
-                        let max = self.required(&sizes.max_bytes, &table, "sizes.max_bytes", &required)?;
+                        let median = self.required(
+                            &sizes.median_bytes,
+                            &table,
+                            "sizes.median_bytes",
+                            &required,
+                        )?;
+                        let sigma =
+                            self.required(&sizes.sigma, &table, "sizes.sigma", &required)?;
+                        let max =
+                            self.required(&sizes.max_bytes, &table, "sizes.max_bytes", &required)?;
                         SizeDistribution::LogNormal {
                             median_bytes: bytes_field(median, "sizes.median_bytes")?,
                             sigma: *sigma.get_ref(),
@@ -722,10 +831,24 @@ impl Expander<'_> {
                         self.unused(&sizes.max_bytes, "sizes.max_bytes", &why)?;
                         self.unused(&sizes.median_bytes, "sizes.median_bytes", &why)?;
                         self.unused(&sizes.sigma, "sizes.sigma", &why)?;
-                        let small = self.required(&sizes.small_bytes, &table, "sizes.small_bytes", &required)?;
-                        let large = self.required(&sizes.large_bytes, &table, "sizes.large_bytes", &required)?;
-                        let fraction =
-                            self.required(&sizes.large_fraction, &table, "sizes.large_fraction", &required)?;
+                        let small = self.required(
+                            &sizes.small_bytes,
+                            &table,
+                            "sizes.small_bytes",
+                            &required,
+                        )?;
+                        let large = self.required(
+                            &sizes.large_bytes,
+                            &table,
+                            "sizes.large_bytes",
+                            &required,
+                        )?;
+                        let fraction = self.required(
+                            &sizes.large_fraction,
+                            &table,
+                            "sizes.large_fraction",
+                            &required,
+                        )?;
                         SizeDistribution::Bimodal {
                             small_bytes: bytes_field(small, "sizes.small_bytes")?,
                             large_bytes: bytes_field(large, "sizes.large_bytes")?,
@@ -763,7 +886,10 @@ impl Expander<'_> {
             return Err(self.error(
                 sweep.span(),
                 "sizes.sweep_bytes",
-                format!("must list 1 to {MAX_SWEEP_POINTS} sizes, got {}", list.len()),
+                format!(
+                    "must list 1 to {MAX_SWEEP_POINTS} sizes, got {}",
+                    list.len()
+                ),
             ));
         }
         let mut seen = HashSet::new();

@@ -207,7 +207,11 @@ pub fn write_trace(out: impl Write, events: &[TraceEvent], comment: &str) -> io:
 
 /// Writes a trace file atomically: a temporary file in the same directory,
 /// renamed over `path` once complete, so a reader never sees half a trace.
-pub fn write_trace_file(path: &Path, events: &[TraceEvent], comment: &str) -> Result<(), TraceError> {
+pub fn write_trace_file(
+    path: &Path,
+    events: &[TraceEvent],
+    comment: &str,
+) -> Result<(), TraceError> {
     let write_error = |source| TraceError::Write {
         file: path.to_path_buf(),
         source,
@@ -458,7 +462,11 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 16)]
     pub connections: u32,
     /// Number of requests to generate.
-    #[arg(long, required_unless_present = "duration_seconds", conflicts_with = "duration_seconds")]
+    #[arg(
+        long,
+        required_unless_present = "duration_seconds",
+        conflicts_with = "duration_seconds"
+    )]
     pub requests: Option<u64>,
     /// Generate every request that starts within this many seconds.
     #[arg(long)]
@@ -569,12 +577,24 @@ mod tests {
     #[test]
     fn errors_name_line_column_and_field() {
         let cases = [
-            ("0 0 64\n0 x 64\n", "t.trace:2:3: offset_us: expected a non-negative integer, got `x`"),
+            (
+                "0 0 64\n0 x 64\n",
+                "t.trace:2:3: offset_us: expected a non-negative integer, got `x`",
+            ),
             ("0 0 0\n", "t.trace:1:5: size_bytes: must be between 1 and"),
             ("0 0\n", "t.trace:1:4: size_bytes: missing"),
-            ("0 0 1 9\n", "t.trace:1:7: line: unexpected fourth field `9`"),
-            ("100000 0 1\n", "t.trace:1:1: connection_id: must be below 100000"),
-            ("3 50 1\n3 40 1\n", "t.trace:2:3: offset_us: 40 is earlier than the previous request of connection 3 (50 on line 1)"),
+            (
+                "0 0 1 9\n",
+                "t.trace:1:7: line: unexpected fourth field `9`",
+            ),
+            (
+                "100000 0 1\n",
+                "t.trace:1:1: connection_id: must be below 100000",
+            ),
+            (
+                "3 50 1\n3 40 1\n",
+                "t.trace:2:3: offset_us: 40 is earlier than the previous request of connection 3 (50 on line 1)",
+            ),
             ("# nothing\n", "t.trace:1:1: trace: contains no requests"),
         ];
         for (text, expected) in cases {
@@ -585,7 +605,10 @@ mod tests {
 
     #[test]
     fn size_specs_parse_and_reject_nonsense() {
-        assert_eq!(parse_size_spec("fixed:64"), Ok(SizeDistribution::Fixed { bytes: 64 }));
+        assert_eq!(
+            parse_size_spec("fixed:64"),
+            Ok(SizeDistribution::Fixed { bytes: 64 })
+        );
         assert_eq!(
             parse_size_spec("log-normal:512:1.5:65536"),
             Ok(SizeDistribution::LogNormal {
@@ -594,10 +617,26 @@ mod tests {
                 max_bytes: 65536
             })
         );
-        assert!(parse_size_spec("uniform:10").unwrap_err().contains("uniform:MIN:MAX"));
-        assert!(parse_size_spec("uniform:10:5").unwrap_err().starts_with("max_bytes"));
-        assert!(parse_size_spec("bimodal:1:2:x").unwrap_err().starts_with("LARGE_FRACTION"));
-        assert!(parse_size_spec("zipf:1").unwrap_err().contains("unknown distribution"));
+        assert!(
+            parse_size_spec("uniform:10")
+                .unwrap_err()
+                .contains("uniform:MIN:MAX")
+        );
+        assert!(
+            parse_size_spec("uniform:10:5")
+                .unwrap_err()
+                .starts_with("max_bytes")
+        );
+        assert!(
+            parse_size_spec("bimodal:1:2:x")
+                .unwrap_err()
+                .starts_with("LARGE_FRACTION")
+        );
+        assert!(
+            parse_size_spec("zipf:1")
+                .unwrap_err()
+                .contains("unknown distribution")
+        );
     }
 
     #[test]
@@ -611,7 +650,17 @@ mod tests {
             seed: 0,
         });
         let got: Vec<(u32, u64)> = events.iter().map(|e| (e.connection, e.offset_us)).collect();
-        assert_eq!(got, [(0, 0), (1, 1000), (2, 2000), (0, 3000), (1, 4000), (2, 5000)]);
+        assert_eq!(
+            got,
+            [
+                (0, 0),
+                (1, 1000),
+                (2, 2000),
+                (0, 3000),
+                (1, 4000),
+                (2, 5000)
+            ]
+        );
     }
 
     #[test]

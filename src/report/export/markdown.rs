@@ -120,7 +120,10 @@ fn describe_case(case: &CaseResult) -> String {
         SizeDistribution::FromTrace {
             mean_bytes,
             max_bytes,
-        } => format!("sizes from the trace, mean {} B, max {max_bytes} B", number(*mean_bytes)),
+        } => format!(
+            "sizes from the trace, mean {} B, max {max_bytes} B",
+            number(*mean_bytes)
+        ),
     };
     let connections = if c.connections == 1 {
         "1 connection".to_string()

@@ -1,2 +1,271 @@
-//! Servers: see the module docs of each file.
+//! The servers under test: one event loop ([`event_loop`]), generic over
+//! the trigger mode ([`trigger`]) and the copy strategy ([`copy`]), chosen
+//! by a [`Variant`]. [`Server`] runs N independent loops, each with its own
+//! `SO_REUSEPORT` listener, epoll set and counters.
+
+pub mod control;
+pub mod copy;
+pub mod event_loop;
+pub mod frame;
 pub mod report;
+pub mod trigger;
+pub mod variant;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use report::{ReportKind, ServerReport, ThreadReport};
+pub use variant::Variant;
+
+use crate::protocol::{DEFAULT_MAX_FRAME_BYTES, Protocol};
+use crate::sys::{self, epoll};
+use control::LoopControl;
+use copy::ConnConfig;
+use event_loop::{LoopConfig, LoopResources};
+
+pub const DEFAULT_BUFFER_SIZE_BYTES: usize = 64 << 10;
+pub const DEFAULT_PIPE_SIZE_BYTES: usize = 64 << 10;
+pub const DEFAULT_MAX_EVENTS: usize = 1024;
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub variant: Variant,
+    pub protocol: Protocol,
+    pub listen: SocketAddr,
+    pub threads: usize,
+    pub max_frame_bytes: u32,
+    pub buffer_size_bytes: usize,
+    pub pipe_size_bytes: usize,
+    pub max_events: usize,
+}
+
+impl ServerConfig {
+    pub fn new(variant: Variant) -> ServerConfig {
+        ServerConfig {
+            variant,
+            protocol: Protocol::Frame,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            threads: 1,
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            buffer_size_bytes: DEFAULT_BUFFER_SIZE_BYTES,
+            pipe_size_bytes: DEFAULT_PIPE_SIZE_BYTES,
+            max_events: DEFAULT_MAX_EVENTS,
+        }
+    }
+
+    fn loop_config(&self, thread_index: usize) -> LoopConfig {
+        LoopConfig {
+            conn: ConnConfig {
+                protocol: self.protocol,
+                max_frame_bytes: self.max_frame_bytes,
+                buffer_size_bytes: self.buffer_size_bytes,
+                pipe_size_bytes: self.pipe_size_bytes,
+            },
+            max_events: self.max_events,
+            // Pending output is bounded by the buffer (rw/writev) or pipe
+            // (splice) plus response headers; pausing at the buffer size
+            // keeps headers of tiny pipelined frames bounded too.
+            high_watermark_bytes: self.buffer_size_bytes.max(self.pipe_size_bytes),
+            low_watermark_bytes: self.buffer_size_bytes.max(self.pipe_size_bytes) / 2,
+            thread_index,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: io::Error },
+    #[error("cannot start serving thread {thread_index}: {source}")]
+    Start {
+        thread_index: usize,
+        source: io::Error,
+    },
+    #[error("serving thread {thread_index} failed: {source}")]
+    Thread {
+        thread_index: usize,
+        source: io::Error,
+    },
+    #[error("serving thread {thread_index} panicked")]
+    Panicked { thread_index: usize },
+    #[error("invalid server settings: {0}")]
+    Config(String),
+}
+
+struct LoopHandle {
+    control: Arc<LoopControl>,
+    thread: JoinHandle<io::Result<ThreadReport>>,
+}
+
+/// A running server: its loops serve until [`Server::shutdown`].
+pub struct Server {
+    config: ServerConfig,
+    local_addr: SocketAddr,
+    loops: Vec<LoopHandle>,
+}
+
+/// How long a snapshot may take before the thread is declared stuck.
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Server {
+    /// Binds every listener and starts the serving threads. All set-up
+    /// errors surface here, before anything is reported as listening.
+    pub fn start(config: ServerConfig) -> Result<Server, ServerError> {
+        if config.threads == 0 {
+            return Err(ServerError::Config("--threads must be at least 1".into()));
+        }
+        if config.buffer_size_bytes < 64 {
+            return Err(ServerError::Config(
+                "--buffer-size must be at least 64 bytes".into(),
+            ));
+        }
+        if config.pipe_size_bytes == 0 || config.max_events == 0 {
+            return Err(ServerError::Config(
+                "--pipe-size and max events must be positive".into(),
+            ));
+        }
+        sys::socket::ensure_port_free(config.listen).map_err(|source| ServerError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+        let mut local_addr = config.listen;
+        let mut prepared = Vec::with_capacity(config.threads);
+        for thread_index in 0..config.threads {
+            // The first bind may pick a port; the others join it.
+            let (listener, bound) =
+                sys::socket::listen_reuseport(local_addr).map_err(|source| {
+                    ServerError::Listen {
+                        addr: local_addr,
+                        source,
+                    }
+                })?;
+            local_addr = bound;
+            let start_error = |source| ServerError::Start {
+                thread_index,
+                source,
+            };
+            let epoll = epoll::Epoll::new().map_err(start_error)?;
+            let control = Arc::new(LoopControl::new().map_err(start_error)?);
+            epoll
+                .add(listener.raw(), epoll::IN, u64::MAX)
+                .map_err(start_error)?;
+            epoll
+                .add(control.waker_fd(), epoll::IN, u64::MAX - 1)
+                .map_err(start_error)?;
+            prepared.push((
+                thread_index,
+                LoopResources {
+                    epoll,
+                    listener,
+                    control,
+                },
+            ));
+        }
+        let mut loops = Vec::with_capacity(config.threads);
+        for (thread_index, resources) in prepared {
+            let control = Arc::clone(&resources.control);
+            let thread = config
+                .variant
+                .spawn(config.loop_config(thread_index), resources)
+                .map_err(|source| ServerError::Start {
+                    thread_index,
+                    source,
+                })?;
+            loops.push(LoopHandle { control, thread });
+        }
+        Ok(Server {
+            config,
+            local_addr,
+            loops,
+        })
+    }
+
+    /// A handle other threads can use to take snapshots while the server runs.
+    pub fn control(&self) -> ServerControl {
+        ServerControl {
+            variant: self.config.variant.name(),
+            protocol: self.config.protocol,
+            loops: self.loops.iter().map(|l| Arc::clone(&l.control)).collect(),
+        }
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Every thread's counters now, without stopping anything.
+    pub fn snapshot(&self) -> Result<ServerReport, ServerError> {
+        self.control().snapshot()
+    }
+
+    /// Flushes pending responses, closes every connection, stops the loops
+    /// and returns their final counters.
+    pub fn shutdown(self) -> Result<ServerReport, ServerError> {
+        for (thread_index, handle) in self.loops.iter().enumerate() {
+            handle
+                .control
+                .request_shutdown()
+                .map_err(|source| ServerError::Thread {
+                    thread_index,
+                    source,
+                })?;
+        }
+        let mut threads = Vec::with_capacity(self.loops.len());
+        for (thread_index, handle) in self.loops.into_iter().enumerate() {
+            let report = handle
+                .thread
+                .join()
+                .map_err(|_| ServerError::Panicked { thread_index })?
+                .map_err(|source| ServerError::Thread {
+                    thread_index,
+                    source,
+                })?;
+            threads.push(report);
+        }
+        let config = self.config;
+        Ok(ServerReport::new(
+            ReportKind::Final,
+            config.variant.name(),
+            config.protocol,
+            threads,
+        ))
+    }
+}
+
+/// Snapshot access to a running server's loops, usable from any thread.
+#[derive(Clone)]
+pub struct ServerControl {
+    variant: String,
+    protocol: Protocol,
+    loops: Vec<Arc<LoopControl>>,
+}
+
+impl ServerControl {
+    /// Every thread's counters now, without stopping anything.
+    pub fn snapshot(&self) -> Result<ServerReport, ServerError> {
+        let mut threads = Vec::with_capacity(self.loops.len());
+        for (thread_index, control) in self.loops.iter().enumerate() {
+            let report =
+                control
+                    .snapshot(SNAPSHOT_TIMEOUT)
+                    .map_err(|source| ServerError::Thread {
+                        thread_index,
+                        source,
+                    })?;
+            threads.push(report);
+        }
+        Ok(ServerReport::new(
+            ReportKind::Snapshot,
+            self.variant.clone(),
+            self.protocol,
+            threads,
+        ))
+    }
+}

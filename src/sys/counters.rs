@@ -37,9 +37,11 @@ pub enum SyscallKind {
     Getrusage,
     Eventfd2,
     Prlimit64,
+    Gettid,
+    SchedSetaffinity,
 }
 
-pub const KIND_COUNT: usize = 21;
+pub const KIND_COUNT: usize = 23;
 
 impl SyscallKind {
     pub const ALL: [SyscallKind; KIND_COUNT] = [
@@ -64,6 +66,8 @@ impl SyscallKind {
         SyscallKind::Getrusage,
         SyscallKind::Eventfd2,
         SyscallKind::Prlimit64,
+        SyscallKind::Gettid,
+        SyscallKind::SchedSetaffinity,
     ];
 
     /// The name reports use.
@@ -90,6 +94,8 @@ impl SyscallKind {
             SyscallKind::Getrusage => "getrusage",
             SyscallKind::Eventfd2 => "eventfd2",
             SyscallKind::Prlimit64 => "prlimit64",
+            SyscallKind::Gettid => "gettid",
+            SyscallKind::SchedSetaffinity => "sched_setaffinity",
         }
     }
 

@@ -30,6 +30,7 @@ pub mod rlimit;
 pub mod rusage;
 pub mod signal;
 pub mod socket;
+pub mod thread;
 
 pub use counters::{KindCounts, SyscallCounts, SyscallKind};
 pub use fd::Fd;

@@ -9,14 +9,30 @@ use nix::sys::socket::{self as nix_socket, AddressFamily, SockFlag, SockType, So
 use super::Fd;
 use super::counters::{SyscallKind, finish_nix};
 
-/// A non-blocking listening socket with SO_REUSEADDR and SO_REUSEPORT, so
-/// that each serving thread can bind its own listener to the same address.
-pub fn listen_reuseport(addr: SocketAddr) -> io::Result<(Fd, SocketAddr)> {
+/// Fails with `EADDRINUSE` when something already listens on `addr`, even a
+/// socket with SO_REUSEPORT that [`listen_reuseport`] would silently join
+/// (two servers sharing a port would each get part of the load).
+pub fn ensure_port_free(addr: SocketAddr) -> io::Result<()> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    let probe = new_stream_socket(addr)?;
+    finish_nix(
+        SyscallKind::Setsockopt,
+        nix_socket::setsockopt(&probe.as_fd(), nix_socket::sockopt::ReuseAddr, &true),
+    )?;
+    finish_nix(
+        SyscallKind::Bind,
+        nix_socket::bind(probe.raw(), &SockaddrStorage::from(addr)),
+    )
+}
+
+fn new_stream_socket(addr: SocketAddr) -> io::Result<Fd> {
     let family = match addr {
         SocketAddr::V4(_) => AddressFamily::Inet,
         SocketAddr::V6(_) => AddressFamily::Inet6,
     };
-    let fd: Fd = finish_nix(
+    Ok(finish_nix(
         SyscallKind::Socket,
         nix_socket::socket(
             family,
@@ -25,7 +41,13 @@ pub fn listen_reuseport(addr: SocketAddr) -> io::Result<(Fd, SocketAddr)> {
             None,
         ),
     )?
-    .into();
+    .into())
+}
+
+/// A non-blocking listening socket with SO_REUSEADDR and SO_REUSEPORT, so
+/// that each serving thread can bind its own listener to the same address.
+pub fn listen_reuseport(addr: SocketAddr) -> io::Result<(Fd, SocketAddr)> {
+    let fd = new_stream_socket(addr)?;
     finish_nix(
         SyscallKind::Setsockopt,
         nix_socket::setsockopt(&fd.as_fd(), nix_socket::sockopt::ReuseAddr, &true),

@@ -1,0 +1,65 @@
+//! `writev`: `readv()` into both free pieces of the ring, `writev()` of
+//! every pending piece (headers, payloads, both ring halves, pipelined
+//! responses) in one call, up to `IOV_MAX`.
+
+use std::io;
+use std::os::fd::RawFd;
+
+use super::ring::RingConn;
+use super::{ConnConfig, CopyStrategy, IoSliceScratch, ReadStep, WriteStep, write_outcome};
+use crate::server::report::LoopCounters;
+use crate::sys;
+
+pub struct Gathered(RingConn);
+
+impl CopyStrategy for Gathered {
+    const NAME: &'static str = "writev";
+
+    fn new(config: &ConnConfig) -> io::Result<Self> {
+        Ok(Gathered(RingConn::new(config)))
+    }
+
+    fn read_once(
+        &mut self,
+        fd: RawFd,
+        config: &ConnConfig,
+        counters: &mut LoopCounters,
+    ) -> io::Result<ReadStep> {
+        let Some(mut targets) = self.0.readv_targets() else {
+            return Ok(ReadStep::NoRoom);
+        };
+        let asked = targets[0].len() + targets[1].len();
+        let pieces = if targets[1].is_empty() { 1 } else { 2 };
+        match sys::io::readv(fd, &mut targets[..pieces]) {
+            Ok(n) => Ok(self.0.after_read(n, asked, config, counters)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadStep::WouldBlock),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn write_once(
+        &mut self,
+        fd: RawFd,
+        scratch: &mut IoSliceScratch,
+        counters: &mut LoopCounters,
+    ) -> io::Result<WriteStep> {
+        if self.0.pending_out_bytes() == 0 {
+            return Ok(WriteStep::Idle);
+        }
+        let mut list = scratch.take();
+        let asked = self.0.gather(&mut list, sys::io::IOV_MAX);
+        let result = sys::io::writev(fd, &list);
+        scratch.give_back(list);
+        let (n, step) = write_outcome(result, asked)?;
+        self.0.after_write(n, counters);
+        Ok(step)
+    }
+
+    fn pending_out_bytes(&self) -> usize {
+        self.0.pending_out_bytes()
+    }
+
+    fn inside_request(&self) -> bool {
+        self.0.inside_request()
+    }
+}

@@ -1,0 +1,493 @@
+//! The one event loop every variant runs, generic over the trigger mode and
+//! the copy strategy. Everything not decided by those two traits (accept
+//! policy, watermarks, error handling, shutdown) is written once, here.
+
+use std::io;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::control::LoopControl;
+use super::copy::{ConnConfig, CopyStrategy, IoSliceScratch, ReadStep, WriteStep};
+use super::report::{LoopCounters, ThreadReport};
+use super::trigger::Trigger;
+use crate::sys::{self, Fd, epoll, epoll::Epoll};
+
+const LISTENER_TOKEN: u64 = u64::MAX;
+const WAKER_TOKEN: u64 = u64::MAX - 1;
+
+/// How long accepting stays paused after the process ran out of fds, when
+/// no connection closes first.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+/// How long a shutdown waits for pending responses to drain.
+const SHUTDOWN_FLUSH: Duration = Duration::from_millis(500);
+/// Read/write rounds one connection may take per wake-up before others get
+/// a turn (edge-triggered connections stay queued, since no new edge comes).
+const MAX_ROUNDS_PER_TURN: u32 = 16;
+
+/// Settings of one serving thread; identical across variants.
+#[derive(Clone, Debug)]
+pub struct LoopConfig {
+    pub conn: ConnConfig,
+    pub max_events: usize,
+    /// Stop reading from a connection whose pending output reaches this...
+    pub high_watermark_bytes: usize,
+    /// ...until it drains to this.
+    pub low_watermark_bytes: usize,
+    pub thread_index: usize,
+}
+
+/// Everything a serving thread owns, handed to it by `Server::start`.
+pub struct LoopResources {
+    pub epoll: Epoll,
+    pub listener: Fd,
+    pub control: Arc<LoopControl>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CloseReason {
+    Done,
+    ProtocolError,
+    ConnectionError,
+}
+
+enum Turn {
+    Keep,
+    Requeue,
+    Close(CloseReason),
+}
+
+struct Conn<C> {
+    fd: Fd,
+    data: C,
+    /// Bytes may be waiting (set by readiness, cleared when a read says the
+    /// queue is empty).
+    readable: bool,
+    /// The last write did not finish; wait for EPOLLOUT.
+    write_blocked: bool,
+    /// EOF seen, or shutting down: never read again.
+    read_closed: bool,
+    /// Pending output is above the high watermark (backpressure).
+    paused: bool,
+    /// The last read found no buffer space.
+    no_room: bool,
+    /// Currently registered interest (only level-triggered changes it).
+    interest: u32,
+}
+
+struct Slot<C> {
+    generation: u32,
+    conn: Option<Conn<C>>,
+}
+
+pub struct EventLoop<T: Trigger, C: CopyStrategy> {
+    config: LoopConfig,
+    epoll: Epoll,
+    listener: Option<Fd>,
+    control: Arc<LoopControl>,
+    slots: Vec<Slot<C>>,
+    free_slots: Vec<u32>,
+    open_connections: usize,
+    events: Vec<epoll::Event>,
+    requeued: Vec<u64>,
+    scratch: IoSliceScratch,
+    counters: LoopCounters,
+    accept_paused_since: Option<Instant>,
+    shutdown_deadline: Option<Instant>,
+    tid: i32,
+    _trigger: PhantomData<T>,
+}
+
+fn token(index: u32, generation: u32) -> u64 {
+    ((generation as u64) << 32) | index as u64
+}
+
+fn is_fd_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
+    pub fn new(config: LoopConfig, resources: LoopResources) -> EventLoop<T, C> {
+        EventLoop {
+            events: epoll::event_buffer(config.max_events.max(1)),
+            config,
+            epoll: resources.epoll,
+            listener: Some(resources.listener),
+            control: resources.control,
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            open_connections: 0,
+            requeued: Vec::new(),
+            scratch: IoSliceScratch::default(),
+            counters: LoopCounters::default(),
+            accept_paused_since: None,
+            shutdown_deadline: None,
+            tid: 0,
+            _trigger: PhantomData,
+        }
+    }
+
+    /// Serves until asked to shut down; returns the thread's final counters.
+    pub fn run(mut self) -> io::Result<ThreadReport> {
+        self.tid = sys::thread::current_tid();
+        loop {
+            let timeout_ms = self.wait_timeout_ms();
+            let ready = self.epoll.wait(&mut self.events, timeout_ms)?;
+            self.counters.epoll_wait_calls += 1;
+            self.counters.epoll_events_returned += ready as u64;
+            for i in 0..ready {
+                let event = self.events[i];
+                match event.u64 {
+                    LISTENER_TOKEN => self.accept_all(),
+                    WAKER_TOKEN => self.handle_control()?,
+                    token => self.connection_event(token, event.events),
+                }
+            }
+            self.run_requeued();
+            if let Some(since) = self.accept_paused_since
+                && since.elapsed() >= ACCEPT_RETRY
+            {
+                self.resume_accepting();
+            }
+            if let Some(deadline) = self.shutdown_deadline
+                && (self.open_connections == 0 || Instant::now() >= deadline)
+            {
+                self.close_all();
+                return self.report();
+            }
+        }
+    }
+
+    fn wait_timeout_ms(&self) -> i32 {
+        if !self.requeued.is_empty() {
+            return 0;
+        }
+        let mut wait: Option<Duration> = None;
+        if let Some(deadline) = self.shutdown_deadline {
+            wait = Some(deadline.saturating_duration_since(Instant::now()));
+        }
+        if let Some(since) = self.accept_paused_since {
+            let left = ACCEPT_RETRY.saturating_sub(since.elapsed());
+            wait = Some(wait.map_or(left, |w| w.min(left)));
+        }
+        match wait {
+            // Round up so a timeout never fires early and spins.
+            Some(w) => (w.as_micros().div_ceil(1000) as i32).max(1),
+            None => -1,
+        }
+    }
+
+    fn report(&self) -> io::Result<ThreadReport> {
+        let usage = sys::rusage::this_thread()?;
+        Ok(ThreadReport {
+            thread_index: self.config.thread_index,
+            tid: self.tid,
+            syscalls: sys::counters::snapshot(),
+            counters: self.counters,
+            usage,
+        })
+    }
+
+    fn handle_control(&mut self) -> io::Result<()> {
+        let requests = self.control.take_requests()?;
+        if requests.snapshot {
+            let report = self.report()?;
+            self.control.answer_snapshot(report);
+        }
+        if requests.shutdown && self.shutdown_deadline.is_none() {
+            self.begin_shutdown();
+        }
+        Ok(())
+    }
+
+    fn accept_all(&mut self) {
+        let Some(listener) = self.listener.as_ref().map(Fd::raw) else {
+            return;
+        };
+        loop {
+            match sys::socket::accept(listener) {
+                Ok(fd) => {
+                    if let Err(e) = self.register(fd) {
+                        if is_fd_exhaustion(&e) {
+                            self.pause_accepting();
+                        }
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if is_fd_exhaustion(&e) => {
+                    // Level-triggered listeners would report the same pending
+                    // connection forever: stop listening until an fd frees up.
+                    self.pause_accepting();
+                    return;
+                }
+                // The peer gave up before we accepted, or a signal: next one.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ECONNABORTED | libc::EINTR | libc::EPROTO | libc::EPERM)
+                    ) => {}
+                Err(_) => {
+                    self.pause_accepting();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn register(&mut self, fd: Fd) -> io::Result<()> {
+        sys::socket::set_nodelay(fd.raw())?;
+        let data = C::new(&self.config.conn)?;
+        let index = match self.free_slots.pop() {
+            Some(index) => index,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    conn: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        let interest = T::initial_interest();
+        if let Err(e) = self
+            .epoll
+            .add(fd.raw(), interest, token(index, slot.generation))
+        {
+            self.free_slots.push(index);
+            return Err(e);
+        }
+        slot.conn = Some(Conn {
+            fd,
+            data,
+            readable: false,
+            write_blocked: false,
+            read_closed: false,
+            paused: false,
+            no_room: false,
+            interest,
+        });
+        self.open_connections += 1;
+        self.counters.connections_accepted += 1;
+        Ok(())
+    }
+
+    fn pause_accepting(&mut self) {
+        if self.accept_paused_since.is_some() {
+            return;
+        }
+        if let Some(listener) = &self.listener {
+            // Interest 0 keeps the registration but reports nothing.
+            let _ = self.epoll.modify(listener.raw(), 0, LISTENER_TOKEN);
+        }
+        self.accept_paused_since = Some(Instant::now());
+        self.counters.accept_pauses_emfile += 1;
+    }
+
+    fn resume_accepting(&mut self) {
+        if self.accept_paused_since.take().is_none() {
+            return;
+        }
+        if let Some(listener) = &self.listener {
+            let _ = self.epoll.modify(listener.raw(), epoll::IN, LISTENER_TOKEN);
+            self.accept_all();
+        }
+    }
+
+    fn connection_event(&mut self, token: u64, events: u32) {
+        let index = token as u32;
+        let generation = (token >> 32) as u32;
+        let Some(slot) = self.slots.get_mut(index as usize) else {
+            return;
+        };
+        if slot.generation != generation || slot.conn.is_none() {
+            return;
+        }
+        if events & epoll::ERR != 0 {
+            self.close(index, CloseReason::ConnectionError);
+            return;
+        }
+        let conn = self.slots[index as usize]
+            .conn
+            .as_mut()
+            .expect("checked above");
+        if events & (epoll::IN | epoll::RDHUP | epoll::HUP) != 0 {
+            conn.readable = true;
+        }
+        // After a hang-up a write fails at once, which is how the loop learns
+        // the connection is dead instead of waiting for EPOLLOUT forever.
+        if events & (epoll::OUT | epoll::HUP) != 0 {
+            conn.write_blocked = false;
+        }
+        self.take_turn(index, token);
+    }
+
+    fn take_turn(&mut self, index: u32, token: u64) {
+        let Some(conn) = self.slots[index as usize].conn.as_mut() else {
+            return;
+        };
+        let turn = drive::<T, C>(
+            conn,
+            &self.config,
+            &mut self.counters,
+            &mut self.scratch,
+            self.shutdown_deadline.is_some(),
+        );
+        match turn {
+            Turn::Keep => {}
+            Turn::Requeue => self.requeued.push(token),
+            Turn::Close(reason) => {
+                self.close(index, reason);
+                return;
+            }
+        }
+        let conn = self.slots[index as usize]
+            .conn
+            .as_mut()
+            .expect("kept above");
+        let wants_read = !conn.read_closed && !conn.paused;
+        if let Some(wanted) = T::wanted_interest(wants_read, conn.write_blocked)
+            && wanted != conn.interest
+        {
+            match self.epoll.modify(conn.fd.raw(), wanted, token) {
+                Ok(()) => conn.interest = wanted,
+                Err(_) => self.close(index, CloseReason::ConnectionError),
+            }
+        }
+    }
+
+    fn run_requeued(&mut self) {
+        if self.requeued.is_empty() {
+            return;
+        }
+        for token in std::mem::take(&mut self.requeued) {
+            let index = token as u32;
+            let current = self
+                .slots
+                .get(index as usize)
+                .is_some_and(|s| s.generation == (token >> 32) as u32 && s.conn.is_some());
+            if current {
+                self.take_turn(index, token);
+            }
+        }
+    }
+
+    fn close(&mut self, index: u32, reason: CloseReason) {
+        let slot = &mut self.slots[index as usize];
+        let Some(conn) = slot.conn.take() else {
+            return;
+        };
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free_slots.push(index);
+        self.open_connections -= 1;
+        self.counters.connections_closed += 1;
+        match reason {
+            CloseReason::Done => {}
+            CloseReason::ProtocolError => self.counters.protocol_errors += 1,
+            CloseReason::ConnectionError => self.counters.connection_errors += 1,
+        }
+        // Closing also removes the socket from the epoll set.
+        drop(conn);
+        self.resume_accepting();
+    }
+
+    fn begin_shutdown(&mut self) {
+        self.shutdown_deadline = Some(Instant::now() + SHUTDOWN_FLUSH);
+        self.accept_paused_since = None;
+        self.listener = None;
+        for index in 0..self.slots.len() as u32 {
+            let slot = &mut self.slots[index as usize];
+            let generation = slot.generation;
+            if let Some(conn) = slot.conn.as_mut() {
+                conn.read_closed = true;
+                self.take_turn(index, token(index, generation));
+            }
+        }
+    }
+
+    fn close_all(&mut self) {
+        for index in 0..self.slots.len() as u32 {
+            if self.slots[index as usize].conn.is_some() {
+                self.close(index, CloseReason::Done);
+            }
+        }
+    }
+}
+
+/// One turn of a connection: read as the trigger allows, write what is
+/// pending, apply the watermarks. Returns what the loop should do with it.
+fn drive<T: Trigger, C: CopyStrategy>(
+    conn: &mut Conn<C>,
+    config: &LoopConfig,
+    counters: &mut LoopCounters,
+    scratch: &mut IoSliceScratch,
+    shutting_down: bool,
+) -> Turn {
+    let fd = conn.fd.raw();
+    for _ in 0..MAX_ROUNDS_PER_TURN {
+        if conn.readable && !conn.read_closed && !conn.paused {
+            loop {
+                match conn.data.read_once(fd, &config.conn, counters) {
+                    Ok(ReadStep::Data(hint)) => {
+                        if !T::keep_reading(hint) {
+                            conn.readable = false;
+                            break;
+                        }
+                    }
+                    Ok(ReadStep::WouldBlock) => {
+                        conn.readable = false;
+                        break;
+                    }
+                    Ok(ReadStep::NoRoom) => {
+                        conn.no_room = true;
+                        break;
+                    }
+                    Ok(ReadStep::Eof) => {
+                        conn.read_closed = true;
+                        if conn.data.inside_request() {
+                            return Turn::Close(CloseReason::ProtocolError);
+                        }
+                        break;
+                    }
+                    Ok(ReadStep::ProtocolError) => return Turn::Close(CloseReason::ProtocolError),
+                    Err(_) => return Turn::Close(CloseReason::ConnectionError),
+                }
+            }
+        }
+
+        let pending_before = conn.data.pending_out_bytes();
+        while !conn.write_blocked {
+            match conn.data.write_once(fd, scratch, counters) {
+                Ok(WriteStep::Wrote) => {}
+                Ok(WriteStep::Blocked) => conn.write_blocked = true,
+                Ok(WriteStep::Idle) => break,
+                Err(_) => return Turn::Close(CloseReason::ConnectionError),
+            }
+        }
+        let pending = conn.data.pending_out_bytes();
+        let progressed = pending < pending_before;
+        if progressed {
+            conn.no_room = false;
+        }
+        if pending >= config.high_watermark_bytes || (conn.no_room && conn.write_blocked) {
+            conn.paused = true;
+        } else if pending <= config.low_watermark_bytes {
+            conn.paused = false;
+        }
+        if conn.read_closed && pending == 0 {
+            return Turn::Close(CloseReason::Done);
+        }
+        if shutting_down && conn.write_blocked {
+            return Turn::Keep;
+        }
+        // Another round only if writing made room for bytes still waiting.
+        let another_round = progressed && conn.readable && !conn.read_closed && !conn.paused;
+        if !another_round {
+            return Turn::Keep;
+        }
+    }
+    Turn::Requeue
+}

@@ -1,0 +1,241 @@
+//! Exact syscall accounting (issue 2, item 8): for one-connection ping-pong
+//! with 64-byte frames, what one request costs is derived by hand from the
+//! event loop's code below, and the server's own counts over N requests
+//! must equal N times that, plus the fixed cost of taking the closing
+//! snapshot. Also proves which variants copy payload through user space.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::Duration;
+
+use epoll_bench::server::{ServerReport, Variant};
+
+const REQUESTS: u64 = 2_000;
+const PAYLOAD_BYTES: usize = 64;
+
+/// Syscalls one request costs, by kind, read off the loop's code:
+/// one `epoll_wait` wake-up per request, then
+/// - read side: LT (and ET with short-read stop) stops after the read that
+///   returned less than asked; ET reads again and gets EAGAIN. splice reads
+///   the 4-byte header with `read`, splices the payload into the pipe; LT
+///   stops at the completed frame, ET tries one more header read (EAGAIN).
+/// - write side: rw writes header and payload separately, writev gathers
+///   both, splice writes the header and splices the payload out.
+///
+/// No `epoll_ctl`: LT changes interest only while a write is blocked.
+fn derived_per_request(variant: &str) -> BTreeMap<&'static str, u64> {
+    let table: &[(&str, &[(&'static str, u64)])] = &[
+        ("lt-rw", &[("epoll_wait", 1), ("read", 1), ("write", 2)]),
+        (
+            "lt-writev",
+            &[("epoll_wait", 1), ("readv", 1), ("writev", 1)],
+        ),
+        (
+            "lt-splice",
+            &[("epoll_wait", 1), ("read", 1), ("splice", 2), ("write", 1)],
+        ),
+        ("et-rw", &[("epoll_wait", 1), ("read", 2), ("write", 2)]),
+        (
+            "et-writev",
+            &[("epoll_wait", 1), ("readv", 2), ("writev", 1)],
+        ),
+        (
+            "et-splice",
+            &[("epoll_wait", 1), ("read", 2), ("splice", 2), ("write", 1)],
+        ),
+        (
+            "et-rw-shortread",
+            &[("epoll_wait", 1), ("read", 1), ("write", 2)],
+        ),
+        (
+            "et-writev-shortread",
+            &[("epoll_wait", 1), ("readv", 1), ("writev", 1)],
+        ),
+    ];
+    let (_, counts) = table
+        .iter()
+        .find(|(name, _)| *name == variant)
+        .unwrap_or_else(|| panic!("no derivation for {variant}"));
+    counts.iter().copied().collect()
+}
+
+/// What answering the closing snapshot costs the serving thread: the
+/// wake-up, draining the eventfd, and getrusage for the CPU figures.
+fn snapshot_cost() -> BTreeMap<&'static str, u64> {
+    [("epoll_wait", 1), ("read", 1), ("getrusage", 1)]
+        .into_iter()
+        .collect()
+}
+
+struct Served {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<std::process::ChildStdout>,
+    addr: String,
+}
+
+impl Served {
+    fn start(variant: &str) -> Served {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_epoll-bench"))
+            .args(["serve", "--variant", variant])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start server");
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("listening line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Served {
+            child,
+            stdin,
+            stdout,
+            addr,
+        }
+    }
+
+    fn snapshot(&mut self) -> ServerReport {
+        self.stdin.write_all(b"snapshot\n").unwrap();
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad snapshot {line:?}: {e}"))
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ping_pong(stream: &mut TcpStream, requests: u64) {
+    let mut request = Vec::new();
+    request.extend_from_slice(&(PAYLOAD_BYTES as u32).to_be_bytes());
+    request.extend((0..PAYLOAD_BYTES).map(|i| i as u8));
+    let mut response = [0u8; 8 + PAYLOAD_BYTES];
+    for seq in 0..requests {
+        stream.write_all(&request).unwrap();
+        stream.read_exact(&mut response).unwrap();
+        assert_eq!(&response[..4], &(PAYLOAD_BYTES as u32).to_be_bytes());
+        assert_eq!(&response[4..8], &(seq as u32).to_be_bytes());
+        assert_eq!(&response[8..], &request[4..]);
+    }
+}
+
+/// Runs the ping-pong and returns the server's counts over exactly the
+/// measured requests (a warm-up request first, so connection set-up is
+/// outside the window).
+fn measure(variant: &str) -> ServerReport {
+    let mut server = Served::start(variant);
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    ping_pong(&mut stream, 1);
+    let before = server.snapshot();
+    let mut stream_for_window = stream;
+    // `ping_pong` restarts seq at 0; the warm-up used seq 0 already.
+    let mut request = Vec::new();
+    request.extend_from_slice(&(PAYLOAD_BYTES as u32).to_be_bytes());
+    request.extend((0..PAYLOAD_BYTES).map(|i| (i * 7) as u8));
+    let mut response = [0u8; 8 + PAYLOAD_BYTES];
+    for seq in 1..=REQUESTS {
+        stream_for_window.write_all(&request).unwrap();
+        stream_for_window.read_exact(&mut response).unwrap();
+        assert_eq!(&response[4..8], &(seq as u32).to_be_bytes());
+        assert_eq!(&response[8..], &request[4..]);
+    }
+    let after = server.snapshot();
+    after.since(&before)
+}
+
+fn nonzero_calls(report: &ServerReport) -> BTreeMap<&'static str, u64> {
+    report
+        .total
+        .syscalls
+        .calls
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| (k.name(), n))
+        .collect()
+}
+
+fn check_variant(variant: &str) {
+    let window = measure(variant);
+    let mut expected: BTreeMap<&str, u64> = BTreeMap::new();
+    for (kind, per_request) in derived_per_request(variant) {
+        *expected.entry(kind).or_default() += per_request * REQUESTS;
+    }
+    for (kind, n) in snapshot_cost() {
+        *expected.entry(kind).or_default() += n;
+    }
+    let measured = nonzero_calls(&window);
+    let per_request: BTreeMap<&str, f64> = measured
+        .iter()
+        .map(|(k, n)| (*k, *n as f64 / REQUESTS as f64))
+        .collect();
+    println!("{variant}: measured per request {per_request:?}");
+    assert_eq!(
+        measured, expected,
+        "{variant}: measured syscalls over {REQUESTS} requests differ from the derivation"
+    );
+
+    let payload = REQUESTS * PAYLOAD_BYTES as u64;
+    let t = &window.total;
+    assert_eq!(t.counters.requests_parsed, REQUESTS);
+    assert_eq!(t.counters.header_bytes_in, 4 * REQUESTS);
+    assert_eq!(t.counters.header_bytes_out, 8 * REQUESTS);
+    let copies_payload = !variant.contains("splice");
+    let want = if copies_payload { payload } else { 0 };
+    assert_eq!(
+        t.payload_copy_bytes_in(),
+        want,
+        "{variant}: payload bytes copied in"
+    );
+    assert_eq!(
+        t.payload_copy_bytes_out(),
+        want,
+        "{variant}: payload bytes copied out"
+    );
+    assert_eq!(t.counters.bytes_in, payload + 4 * REQUESTS);
+    assert_eq!(t.counters.bytes_out, payload + 8 * REQUESTS);
+}
+
+macro_rules! accounting_tests {
+    ($($test:ident => $variant:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                check_variant($variant);
+            }
+        )*
+
+        #[test]
+        fn every_variant_has_a_derivation() {
+            let covered = [$($variant),*];
+            for variant in Variant::ALL {
+                assert!(covered.contains(&variant.name().as_str()), "{variant} not covered");
+            }
+        }
+    };
+}
+
+accounting_tests! {
+    lt_rw => "lt-rw",
+    lt_writev => "lt-writev",
+    lt_splice => "lt-splice",
+    et_rw => "et-rw",
+    et_writev => "et-writev",
+    et_splice => "et-splice",
+    et_rw_shortread => "et-rw-shortread",
+    et_writev_shortread => "et-writev-shortread",
+}

@@ -13,15 +13,13 @@
 //!   defines as equivalent to SIGTERM; this keeps signal syscalls out of code
 //!   outside `src/sys`. If the server does not exit in time it is killed.
 //!   `Drop` kills the child too, so no error path leaves a server running.
-//! - CPU pinning wraps the command in `taskset -c LIST` (the affinity is set
-//!   before `exec` and inherited by every server thread, with no `unsafe`
-//!   pre-exec hook here). Without `taskset` on `PATH` the server runs unpinned
-//!   and [`ServerProcess::pinning_note`] says so.
+//! - CPU pinning is the server's own `--cpus LIST`: it pins its main thread
+//!   before starting the serving threads, which inherit the mask.
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -96,7 +94,7 @@ fn stderr_suffix(stderr: &str) -> String {
 }
 
 /// What to start: `PROGRAM serve --variant V --protocol P --listen ADDR
-/// [--threads N] EXTRA...`, optionally under `taskset -c CPUS`.
+/// [--threads N] [--cpus LIST] EXTRA...`.
 #[derive(Clone, Debug)]
 pub struct ServerSpec {
     /// The `epoll-bench` binary (normally [`std::env::current_exe`]).
@@ -149,6 +147,9 @@ impl ServerSpec {
         if let Some(threads) = self.threads {
             args.extend(["--threads".to_string(), threads.to_string()]);
         }
+        if let Some(cpus) = &self.cpus {
+            args.extend(["--cpus".to_string(), cpu_list(cpus)]);
+        }
         args.extend(self.extra_args.iter().cloned());
         args
     }
@@ -190,22 +191,7 @@ fn parse_process_memory(status: &str) -> Option<ProcessMemory> {
     })
 }
 
-/// Finds an executable called `name` on `PATH`.
-pub fn find_in_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| is_executable(candidate))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
-}
-
-/// Formats CPU ids as a `taskset -c` list, e.g. `0,2,3`.
+/// Formats CPU ids as a `--cpus` list, e.g. `0,2,3`.
 pub fn cpu_list(cpus: &[usize]) -> String {
     cpus.iter()
         .map(|c| c.to_string())
@@ -230,7 +216,6 @@ pub struct ServerProcess {
     addr: SocketAddr,
     variant: String,
     command_line: Vec<String>,
-    pinning_note: Option<String>,
     baseline_memory: Option<ProcessMemory>,
     exited: bool,
 }
@@ -239,23 +224,7 @@ impl ServerProcess {
     /// Spawns the server and waits (bounded by `spec.ready_timeout`) for its
     /// `listening on IP:PORT` line.
     pub fn start(spec: &ServerSpec) -> Result<ServerProcess, ServerError> {
-        let mut command_line = Vec::new();
-        let mut pinning_note = None;
-        if let Some(cpus) = &spec.cpus {
-            match find_in_path("taskset") {
-                Some(taskset) => {
-                    command_line.push(taskset.display().to_string());
-                    command_line.extend(["-c".to_string(), cpu_list(cpus)]);
-                }
-                None => {
-                    pinning_note = Some(format!(
-                        "taskset not found on PATH: server not pinned to CPUs {}",
-                        cpu_list(cpus)
-                    ))
-                }
-            }
-        }
-        command_line.push(spec.program.display().to_string());
+        let mut command_line = vec![spec.program.display().to_string()];
         command_line.extend(spec.server_args());
 
         let mut child = Command::new(&command_line[0])
@@ -305,7 +274,6 @@ impl ServerProcess {
             addr: spec.listen,
             variant: spec.variant.clone(),
             command_line,
-            pinning_note,
             baseline_memory: None,
             exited: false,
         };
@@ -346,14 +314,9 @@ impl ServerProcess {
         &self.variant
     }
 
-    /// The command that started the server (with `taskset` when pinned).
+    /// The command that started the server.
     pub fn command_line(&self) -> &[String] {
         &self.command_line
-    }
-
-    /// Set when pinning was asked for but could not be applied.
-    pub fn pinning_note(&self) -> Option<&str> {
-        self.pinning_note.as_deref()
     }
 
     /// Resident memory right after the server became ready (no connections).
@@ -781,6 +744,7 @@ mod tests {
     fn server_args_carry_variant_protocol_and_threads() {
         let mut spec = ServerSpec::new("/bin/x".into(), "et-splice", Protocol::Echo);
         spec.threads = Some(2);
+        spec.cpus = Some(vec![1, 3]);
         let args = spec.server_args();
         assert_eq!(
             args,
@@ -793,7 +757,9 @@ mod tests {
                 "--listen",
                 "127.0.0.1:0",
                 "--threads",
-                "2"
+                "2",
+                "--cpus",
+                "1,3"
             ]
         );
     }

@@ -36,7 +36,10 @@ pub enum SizeDistribution {
     },
     /// Sizes come from the events of a trace ([`Shape::Trace`]); this only
     /// records their mean and largest, for reports and buffer sizing.
-    FromTrace { mean_bytes: f64, max_bytes: u32 },
+    FromTrace {
+        mean_bytes: f64,
+        max_bytes: u32,
+    },
 }
 
 /// The traffic pattern of a case.

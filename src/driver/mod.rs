@@ -1,4 +1,5 @@
 //! The driver: profiles, traces, load generation and verification.
+pub mod engine;
 pub mod input_error;
 pub mod measurement;
 pub mod orchestrator;

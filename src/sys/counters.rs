@@ -38,10 +38,14 @@ pub enum SyscallKind {
     Eventfd2,
     Prlimit64,
     Gettid,
+    // The driver's calls (never made by a serving thread).
+    Connect,
+    Getsockopt,
+    EpollPwait2,
     SchedSetaffinity,
 }
 
-pub const KIND_COUNT: usize = 23;
+pub const KIND_COUNT: usize = 26;
 
 impl SyscallKind {
     pub const ALL: [SyscallKind; KIND_COUNT] = [
@@ -67,6 +71,9 @@ impl SyscallKind {
         SyscallKind::Eventfd2,
         SyscallKind::Prlimit64,
         SyscallKind::Gettid,
+        SyscallKind::Connect,
+        SyscallKind::Getsockopt,
+        SyscallKind::EpollPwait2,
         SyscallKind::SchedSetaffinity,
     ];
 
@@ -95,6 +102,9 @@ impl SyscallKind {
             SyscallKind::Eventfd2 => "eventfd2",
             SyscallKind::Prlimit64 => "prlimit64",
             SyscallKind::Gettid => "gettid",
+            SyscallKind::Connect => "connect",
+            SyscallKind::Getsockopt => "getsockopt",
+            SyscallKind::EpollPwait2 => "epoll_pwait2",
             SyscallKind::SchedSetaffinity => "sched_setaffinity",
         }
     }

@@ -20,6 +20,7 @@ macro_rules! syscall {
     }};
 }
 
+pub mod client;
 pub mod counters;
 pub mod epoll;
 pub mod eventfd;

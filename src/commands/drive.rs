@@ -214,6 +214,7 @@ pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
                     repetition,
                     engine,
                     control.as_mut().map(|c| c as &mut dyn ServerControl),
+                    &mut |p| display.live(&step, p),
                 ),
             };
             display.measurement_finished(&step, &rep);

@@ -305,7 +305,10 @@ pub fn run_prepared(prepared: Prepared, engine: &mut dyn CaseEngine) -> anyhow::
     );
     println!(
         "pinning: {}",
-        match (&environment.pinning.server_cpus, &environment.pinning.driver_cpus) {
+        match (
+            &environment.pinning.server_cpus,
+            &environment.pinning.driver_cpus
+        ) {
             (Some(s), Some(d)) => format!("server CPUs {s:?}, driver CPUs {d:?}"),
             _ => environment.pinning.method.clone(),
         }
@@ -408,10 +411,25 @@ mod tests {
             (plan.server, plan.driver),
             (Some(vec![2, 3]), Some(vec![0]))
         );
-        assert!(plan_cpus("1/1", &[0, 1], 1).unwrap_err().0.contains("disjoint"));
+        assert!(
+            plan_cpus("1/1", &[0, 1], 1)
+                .unwrap_err()
+                .0
+                .contains("disjoint")
+        );
         assert!(plan_cpus("7", &[0, 1], 1).unwrap_err().0.contains("CPU 7"));
-        assert!(plan_cpus("0-1", &[0, 1], 1).unwrap_err().0.contains("driver"));
-        assert!(plan_cpus("x", &[0, 1], 1).unwrap_err().0.starts_with("--pin"));
+        assert!(
+            plan_cpus("0-1", &[0, 1], 1)
+                .unwrap_err()
+                .0
+                .contains("driver")
+        );
+        assert!(
+            plan_cpus("x", &[0, 1], 1)
+                .unwrap_err()
+                .0
+                .starts_with("--pin")
+        );
     }
 
     #[test]
@@ -422,7 +440,11 @@ mod tests {
             ["et-rw", "lt-rw"]
         );
         let err = select_variants(&["et-rx".into()]).unwrap_err();
-        assert!(err.0.contains("`et-rx`") && err.0.contains("lt-writev"), "{}", err.0);
+        assert!(
+            err.0.contains("`et-rx`") && err.0.contains("lt-writev"),
+            "{}",
+            err.0
+        );
     }
 
     #[test]
@@ -433,13 +455,21 @@ mod tests {
         let p = prepare(&a, "/bin/true".into()).unwrap();
         assert_eq!(p.plan.variants.len(), 8);
         assert_eq!(p.plan.repetitions, 3);
-        assert!(p.estimated_total_seconds <= 120.0, "{}", p.estimated_total_seconds);
+        assert!(
+            p.estimated_total_seconds <= 120.0,
+            "{}",
+            p.estimated_total_seconds
+        );
         assert!(!out.exists(), "preparing must not write anything");
     }
 
     #[test]
     fn quick_means_one_short_repetition() {
-        let p = prepare(&args(&["--quick", "--variants", "lt-rw"]), "/bin/true".into()).unwrap();
+        let p = prepare(
+            &args(&["--quick", "--variants", "lt-rw"]),
+            "/bin/true".into(),
+        )
+        .unwrap();
         assert_eq!(p.plan.repetitions, 1);
         assert_eq!(p.settings.duration_seconds, session::QUICK_DURATION_SECONDS);
         assert!(p.settings.quick);
@@ -459,9 +489,12 @@ mod tests {
             let err = prepare(&args(&line), "/bin/true".into());
             assert!(err.is_err(), "{line:?} was accepted");
         }
-        let err = prepare(&args(&["--profile", "does/not/exist.toml"]), "/bin/true".into())
-            .err()
-            .unwrap();
+        let err = prepare(
+            &args(&["--profile", "does/not/exist.toml"]),
+            "/bin/true".into(),
+        )
+        .err()
+        .unwrap();
         assert!(err.0.contains("does/not/exist.toml"), "{}", err.0);
     }
 }

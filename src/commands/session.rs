@@ -11,11 +11,12 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::UsageError;
+use crate::driver::measurement::{CasePhase, Progress};
 use crate::driver::orchestrator::{ProgressSink, Step};
 use crate::driver::profile;
 use crate::driver::workload::Case;
 use crate::report::export::{self, markdown};
-use crate::results::{ResultsFile, Repetition, Status};
+use crate::results::{Repetition, ResultsFile, Status};
 
 /// Estimated cost of one measurement beyond its warm-up and window: start
 /// the server, wait for it, connect, drain, stop. Used only to fit the
@@ -107,9 +108,8 @@ pub fn load_cases(
     } else {
         let mut cases = Vec::new();
         for argument in profiles {
-            cases.extend(
-                profile::resolve_profile(argument).map_err(|e| UsageError(e.to_string()))?,
-            );
+            cases
+                .extend(profile::resolve_profile(argument).map_err(|e| UsageError(e.to_string()))?);
         }
         cases
     };
@@ -189,6 +189,9 @@ pub fn check_out_dir(dir: &Path) -> Result<(), UsageError> {
 /// Progress bar on a terminal, one line per measurement otherwise.
 pub struct ProgressDisplay {
     bar: Option<ProgressBar>,
+    /// Last live sample: when, and responses so far.
+    last_sample: Option<(std::time::Instant, u64)>,
+    live_requests_per_second: f64,
 }
 
 impl ProgressDisplay {
@@ -205,7 +208,11 @@ impl ProgressDisplay {
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
-        ProgressDisplay { bar }
+        ProgressDisplay {
+            bar,
+            last_sample: None,
+            live_requests_per_second: 0.0,
+        }
     }
 
     /// Prints a line above the bar (or plainly).
@@ -216,8 +223,7 @@ impl ProgressDisplay {
         }
     }
 
-    /// Shows a live request rate for the running measurement.
-    pub fn live(&self, step: &Step, requests_per_second: f64, phase: &str) {
+    fn show(&self, step: &Step, requests_per_second: f64, phase: &str) {
         if let Some(bar) = &self.bar {
             bar.set_message(format!(
                 "{} · {} · rep {}/{} · {phase} · {} req/s",
@@ -261,7 +267,28 @@ pub fn outcome_line(step: &Step, repetition: &Repetition) -> String {
 
 impl ProgressSink for ProgressDisplay {
     fn measurement_started(&mut self, step: &Step) {
-        self.live(step, 0.0, "starting");
+        self.last_sample = None;
+        self.live_requests_per_second = 0.0;
+        self.show(step, 0.0, "starting");
+    }
+
+    fn live(&mut self, step: &Step, progress: &Progress) {
+        let now = std::time::Instant::now();
+        if let Some((then, before)) = self.last_sample {
+            let seconds = now.duration_since(then).as_secs_f64();
+            if seconds > 0.0 {
+                self.live_requests_per_second =
+                    progress.requests_completed_total.saturating_sub(before) as f64 / seconds;
+            }
+        }
+        self.last_sample = Some((now, progress.requests_completed_total));
+        let phase = match progress.phase {
+            CasePhase::Connecting => "connecting",
+            CasePhase::WarmingUp => "warm-up",
+            CasePhase::Measuring => "measuring",
+            CasePhase::Draining => "draining",
+        };
+        self.show(step, self.live_requests_per_second, phase);
     }
 
     fn measurement_finished(&mut self, step: &Step, repetition: &Repetition) {
@@ -311,7 +338,10 @@ pub fn finish(results: &ResultsFile, out: &Path) -> anyhow::Result<()> {
             .join(", ")
     );
     if let Some(reason) = &results.run.incomplete_reason {
-        anyhow::bail!("run incomplete ({reason}); partial results saved in {}", out.display());
+        anyhow::bail!(
+            "run incomplete ({reason}); partial results saved in {}",
+            out.display()
+        );
     }
     if results.run.failed_count > 0 {
         anyhow::bail!(
@@ -369,15 +399,27 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("bad.toml");
-        std::fs::write(&bad, "connections = 1\n[shape]\nkind = \"pipelined\"\ndepth = 0\n").unwrap();
+        std::fs::write(
+            &bad,
+            "connections = 1\n[shape]\nkind = \"pipelined\"\ndepth = 0\n",
+        )
+        .unwrap();
         let err = load_cases(&[bad.display().to_string()], None, None).unwrap_err();
         assert!(err.0.contains("bad.toml:4:"), "{}", err.0);
         assert!(err.0.contains("shape.depth"), "{}", err.0);
 
         let err = load_cases(&["pingpong-64b-1conn".into()], Some(0), None).unwrap_err();
         assert!(err.0.contains("--connections"));
-        let twice = ["pingpong-64b-1conn".to_string(), "pingpong-64b-1conn".to_string()];
-        assert!(load_cases(&twice, None, None).unwrap_err().0.contains("twice"));
+        let twice = [
+            "pingpong-64b-1conn".to_string(),
+            "pingpong-64b-1conn".to_string(),
+        ];
+        assert!(
+            load_cases(&twice, None, None)
+                .unwrap_err()
+                .0
+                .contains("twice")
+        );
     }
 
     #[test]

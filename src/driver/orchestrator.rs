@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::driver::measurement::{CaseMeasurement, EngineConfig, NoObserver, WindowObserver};
+use crate::driver::measurement::{
+    CaseMeasurement, EngineConfig, NoObserver, Progress, WindowObserver,
+};
 use crate::driver::server_process::{
     ProcessMemory, ServerControl, ServerProcess, ServerSpec, ServerWindow, SnapshotWindow,
     WindowError,
@@ -32,6 +34,20 @@ pub trait CaseEngine {
         config: &EngineConfig,
         observer: &mut dyn WindowObserver,
     ) -> Result<CaseMeasurement, String>;
+}
+
+/// The real load engine, [`crate::driver::engine::run_case`].
+pub struct LoadEngine;
+
+impl CaseEngine for LoadEngine {
+    fn run_case(
+        &mut self,
+        case: &Case,
+        config: &EngineConfig,
+        observer: &mut dyn WindowObserver,
+    ) -> Result<CaseMeasurement, String> {
+        crate::driver::engine::run_case(case, config, observer).map_err(|e| e.to_string())
+    }
 }
 
 /// How to start a server for one variant.
@@ -91,7 +107,30 @@ pub struct Step<'a> {
 /// Told about each measurement (progress bars, log lines).
 pub trait ProgressSink {
     fn measurement_started(&mut self, step: &Step);
+    /// The engine's live view of the running measurement (about 10 Hz).
+    fn live(&mut self, _step: &Step, _progress: &Progress) {}
     fn measurement_finished(&mut self, step: &Step, repetition: &Repetition);
+}
+
+/// Forwards the window edges to `inner` and live progress to `on_progress`.
+pub struct LiveObserver<'a> {
+    pub inner: &'a mut dyn WindowObserver,
+    pub on_progress: &'a mut dyn FnMut(&Progress),
+}
+
+impl WindowObserver for LiveObserver<'_> {
+    fn window_started(&mut self) {
+        self.inner.window_started();
+    }
+
+    fn window_ended(&mut self) {
+        self.inner.window_ended();
+    }
+
+    fn progress(&mut self, progress: &Progress) {
+        self.inner.progress(progress);
+        (self.on_progress)(progress);
+    }
 }
 
 /// A sink that says nothing.
@@ -279,6 +318,7 @@ fn measure_local(
     variant: &str,
     repetition: u32,
     engine: &mut dyn CaseEngine,
+    on_progress: &mut dyn FnMut(&Progress),
 ) -> Repetition {
     let spec = plan.server.spec(variant, case.protocol);
     let mut server = match ServerProcess::start(&spec) {
@@ -305,11 +345,15 @@ fn measure_local(
     let command_line = server.command_line().to_vec();
     let baseline_memory = server.baseline_memory();
     let (engine_result, window) = {
-        let mut observer = SnapshotWindow::new(&mut server);
+        let mut window = SnapshotWindow::new(&mut server);
+        let mut observer = LiveObserver {
+            inner: &mut window,
+            on_progress,
+        };
         let result = engine
             .run_case(case, &config, &mut observer)
             .map_err(|e| format!("load engine: {e}"));
-        (result, observer.finish())
+        (result, window.finish())
     };
     let after_window_error = match server.stop() {
         Ok(_) => None,
@@ -342,14 +386,19 @@ pub fn measure_remote(
     repetition: u32,
     engine: &mut dyn CaseEngine,
     control: Option<&mut dyn ServerControl>,
+    on_progress: &mut dyn FnMut(&Progress),
 ) -> Repetition {
     match control {
         Some(control) => {
-            let mut observer = SnapshotWindow::new(control);
+            let mut window = SnapshotWindow::new(control);
+            let mut observer = LiveObserver {
+                inner: &mut window,
+                on_progress,
+            };
             let result = engine
                 .run_case(case, config, &mut observer)
                 .map_err(|e| format!("load engine: {e}"));
-            let window = observer.finish();
+            let window = window.finish();
             judge(
                 repetition,
                 case,
@@ -364,8 +413,12 @@ pub fn measure_remote(
             )
         }
         None => {
+            let mut observer = LiveObserver {
+                inner: &mut NoObserver,
+                on_progress,
+            };
             let result = engine
-                .run_case(case, config, &mut NoObserver)
+                .run_case(case, config, &mut observer)
                 .map_err(|e| format!("load engine: {e}"));
             judge(
                 repetition,
@@ -414,7 +467,9 @@ pub fn run_plan(
                     repetitions: plan.repetitions,
                 };
                 progress.measurement_started(&step);
-                let outcome = measure_local(plan, case, variant, repetition, engine);
+                let outcome = measure_local(plan, case, variant, repetition, engine, &mut |p| {
+                    progress.live(&step, p)
+                });
                 progress.measurement_finished(&step, &outcome);
                 index += 1;
                 if interrupted.load(Ordering::SeqCst) && outcome.status == Status::Failed {

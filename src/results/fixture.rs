@@ -100,6 +100,14 @@ pub fn measurement(n: u64, payload: u64, p50_us: f64) -> CaseMeasurement {
         driver_threads: 1,
         connections_opened: 0,
         target_rate_per_second: None,
+        requests_issued: n,
+        driver_syscalls: {
+            let mut counts = crate::sys::SyscallCounts::default();
+            counts.calls.0[SyscallKind::Read as usize] = n;
+            counts.calls.0[SyscallKind::Write as usize] = n;
+            counts
+        },
+        stopped_early: None,
     }
 }
 

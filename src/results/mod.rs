@@ -503,6 +503,8 @@ pub fn now_utc_rfc3339() -> String {
 
 #[cfg(test)]
 pub(crate) mod fixture;
+#[cfg(test)]
+mod schema_doc_test;
 
 #[cfg(test)]
 mod tests {

@@ -430,6 +430,23 @@ fn a_silent_server_leaves_unanswered_requests_after_the_drain_timeout() {
 }
 
 #[test]
+fn driver_threads_can_be_pinned_and_a_bad_cpu_is_a_clear_error() {
+    let server = TestServer::start(Protocol::Frame, Fault::None);
+    let c = case(Protocol::Frame, Shape::PingPong, 4, fixed(64));
+    let mut cfg = config(server.addr);
+    cfg.driver_cpus = Some(vec![0]);
+    let m = run_case(&c, &cfg, &mut NoObserver).unwrap();
+    assert_clean(&m);
+    assert!(m.driver_cpu_utilization() > 0.0);
+    cfg.driver_cpus = Some(vec![100_000]);
+    let err = run_case(&c, &cfg, &mut NoObserver).unwrap_err();
+    assert!(
+        matches!(err, EngineError::Pin { cpu: 100_000, .. }),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_refused_target_is_a_connect_error() {
     let port = {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -563,4 +580,236 @@ fn same_seed_sends_the_same_bytes() {
     let a = first_requests(7);
     assert_eq!(a, first_requests(7));
     assert_ne!(a, first_requests(8));
+}
+
+// ----- against the real servers (`epoll-bench serve`) -----
+
+/// A `serve` child process; stopped (and reaped) on drop.
+struct RealServer {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    addr: SocketAddr,
+}
+
+impl RealServer {
+    fn start(variant: &str, protocol: Protocol) -> RealServer {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_epoll-bench"))
+            .args(["serve", "--variant", variant, "--protocol", protocol.name()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .unwrap();
+        RealServer {
+            stdin: child.stdin.take(),
+            child,
+            stdout,
+            addr,
+        }
+    }
+
+    /// Stops the server and returns its final report.
+    fn stop(mut self) -> epoll_bench::server::report::ServerReport {
+        use std::io::BufRead;
+        writeln!(self.stdin.as_mut().unwrap(), "stop").unwrap();
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad final report {line:?}: {e}"))
+    }
+}
+
+impl Drop for RealServer {
+    fn drop(&mut self) {
+        // Bounded: the server exits within a second of `stop`; kill after 5.
+        let _ = self.child.kill_on_timeout();
+    }
+}
+
+trait KillOnTimeout {
+    fn kill_on_timeout(&mut self) -> std::io::Result<()>;
+}
+
+impl KillOnTimeout for std::process::Child {
+    fn kill_on_timeout(&mut self) -> std::io::Result<()> {
+        drop(self.stdin.take());
+        for _ in 0..500 {
+            if self.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.kill()?;
+        self.wait().map(|_| ())
+    }
+}
+
+const VARIANTS: [&str; 8] = [
+    "lt-rw",
+    "lt-writev",
+    "lt-splice",
+    "et-rw",
+    "et-writev",
+    "et-splice",
+    "et-rw-shortread",
+    "et-writev-shortread",
+];
+
+fn short_config(target: SocketAddr) -> EngineConfig {
+    EngineConfig {
+        warmup: Duration::from_millis(50),
+        duration: Duration::from_millis(200),
+        ..config(target)
+    }
+}
+
+#[test]
+fn every_real_variant_passes_frame_pipelined_with_mixed_sizes() {
+    let sizes = SizeDistribution::Uniform {
+        min_bytes: 1,
+        max_bytes: 300_000,
+    };
+    for variant in VARIANTS {
+        let server = RealServer::start(variant, Protocol::Frame);
+        let c = case(
+            Protocol::Frame,
+            Shape::Pipelined { depth: 4 },
+            4,
+            sizes.clone(),
+        );
+        let m = run_case(&c, &short_config(server.addr), &mut NoObserver).unwrap();
+        assert_clean(&m);
+        assert!(
+            m.requests_issued.abs_diff(m.requests_completed) <= 4 * 4,
+            "{variant}: {m:?}"
+        );
+        let report = server.stop();
+        assert_eq!(report.total.counters.protocol_errors, 0, "{variant}");
+        // The server parsed every request the driver saw answered.
+        assert!(
+            report.total.counters.requests_parsed >= m.requests_completed,
+            "{variant}"
+        );
+    }
+}
+
+#[test]
+fn real_servers_pass_ping_pong_in_both_protocols() {
+    for variant in ["lt-rw", "et-writev", "et-splice"] {
+        for protocol in [Protocol::Frame, Protocol::Echo] {
+            let server = RealServer::start(variant, protocol);
+            let c = case(protocol, Shape::PingPong, 16, fixed(64));
+            let m = run_case(&c, &short_config(server.addr), &mut NoObserver).unwrap();
+            assert_clean(&m);
+            assert!(
+                m.requests_issued.abs_diff(m.requests_completed) <= 16,
+                "{variant}: {m:?}"
+            );
+            let report = server.stop();
+            assert_eq!(
+                report.total.counters.connections_accepted, 16,
+                "{variant} {protocol:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn real_server_churn_and_bulk_pass() {
+    let server = RealServer::start("et-rw", Protocol::Frame);
+    let churn = case(
+        Protocol::Frame,
+        Shape::Churn {
+            requests_per_connection: 4,
+        },
+        4,
+        fixed(128),
+    );
+    let m = run_case(&churn, &short_config(server.addr), &mut NoObserver).unwrap();
+    assert_clean(&m);
+    assert!(m.connections_opened > 0);
+    let bulk = case(
+        Protocol::Frame,
+        Shape::Bulk {
+            window_bytes: 4 << 20,
+        },
+        2,
+        fixed(1 << 20),
+    );
+    let m = run_case(&bulk, &short_config(server.addr), &mut NoObserver).unwrap();
+    assert_clean(&m);
+    let report = server.stop();
+    assert_eq!(report.total.counters.protocol_errors, 0);
+}
+
+#[test]
+fn a_real_server_killed_mid_run_is_counted_without_hanging() {
+    let mut server = RealServer::start("lt-rw", Protocol::Frame);
+    let c = case(Protocol::Frame, Shape::Pipelined { depth: 2 }, 4, fixed(64));
+    let mut cfg = config(server.addr);
+    cfg.warmup = Duration::ZERO;
+    cfg.duration = Duration::from_secs(30);
+    let pid = server.child.id();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        // SIGKILL: no orderly close; the kernel resets or closes the sockets.
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    });
+    let m = run_case(&c, &cfg, &mut NoObserver).unwrap();
+    killer.join().unwrap();
+    assert!(!m.verification.passed());
+    assert_eq!(m.verification.unexpected_closes, 4, "{:?}", m.verification);
+    assert!(m.stopped_early.is_some());
+    let _ = server.child.wait();
+}
+
+#[test]
+fn a_trace_file_is_read_and_a_malformed_one_is_a_clear_error() {
+    let server = TestServer::start(Protocol::Echo, Fault::None);
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.trace");
+    let events: Vec<TraceEvent> = (0..30u32)
+        .map(|i| TraceEvent {
+            connection: i % 3,
+            offset_us: u64::from(i) * 1000,
+            size_bytes: 100 + i,
+        })
+        .collect();
+    epoll_bench::driver::trace::write_trace_file(&good, &events, "engine test").unwrap();
+    let mut c = case(
+        Protocol::Echo,
+        Shape::Trace {
+            path: good.clone(),
+            speed: 4.0,
+        },
+        0,
+        fixed(1),
+    );
+    let mut cfg = config(server.addr);
+    cfg.warmup = Duration::ZERO;
+    cfg.duration = Duration::from_secs(30);
+    let m = run_case(&c, &cfg, &mut NoObserver).unwrap();
+    assert!(m.verification.passed(), "{:?}", m.verification);
+    assert_eq!(m.requests_completed, 30);
+
+    let bad = dir.path().join("bad.trace");
+    std::fs::write(&bad, "0 0 64\nnot a line\n").unwrap();
+    c.shape = Shape::Trace {
+        path: bad.clone(),
+        speed: 1.0,
+    };
+    let err = run_case(&c, &cfg, &mut NoObserver).unwrap_err();
+    assert!(matches!(err, EngineError::Trace(_)), "{err}");
+    assert!(err.to_string().contains("bad.trace"), "{err}");
 }

@@ -95,6 +95,20 @@ impl CaseMeasurement {
         self.requests_completed as f64 / self.measured_seconds.max(f64::MIN_POSITIVE)
     }
 
+    /// Driver CPU seconds per completed request.
+    pub fn driver_cpu_seconds_per_request(&self) -> f64 {
+        (self.driver_usage.cpu_user_seconds + self.driver_usage.cpu_system_seconds)
+            / (self.requests_completed.max(1) as f64)
+    }
+
+    /// How busy the driver threads were over the window, from 0 (idle) to
+    /// 1 (every driver thread on CPU the whole time). Near 1, the driver
+    /// rather than the server may be what limits throughput.
+    pub fn driver_cpu_utilization(&self) -> f64 {
+        (self.driver_usage.cpu_user_seconds + self.driver_usage.cpu_system_seconds)
+            / (self.measured_seconds * self.driver_threads.max(1) as f64).max(f64::MIN_POSITIVE)
+    }
+
     pub fn payload_megabytes_per_second(&self) -> f64 {
         self.payload_bytes_completed as f64 / 1e6 / self.measured_seconds.max(f64::MIN_POSITIVE)
     }

@@ -51,51 +51,27 @@ pub const MAX_TRACE_SPEED: f64 = 1000.0;
 pub const MAX_SWEEP_POINTS: usize = 64;
 pub const DEFAULT_SEED: u64 = 1;
 
+/// Embeds `profiles/<name>.toml` for each name, as `(name, text)` pairs.
+macro_rules! embed_profiles {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../profiles/", $name, ".toml")))),*]
+    };
+}
+
 /// The built-in profiles, embedded so the binary needs no files at run time.
-/// `(name, TOML text)`; each file is `profiles/<name>.toml`.
-const BUILTIN_PROFILES: &[(&str, &str)] = &[
-    (
-        "pingpong-64b-1conn",
-        include_str!("../../profiles/pingpong-64b-1conn.toml"),
-    ),
-    (
-        "pingpong-64b-64conn",
-        include_str!("../../profiles/pingpong-64b-64conn.toml"),
-    ),
-    (
-        "pipelined-16-64b",
-        include_str!("../../profiles/pipelined-16-64b.toml"),
-    ),
-    ("bulk-1mib", include_str!("../../profiles/bulk-1mib.toml")),
-    (
-        "constant-rate-10k",
-        include_str!("../../profiles/constant-rate-10k.toml"),
-    ),
-    (
-        "echo-pingpong-1kib",
-        include_str!("../../profiles/echo-pingpong-1kib.toml"),
-    ),
-    ("size-sweep", include_str!("../../profiles/size-sweep.toml")),
-    (
-        "connections-sweep",
-        include_str!("../../profiles/connections-sweep.toml"),
-    ),
-    (
-        "churn-100req",
-        include_str!("../../profiles/churn-100req.toml"),
-    ),
-    (
-        "idle-10k-active-16",
-        include_str!("../../profiles/idle-10k-active-16.toml"),
-    ),
-    (
-        "mixed-lognormal",
-        include_str!("../../profiles/mixed-lognormal.toml"),
-    ),
-    (
-        "echo-bimodal-pipelined",
-        include_str!("../../profiles/echo-bimodal-pipelined.toml"),
-    ),
+const BUILTIN_PROFILES: &[(&str, &str)] = embed_profiles![
+    "pingpong-64b-1conn",
+    "pingpong-64b-64conn",
+    "pipelined-16-64b",
+    "bulk-1mib",
+    "constant-rate-10k",
+    "echo-pingpong-1kib",
+    "size-sweep",
+    "connections-sweep",
+    "churn-100req",
+    "idle-10k-active-16",
+    "mixed-lognormal",
+    "echo-bimodal-pipelined",
 ];
 
 /// The built-in profiles `run` uses when no `--profile` is given: one case
@@ -282,6 +258,52 @@ impl<'de> Deserialize<'de> for Counts {
     }
 }
 
+fn span_of<T>(value: &Option<Spanned<T>>) -> Option<Range<usize>> {
+    value.as_ref().map(Spanned::span)
+}
+
+impl RawShape {
+    /// The parameters present in the file (all but `kind`), with their spans.
+    fn given(&self) -> Vec<(&'static str, Range<usize>)> {
+        [
+            ("depth", span_of(&self.depth)),
+            ("rate_per_second", span_of(&self.rate_per_second)),
+            ("window_bytes", span_of(&self.window_bytes)),
+            (
+                "requests_per_connection",
+                span_of(&self.requests_per_connection),
+            ),
+            ("idle_connections", span_of(&self.idle_connections)),
+            ("path", span_of(&self.path)),
+            ("speed", span_of(&self.speed)),
+        ]
+        .into_iter()
+        .filter_map(|(field, span)| Some((field, span?)))
+        .collect()
+    }
+}
+
+impl RawSizes {
+    /// The parameters present in the file (all but `distribution`), with
+    /// their spans.
+    fn given(&self) -> Vec<(&'static str, Range<usize>)> {
+        [
+            ("bytes", span_of(&self.bytes)),
+            ("sweep_bytes", span_of(&self.sweep_bytes)),
+            ("min_bytes", span_of(&self.min_bytes)),
+            ("max_bytes", span_of(&self.max_bytes)),
+            ("median_bytes", span_of(&self.median_bytes)),
+            ("sigma", span_of(&self.sigma)),
+            ("small_bytes", span_of(&self.small_bytes)),
+            ("large_bytes", span_of(&self.large_bytes)),
+            ("large_fraction", span_of(&self.large_fraction)),
+        ]
+        .into_iter()
+        .filter_map(|(field, span)| Some((field, span?)))
+        .collect()
+    }
+}
+
 fn deserialize(text: &str, file: &Path) -> Result<RawProfile, InputError> {
     // Parse the document first: a syntax error gets its own message, and the
     // spanned tree maps later type errors back to the field they are in.
@@ -300,41 +322,80 @@ fn deserialize(text: &str, file: &Path) -> Result<RawProfile, InputError> {
     };
     toml::from_str::<RawProfile>(text).map_err(|error| {
         let span = error.span().unwrap_or(0..0);
-        let field =
-            field_at(document.get_ref(), &span, "").unwrap_or_else(|| "profile".to_string());
-        InputError::at_offset(file, text, span.start, field, error.message().trim_end())
+        // serde names Rust types; a profile author thinks in TOML ones.
+        let message = error
+            .message()
+            .trim_end()
+            .replace("expected i64", "expected an integer")
+            .replace("expected f64", "expected a number");
+        let field = match missing_field_name(&message) {
+            // A missing field's span is the table it is missing from.
+            Some(missing) => match table_path_with_span(document.get_ref(), &span, "") {
+                Some(table) => format!("{table}.{missing}"),
+                None => missing.to_string(),
+            },
+            None => {
+                field_at(document.get_ref(), &span, "").unwrap_or_else(|| "profile".to_string())
+            }
+        };
+        InputError::at_offset(file, text, span.start, field, message)
     })
 }
 
+/// `x` from serde's "missing field `x`".
+fn missing_field_name(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
+}
+
+fn join_path(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
 /// Dotted path of the innermost key whose key or value covers `span`.
+/// Tables are always searched: a `[table]` section's value span is only its
+/// header, not the keys below it.
 fn field_at(table: &DeTable<'_>, span: &Range<usize>, prefix: &str) -> Option<String> {
-    for (key, value) in table.iter() {
-        let path = if prefix.is_empty() {
-            key.get_ref().to_string()
-        } else {
-            format!("{prefix}.{}", key.get_ref())
-        };
+    table.iter().find_map(|(key, value)| {
+        let path = join_path(prefix, key.get_ref());
         if covers(&key.span(), span) {
             return Some(path);
         }
-        if covers(&value.span(), span) {
-            return Some(value_field_at(value.get_ref(), span, &path).unwrap_or(path));
+        if let Some(inner) = value_field_at(value.get_ref(), span, &path) {
+            return Some(inner);
         }
-    }
-    None
+        covers(&value.span(), span).then_some(path)
+    })
 }
 
 fn value_field_at(value: &DeValue<'_>, span: &Range<usize>, path: &str) -> Option<String> {
     match value {
         DeValue::Table(table) => field_at(table, span, path),
         DeValue::Array(array) => array.iter().enumerate().find_map(|(index, element)| {
-            covers(&element.span(), span).then(|| {
-                let element_path = format!("{path}[{index}]");
-                value_field_at(element.get_ref(), span, &element_path).unwrap_or(element_path)
-            })
+            let element_path = format!("{path}[{index}]");
+            value_field_at(element.get_ref(), span, &element_path)
+                .or_else(|| covers(&element.span(), span).then_some(element_path))
         }),
         _ => None,
     }
+}
+
+/// Dotted path of the table whose span is exactly `span`.
+fn table_path_with_span(table: &DeTable<'_>, span: &Range<usize>, prefix: &str) -> Option<String> {
+    table.iter().find_map(|(key, value)| {
+        let DeValue::Table(inner) = value.get_ref() else {
+            return None;
+        };
+        let path = join_path(prefix, key.get_ref());
+        if value.span() == *span {
+            Some(path)
+        } else {
+            table_path_with_span(inner, span, &path)
+        }
+    })
 }
 
 fn covers(outer: &Range<usize>, inner: &Range<usize>) -> bool {
@@ -355,15 +416,9 @@ impl Expander<'_> {
     }
 
     /// An integer field in `low..=high`.
-    fn int_in<T: TryFrom<i64> + Into<u64>>(
-        &self,
-        value: &Spanned<i64>,
-        field: &str,
-        low: T,
-        high: T,
-    ) -> Result<T, InputError>
+    fn int_in<T>(&self, value: &Spanned<i64>, field: &str, low: T, high: T) -> Result<T, InputError>
     where
-        T: Copy + std::fmt::Display,
+        T: TryFrom<i64> + Into<u64> + Copy + std::fmt::Display,
     {
         let got = *value.get_ref();
         match T::try_from(got) {
@@ -418,6 +473,24 @@ impl Expander<'_> {
     ) -> Result<(), InputError> {
         match value {
             Some(value) => Err(self.error(value.span(), field, format!("not used {why}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Rejects every given parameter of table `table_name` not in `uses`.
+    fn reject_unused(
+        &self,
+        table_name: &str,
+        given: &[(&'static str, Range<usize>)],
+        uses: &[&str],
+        why: &str,
+    ) -> Result<(), InputError> {
+        match given.iter().find(|(field, _)| !uses.contains(field)) {
+            Some((field, span)) => Err(self.error(
+                span.clone(),
+                &format!("{table_name}.{field}"),
+                format!("not used {why}"),
+            )),
             None => Ok(()),
         }
     }
@@ -601,52 +674,7 @@ impl Expander<'_> {
                 ));
             }
         };
-        let check_unused = |present: bool, field: &str, span: Option<Range<usize>>| {
-            if present && !uses.contains(&field) {
-                Err(self.error(
-                    span.unwrap_or(0..0),
-                    &format!("shape.{field}"),
-                    format!("not used {why}"),
-                ))
-            } else {
-                Ok(())
-            }
-        };
-        check_unused(
-            shape.depth.is_some(),
-            "depth",
-            shape.depth.as_ref().map(Spanned::span),
-        )?;
-        check_unused(
-            shape.rate_per_second.is_some(),
-            "rate_per_second",
-            shape.rate_per_second.as_ref().map(Spanned::span),
-        )?;
-        check_unused(
-            shape.window_bytes.is_some(),
-            "window_bytes",
-            shape.window_bytes.as_ref().map(Spanned::span),
-        )?;
-        check_unused(
-            shape.requests_per_connection.is_some(),
-            "requests_per_connection",
-            shape.requests_per_connection.as_ref().map(Spanned::span),
-        )?;
-        check_unused(
-            shape.idle_connections.is_some(),
-            "idle_connections",
-            shape.idle_connections.as_ref().map(Spanned::span),
-        )?;
-        check_unused(
-            shape.path.is_some(),
-            "path",
-            shape.path.as_ref().map(Spanned::span),
-        )?;
-        check_unused(
-            shape.speed.is_some(),
-            "speed",
-            shape.speed.as_ref().map(Spanned::span),
-        )?;
+        self.reject_unused("shape", &shape.given(), uses, &why)?;
 
         let why = format!("required {why}");
         Ok(match kind {
@@ -751,129 +779,97 @@ impl Expander<'_> {
             |value: &Spanned<i64>, field: &str| self.int_in(value, field, 1u32, max_frame);
 
         let single = |distribution: SizeDistribution| vec![(distribution, None)];
-        let result = match distribution {
-            "fixed" => {
-                for (value, field) in [
-                    (&sizes.min_bytes, "sizes.min_bytes"),
-                    (&sizes.max_bytes, "sizes.max_bytes"),
-                    (&sizes.median_bytes, "sizes.median_bytes"),
-                    (&sizes.small_bytes, "sizes.small_bytes"),
-                    (&sizes.large_bytes, "sizes.large_bytes"),
-                ] {
-                    self.unused(value, field, &why)?;
-                }
-                self.unused(&sizes.sigma, "sizes.sigma", &why)?;
-                self.unused(&sizes.large_fraction, "sizes.large_fraction", &why)?;
-                match (&sizes.bytes, &sizes.sweep_bytes) {
-                    (Some(bytes), None) => single(SizeDistribution::Fixed {
-                        bytes: bytes_field(bytes, "sizes.bytes")?,
-                    }),
-                    (None, Some(sweep)) => self.sweep(sweep, max_frame)?,
-                    (Some(_), Some(sweep)) => {
-                        return Err(self.error(
-                            sweep.span(),
-                            "sizes.sweep_bytes",
-                            "give either bytes or sweep_bytes, not both",
-                        ));
-                    }
-                    (None, None) => {
-                        return Err(self.error(
-                            table,
-                            "sizes.bytes",
-                            format!("missing (required {why}; or give sweep_bytes)"),
-                        ));
-                    }
-                }
-            }
-            "uniform" | "log_normal" | "bimodal" => {
-                self.unused(&sizes.bytes, "sizes.bytes", &why)?;
-                self.unused(&sizes.sweep_bytes, "sizes.sweep_bytes", &why)?;
-                let required = format!("required {why}");
-                let distribution = match distribution {
-                    "uniform" => {
-                        self.unused(&sizes.median_bytes, "sizes.median_bytes", &why)?;
-                        self.unused(&sizes.sigma, "sizes.sigma", &why)?;
-                        self.unused(&sizes.small_bytes, "sizes.small_bytes", &why)?;
-                        self.unused(&sizes.large_bytes, "sizes.large_bytes", &why)?;
-                        self.unused(&sizes.large_fraction, "sizes.large_fraction", &why)?;
-                        let min =
-                            self.required(&sizes.min_bytes, &table, "sizes.min_bytes", &required)?;
-                        let max =
-                            self.required(&sizes.max_bytes, &table, "sizes.max_bytes", &required)?;
-                        SizeDistribution::Uniform {
-                            min_bytes: bytes_field(min, "sizes.min_bytes")?,
-                            max_bytes: bytes_field(max, "sizes.max_bytes")?,
-                        }
-                    }
-                    "log_normal" => {
-                        self.unused(&sizes.min_bytes, "sizes.min_bytes", &why)?;
-                        self.unused(&sizes.small_bytes, "sizes.small_bytes", &why)?;
-                        self.unused(&sizes.large_bytes, "sizes.large_bytes", &why)?;
-                        self.unused(&sizes.large_fraction, "sizes.large_fraction", &why)?;
-                        let median = self.required(
-                            &sizes.median_bytes,
-                            &table,
-                            "sizes.median_bytes",
-                            &required,
-                        )?;
-                        let sigma =
-                            self.required(&sizes.sigma, &table, "sizes.sigma", &required)?;
-                        let max =
-                            self.required(&sizes.max_bytes, &table, "sizes.max_bytes", &required)?;
-                        SizeDistribution::LogNormal {
-                            median_bytes: bytes_field(median, "sizes.median_bytes")?,
-                            sigma: *sigma.get_ref(),
-                            max_bytes: bytes_field(max, "sizes.max_bytes")?,
-                        }
-                    }
-                    _ => {
-                        self.unused(&sizes.min_bytes, "sizes.min_bytes", &why)?;
-                        self.unused(&sizes.max_bytes, "sizes.max_bytes", &why)?;
-                        self.unused(&sizes.median_bytes, "sizes.median_bytes", &why)?;
-                        self.unused(&sizes.sigma, "sizes.sigma", &why)?;
-                        let small = self.required(
-                            &sizes.small_bytes,
-                            &table,
-                            "sizes.small_bytes",
-                            &required,
-                        )?;
-                        let large = self.required(
-                            &sizes.large_bytes,
-                            &table,
-                            "sizes.large_bytes",
-                            &required,
-                        )?;
-                        let fraction = self.required(
-                            &sizes.large_fraction,
-                            &table,
-                            "sizes.large_fraction",
-                            &required,
-                        )?;
-                        SizeDistribution::Bimodal {
-                            small_bytes: bytes_field(small, "sizes.small_bytes")?,
-                            large_bytes: bytes_field(large, "sizes.large_bytes")?,
-                            large_fraction: *fraction.get_ref(),
-                        }
-                    }
-                };
-                // Cross-field rules (max ≥ min, sigma and fraction ranges)
-                // live in `validate`, whose messages start with the field.
-                if let Err(message) = distribution.validate() {
-                    let (field, detail) = message.split_once(": ").unwrap_or(("", &message));
-                    let span = self.sizes_field_span(sizes, field).unwrap_or(table);
-                    return Err(self.error(span, &format!("sizes.{field}"), detail));
-                }
-                single(distribution)
-            }
+        let uses: &[&str] = match distribution {
+            "fixed" => &["bytes", "sweep_bytes"],
+            "uniform" => &["min_bytes", "max_bytes"],
+            "log_normal" => &["median_bytes", "sigma", "max_bytes"],
+            "bimodal" => &["small_bytes", "large_bytes", "large_fraction"],
             other => {
                 return Err(self.error(
                     sizes.distribution.span(),
                     "sizes.distribution",
-                    format!("unknown distribution \"{other}\": use fixed, uniform, log_normal or bimodal"),
+                    format!(
+                        "unknown distribution \"{other}\": use fixed, uniform, log_normal or bimodal"
+                    ),
                 ));
             }
         };
-        Ok(result)
+        self.reject_unused("sizes", &sizes.given(), uses, &why)?;
+        let required = format!("required {why}");
+        let need = |value, field| self.required(value, &table, field, &required);
+        let distribution = match distribution {
+            "fixed" => {
+                return match (&sizes.bytes, &sizes.sweep_bytes) {
+                    (Some(bytes), None) => Ok(single(SizeDistribution::Fixed {
+                        bytes: bytes_field(bytes, "sizes.bytes")?,
+                    })),
+                    (None, Some(sweep)) => self.sweep(sweep, max_frame),
+                    (Some(_), Some(sweep)) => Err(self.error(
+                        sweep.span(),
+                        "sizes.sweep_bytes",
+                        "give either bytes or sweep_bytes, not both",
+                    )),
+                    (None, None) => Err(self.error(
+                        table,
+                        "sizes.bytes",
+                        format!("missing (required {why}; or give sweep_bytes)"),
+                    )),
+                };
+            }
+            "uniform" => SizeDistribution::Uniform {
+                min_bytes: bytes_field(
+                    need(&sizes.min_bytes, "sizes.min_bytes")?,
+                    "sizes.min_bytes",
+                )?,
+                max_bytes: bytes_field(
+                    need(&sizes.max_bytes, "sizes.max_bytes")?,
+                    "sizes.max_bytes",
+                )?,
+            },
+            "log_normal" => SizeDistribution::LogNormal {
+                median_bytes: bytes_field(
+                    need(&sizes.median_bytes, "sizes.median_bytes")?,
+                    "sizes.median_bytes",
+                )?,
+                sigma: *self
+                    .required(&sizes.sigma, &table, "sizes.sigma", &required)?
+                    .get_ref(),
+                max_bytes: bytes_field(
+                    need(&sizes.max_bytes, "sizes.max_bytes")?,
+                    "sizes.max_bytes",
+                )?,
+            },
+            _ => SizeDistribution::Bimodal {
+                small_bytes: bytes_field(
+                    need(&sizes.small_bytes, "sizes.small_bytes")?,
+                    "sizes.small_bytes",
+                )?,
+                large_bytes: bytes_field(
+                    need(&sizes.large_bytes, "sizes.large_bytes")?,
+                    "sizes.large_bytes",
+                )?,
+                large_fraction: *self
+                    .required(
+                        &sizes.large_fraction,
+                        &table,
+                        "sizes.large_fraction",
+                        &required,
+                    )?
+                    .get_ref(),
+            },
+        };
+        // Cross-field rules (max ≥ min, sigma and fraction ranges) live in
+        // `validate`, whose messages start with the field's name.
+        if let Err(message) = distribution.validate() {
+            let (field, detail) = message.split_once(": ").unwrap_or(("", &message));
+            let span = sizes
+                .given()
+                .into_iter()
+                .find(|(given, _)| *given == field)
+                .map_or(table, |(_, span)| span);
+            return Err(self.error(span, &format!("sizes.{field}"), detail));
+        }
+        Ok(single(distribution))
     }
 
     fn sweep(
@@ -903,21 +899,6 @@ impl Expander<'_> {
             points.push((SizeDistribution::Fixed { bytes: value }, Some(value)));
         }
         Ok(points)
-    }
-
-    fn sizes_field_span(&self, sizes: &RawSizes, field: &str) -> Option<Range<usize>> {
-        let int_span = |value: &Option<Spanned<i64>>| value.as_ref().map(Spanned::span);
-        let float_span = |value: &Option<Spanned<f64>>| value.as_ref().map(Spanned::span);
-        match field {
-            "min_bytes" => int_span(&sizes.min_bytes),
-            "max_bytes" => int_span(&sizes.max_bytes),
-            "median_bytes" => int_span(&sizes.median_bytes),
-            "small_bytes" => int_span(&sizes.small_bytes),
-            "large_bytes" => int_span(&sizes.large_bytes),
-            "sigma" => float_span(&sizes.sigma),
-            "large_fraction" => float_span(&sizes.large_fraction),
-            _ => None,
-        }
     }
 
     /// A trace shape: connections and sizes come from the trace file, which

@@ -1,5 +1,5 @@
-//! The driver's side of a TCP connection: non-blocking connect, its
-//! outcome, and pinning driver threads to CPUs.
+//! The driver's side of a TCP connection: non-blocking connect and its
+//! outcome.
 
 use std::io;
 use std::net::SocketAddr;
@@ -65,15 +65,4 @@ pub fn take_connect_result(fd: &Fd) -> io::Result<()> {
     } else {
         Err(io::Error::from_raw_os_error(code))
     }
-}
-
-/// Restricts the calling thread to `cpu`.
-pub fn pin_this_thread(cpu: usize) -> io::Result<()> {
-    let mut set = nix::sched::CpuSet::new();
-    set.set(cpu).map_err(io::Error::from)?;
-    finish_nix(
-        SyscallKind::SchedSetaffinity,
-        // Pid 0 is the calling thread.
-        nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set),
-    )
 }

@@ -38,14 +38,16 @@ pub enum SyscallKind {
     Eventfd2,
     Prlimit64,
     Gettid,
+    SchedSetaffinity,
+    /// Opening kernel-side counters (`sys::perf`); never on a serving path.
+    PerfEventOpen,
     // The driver's calls (never made by a serving thread).
     Connect,
     Getsockopt,
     EpollPwait2,
-    SchedSetaffinity,
 }
 
-pub const KIND_COUNT: usize = 26;
+pub const KIND_COUNT: usize = 27;
 
 impl SyscallKind {
     pub const ALL: [SyscallKind; KIND_COUNT] = [
@@ -71,10 +73,11 @@ impl SyscallKind {
         SyscallKind::Eventfd2,
         SyscallKind::Prlimit64,
         SyscallKind::Gettid,
+        SyscallKind::SchedSetaffinity,
+        SyscallKind::PerfEventOpen,
         SyscallKind::Connect,
         SyscallKind::Getsockopt,
         SyscallKind::EpollPwait2,
-        SyscallKind::SchedSetaffinity,
     ];
 
     /// The name reports use.
@@ -102,10 +105,11 @@ impl SyscallKind {
             SyscallKind::Eventfd2 => "eventfd2",
             SyscallKind::Prlimit64 => "prlimit64",
             SyscallKind::Gettid => "gettid",
+            SyscallKind::SchedSetaffinity => "sched_setaffinity",
+            SyscallKind::PerfEventOpen => "perf_event_open",
             SyscallKind::Connect => "connect",
             SyscallKind::Getsockopt => "getsockopt",
             SyscallKind::EpollPwait2 => "epoll_pwait2",
-            SyscallKind::SchedSetaffinity => "sched_setaffinity",
         }
     }
 

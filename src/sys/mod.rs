@@ -26,6 +26,7 @@ pub mod epoll;
 pub mod eventfd;
 pub mod fd;
 pub mod io;
+pub mod perf;
 pub mod pipe;
 pub mod rlimit;
 pub mod rusage;

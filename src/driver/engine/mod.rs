@@ -200,6 +200,11 @@ pub fn run_case_with_trace(
                 }
             }
         }
+        // A panic explains any other failure; otherwise the coordinator's
+        // error (e.g. refused connections) is the one worth reporting.
+        if let Some(panicked @ EngineError::WorkerPanicked { .. }) = worker_error {
+            return Err(panicked);
+        }
         let window = coordinated?;
         if let Some(error) = worker_error {
             return Err(error);
@@ -272,11 +277,11 @@ fn coordinate(
                         error,
                     }) => {
                         opened += count;
-                        first_failure.get_or_insert(SetupFailure::Connect { opened: 0, error });
+                        first_failure
+                            .get_or_insert((thread, SetupFailure::Connect { opened: 0, error }));
                     }
                     Err(other) => {
-                        first_failure.get_or_insert(other);
-                        let _ = thread;
+                        first_failure.get_or_insert((thread, other));
                     }
                 }
                 // Once one thread failed, the others need not finish.
@@ -302,7 +307,7 @@ fn coordinate(
             }
         }
     }
-    if let Some(failure) = first_failure {
+    if let Some((thread, failure)) = first_failure {
         return Err(match failure {
             SetupFailure::Connect { error, .. } => EngineError::Connect {
                 target: config.target,
@@ -311,7 +316,7 @@ fn coordinate(
                 source: error,
             },
             SetupFailure::Pin { cpu, error } => EngineError::Pin {
-                thread: 0,
+                thread,
                 cpu,
                 source: error,
             },

@@ -88,12 +88,13 @@ pub(super) fn plan(
     if driver_threads == 0 {
         return Err(invalid(case, "driver_threads: must be at least 1"));
     }
-    if let Err(message) = case.sizes.validate_with_max_frame(u32::MAX) {
+    // A trace carries its own sizes; `case.sizes` only summarises them.
+    let is_trace = matches!(case.shape, Shape::Trace { .. });
+    if !is_trace && let Err(message) = case.sizes.validate_with_max_frame(u32::MAX) {
         return Err(invalid(case, format!("sizes: {message}")));
     }
     let active = case.connections;
-    let needs_connections = !matches!(case.shape, Shape::Trace { .. });
-    if needs_connections && active == 0 {
+    if !is_trace && active == 0 {
         return Err(invalid(case, "connections: must be at least 1"));
     }
     let mut target_rate_per_second = None;

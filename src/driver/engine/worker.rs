@@ -293,7 +293,8 @@ impl<'a> Worker<'a> {
     /// Builds the thread's state and pins it; run on the worker thread.
     pub fn new(init: WorkerInit<'a>) -> Result<Worker<'a>, SetupFailure> {
         if let Some(cpu) = init.cpu {
-            client::pin_this_thread(cpu).map_err(|error| SetupFailure::Pin { cpu, error })?;
+            crate::sys::thread::pin_current_thread(&[cpu])
+                .map_err(|error| SetupFailure::Pin { cpu, error })?;
         }
         let io_failure = |context| move |error| SetupFailure::Io { context, error };
         let epoll = Epoll::new().map_err(io_failure("creating the driver's epoll"))?;

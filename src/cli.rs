@@ -20,6 +20,8 @@ pub struct Cli {
 pub enum Command {
     /// Run one server variant until SIGINT/SIGTERM, then print its counters.
     Serve(commands::serve::ServeArgs),
+    /// Check whether this machine measures the variants or its own limits.
+    Doctor(crate::doctor::DoctorArgs),
     /// Make traces to replay (`trace generate`).
     Trace(crate::driver::trace::TraceArgs),
 }
@@ -42,6 +44,7 @@ pub fn main() -> i32 {
     };
     let result = match cli.command {
         Command::Serve(args) => commands::serve::run(args),
+        Command::Doctor(args) => commands::doctor::run(args),
         Command::Trace(args) => crate::driver::trace::run_trace_command(&args),
     };
     match result {

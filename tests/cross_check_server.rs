@@ -26,9 +26,10 @@ struct Served {
 }
 
 impl Served {
-    fn start(variant: &str) -> Served {
+    fn start(variant: &str, extra_args: &[&str]) -> Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_epoll-bench"))
             .args(["serve", "--variant", variant])
+            .args(extra_args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -81,11 +82,15 @@ fn ping_pong(stream: &mut TcpStream, seqs: std::ops::Range<u64>) {
 /// The cross-check of one ping-pong window, or `None` (after saying why)
 /// where the kernel refuses counters outside CI.
 fn check_variant(variant: &str) -> Option<CrossCheck> {
+    check_server(variant, &[])
+}
+
+fn check_server(variant: &str, extra_args: &[&str]) -> Option<CrossCheck> {
     if !COUNTING_ENABLED {
         eprintln!("skipped: built without the count-syscalls feature");
         return None;
     }
-    let mut server = Served::start(variant);
+    let mut server = Served::start(variant, extra_args);
     let mut stream = TcpStream::connect(&server.addr).unwrap();
     stream.set_nodelay(true).unwrap();
     stream
@@ -164,4 +169,36 @@ cross_check_tests! {
     et_splice => "et-splice",
     et_rw_shortread => "et-rw-shortread",
     et_writev_shortread => "et-writev-shortread",
+}
+
+/// A server path that makes a syscall behind the wrapper's back (one
+/// uncounted `read` per wake-up) must fail the trust check on `read`, by
+/// about one call per request.
+#[test]
+fn an_uncounted_syscall_in_the_server_fails_the_check() {
+    let Some(check) = check_server("lt-rw", &["--debug-uncounted-read"]) else {
+        return;
+    };
+    let CrossCheck::Checked(report) = &check else {
+        unreachable!()
+    };
+    assert!(
+        !report.agrees,
+        "the uncounted reads went unnoticed: {check}"
+    );
+    let read = report.kinds.iter().find(|k| k.syscall == "read").unwrap();
+    assert_eq!(read.agrees, Some(false), "{read:?}");
+    let missed = read.difference_calls.unwrap();
+    assert!(
+        (REQUESTS as i64..=REQUESTS as i64 + 3).contains(&missed),
+        "expected one missed read per request: {read:?}"
+    );
+    assert!(check.to_string().contains("read"), "{check}");
+    for kind in report.kinds.iter().filter(|k| k.syscall != "read") {
+        assert_ne!(
+            kind.agrees,
+            Some(false),
+            "only read was uncounted: {kind:?}"
+        );
+    }
 }

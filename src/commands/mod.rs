@@ -1,6 +1,7 @@
 //! One module per subcommand: each parses nothing itself (clap does) and
 //! only wires library pieces together.
 
+pub mod doctor;
 pub mod drive;
 pub mod run;
 pub mod serve;

@@ -47,6 +47,9 @@ pub struct ServeArgs {
     /// Pin the server's threads to these CPUs (e.g. 0 or 0-1).
     #[arg(long, value_parser = parse_cpu_list)]
     pub cpus: Option<CpuList>,
+    /// Test-only: one uncounted read per wake-up, for the cross-check tests.
+    #[arg(long, hide = true)]
+    pub debug_uncounted_read: bool,
 }
 
 /// One `--cpus` value holds the whole list. Spelled through an alias because
@@ -91,6 +94,7 @@ fn config_from(args: &ServeArgs) -> Result<ServerConfig, UsageError> {
     config.buffer_size_bytes = args.buffer_size as usize;
     config.pipe_size_bytes = args.pipe_size as usize;
     config.max_events = args.max_events;
+    config.debug_uncounted_read = args.debug_uncounted_read;
     Ok(config)
 }
 

@@ -73,6 +73,18 @@ fn quick_run_of_every_variant_shows_what_must_hold() {
         assert!(out.join(name).is_file(), "{name} missing");
     }
     let label = "pingpong-64b-1conn";
+    // The trust check: kernel and in-process counts agree wherever the
+    // kernel could count.
+    for v in &results.cases[0].variants {
+        let summary = v.summary.as_ref().unwrap();
+        match summary.kernel_cross_check_passed {
+            Some(passed) => assert!(passed, "{}: kernel cross-check failed", v.variant),
+            None => eprintln!(
+                "{}: kernel cross-check not run: {:?}",
+                v.variant, v.repetitions[0].kernel_cross_check
+            ),
+        }
+    }
     let writes = |name: &str| {
         let v = variant(&results, label, name);
         per_request(v, "write") + per_request(v, "writev")

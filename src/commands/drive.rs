@@ -15,8 +15,10 @@ use crate::cli::UsageError;
 use crate::driver::measurement::EngineConfig;
 use crate::driver::orchestrator::{
     CaseEngine, ProgressSink, Step, driver_threads_for, finish_remote_case, measure_remote,
+    watch_threads_of,
 };
 use crate::driver::server_process::{RemoteControl, ServerControl};
+use crate::metrics::cross_check::KernelWatch;
 use crate::results::environment::{Pinning, usable_cpus};
 use crate::results::{
     Environment, FailureRecord, Repetition, RunKind, RunSettings, Status, now_utc_rfc3339,
@@ -130,6 +132,13 @@ pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
             None
         }
     };
+    // Kernel counters attach to thread ids, which only mean this server on
+    // this host.
+    let kernel = match (&mut control, target.ip().is_loopback()) {
+        (Some(control), true) => watch_threads_of(control),
+        (Some(_), false) => KernelWatch::unavailable("the server runs on another host"),
+        (None, _) => KernelWatch::unavailable("no control interface"),
+    };
     let name = args
         .name
         .clone()
@@ -213,7 +222,9 @@ pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
                     &case_config,
                     repetition,
                     engine,
-                    control.as_mut().map(|c| c as &mut dyn ServerControl),
+                    control
+                        .as_mut()
+                        .map(|c| (c as &mut dyn ServerControl, &kernel)),
                     &mut |p| display.live(&step, p),
                 ),
             };
@@ -260,6 +271,7 @@ fn mismatch(index: u32, server_protocol: &str, case: &crate::driver::workload::C
         }),
         server_window: None,
         server_memory: None,
+        kernel_cross_check: None,
         server_command_line: Vec::new(),
     }
 }

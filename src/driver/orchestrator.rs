@@ -22,6 +22,7 @@ use crate::driver::server_process::{
     WindowError,
 };
 use crate::driver::workload::{Case, Shape};
+use crate::metrics::cross_check::KernelWatch;
 use crate::protocol::Protocol;
 use crate::results::aggregate::finish_variant;
 use crate::results::{CaseResult, FailureRecord, Repetition, ServerMemory, Status};
@@ -267,6 +268,7 @@ pub fn judge(
             }),
             server_window: None,
             server_memory: None,
+            kernel_cross_check: None,
             server_command_line,
         };
     }
@@ -286,11 +288,13 @@ pub fn judge(
         }
         _ => None,
     };
+    let kernel_cross_check = window.as_ref().and_then(|w| w.cross_check.clone());
     Repetition {
         index,
         status: Status::Passed,
         measurement,
         failure: None,
+        kernel_cross_check,
         // A server built without syscall counting reports zeros: those must
         // not be shown as measured figures.
         server_window: window
@@ -309,6 +313,17 @@ fn unavailable_reason(repetitions: &[Repetition]) -> Option<String> {
         .collect();
     (!passed.is_empty() && passed.iter().any(|r| r.server_window.is_none()))
         .then(|| "the server was built without the count-syscalls feature".to_string())
+}
+
+/// Kernel syscall counters on the serving threads the server reports.
+pub fn watch_threads_of(server: &mut dyn ServerControl) -> KernelWatch {
+    match server.snapshot() {
+        Ok(report) => {
+            let tids: Vec<i32> = report.threads.iter().map(|t| t.tid).collect();
+            KernelWatch::attach(&tids)
+        }
+        Err(e) => KernelWatch::unavailable(format!("no serving thread ids: {e}")),
+    }
 }
 
 /// Measures one case against one freshly started server.
@@ -344,8 +359,9 @@ fn measure_local(
     config.driver_threads = driver_threads_for(case, plan.driver_threads_max);
     let command_line = server.command_line().to_vec();
     let baseline_memory = server.baseline_memory();
+    let kernel = watch_threads_of(&mut server);
     let (engine_result, window) = {
-        let mut window = SnapshotWindow::new(&mut server);
+        let mut window = SnapshotWindow::new(&mut server).with_kernel_watch(&kernel);
         let mut observer = LiveObserver {
             inner: &mut window,
             on_progress,
@@ -379,18 +395,19 @@ fn measure_local(
 }
 
 /// Measures one case against a server started elsewhere, through its
-/// control interface when there is one.
+/// control interface when there is one (and its kernel counters when it
+/// runs on this host).
 pub fn measure_remote(
     case: &Case,
     config: &EngineConfig,
     repetition: u32,
     engine: &mut dyn CaseEngine,
-    control: Option<&mut dyn ServerControl>,
+    control: Option<(&mut dyn ServerControl, &KernelWatch)>,
     on_progress: &mut dyn FnMut(&Progress),
 ) -> Repetition {
     match control {
-        Some(control) => {
-            let mut window = SnapshotWindow::new(control);
+        Some((control, kernel)) => {
+            let mut window = SnapshotWindow::new(control).with_kernel_watch(kernel);
             let mut observer = LiveObserver {
                 inner: &mut window,
                 on_progress,
@@ -558,6 +575,7 @@ mod tests {
                 rss_bytes: 2 << 20,
                 peak_rss_bytes: (1 << 20) + 64 * 1024,
             }),
+            cross_check: None,
         }
     }
 

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::driver::measurement::WindowObserver;
+use crate::metrics::cross_check::{CrossCheck, KernelWatch, WindowStart};
 use crate::protocol::Protocol;
 use crate::server::report::{ReportKind, ServerReport};
 
@@ -618,26 +619,45 @@ pub struct ServerWindow {
     pub delta: ServerReport,
     /// Memory at the end of the window (local servers only).
     pub memory_at_end: Option<ProcessMemory>,
+    /// In-process against kernel syscall counts over the window, when a
+    /// [`KernelWatch`] was given.
+    pub cross_check: Option<CrossCheck>,
 }
 
 /// A [`WindowObserver`] that snapshots a server when the engine opens and
 /// closes the measured window. The engine's hooks cannot fail, so errors are
 /// kept and returned by [`SnapshotWindow::finish`].
+///
+/// With a [`KernelWatch`], the kernel counters are read just outside the two
+/// snapshots (kernel start, snapshot, load, snapshot, kernel end), so the
+/// kernel window encloses the in-process one.
 pub struct SnapshotWindow<'a> {
     control: &'a mut dyn ServerControl,
+    kernel: Option<&'a KernelWatch>,
+    kernel_start: Option<WindowStart>,
     start: Option<Result<ServerReport, ServerError>>,
     end: Option<Result<ServerReport, ServerError>>,
     memory_at_end: Option<ProcessMemory>,
+    cross_check: Option<CrossCheck>,
 }
 
 impl<'a> SnapshotWindow<'a> {
     pub fn new(control: &'a mut dyn ServerControl) -> SnapshotWindow<'a> {
         SnapshotWindow {
             control,
+            kernel: None,
+            kernel_start: None,
             start: None,
             end: None,
             memory_at_end: None,
+            cross_check: None,
         }
+    }
+
+    /// Also cross-checks the window's syscall counts with `kernel`.
+    pub fn with_kernel_watch(mut self, kernel: &'a KernelWatch) -> SnapshotWindow<'a> {
+        self.kernel = Some(kernel);
+        self
     }
 
     /// Both reports and their difference, or why they are missing.
@@ -656,17 +676,26 @@ impl<'a> SnapshotWindow<'a> {
             end,
             delta,
             memory_at_end: self.memory_at_end,
+            cross_check: self.cross_check,
         })
     }
 }
 
 impl WindowObserver for SnapshotWindow<'_> {
     fn window_started(&mut self) {
+        self.kernel_start = self.kernel.map(KernelWatch::start);
         self.start = Some(self.control.snapshot());
     }
 
     fn window_ended(&mut self) {
-        self.end = Some(self.control.snapshot());
+        let end = self.control.snapshot();
+        if let (Some(kernel), Some(kernel_start), Some(Ok(start)), Ok(end)) =
+            (self.kernel, &self.kernel_start, &self.start, &end)
+        {
+            let in_process = end.since(start).total.syscalls.calls;
+            self.cross_check = Some(kernel.finish(kernel_start, &in_process));
+        }
+        self.end = Some(end);
         self.memory_at_end = self.control.memory();
     }
 }

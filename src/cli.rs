@@ -20,6 +20,10 @@ pub struct Cli {
 pub enum Command {
     /// Run one server variant until SIGINT/SIGTERM, then print its counters.
     Serve(commands::serve::ServeArgs),
+    /// Check whether this machine measures the variants or its own limits.
+    Doctor(crate::doctor::DoctorArgs),
+    /// Make traces to replay (`trace generate`).
+    Trace(crate::driver::trace::TraceArgs),
 }
 
 /// Exit code for bad usage: flags, addresses, input files.
@@ -40,11 +44,13 @@ pub fn main() -> i32 {
     };
     let result = match cli.command {
         Command::Serve(args) => commands::serve::run(args),
+        Command::Doctor(args) => commands::doctor::run(args),
+        Command::Trace(args) => crate::driver::trace::run_trace_command(&args),
     };
     match result {
         Ok(()) => 0,
         Err(e) => {
-            let code = if e.downcast_ref::<UsageError>().is_some() {
+            let code = if is_bad_input(&e) {
                 EXIT_USAGE
             } else {
                 EXIT_FAILURE
@@ -53,6 +59,21 @@ pub fn main() -> i32 {
             code
         }
     }
+}
+
+/// Whether an error is the user's input (flags, files) rather than a
+/// failure while running: those exit with [`EXIT_USAGE`].
+fn is_bad_input(e: &anyhow::Error) -> bool {
+    use crate::driver::trace::TraceError;
+    e.chain().any(|cause| {
+        cause.is::<UsageError>()
+            || cause.is::<crate::driver::input_error::InputError>()
+            || cause.is::<crate::driver::profile::ProfileError>()
+            || matches!(
+                cause.downcast_ref::<TraceError>(),
+                Some(TraceError::Invalid(_) | TraceError::InvalidSpec(_) | TraceError::Read { .. })
+            )
+    })
 }
 
 /// Help and version go to stdout as clap renders them; real errors become

@@ -8,10 +8,14 @@
 //! - [`results`]: the versioned results schema and its aggregation.
 //! - [`report`]: exporters (json, csv, markdown) that only read results.
 //! - [`commands`]: the command-line subcommands.
+//! - [`metrics`]: checks on the measurements (the kernel syscall cross-check).
+//! - [`doctor`]: whether this machine can measure the variants, not its own limits.
 
 pub mod cli;
 pub mod commands;
+pub mod doctor;
 pub mod driver;
+pub mod metrics;
 pub mod protocol;
 pub mod report;
 pub mod results;

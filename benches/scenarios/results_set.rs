@@ -103,10 +103,14 @@ fn repetition(
             driver_threads: 1,
             connections_opened: 0,
             target_rate_per_second: None,
+            requests_issued: window.iters,
+            driver_syscalls: Default::default(),
+            stopped_early: None,
         }),
         failure: None,
         server_window: Some(window.server.clone()),
         server_memory: None,
+        kernel_cross_check: None,
         server_command_line: command_line.to_vec(),
     }
 }

@@ -3,6 +3,10 @@
 
 pub mod chart;
 pub mod compare;
+pub mod doctor;
+pub mod drive;
 pub mod report;
 pub mod results_input;
+pub mod run;
 pub mod serve;
+pub mod session;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sys::SyscallCounts;
 use crate::sys::rusage::ThreadUsage;
 
 /// Latency of completed requests, from the (intended, for open-loop shapes)
@@ -73,11 +74,39 @@ pub struct CaseMeasurement {
     pub connections_opened: u64,
     /// Open-loop shapes: the rate asked for.
     pub target_rate_per_second: Option<f64>,
+    /// Requests whose (intended, for open-loop shapes) send time fell inside
+    /// the window: with `requests_completed`, shows whether an open-loop
+    /// server kept up with the rate.
+    #[serde(default)]
+    pub requests_issued: u64,
+    /// Syscalls of all driver threads inside the window (the driver's own
+    /// cost; never mixed with the server's).
+    #[serde(default)]
+    pub driver_syscalls: SyscallCounts,
+    /// Why the case ended before its planned window did (every active
+    /// connection lost, or a trace fully replayed); `None` when it ran its
+    /// full length.
+    #[serde(default)]
+    pub stopped_early: Option<String>,
 }
 
 impl CaseMeasurement {
     pub fn requests_per_second(&self) -> f64 {
         self.requests_completed as f64 / self.measured_seconds.max(f64::MIN_POSITIVE)
+    }
+
+    /// Driver CPU seconds per completed request.
+    pub fn driver_cpu_seconds_per_request(&self) -> f64 {
+        (self.driver_usage.cpu_user_seconds + self.driver_usage.cpu_system_seconds)
+            / (self.requests_completed.max(1) as f64)
+    }
+
+    /// How busy the driver threads were over the window, from 0 (idle) to
+    /// 1 (every driver thread on CPU the whole time). Near 1, the driver
+    /// rather than the server may be what limits throughput.
+    pub fn driver_cpu_utilization(&self) -> f64 {
+        (self.driver_usage.cpu_user_seconds + self.driver_usage.cpu_system_seconds)
+            / (self.measured_seconds * self.driver_threads.max(1) as f64).max(f64::MIN_POSITIVE)
     }
 
     pub fn payload_megabytes_per_second(&self) -> f64 {
@@ -90,6 +119,33 @@ impl CaseMeasurement {
 pub trait WindowObserver {
     fn window_started(&mut self);
     fn window_ended(&mut self);
+    /// Called about ten times a second while the case runs (for a live
+    /// progress display). The default ignores it.
+    fn progress(&mut self, _progress: &Progress) {}
+}
+
+/// Which part of a case is running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CasePhase {
+    Connecting,
+    WarmingUp,
+    Measuring,
+    /// Waiting for the responses still outstanding after the window.
+    Draining,
+}
+
+/// A live view of a running case, for progress bars.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Progress {
+    pub phase: CasePhase,
+    /// Time spent in this phase so far, and its planned length (the drain
+    /// timeout for `Draining`, zero for `Connecting`).
+    pub phase_elapsed_seconds: f64,
+    pub phase_planned_seconds: f64,
+    /// Responses received since the case started, all phases together;
+    /// successive differences give a live request rate.
+    pub requests_completed_total: u64,
 }
 
 /// A [`WindowObserver`] that does nothing (e.g. no control interface).

@@ -1,4 +1,11 @@
 //! The driver: profiles, traces, load generation and verification.
+pub mod engine;
+pub mod input_error;
 pub mod measurement;
+pub mod orchestrator;
+pub mod payload;
+pub mod profile;
 pub mod server_process;
+pub mod sizes;
+pub mod trace;
 pub mod workload;

@@ -13,15 +13,13 @@
 //!   defines as equivalent to SIGTERM; this keeps signal syscalls out of code
 //!   outside `src/sys`. If the server does not exit in time it is killed.
 //!   `Drop` kills the child too, so no error path leaves a server running.
-//! - CPU pinning wraps the command in `taskset -c LIST` (the affinity is set
-//!   before `exec` and inherited by every server thread, with no `unsafe`
-//!   pre-exec hook here). Without `taskset` on `PATH` the server runs unpinned
-//!   and [`ServerProcess::pinning_note`] says so.
+//! - CPU pinning is the server's own `--cpus LIST`: it pins its main thread
+//!   before starting the serving threads, which inherit the mask.
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -30,6 +28,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::driver::measurement::WindowObserver;
+use crate::metrics::cross_check::{CrossCheck, KernelWatch, WindowStart};
 use crate::protocol::Protocol;
 use crate::server::report::{ReportKind, ServerReport};
 
@@ -96,7 +95,7 @@ fn stderr_suffix(stderr: &str) -> String {
 }
 
 /// What to start: `PROGRAM serve --variant V --protocol P --listen ADDR
-/// [--threads N] EXTRA...`, optionally under `taskset -c CPUS`.
+/// [--threads N] [--cpus LIST] EXTRA...`.
 #[derive(Clone, Debug)]
 pub struct ServerSpec {
     /// The `epoll-bench` binary (normally [`std::env::current_exe`]).
@@ -149,6 +148,9 @@ impl ServerSpec {
         if let Some(threads) = self.threads {
             args.extend(["--threads".to_string(), threads.to_string()]);
         }
+        if let Some(cpus) = &self.cpus {
+            args.extend(["--cpus".to_string(), cpu_list(cpus)]);
+        }
         args.extend(self.extra_args.iter().cloned());
         args
     }
@@ -190,22 +192,7 @@ fn parse_process_memory(status: &str) -> Option<ProcessMemory> {
     })
 }
 
-/// Finds an executable called `name` on `PATH`.
-pub fn find_in_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| is_executable(candidate))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
-}
-
-/// Formats CPU ids as a `taskset -c` list, e.g. `0,2,3`.
+/// Formats CPU ids as a `--cpus` list, e.g. `0,2,3`.
 pub fn cpu_list(cpus: &[usize]) -> String {
     cpus.iter()
         .map(|c| c.to_string())
@@ -230,7 +217,6 @@ pub struct ServerProcess {
     addr: SocketAddr,
     variant: String,
     command_line: Vec<String>,
-    pinning_note: Option<String>,
     baseline_memory: Option<ProcessMemory>,
     exited: bool,
 }
@@ -239,23 +225,7 @@ impl ServerProcess {
     /// Spawns the server and waits (bounded by `spec.ready_timeout`) for its
     /// `listening on IP:PORT` line.
     pub fn start(spec: &ServerSpec) -> Result<ServerProcess, ServerError> {
-        let mut command_line = Vec::new();
-        let mut pinning_note = None;
-        if let Some(cpus) = &spec.cpus {
-            match find_in_path("taskset") {
-                Some(taskset) => {
-                    command_line.push(taskset.display().to_string());
-                    command_line.extend(["-c".to_string(), cpu_list(cpus)]);
-                }
-                None => {
-                    pinning_note = Some(format!(
-                        "taskset not found on PATH: server not pinned to CPUs {}",
-                        cpu_list(cpus)
-                    ))
-                }
-            }
-        }
-        command_line.push(spec.program.display().to_string());
+        let mut command_line = vec![spec.program.display().to_string()];
         command_line.extend(spec.server_args());
 
         let mut child = Command::new(&command_line[0])
@@ -305,7 +275,6 @@ impl ServerProcess {
             addr: spec.listen,
             variant: spec.variant.clone(),
             command_line,
-            pinning_note,
             baseline_memory: None,
             exited: false,
         };
@@ -346,14 +315,9 @@ impl ServerProcess {
         &self.variant
     }
 
-    /// The command that started the server (with `taskset` when pinned).
+    /// The command that started the server.
     pub fn command_line(&self) -> &[String] {
         &self.command_line
-    }
-
-    /// Set when pinning was asked for but could not be applied.
-    pub fn pinning_note(&self) -> Option<&str> {
-        self.pinning_note.as_deref()
     }
 
     /// Resident memory right after the server became ready (no connections).
@@ -655,26 +619,45 @@ pub struct ServerWindow {
     pub delta: ServerReport,
     /// Memory at the end of the window (local servers only).
     pub memory_at_end: Option<ProcessMemory>,
+    /// In-process against kernel syscall counts over the window, when a
+    /// [`KernelWatch`] was given.
+    pub cross_check: Option<CrossCheck>,
 }
 
 /// A [`WindowObserver`] that snapshots a server when the engine opens and
 /// closes the measured window. The engine's hooks cannot fail, so errors are
 /// kept and returned by [`SnapshotWindow::finish`].
+///
+/// With a [`KernelWatch`], the kernel counters are read just outside the two
+/// snapshots (kernel start, snapshot, load, snapshot, kernel end), so the
+/// kernel window encloses the in-process one.
 pub struct SnapshotWindow<'a> {
     control: &'a mut dyn ServerControl,
+    kernel: Option<&'a KernelWatch>,
+    kernel_start: Option<WindowStart>,
     start: Option<Result<ServerReport, ServerError>>,
     end: Option<Result<ServerReport, ServerError>>,
     memory_at_end: Option<ProcessMemory>,
+    cross_check: Option<CrossCheck>,
 }
 
 impl<'a> SnapshotWindow<'a> {
     pub fn new(control: &'a mut dyn ServerControl) -> SnapshotWindow<'a> {
         SnapshotWindow {
             control,
+            kernel: None,
+            kernel_start: None,
             start: None,
             end: None,
             memory_at_end: None,
+            cross_check: None,
         }
+    }
+
+    /// Also cross-checks the window's syscall counts with `kernel`.
+    pub fn with_kernel_watch(mut self, kernel: &'a KernelWatch) -> SnapshotWindow<'a> {
+        self.kernel = Some(kernel);
+        self
     }
 
     /// Both reports and their difference, or why they are missing.
@@ -693,17 +676,26 @@ impl<'a> SnapshotWindow<'a> {
             end,
             delta,
             memory_at_end: self.memory_at_end,
+            cross_check: self.cross_check,
         })
     }
 }
 
 impl WindowObserver for SnapshotWindow<'_> {
     fn window_started(&mut self) {
+        self.kernel_start = self.kernel.map(KernelWatch::start);
         self.start = Some(self.control.snapshot());
     }
 
     fn window_ended(&mut self) {
-        self.end = Some(self.control.snapshot());
+        let end = self.control.snapshot();
+        if let (Some(kernel), Some(kernel_start), Some(Ok(start)), Ok(end)) =
+            (self.kernel, &self.kernel_start, &self.start, &end)
+        {
+            let in_process = end.since(start).total.syscalls.calls;
+            self.cross_check = Some(kernel.finish(kernel_start, &in_process));
+        }
+        self.end = Some(end);
         self.memory_at_end = self.control.memory();
     }
 }
@@ -781,6 +773,7 @@ mod tests {
     fn server_args_carry_variant_protocol_and_threads() {
         let mut spec = ServerSpec::new("/bin/x".into(), "et-splice", Protocol::Echo);
         spec.threads = Some(2);
+        spec.cpus = Some(vec![1, 3]);
         let args = spec.server_args();
         assert_eq!(
             args,
@@ -793,7 +786,9 @@ mod tests {
                 "--listen",
                 "127.0.0.1:0",
                 "--threads",
-                "2"
+                "2",
+                "--cpus",
+                "1,3"
             ]
         );
     }

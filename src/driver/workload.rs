@@ -34,6 +34,12 @@ pub enum SizeDistribution {
         large_bytes: u32,
         large_fraction: f64,
     },
+    /// Sizes come from the events of a trace ([`Shape::Trace`]); this only
+    /// records their mean and largest, for reports and buffer sizing.
+    FromTrace {
+        mean_bytes: f64,
+        max_bytes: u32,
+    },
 }
 
 /// The traffic pattern of a case.

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::driver::measurement::CaseMeasurement;
+use crate::metrics::cross_check::{CrossCheck, CrossCheckReport};
 use crate::server::report::ServerReport;
 
 use super::{
@@ -28,6 +29,8 @@ pub fn figure_names() -> Vec<&'static str> {
         driver_to_server_cpu_ratio: None,
         driver_bottleneck_warning: false,
         memory_per_connection_bytes: None,
+        kernel_syscalls_per_request_total: None,
+        kernel_cross_check_passed: None,
     };
     empty.named_figures().into_iter().map(|(n, _)| n).collect()
 }
@@ -218,6 +221,32 @@ pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
         .map(|r| r.server_memory.as_ref())
         .collect();
 
+    let kernel_reports: Option<Vec<&CrossCheckReport>> = repetitions
+        .iter()
+        .map(|r| match &r.kernel_cross_check {
+            Some(CrossCheck::Checked(report)) => Some(report),
+            _ => None,
+        })
+        .collect();
+    let kernel_syscalls = kernel_reports.as_ref().map(|reports| {
+        let values: Vec<f64> = reports
+            .iter()
+            .zip(&measurements)
+            .map(|(k, m)| {
+                k.kernel_tracked_kinds_syscalls as f64 / m.requests_completed.max(1) as f64
+            })
+            .collect();
+        spread(&values)
+    });
+    let kernel_passed = match &kernel_reports {
+        Some(reports) => Some(reports.iter().all(|k| k.agrees)),
+        // A disagreement anywhere fails the trust check even if another
+        // repetition could not be checked.
+        None => repetitions
+            .iter()
+            .any(|r| r.kernel_cross_check.as_ref().and_then(|c| c.passed()) == Some(false))
+            .then_some(false),
+    };
     let driver_cpu = over(&measurements, |m| driver_cpu_us_per_request(m));
     let ratio = server.as_ref().map(|figures| {
         let ratios: Vec<f64> = measurements
@@ -250,6 +279,8 @@ pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
             .is_some_and(|r| r.median > DRIVER_BOTTLENECK_RATIO),
         driver_to_server_cpu_ratio: ratio,
         memory_per_connection_bytes: memory.map(|m| over(&m, |m| m.per_connection_bytes)),
+        kernel_syscalls_per_request_total: kernel_syscalls,
+        kernel_cross_check_passed: kernel_passed,
     })
 }
 
@@ -373,6 +404,34 @@ mod tests {
         let s = out.summary.unwrap();
         assert!(close(s.driver_to_server_cpu_ratio.unwrap().median, 0.8));
         assert!(s.driver_bottleneck_warning);
+    }
+
+    #[test]
+    fn kernel_cross_check_is_summarised() {
+        let results = fixture::results();
+        // Fixture: repetition 0 checked and agreeing, the others unavailable.
+        let s = results.cases[0].variants[0].summary.as_ref().unwrap();
+        assert_eq!(s.kernel_cross_check_passed, None);
+        assert!(s.kernel_syscalls_per_request_total.is_none());
+
+        let mut reps = results.cases[0].variants[0].repetitions.clone();
+        let checked = reps[0].kernel_cross_check.clone();
+        for r in &mut reps {
+            r.kernel_cross_check = checked.clone();
+        }
+        let s = finish_variant("lt-rw", 3, reps.clone(), None)
+            .summary
+            .unwrap();
+        assert_eq!(s.kernel_cross_check_passed, Some(true));
+        // 3 calls per request in every repetition... over 1000 requests of
+        // repetition 0's report: 3000 / n.
+        assert_eq!(s.kernel_syscalls_per_request_total.unwrap().max, 3.0);
+
+        if let Some(CrossCheck::Checked(report)) = &mut reps[2].kernel_cross_check {
+            report.agrees = false;
+        }
+        let s = finish_variant("lt-rw", 3, reps, None).summary.unwrap();
+        assert_eq!(s.kernel_cross_check_passed, Some(false));
     }
 
     #[test]

@@ -161,34 +161,7 @@ pub fn allowed_cpus(status: &str) -> Option<Vec<usize>> {
     let line = status
         .lines()
         .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?;
-    parse_cpu_list(line.trim()).ok()
-}
-
-/// Parses `0-3,6` into `[0,1,2,3,6]`.
-pub fn parse_cpu_list(text: &str) -> Result<Vec<usize>, String> {
-    let mut cpus = Vec::new();
-    for part in text.split(',').map(str::trim) {
-        let bad = || format!("`{part}` is not a CPU number or range (e.g. `0-3,6`)");
-        if part.is_empty() {
-            return Err("empty CPU list entry".into());
-        }
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (usize, usize) = (
-                    a.trim().parse().map_err(|_| bad())?,
-                    b.trim().parse().map_err(|_| bad())?,
-                );
-                if a > b {
-                    return Err(bad());
-                }
-                cpus.extend(a..=b);
-            }
-            None => cpus.push(part.parse().map_err(|_| bad())?),
-        }
-    }
-    cpus.sort_unstable();
-    cpus.dedup();
-    Ok(cpus)
+    crate::cli::parse_cpu_list(line.trim()).ok()
 }
 
 /// CPUs this process may run on.
@@ -234,16 +207,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cpu_lists_parse_and_reject() {
-        assert_eq!(parse_cpu_list("0-3,6").unwrap(), [0, 1, 2, 3, 6]);
-        assert_eq!(parse_cpu_list("1").unwrap(), [1]);
-        assert!(parse_cpu_list("3-1").is_err());
-        assert!(parse_cpu_list("a").unwrap_err().contains("`a`"));
-        assert!(parse_cpu_list("1,").is_err());
+    fn allowed_cpus_come_from_the_status_file() {
         assert_eq!(
             allowed_cpus("Name:\tx\nCpus_allowed_list:\t0-1\n").unwrap(),
             [0, 1]
         );
+        assert_eq!(allowed_cpus("Name:\tx\n"), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 use crate::driver::measurement::{CaseMeasurement, LatencySummary, VerificationCounts};
 use crate::driver::workload::{Case, Shape, SizeDistribution};
+use crate::metrics::cross_check::CrossCheck;
 use crate::protocol::Protocol;
 use crate::server::report::{LoopCounters, ReportKind, ServerReport, ThreadReport};
 use crate::sys::SyscallKind;
@@ -100,16 +101,36 @@ pub fn measurement(n: u64, payload: u64, p50_us: f64) -> CaseMeasurement {
         driver_threads: 1,
         connections_opened: 0,
         target_rate_per_second: None,
+        requests_issued: n,
+        driver_syscalls: {
+            let mut counts = crate::sys::SyscallCounts::default();
+            counts.calls.0[SyscallKind::Read as usize] = n;
+            counts.calls.0[SyscallKind::Write as usize] = n;
+            counts
+        },
+        stopped_early: None,
     }
 }
 
 pub fn passed_repetition(index: u32, n: u64, payload: u64, p50_us: f64) -> Repetition {
+    let window = server_window(n, payload, 1, 1);
+    let kernel = crate::sys::perf::KernelSyscallCounts {
+        calls: window.total.syscalls.calls,
+        total_syscalls: window.total.syscalls.calls.total() + 3,
+        ..Default::default()
+    };
+    let kernel_cross_check = if index == 0 {
+        CrossCheck::of_window::<String>(&window.total.syscalls.calls, Ok(&kernel))
+    } else {
+        CrossCheck::unavailable("fixture: perf_event_paranoid is 3")
+    };
     Repetition {
         index,
         status: Status::Passed,
         measurement: Some(measurement(n, payload, p50_us)),
         failure: None,
-        server_window: Some(server_window(n, payload, 1, 1)),
+        server_window: Some(window),
+        kernel_cross_check: Some(kernel_cross_check),
         server_memory: Some(ServerMemory {
             baseline_rss_bytes: 1 << 20,
             peak_rss_bytes: (1 << 20) + 65536,
@@ -141,6 +162,7 @@ pub fn failed_repetition(index: u32) -> Repetition {
         }),
         server_window: None,
         server_memory: None,
+        kernel_cross_check: None,
         server_command_line: vec!["epoll-bench".into(), "serve".into()],
     }
 }

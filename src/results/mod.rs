@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::driver::measurement::{CaseMeasurement, VerificationCounts};
 use crate::driver::workload::Case;
+use crate::metrics::cross_check::CrossCheck;
 use crate::server::report::ServerReport;
 
 pub use environment::Environment;
@@ -150,6 +151,10 @@ pub struct Repetition {
     /// the two snapshots); `None` when unavailable or failed.
     pub server_window: Option<ServerReport>,
     pub server_memory: Option<ServerMemory>,
+    /// The server's in-process syscall counts against the kernel's
+    /// (`syscalls:sys_enter_*` tracepoints) over the same window; `None`
+    /// when there was no window to check.
+    pub kernel_cross_check: Option<CrossCheck>,
     /// The command that started the server (`run` only).
     pub server_command_line: Vec<String>,
 }
@@ -228,6 +233,14 @@ pub struct Summary {
     /// Median ratio above [`DRIVER_BOTTLENECK_RATIO`].
     pub driver_bottleneck_warning: bool,
     pub memory_per_connection_bytes: Option<Spread>,
+    /// Kernel-counted server syscalls (of the kinds counted in-process) per
+    /// request, beside `server.syscalls_per_request_total`; `None` when the
+    /// kernel cross-check was unavailable in some repetition.
+    pub kernel_syscalls_per_request_total: Option<Spread>,
+    /// `true` when the kernel cross-check agreed in every repetition,
+    /// `false` when it disagreed in any (the trust check failed), `None`
+    /// when it could not run.
+    pub kernel_cross_check_passed: Option<bool>,
 }
 
 /// Server figures per request completed by the driver in the window.
@@ -503,6 +516,8 @@ pub fn now_utc_rfc3339() -> String {
 
 #[cfg(test)]
 pub(crate) mod fixture;
+#[cfg(test)]
+mod schema_doc_test;
 
 #[cfg(test)]
 mod tests {

@@ -35,6 +35,10 @@ pub struct LoopConfig {
     /// ...until it drains to this.
     pub low_watermark_bytes: usize,
     pub thread_index: usize,
+    /// Test-only: after every wake-up, make one `read` that bypasses the
+    /// counting wrapper, so tests can prove the kernel cross-check catches
+    /// syscalls the in-process count misses.
+    pub debug_uncounted_read: bool,
 }
 
 /// Everything a serving thread owns, handed to it by `Server::start`.
@@ -95,6 +99,7 @@ pub struct EventLoop<T: Trigger, C: CopyStrategy> {
     accept_paused_since: Option<Instant>,
     shutdown_deadline: Option<Instant>,
     tid: i32,
+    uncounted: Option<std::fs::File>,
     _trigger: PhantomData<T>,
 }
 
@@ -126,6 +131,7 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
             accept_paused_since: None,
             shutdown_deadline: None,
             tid: 0,
+            uncounted: None,
             _trigger: PhantomData,
         }
     }
@@ -133,9 +139,15 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
     /// Serves until asked to shut down; returns the thread's final counters.
     pub fn run(mut self) -> io::Result<ThreadReport> {
         self.tid = sys::thread::current_tid();
+        if self.config.debug_uncounted_read {
+            self.uncounted = Some(std::fs::File::open("/dev/zero")?);
+        }
         loop {
             let timeout_ms = self.wait_timeout_ms();
             let ready = self.epoll.wait(&mut self.events, timeout_ms)?;
+            if let Some(file) = self.uncounted.as_mut() {
+                std::io::Read::read(file, &mut [0u8; 1])?;
+            }
             self.counters.epoll_wait_calls += 1;
             self.counters.epoll_events_returned += ready as u64;
             for i in 0..ready {

@@ -40,6 +40,8 @@ pub struct ServerConfig {
     pub buffer_size_bytes: usize,
     pub pipe_size_bytes: usize,
     pub max_events: usize,
+    /// Test-only: see [`LoopConfig::debug_uncounted_read`].
+    pub debug_uncounted_read: bool,
 }
 
 impl ServerConfig {
@@ -53,6 +55,7 @@ impl ServerConfig {
             buffer_size_bytes: DEFAULT_BUFFER_SIZE_BYTES,
             pipe_size_bytes: DEFAULT_PIPE_SIZE_BYTES,
             max_events: DEFAULT_MAX_EVENTS,
+            debug_uncounted_read: false,
         }
     }
 
@@ -71,6 +74,7 @@ impl ServerConfig {
             high_watermark_bytes: self.buffer_size_bytes.max(self.pipe_size_bytes),
             low_watermark_bytes: self.buffer_size_bytes.max(self.pipe_size_bytes) / 2,
             thread_index,
+            debug_uncounted_read: self.debug_uncounted_read,
         }
     }
 }

@@ -39,9 +39,15 @@ pub enum SyscallKind {
     Prlimit64,
     Gettid,
     SchedSetaffinity,
+    /// Opening kernel-side counters (`sys::perf`); never on a serving path.
+    PerfEventOpen,
+    // The driver's calls (never made by a serving thread).
+    Connect,
+    Getsockopt,
+    EpollPwait2,
 }
 
-pub const KIND_COUNT: usize = 23;
+pub const KIND_COUNT: usize = 27;
 
 impl SyscallKind {
     pub const ALL: [SyscallKind; KIND_COUNT] = [
@@ -68,6 +74,10 @@ impl SyscallKind {
         SyscallKind::Prlimit64,
         SyscallKind::Gettid,
         SyscallKind::SchedSetaffinity,
+        SyscallKind::PerfEventOpen,
+        SyscallKind::Connect,
+        SyscallKind::Getsockopt,
+        SyscallKind::EpollPwait2,
     ];
 
     /// The name reports use.
@@ -96,6 +106,10 @@ impl SyscallKind {
             SyscallKind::Prlimit64 => "prlimit64",
             SyscallKind::Gettid => "gettid",
             SyscallKind::SchedSetaffinity => "sched_setaffinity",
+            SyscallKind::PerfEventOpen => "perf_event_open",
+            SyscallKind::Connect => "connect",
+            SyscallKind::Getsockopt => "getsockopt",
+            SyscallKind::EpollPwait2 => "epoll_pwait2",
         }
     }
 

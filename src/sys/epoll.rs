@@ -2,6 +2,7 @@
 
 use std::io;
 use std::os::fd::RawFd;
+use std::time::Duration;
 
 use super::Fd;
 
@@ -60,6 +61,51 @@ impl Epoll {
         match ret {
             Ok(n) => Ok(n as usize),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Like [`Epoll::wait`] with a nanosecond-resolution timeout (`None`
+    /// waits forever), so an open-loop driver can wake at a request's
+    /// intended send time instead of up to a millisecond late. Uses
+    /// `epoll_pwait2` (Linux 5.11+) and falls back to rounding the timeout
+    /// up to whole milliseconds where the kernel lacks it.
+    pub fn wait_precise(
+        &self,
+        events: &mut [Event],
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
+        let capacity = events.len().min(i32::MAX as usize) as i32;
+        let spec = timeout.map(|t| libc::timespec {
+            tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_nsec: t.subsec_nanos() as libc::c_long,
+        });
+        let spec_ptr = spec
+            .as_ref()
+            .map_or(std::ptr::null(), |s| s as *const libc::timespec);
+        // SAFETY: `events` is writable for `capacity` entries, `spec_ptr` is
+        // null or points at `spec`, which outlives the call; a null sigmask
+        // leaves the signal mask alone.
+        let ret = syscall!(
+            EpollPwait2,
+            epoll_pwait2(
+                self.fd.raw(),
+                events.as_mut_ptr(),
+                capacity,
+                spec_ptr,
+                std::ptr::null()
+            )
+        );
+        match ret {
+            Ok(n) => Ok(n as usize),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+                let timeout_ms = match timeout {
+                    None => -1,
+                    Some(t) => t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32,
+                };
+                self.wait(events, timeout_ms)
+            }
             Err(e) => Err(e),
         }
     }

@@ -20,11 +20,13 @@ macro_rules! syscall {
     }};
 }
 
+pub mod client;
 pub mod counters;
 pub mod epoll;
 pub mod eventfd;
 pub mod fd;
 pub mod io;
+pub mod perf;
 pub mod pipe;
 pub mod rlimit;
 pub mod rusage;

@@ -193,6 +193,9 @@ fn measurement(n: u64, bytes: u32, p50_us: f64) -> CaseMeasurement {
         driver_threads: 1,
         connections_opened: 0,
         target_rate_per_second: None,
+        requests_issued: n,
+        driver_syscalls: Default::default(),
+        stopped_early: None,
     }
 }
 
@@ -211,6 +214,7 @@ pub fn passed_variant(variant: &str, bytes: u32, rate: f64) -> VariantResult {
                 failure: None,
                 server_window: Some(server_window(variant, n, bytes)),
                 server_memory: None,
+                kernel_cross_check: None,
                 server_command_line: vec![
                     "epoll-bench".into(),
                     "serve".into(),
@@ -239,6 +243,7 @@ pub fn failed_variant(variant: &str) -> VariantResult {
         }),
         server_window: None,
         server_memory: None,
+        kernel_cross_check: None,
         server_command_line: vec!["epoll-bench".into(), "serve".into()],
     };
     finish_variant(variant, 3, vec![repetition], None)

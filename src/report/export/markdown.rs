@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 use super::{ExportError, Exporter};
 use crate::driver::workload::{Shape, SizeDistribution};
+use crate::metrics::cross_check::CrossCheck;
 use crate::results::{
     CaseResult, NOISY_CV_PERCENT, ResultsFile, RunStatus, Spread, Status, VariantResult,
 };
@@ -43,7 +44,7 @@ pub fn number(value: f64) -> String {
         let digits = rounded.unsigned_abs().to_string();
         let mut out = String::new();
         for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
                 out.push(',');
             }
             out.push(c);
@@ -117,6 +118,13 @@ fn describe_case(case: &CaseResult) -> String {
             large_bytes,
             large_fraction,
         } => format!("bimodal {small_bytes} B / {large_bytes} B ({large_fraction} large)"),
+        SizeDistribution::FromTrace {
+            mean_bytes,
+            max_bytes,
+        } => format!(
+            "sizes from the trace, mean {} B, max {max_bytes} B",
+            number(*mean_bytes)
+        ),
     };
     let connections = if c.connections == 1 {
         "1 connection".to_string()
@@ -177,6 +185,7 @@ fn variant_row(v: &VariantResult, kinds: &[&str], columns: usize) -> String {
         spread_cell(&s.p99_latency_us),
         spread_cell(&s.p999_latency_us),
         optional_cell(server.map(|s| &s.syscalls_per_request_total)),
+        optional_cell(s.kernel_syscalls_per_request_total.as_ref()),
     ];
     for kind in kinds {
         cells.push(optional_cell(
@@ -187,6 +196,14 @@ fn variant_row(v: &VariantResult, kinds: &[&str], columns: usize) -> String {
         server.map(|s| &s.payload_copy_bytes_per_request),
     ));
     cells.push(optional_cell(server.map(|s| &s.server_cpu_us_per_request)));
+    cells.push(
+        match s.kernel_cross_check_passed {
+            Some(true) => "passed",
+            Some(false) => "**FAILED**",
+            None => "n/a",
+        }
+        .to_string(),
+    );
     format!("| {} |", cells.join(" | "))
 }
 
@@ -208,10 +225,12 @@ fn case_table(out: &mut String, case: &CaseResult) {
         "p99 µs".into(),
         "p99.9 µs".into(),
         "syscalls/req".into(),
+        "kernel syscalls/req".into(),
     ];
     header.extend(kinds.iter().map(|k| format!("{k}/req")));
     header.push("copied B/req".into());
     header.push("server CPU µs/req".into());
+    header.push("kernel check".into());
     let _ = writeln!(out, "## {}\n", case.label);
     let _ = writeln!(out, "{}\n", describe_case(case));
     let _ = writeln!(out, "| {} |", header.join(" | "));
@@ -223,6 +242,24 @@ fn case_table(out: &mut String, case: &CaseResult) {
         let _ = writeln!(out, "{}", variant_row(v, &kinds, header.len()));
     }
     let mut notes = Vec::new();
+    let checks = case
+        .variants
+        .iter()
+        .flat_map(|v| v.repetitions.iter().map(move |r| (v, r)))
+        .filter_map(|(v, r)| Some((v, r.kernel_cross_check.as_ref()?)));
+    let mut unavailable_noted = false;
+    for (v, check) in checks {
+        match check {
+            CrossCheck::Checked(report) if !report.agrees => {
+                notes.push(format!("{}: {}", v.variant, escape(&check.to_string())))
+            }
+            CrossCheck::Unavailable { .. } if !unavailable_noted => {
+                unavailable_noted = true;
+                notes.push(escape(&check.to_string()));
+            }
+            _ => {}
+        }
+    }
     for v in &case.variants {
         if let Some(reason) = &v.server_side_unavailable_reason {
             notes.push(format!(
@@ -344,11 +381,13 @@ mod tests {
                 "p99 µs",
                 "p99.9 µs",
                 "syscalls/req",
+                "kernel syscalls/req",
                 "epoll_wait/req",
                 "read/req",
                 "write/req",
                 "copied B/req",
-                "server CPU µs/req"
+                "server CPU µs/req",
+                "kernel check"
             ]
         );
         let lt_rw = &rows[2];
@@ -356,9 +395,13 @@ mod tests {
         assert_eq!(lt_rw[1], "1,100 ±9.1% ⚠");
         assert_eq!(lt_rw[3], "60.0 ±16.7% ⚠");
         assert_eq!(lt_rw[6], "3.00 ±0.0%");
-        assert_eq!(lt_rw[8], "1.00 ±0.0%");
-        assert_eq!(lt_rw[10], "128 ±0.0%");
-        assert_eq!(lt_rw[11], "10.0 ±0.0%");
+        // Kernel counts exist for one repetition only: not summarised.
+        assert_eq!(lt_rw[7], "n/a");
+        assert_eq!(lt_rw[9], "1.00 ±0.0%");
+        assert_eq!(lt_rw[11], "128 ±0.0%");
+        assert_eq!(lt_rw[12], "10.0 ±0.0%");
+        assert_eq!(lt_rw[13], "n/a");
+        assert!(md.contains("- kernel cross-check unavailable: fixture: perf_event_paranoid is 3"));
         assert_eq!(lt_rw.len(), rows[0].len());
         let et_rw = &rows[3];
         assert_eq!(et_rw[0], "et-rw");

@@ -1,0 +1,5 @@
+//! Turning raw counts into figures a reviewer can trust.
+//!
+//! - [`cross_check`]: in-process syscall counts against the kernel's.
+
+pub mod cross_check;

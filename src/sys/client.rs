@@ -1,0 +1,68 @@
+//! The driver's side of a TCP connection: non-blocking connect and its
+//! outcome.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+
+use nix::sys::socket::{self as nix_socket, AddressFamily, SockFlag, SockType, SockaddrStorage};
+
+use super::Fd;
+use super::counters::{SyscallKind, finish_nix};
+
+/// Where a non-blocking connect stands right after the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectProgress {
+    /// The handshake finished inside the call (common on loopback).
+    Connected,
+    /// The handshake is under way: the socket becomes writable when it ends;
+    /// [`take_connect_result`] then says how.
+    InProgress,
+}
+
+/// Opens a non-blocking, close-on-exec TCP socket with TCP_NODELAY (small
+/// requests must leave at once, as the servers' responses do) and starts
+/// connecting it to `addr`.
+pub fn connect_nonblocking(addr: SocketAddr) -> io::Result<(Fd, ConnectProgress)> {
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::Inet,
+        SocketAddr::V6(_) => AddressFamily::Inet6,
+    };
+    let fd: Fd = finish_nix(
+        SyscallKind::Socket,
+        nix_socket::socket(
+            family,
+            SockType::Stream,
+            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+            None,
+        ),
+    )?
+    .into();
+    super::socket::set_nodelay(fd.raw())?;
+    let storage = SockaddrStorage::from(addr);
+    match finish_nix(
+        SyscallKind::Connect,
+        nix_socket::connect(fd.raw(), &storage),
+    ) {
+        Ok(()) => Ok((fd, ConnectProgress::Connected)),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
+            Ok((fd, ConnectProgress::InProgress))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// How a connect that was [`ConnectProgress::InProgress`] ended, read once
+/// the socket reports writable or an error: `Ok(())` when connected, else
+/// the handshake's error (e.g. `ECONNREFUSED`).
+pub fn take_connect_result(fd: &Fd) -> io::Result<()> {
+    let code = finish_nix(
+        SyscallKind::Getsockopt,
+        nix_socket::getsockopt(&fd.as_fd(), nix_socket::sockopt::SocketError),
+    )?;
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(code))
+    }
+}

@@ -1,0 +1,204 @@
+//! The trust check on real servers: for every variant, a ping-pong window
+//! counted in-process (the server's snapshots) and in the kernel (perf
+//! tracepoints on the serving threads, watched from this process) agree
+//! within the tolerance, kind by kind.
+//!
+//! Needs perf tracepoint counters; where the kernel refuses them the test
+//! prints why and passes, except under CI (`CI` set), which runs as root.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+use epoll_bench::metrics::cross_check::{CrossCheck, KernelWatch};
+use epoll_bench::server::{ServerReport, Variant};
+use epoll_bench::sys::counters::COUNTING_ENABLED;
+
+const REQUESTS: u64 = 2_000;
+const PAYLOAD_BYTES: usize = 64;
+
+struct Served {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    addr: String,
+}
+
+impl Served {
+    fn start(variant: &str, extra_args: &[&str]) -> Served {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_epoll-bench"))
+            .args(["serve", "--variant", variant])
+            .args(extra_args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start server");
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("listening line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Served {
+            child,
+            stdin,
+            stdout,
+            addr,
+        }
+    }
+
+    fn snapshot(&mut self) -> ServerReport {
+        self.stdin.write_all(b"snapshot\n").unwrap();
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad snapshot {line:?}: {e}"))
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ping_pong(stream: &mut TcpStream, seqs: std::ops::Range<u64>) {
+    let mut request = Vec::new();
+    request.extend_from_slice(&(PAYLOAD_BYTES as u32).to_be_bytes());
+    request.extend((0..PAYLOAD_BYTES).map(|i| (i * 3) as u8));
+    let mut response = [0u8; 8 + PAYLOAD_BYTES];
+    for seq in seqs {
+        stream.write_all(&request).unwrap();
+        stream.read_exact(&mut response).unwrap();
+        assert_eq!(&response[4..8], &(seq as u32).to_be_bytes());
+        assert_eq!(&response[8..], &request[4..]);
+    }
+}
+
+/// The cross-check of one ping-pong window, or `None` (after saying why)
+/// where the kernel refuses counters outside CI.
+fn check_variant(variant: &str) -> Option<CrossCheck> {
+    check_server(variant, &[])
+}
+
+fn check_server(variant: &str, extra_args: &[&str]) -> Option<CrossCheck> {
+    if !COUNTING_ENABLED {
+        eprintln!("skipped: built without the count-syscalls feature");
+        return None;
+    }
+    let mut server = Served::start(variant, extra_args);
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // Warm-up: connection set-up stays outside the window.
+    ping_pong(&mut stream, 0..1);
+    let tids: Vec<i32> = server.snapshot().threads.iter().map(|t| t.tid).collect();
+    let watch = KernelWatch::attach(&tids);
+    if let Some(reason) = watch.unavailable_reason() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the kernel cross-check, but: {reason}"
+        );
+        eprintln!("skipped: kernel cross-check unavailable: {reason}");
+        return None;
+    }
+
+    // As `run` does: the kernel window opens before the in-process one and
+    // closes after it, so boundary calls can only raise the kernel count.
+    let start = watch.start();
+    let ours_start = server.snapshot();
+    ping_pong(&mut stream, 1..REQUESTS + 1);
+    let ours_end = server.snapshot();
+    let ours = ours_end.since(&ours_start).total.syscalls.calls;
+    let check = watch.finish(&start, &ours);
+    println!("{variant}: {check}");
+    Some(check)
+}
+
+macro_rules! cross_check_tests {
+    ($($test:ident => $variant:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                let Some(check) = check_variant($variant) else { return };
+                let CrossCheck::Checked(report) = &check else { unreachable!() };
+                assert!(report.agrees, "{}: {check}", $variant);
+                // The window really was counted by both sides.
+                let read_family: u64 = report
+                    .kinds
+                    .iter()
+                    .filter(|k| k.syscall == "read" || k.syscall == "readv")
+                    .map(|k| k.kernel_calls.unwrap())
+                    .sum();
+                assert!(read_family >= REQUESTS, "{}: {check}", $variant);
+                // The kernel window encloses the in-process one: the kernel
+                // may see the opening snapshot's own calls (one per kind and
+                // boundary), never fewer calls than the server counted.
+                for kind in &report.kinds {
+                    let difference = kind.difference_calls.unwrap();
+                    assert!((0..=2).contains(&difference), "{}: {kind:?}", $variant);
+                }
+                // Syscalls of kinds the suite does not track stay near zero:
+                // under one per hundred requests.
+                assert!(report.unaccounted_syscalls < REQUESTS / 100, "{}: {check}", $variant);
+            }
+        )*
+
+        #[test]
+        fn every_variant_is_cross_checked() {
+            let covered = [$($variant),*];
+            for variant in Variant::ALL {
+                assert!(covered.contains(&variant.name().as_str()), "{variant} not covered");
+            }
+        }
+    };
+}
+
+cross_check_tests! {
+    lt_rw => "lt-rw",
+    lt_writev => "lt-writev",
+    lt_splice => "lt-splice",
+    et_rw => "et-rw",
+    et_writev => "et-writev",
+    et_splice => "et-splice",
+    et_rw_shortread => "et-rw-shortread",
+    et_writev_shortread => "et-writev-shortread",
+}
+
+/// A server path that makes a syscall behind the wrapper's back (one
+/// uncounted `read` per wake-up) must fail the trust check on `read`, by
+/// about one call per request.
+#[test]
+fn an_uncounted_syscall_in_the_server_fails_the_check() {
+    let Some(check) = check_server("lt-rw", &["--debug-uncounted-read"]) else {
+        return;
+    };
+    let CrossCheck::Checked(report) = &check else {
+        unreachable!()
+    };
+    assert!(
+        !report.agrees,
+        "the uncounted reads went unnoticed: {check}"
+    );
+    let read = report.kinds.iter().find(|k| k.syscall == "read").unwrap();
+    assert_eq!(read.agrees, Some(false), "{read:?}");
+    let missed = read.difference_calls.unwrap();
+    assert!(
+        (REQUESTS as i64..=REQUESTS as i64 + 3).contains(&missed),
+        "expected one missed read per request: {read:?}"
+    );
+    assert!(check.to_string().contains("read"), "{check}");
+    for kind in report.kinds.iter().filter(|k| k.syscall != "read") {
+        assert_ne!(
+            kind.agrees,
+            Some(false),
+            "only read was uncounted: {kind:?}"
+        );
+    }
+}

@@ -1,0 +1,419 @@
+//! Profile files: every built-in parses into the cases it promises, and
+//! every kind of mistake gets one message naming file, line and field.
+
+use std::path::Path;
+
+use epoll_bench::driver::profile::{
+    DEFAULT_SUITE, ProfileError, builtin_profiles, default_suite, load_builtin, load_profile,
+    parse_profile, resolve_profile,
+};
+use epoll_bench::driver::trace::{TRACE_HEADER, write_trace_file};
+use epoll_bench::driver::workload::{Case, Shape, SizeDistribution, TraceEvent};
+use epoll_bench::protocol::Protocol;
+
+fn parse(text: &str) -> Result<Vec<Case>, ProfileError> {
+    parse_profile(text, Path::new("profiles/bad.toml"))
+}
+
+fn error_of(text: &str) -> String {
+    match parse(text) {
+        Ok(cases) => panic!("expected an error for\n{text}\ngot {cases:?}"),
+        Err(error) => error.to_string(),
+    }
+}
+
+const PING_PONG: &str = r#"
+name = "ok"
+[shape]
+kind = "ping_pong"
+[sizes]
+distribution = "fixed"
+bytes = 64
+"#;
+
+#[test]
+fn every_builtin_parses_and_the_repository_copy_matches_the_embedded_one() {
+    let builtins = builtin_profiles();
+    assert!(builtins.len() >= 10);
+    for (name, text) in &builtins {
+        let cases = load_builtin(name).unwrap_or_else(|error| panic!("{name}: {error}"));
+        assert!(!cases.is_empty(), "{name}");
+        assert!(
+            cases.iter().all(|case| case.profile == *name),
+            "{name}: profile name"
+        );
+        let on_disk = std::fs::read_to_string(format!("profiles/{name}.toml")).unwrap();
+        assert_eq!(
+            &on_disk, text,
+            "profiles/{name}.toml differs from the embedded copy"
+        );
+        assert_eq!(
+            load_profile(Path::new(&format!("profiles/{name}.toml"))).unwrap(),
+            cases
+        );
+    }
+    // Every file in profiles/ is a built-in (none forgotten in the list).
+    let files = std::fs::read_dir("profiles")
+        .unwrap()
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|e| e == "toml")
+        })
+        .count();
+    assert_eq!(files, builtins.len());
+}
+
+#[test]
+fn builtins_cover_the_shapes_the_issue_asks_for() {
+    let all: Vec<Case> = builtin_profiles()
+        .iter()
+        .flat_map(|(name, _)| load_builtin(name).unwrap())
+        .collect();
+    let has = |predicate: &dyn Fn(&Case) -> bool| all.iter().any(predicate);
+    let fixed_64 = |case: &Case| case.sizes == SizeDistribution::Fixed { bytes: 64 };
+    assert!(has(&|c| c.shape == Shape::PingPong
+        && fixed_64(c)
+        && c.connections == 1));
+    assert!(has(&|c| c.shape == Shape::PingPong
+        && fixed_64(c)
+        && c.connections == 64));
+    assert!(has(&|c| c.shape == Shape::Pipelined { depth: 16 }));
+    assert!(has(&|c| matches!(c.shape, Shape::Bulk { .. })
+        && c.sizes == SizeDistribution::Fixed { bytes: 1 << 20 }));
+    assert!(has(&|c| matches!(c.shape, Shape::ConstantRate { .. })));
+    assert!(has(&|c| matches!(c.shape, Shape::Churn { .. })));
+    assert!(has(&|c| c.shape
+        == Shape::IdleActive {
+            idle_connections: 10_000
+        }
+        && c.connections == 16));
+    assert!(has(&|c| c.protocol == Protocol::Echo));
+
+    let sweep: Vec<u32> = load_builtin("size-sweep")
+        .unwrap()
+        .iter()
+        .map(|case| case.sweep_size_bytes.unwrap())
+        .collect();
+    let powers_of_four: Vec<u32> = (0..9).map(|i| 64 << (2 * i)).collect();
+    assert_eq!(sweep, powers_of_four);
+    assert_eq!(*sweep.last().unwrap(), 4 << 20);
+}
+
+#[test]
+fn default_suite_is_small_and_labels_are_unique() {
+    let suite = default_suite();
+    assert_eq!(
+        suite.len(),
+        DEFAULT_SUITE.len(),
+        "one case per default profile"
+    );
+    let mut labels: Vec<&str> = suite.iter().map(|case| case.label.as_str()).collect();
+    labels.sort_unstable();
+    labels.dedup();
+    assert_eq!(labels.len(), suite.len());
+    // The expensive shapes are opt-in.
+    assert!(
+        suite
+            .iter()
+            .all(|case| !matches!(case.shape, Shape::IdleActive { .. }))
+    );
+    assert!(suite.iter().all(|case| case.sweep_size_bytes.is_none()));
+}
+
+#[test]
+fn lists_expand_into_one_case_per_point() {
+    let cases = parse(
+        r#"
+name = "grid"
+protocol = "echo"
+connections = [1, 8]
+seed = 99
+[shape]
+kind = "ping_pong"
+[sizes]
+distribution = "fixed"
+sweep_bytes = [64, 4096, 65536]
+"#,
+    )
+    .unwrap();
+    let labels: Vec<&str> = cases.iter().map(|case| case.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "grid/1conn/64B",
+            "grid/1conn/4096B",
+            "grid/1conn/65536B",
+            "grid/8conn/64B",
+            "grid/8conn/4096B",
+            "grid/8conn/65536B"
+        ]
+    );
+    assert!(
+        cases
+            .iter()
+            .all(|case| case.protocol == Protocol::Echo && case.seed == 99)
+    );
+    assert_eq!(cases[4].connections, 8);
+    assert_eq!(cases[4].sweep_size_bytes, Some(4096));
+    assert_eq!(cases[4].sizes, SizeDistribution::Fixed { bytes: 4096 });
+}
+
+#[test]
+fn defaults_fill_name_protocol_connections_and_seed() {
+    let cases = parse_profile(
+        "[shape]\nkind = \"pipelined\"\ndepth = 2\n[sizes]\ndistribution = \"uniform\"\nmin_bytes = 1\nmax_bytes = 9\n",
+        Path::new("somewhere/my-profile.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        cases,
+        [Case {
+            profile: "my-profile".into(),
+            label: "my-profile".into(),
+            protocol: Protocol::Frame,
+            connections: 1,
+            shape: Shape::Pipelined { depth: 2 },
+            sizes: SizeDistribution::Uniform {
+                min_bytes: 1,
+                max_bytes: 9
+            },
+            seed: 1,
+            sweep_size_bytes: None,
+        }]
+    );
+}
+
+#[test]
+fn every_kind_of_mistake_names_file_line_and_field() {
+    let with_shape = |shape: &str| {
+        format!("name = \"x\"\n[shape]\n{shape}\n[sizes]\ndistribution = \"fixed\"\nbytes = 64\n")
+    };
+    let with_sizes =
+        |sizes: &str| format!("name = \"x\"\n[shape]\nkind = \"ping_pong\"\n[sizes]\n{sizes}\n");
+    let cases: Vec<(String, &str)> = vec![
+        // TOML syntax.
+        ("name = \"x\n".into(), "profiles/bad.toml:1:10: syntax: "),
+        // Unknown fields, top level and nested.
+        (
+            format!("colour = 1\n{PING_PONG}"),
+            "profiles/bad.toml:1:1: colour: unknown field `colour`",
+        ),
+        (
+            with_shape("kind = \"pipelined\"\ndpeth = 3"),
+            "profiles/bad.toml:4:1: shape.dpeth: unknown field `dpeth`",
+        ),
+        // Wrong types.
+        (
+            with_shape("kind = \"pipelined\"\ndepth = \"16\""),
+            "profiles/bad.toml:4:9: shape.depth: invalid type: string \"16\", expected an integer",
+        ),
+        (
+            format!("connections = [1, \"b\"]\n{PING_PONG}"),
+            "profiles/bad.toml:1:19: connections[1]: invalid type: string \"b\"",
+        ),
+        // Missing fields and tables.
+        (
+            "name = \"x\"\n[sizes]\ndistribution = \"fixed\"\nbytes = 64\n".into(),
+            "profiles/bad.toml:1:1: shape: missing field `shape`",
+        ),
+        (
+            "name = \"x\"\n[shape]\ndepth = 4\n[sizes]\ndistribution = \"fixed\"\nbytes = 64\n".into(),
+            "profiles/bad.toml:2:1: shape.kind: missing field `kind`",
+        ),
+        (
+            with_shape("kind = \"pipelined\""),
+            "profiles/bad.toml:2:1: shape.depth: missing (required by shape kind \"pipelined\")",
+        ),
+        (
+            "name = \"x\"\n[shape]\nkind = \"ping_pong\"\n".into(),
+            "profiles/bad.toml:1:1: sizes: missing",
+        ),
+        (
+            with_sizes("distribution = \"uniform\"\nmin_bytes = 4"),
+            "profiles/bad.toml:4:1: sizes.max_bytes: missing (required by distribution \"uniform\")",
+        ),
+        // Ranges.
+        (
+            with_shape("kind = \"pipelined\"\ndepth = 0"),
+            "profiles/bad.toml:4:9: shape.depth: must be between 1 and 4096, got 0",
+        ),
+        (
+            with_shape("kind = \"constant_rate\"\nrate_per_second = -5"),
+            "profiles/bad.toml:4:19: shape.rate_per_second: must be greater than 0",
+        ),
+        (
+            format!("connections = 0\n{PING_PONG}"),
+            "profiles/bad.toml:1:15: connections: must be between 1 and 65536, got 0",
+        ),
+        (
+            format!("connections = [4, 4]\n{PING_PONG}"),
+            "profiles/bad.toml:1:19: connections[1]: 4 is listed twice",
+        ),
+        (
+            with_sizes("distribution = \"fixed\"\nbytes = 16777217"),
+            "profiles/bad.toml:6:9: sizes.bytes: must be between 1 and 16777216, got 16777217",
+        ),
+        (
+            with_sizes("distribution = \"fixed\"\nsweep_bytes = [64, 0]"),
+            "profiles/bad.toml:6:20: sizes.sweep_bytes[1]: must be between 1 and 16777216, got 0",
+        ),
+        (
+            with_sizes("distribution = \"uniform\"\nmin_bytes = 100\nmax_bytes = 10"),
+            "profiles/bad.toml:7:13: sizes.max_bytes: must be at least min_bytes (100), got 10",
+        ),
+        (
+            with_sizes("distribution = \"log_normal\"\nmedian_bytes = 100\nsigma = 9.5\nmax_bytes = 1000"),
+            "profiles/bad.toml:7:9: sizes.sigma: must be between 0 and 4, got 9.5",
+        ),
+        (
+            with_sizes("distribution = \"bimodal\"\nsmall_bytes = 1\nlarge_bytes = 2\nlarge_fraction = 2"),
+            "profiles/bad.toml:8:18: sizes.large_fraction: must be between 0 and 1, got 2",
+        ),
+        (
+            format!("seed = -1\n{PING_PONG}"),
+            "profiles/bad.toml:1:8: seed: must be non-negative, got -1",
+        ),
+        // Unknown names.
+        (
+            with_shape("kind = \"pingpong\""),
+            "profiles/bad.toml:3:8: shape.kind: unknown kind \"pingpong\"",
+        ),
+        (
+            with_sizes("distribution = \"normal\""),
+            "profiles/bad.toml:5:16: sizes.distribution: unknown distribution \"normal\"",
+        ),
+        (
+            format!("protocol = \"http\"\n{PING_PONG}"),
+            "profiles/bad.toml:1:12: protocol: must be \"frame\" or \"echo\", got \"http\"",
+        ),
+        (
+            "name = \"has space\"\n[shape]\nkind = \"ping_pong\"\n".into(),
+            "profiles/bad.toml:1:8: name: must be 1 to 64 characters",
+        ),
+        // Fields the chosen kind or distribution does not use.
+        (
+            with_shape("kind = \"ping_pong\"\ndepth = 4"),
+            "profiles/bad.toml:4:9: shape.depth: not used by shape kind \"ping_pong\"",
+        ),
+        (
+            with_sizes("distribution = \"fixed\"\nbytes = 64\nsigma = 1.0"),
+            "profiles/bad.toml:7:9: sizes.sigma: not used by distribution \"fixed\"",
+        ),
+        (
+            with_sizes("distribution = \"fixed\"\nbytes = 64\nsweep_bytes = [1]"),
+            "profiles/bad.toml:7:15: sizes.sweep_bytes: give either bytes or sweep_bytes, not both",
+        ),
+        // Cross-field rules.
+        (
+            "name = \"x\"\n[shape]\nkind = \"bulk\"\nwindow_bytes = 1000\n[sizes]\ndistribution = \"fixed\"\nbytes = 4096\n".into(),
+            "profiles/bad.toml:4:16: shape.window_bytes: must be at least the largest request (4096 bytes), got 1000",
+        ),
+    ];
+    for (text, expected) in cases {
+        let message = error_of(&text);
+        assert!(
+            message.starts_with(expected),
+            "for\n{text}\nexpected a message starting with\n  {expected}\ngot\n  {message}"
+        );
+    }
+}
+
+#[test]
+fn unreadable_and_unknown_profiles_say_so() {
+    let missing = load_profile(Path::new("/nonexistent/profile.toml")).unwrap_err();
+    assert!(
+        missing
+            .to_string()
+            .starts_with("/nonexistent/profile.toml: cannot read profile:"),
+        "{missing}"
+    );
+    let unknown = resolve_profile("no-such-builtin").unwrap_err().to_string();
+    assert!(
+        unknown.contains("no profile file or built-in profile named `no-such-builtin`"),
+        "{unknown}"
+    );
+    assert!(
+        unknown.contains("pingpong-64b-1conn"),
+        "lists the built-ins: {unknown}"
+    );
+    assert_eq!(
+        resolve_profile("bulk-1mib").unwrap(),
+        load_builtin("bulk-1mib").unwrap()
+    );
+    assert_eq!(
+        resolve_profile("profiles/bulk-1mib.toml").unwrap(),
+        load_builtin("bulk-1mib").unwrap()
+    );
+}
+
+#[test]
+fn trace_profiles_take_connections_and_sizes_from_the_trace() {
+    let directory = tempfile::tempdir().unwrap();
+    let events = [
+        TraceEvent {
+            connection: 0,
+            offset_us: 0,
+            size_bytes: 100,
+        },
+        TraceEvent {
+            connection: 2,
+            offset_us: 10,
+            size_bytes: 300,
+        },
+    ];
+    write_trace_file(&directory.path().join("t.trace"), &events, "test").unwrap();
+    let profile = directory.path().join("replay.toml");
+    std::fs::write(
+        &profile,
+        "[shape]\nkind = \"trace\"\npath = \"t.trace\"\nspeed = 2.0\n",
+    )
+    .unwrap();
+    let cases = load_profile(&profile).unwrap();
+    assert_eq!(cases.len(), 1);
+    assert_eq!(cases[0].connections, 3, "max connection id + 1");
+    assert_eq!(
+        cases[0].shape,
+        Shape::Trace {
+            path: directory.path().join("t.trace"),
+            speed: 2.0
+        }
+    );
+    assert_eq!(
+        cases[0].sizes,
+        SizeDistribution::FromTrace {
+            mean_bytes: 200.0,
+            max_bytes: 300
+        }
+    );
+
+    // A bad trace is reported at the profile's path field, with the trace's
+    // own file, line and field.
+    std::fs::write(
+        directory.path().join("t.trace"),
+        format!("{TRACE_HEADER}\n0 0 64\n0 5 0\n"),
+    )
+    .unwrap();
+    let message = load_profile(&profile).unwrap_err().to_string();
+    let expected_prefix = format!("{}:3:8: shape.path: ", profile.display());
+    assert!(message.starts_with(&expected_prefix), "{message}");
+    assert!(
+        message.contains("t.trace:3:5: size_bytes: must be between 1 and"),
+        "{message}"
+    );
+
+    // Connections and sizes are the trace's business.
+    std::fs::write(
+        &profile,
+        "connections = 4\n[shape]\nkind = \"trace\"\npath = \"t.trace\"\n",
+    )
+    .unwrap();
+    let message = load_profile(&profile).unwrap_err().to_string();
+    assert!(
+        message.contains(":1:15: connections: not used with shape kind \"trace\""),
+        "{message}"
+    );
+}

@@ -4,6 +4,9 @@
 //! - [`sys`]: every syscall, and the only `unsafe` code, counted per thread.
 //! - [`server`]: one event loop, generic over [`server::Trigger`] and
 //!   [`server::CopyStrategy`], serving the `frame` and `echo` protocols.
+//! - [`driver`]: profiles, load engine, server processes, orchestration.
+//! - [`results`]: the versioned results schema and its aggregation.
+//! - [`report`]: exporters (json, csv, markdown) that only read results.
 //! - [`commands`]: the command-line subcommands.
 //! - [`metrics`]: checks on the measurements (the kernel syscall cross-check).
 //! - [`doctor`]: whether this machine can measure the variants, not its own limits.
@@ -14,5 +17,7 @@ pub mod doctor;
 pub mod driver;
 pub mod metrics;
 pub mod protocol;
+pub mod report;
+pub mod results;
 pub mod server;
 pub mod sys;

@@ -46,11 +46,16 @@ pub struct ServeArgs {
     pub control: Option<String>,
     /// Pin the server's threads to these CPUs (e.g. 0 or 0-1).
     #[arg(long, value_parser = parse_cpu_list)]
-    pub cpus: Option<Vec<usize>>,
+    pub cpus: Option<CpuList>,
     /// Test-only: one uncounted read per wake-up, for the cross-check tests.
     #[arg(long, hide = true)]
     pub debug_uncounted_read: bool,
 }
+
+/// One `--cpus` value holds the whole list. Spelled through an alias because
+/// clap's derive treats a literal `Vec<_>` field as many values and then
+/// panics when the parser returns a whole `Vec` for one value.
+type CpuList = Vec<usize>;
 
 fn config_from(args: &ServeArgs) -> Result<ServerConfig, UsageError> {
     let variant: Variant = args

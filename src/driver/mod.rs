@@ -2,8 +2,10 @@
 pub mod engine;
 pub mod input_error;
 pub mod measurement;
+pub mod orchestrator;
 pub mod payload;
 pub mod profile;
+pub mod server_process;
 pub mod sizes;
 pub mod trace;
 pub mod workload;

@@ -1,0 +1,42 @@
+//! Reading the results a report command was pointed at: a results
+//! directory or a `results.json`. Unreadable or invalid input is a usage
+//! error naming the file.
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::UsageError;
+use crate::results::ResultsFile;
+
+/// The results file and the directory it belongs to.
+pub struct LoadedResults {
+    pub results: ResultsFile,
+    /// The `results.json` that was read.
+    pub file: PathBuf,
+    /// Its directory: where derived files (charts, summary.md) go.
+    pub dir: PathBuf,
+}
+
+pub fn load(path: &Path) -> anyhow::Result<LoadedResults> {
+    let file = if path.is_dir() {
+        path.join("results.json")
+    } else {
+        path.to_path_buf()
+    };
+    if !file.exists() {
+        return Err(UsageError(if path.is_dir() {
+            format!(
+                "{}: no results.json in this directory (give a results directory or a results.json)",
+                path.display()
+            )
+        } else {
+            format!("{}: no such results file or directory", path.display())
+        })
+        .into());
+    }
+    let results = ResultsFile::load(&file).map_err(|e| UsageError(e.to_string()))?;
+    let dir = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    Ok(LoadedResults { results, file, dir })
+}

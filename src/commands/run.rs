@@ -1,0 +1,500 @@
+//! `epoll-bench run`: the main job. Every selected variant × case ×
+//! repetition against a fresh `epoll-bench serve` child, then
+//! `results/<UTC timestamp>/` with results.json, results.csv and summary.md,
+//! and the summary table on stdout.
+//!
+//! Bad input (flags, profiles) is found before anything runs or is written.
+//! Ctrl-C finishes the current measurement and saves what finished, marked
+//! incomplete.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::cli::UsageError;
+use crate::driver::measurement::EngineConfig;
+use crate::driver::orchestrator::{CaseEngine, Plan, ServerTemplate, run_plan};
+use crate::driver::server_process::DEFAULT_READY_TIMEOUT;
+use crate::results::environment::{Pinning, usable_cpus};
+use crate::results::{
+    Environment, ResultsFile, RunInfo, RunKind, RunSettings, RunStatus, SCHEMA_VERSION, Status,
+    now_utc_rfc3339,
+};
+use crate::server::variant::Variant;
+
+use super::session::{self, ProgressDisplay};
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Variants to measure, comma-separated (default: all eight).
+    #[arg(long, value_delimiter = ',', value_name = "V,V,...")]
+    pub variants: Vec<String>,
+    /// A profile file or built-in profile name; repeatable (default: the
+    /// default suite).
+    #[arg(long = "profile", value_name = "FILE|NAME")]
+    pub profiles: Vec<String>,
+    /// Measured window of each measurement (default: fitted to --budget).
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Warm-up before each window (default: a quarter of the window).
+    #[arg(long, value_name = "SECONDS")]
+    pub warmup: Option<f64>,
+    /// Repetitions of every variant × case (default 3; 1 with --quick).
+    #[arg(long, value_name = "N")]
+    pub repetitions: Option<u32>,
+    /// Active connections of every case, replacing the profiles' counts.
+    #[arg(long, value_name = "N")]
+    pub connections: Option<u32>,
+    /// Results directory (default: results/<UTC timestamp>/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// CPU pinning: `auto` (server and driver on disjoint CPUs when there
+    /// are two or more), `none`, or `SERVER_CPUS[/DRIVER_CPUS]` such as
+    /// `1/0` or `2-3/0-1` (driver: the other usable CPUs when omitted).
+    #[arg(long, default_value = "auto", value_name = "auto|none|CPUS")]
+    pub pin: String,
+    /// Seed of every case's sizes and payload, replacing the profiles'.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// A seconds-long smoke run (for CI): short windows, 1 repetition.
+    #[arg(long)]
+    pub quick: bool,
+    /// Serving threads of each server (default: the server's default).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Most driver threads (default: the driver's CPUs).
+    #[arg(long, value_name = "N")]
+    pub driver_threads: Option<usize>,
+    /// Wall-clock budget the default window and warm-up are fitted to.
+    #[arg(long, value_name = "SECONDS", default_value_t = session::DEFAULT_BUDGET_SECONDS)]
+    pub budget: f64,
+}
+
+/// Where server and driver run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CpuPlan {
+    pub server: Option<Vec<usize>>,
+    pub driver: Option<Vec<usize>>,
+    pub note: String,
+}
+
+/// Resolves `--pin` against the CPUs this process may use.
+pub fn plan_cpus(
+    pin: &str,
+    usable: &[usize],
+    server_threads: usize,
+) -> Result<CpuPlan, UsageError> {
+    let unpinned = |note: &str| CpuPlan {
+        server: None,
+        driver: None,
+        note: note.to_string(),
+    };
+    match pin.trim() {
+        "none" => Ok(unpinned("not pinned (--pin none)")),
+        "auto" => {
+            if usable.len() < 2 {
+                return Ok(unpinned("not pinned: fewer than two usable CPUs"));
+            }
+            // The server gets as many CPUs as it has threads, the driver at
+            // least half of them.
+            let server_count = server_threads.clamp(1, usable.len() / 2);
+            let split = usable.len() - server_count;
+            Ok(CpuPlan {
+                server: Some(usable[split..].to_vec()),
+                driver: Some(usable[..split].to_vec()),
+                note: "serve --cpus, driver threads pinned".into(),
+            })
+        }
+        list => {
+            let (server_text, driver_text) = match list.split_once('/') {
+                Some((s, d)) => (s, Some(d)),
+                None => (list, None),
+            };
+            let parse = |text: &str| {
+                crate::cli::parse_cpu_list(text).map_err(|e| UsageError(format!("--pin: {e}")))
+            };
+            let server = parse(server_text)?;
+            let driver = match driver_text {
+                Some(text) => parse(text)?,
+                None => usable
+                    .iter()
+                    .copied()
+                    .filter(|c| !server.contains(c))
+                    .collect(),
+            };
+            for cpu in server.iter().chain(&driver) {
+                if !usable.contains(cpu) {
+                    return Err(UsageError(format!(
+                        "--pin {list}: CPU {cpu} is not usable here (usable: {usable:?})"
+                    )));
+                }
+            }
+            if driver.is_empty() {
+                return Err(UsageError(format!(
+                    "--pin {list}: no CPU left for the driver"
+                )));
+            }
+            if let Some(shared) = server.iter().find(|c| driver.contains(c)) {
+                return Err(UsageError(format!(
+                    "--pin {list}: CPU {shared} is given to both server and driver; they must be disjoint"
+                )));
+            }
+            Ok(CpuPlan {
+                server: Some(server),
+                driver: Some(driver),
+                note: "serve --cpus, driver threads pinned".into(),
+            })
+        }
+    }
+}
+
+/// Checks `--variants` against the server's variants (all when empty).
+pub fn select_variants(asked: &[String]) -> Result<Vec<String>, UsageError> {
+    let known: Vec<String> = Variant::ALL.iter().map(|v| v.name()).collect();
+    if asked.is_empty() {
+        return Ok(known);
+    }
+    let mut selected = Vec::new();
+    for name in asked.iter().map(|n| n.trim()) {
+        if !known.iter().any(|k| k == name) {
+            return Err(UsageError(format!(
+                "--variants: unknown variant `{name}` (known: {})",
+                known.join(", ")
+            )));
+        }
+        if !selected.iter().any(|s| s == name) {
+            selected.push(name.to_string());
+        }
+    }
+    Ok(selected)
+}
+
+/// Everything `run` needs, checked; building it writes nothing.
+pub struct Prepared {
+    pub plan: Plan,
+    pub settings: RunSettings,
+    pub pinning: Pinning,
+    pub out: PathBuf,
+    pub estimated_total_seconds: f64,
+}
+
+/// Checks the arguments and builds the plan. Every error is a
+/// [`UsageError`] (exit code 2) and nothing has been written.
+pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, UsageError> {
+    let variants = select_variants(&args.variants)?;
+    let cases = session::load_cases(&args.profiles, args.connections, args.seed)?;
+    let repetitions = args.repetitions.unwrap_or(if args.quick { 1 } else { 3 });
+    if repetitions == 0 {
+        return Err(UsageError("--repetitions: must be at least 1".into()));
+    }
+    if args.threads == Some(0) {
+        return Err(UsageError("--threads: must be at least 1".into()));
+    }
+    if args.driver_threads == Some(0) {
+        return Err(UsageError("--driver-threads: must be at least 1".into()));
+    }
+    let measurements = cases.len() * variants.len() * repetitions as usize;
+    let timing = session::plan_timing(
+        measurements,
+        args.duration,
+        args.warmup,
+        args.quick,
+        args.budget,
+    )?;
+    let usable = usable_cpus();
+    let cpus = plan_cpus(&args.pin, &usable, args.threads.unwrap_or(1))?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| session::default_out_dir(""));
+    session::check_out_dir(&out)?;
+    let driver_threads_max = args.driver_threads.unwrap_or_else(|| {
+        cpus.driver
+            .as_ref()
+            .map_or_else(|| (usable.len() / 2).max(1), |d| d.len())
+    });
+    let settings = RunSettings {
+        variants: variants.clone(),
+        profiles: if args.profiles.is_empty() {
+            vec!["default suite".into()]
+        } else {
+            args.profiles.clone()
+        },
+        warmup_seconds: timing.warmup_seconds,
+        duration_seconds: timing.duration_seconds,
+        drain_timeout_seconds: session::DRAIN_TIMEOUT_SECONDS,
+        repetitions_planned: repetitions,
+        connections_override: args.connections,
+        seed_override: args.seed,
+        quick: args.quick,
+        server_threads: args.threads,
+        driver_threads_max,
+        time_budget_seconds: timing.budget_seconds,
+        target: None,
+        control: None,
+    };
+    let pinning = Pinning {
+        mode: args.pin.clone(),
+        server_cpus: cpus.server.clone(),
+        driver_cpus: cpus.driver.clone(),
+        method: cpus.note.clone(),
+    };
+    let plan = Plan {
+        cases,
+        variants,
+        repetitions,
+        engine: EngineConfig {
+            target: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            warmup: Duration::from_secs_f64(timing.warmup_seconds),
+            duration: Duration::from_secs_f64(timing.duration_seconds),
+            driver_threads: driver_threads_max,
+            driver_cpus: cpus.driver,
+            drain_timeout: Duration::from_secs_f64(session::DRAIN_TIMEOUT_SECONDS),
+        },
+        driver_threads_max,
+        server: ServerTemplate {
+            program: server_program,
+            leading_args: Vec::new(),
+            threads: args.threads,
+            cpus: cpus.server,
+            extra_args: Vec::new(),
+            ready_timeout: DEFAULT_READY_TIMEOUT,
+        },
+    };
+    Ok(Prepared {
+        plan,
+        settings,
+        pinning,
+        out,
+        estimated_total_seconds: timing.estimated_total_seconds,
+    })
+}
+
+/// `epoll-bench run`.
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let program = std::env::current_exe().context("cannot locate the epoll-bench binary")?;
+    let prepared = prepare(&args, program)?;
+    run_prepared(prepared, &mut crate::driver::orchestrator::LoadEngine)
+}
+
+/// Measures a prepared plan with `engine` and writes the results.
+pub fn run_prepared(prepared: Prepared, engine: &mut dyn CaseEngine) -> anyhow::Result<()> {
+    let Prepared {
+        plan,
+        settings,
+        pinning,
+        out,
+        estimated_total_seconds,
+    } = prepared;
+    match crate::sys::rlimit::raise_nofile_to_hard() {
+        Ok(limit) => println!("open-file limit raised to {limit} for many-connection cases"),
+        Err(e) => println!("warning: cannot raise the open-file limit: {e}"),
+    }
+    let environment = Environment::collect(pinning);
+    println!(
+        "plan: {} cases × {} variants × {} repetitions = {} measurements; warm-up {:.2} s + window {:.2} s each; about {:.0} s",
+        plan.cases.len(),
+        plan.variants.len(),
+        plan.repetitions,
+        plan.measurement_count(),
+        settings.warmup_seconds,
+        settings.duration_seconds,
+        estimated_total_seconds
+    );
+    println!(
+        "pinning: {}",
+        match (
+            &environment.pinning.server_cpus,
+            &environment.pinning.driver_cpus
+        ) {
+            (Some(s), Some(d)) => format!("server CPUs {s:?}, driver CPUs {d:?}"),
+            _ => environment.pinning.method.clone(),
+        }
+    );
+    let interrupted = session::interrupt_flag();
+    let started_at_utc = now_utc_rfc3339();
+    let clock = Instant::now();
+    let mut display = ProgressDisplay::new(plan.measurement_count());
+    let outcome = run_plan(&plan, engine, &mut display, &interrupted);
+    display.finish();
+    let results = assemble(
+        RunKind::Run,
+        settings,
+        environment,
+        outcome.cases,
+        outcome.interrupted,
+        started_at_utc,
+        clock.elapsed().as_secs_f64(),
+    );
+    session::finish(&results, &out)
+}
+
+/// Builds the results file from finished cases.
+pub fn assemble(
+    kind: RunKind,
+    settings: RunSettings,
+    environment: Environment,
+    cases: Vec<crate::results::CaseResult>,
+    interrupted: bool,
+    started_at_utc: String,
+    elapsed_seconds: f64,
+) -> ResultsFile {
+    let count = |status: Status| {
+        cases
+            .iter()
+            .flat_map(|c| &c.variants)
+            .filter(|v| v.status == status)
+            .count() as u32
+    };
+    ResultsFile {
+        schema_version: SCHEMA_VERSION,
+        run: RunInfo {
+            kind,
+            status: if interrupted {
+                RunStatus::Incomplete
+            } else {
+                RunStatus::Complete
+            },
+            incomplete_reason: interrupted.then(|| "interrupted (SIGINT/SIGTERM)".to_string()),
+            started_at_utc,
+            finished_at_utc: now_utc_rfc3339(),
+            elapsed_seconds,
+            settings,
+            passed_count: count(Status::Passed),
+            failed_count: count(Status::Failed),
+        },
+        environment,
+        cases,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: RunArgs,
+    }
+
+    fn args(line: &[&str]) -> RunArgs {
+        Wrapper::try_parse_from(std::iter::once("run").chain(line.iter().copied()))
+            .unwrap()
+            .args
+    }
+
+    #[test]
+    fn auto_pinning_splits_two_cpus() {
+        let plan = plan_cpus("auto", &[0, 1], 1).unwrap();
+        assert_eq!(plan.server, Some(vec![1]));
+        assert_eq!(plan.driver, Some(vec![0]));
+        let plan = plan_cpus("auto", &[0, 1, 2, 3, 4, 5, 6, 7], 2).unwrap();
+        assert_eq!(plan.server, Some(vec![6, 7]));
+        assert_eq!(plan.driver, Some(vec![0, 1, 2, 3, 4, 5]));
+        assert_eq!(plan_cpus("auto", &[0], 1).unwrap().server, None);
+        assert_eq!(plan_cpus("none", &[0, 1], 1).unwrap().driver, None);
+    }
+
+    #[test]
+    fn explicit_pinning_is_checked() {
+        let plan = plan_cpus("1", &[0, 1, 2], 1).unwrap();
+        assert_eq!(
+            (plan.server, plan.driver),
+            (Some(vec![1]), Some(vec![0, 2]))
+        );
+        let plan = plan_cpus("2-3/0", &[0, 1, 2, 3], 1).unwrap();
+        assert_eq!(
+            (plan.server, plan.driver),
+            (Some(vec![2, 3]), Some(vec![0]))
+        );
+        assert!(
+            plan_cpus("1/1", &[0, 1], 1)
+                .unwrap_err()
+                .0
+                .contains("disjoint")
+        );
+        assert!(plan_cpus("7", &[0, 1], 1).unwrap_err().0.contains("CPU 7"));
+        assert!(
+            plan_cpus("0-1", &[0, 1], 1)
+                .unwrap_err()
+                .0
+                .contains("driver")
+        );
+        assert!(
+            plan_cpus("x", &[0, 1], 1)
+                .unwrap_err()
+                .0
+                .starts_with("--pin")
+        );
+    }
+
+    #[test]
+    fn variants_default_to_all_and_unknown_ones_are_refused() {
+        assert_eq!(select_variants(&[]).unwrap().len(), 8);
+        assert_eq!(
+            select_variants(&["et-rw".into(), "lt-rw".into(), "et-rw".into()]).unwrap(),
+            ["et-rw", "lt-rw"]
+        );
+        let err = select_variants(&["et-rx".into()]).unwrap_err();
+        assert!(
+            err.0.contains("`et-rx`") && err.0.contains("lt-writev"),
+            "{}",
+            err.0
+        );
+    }
+
+    #[test]
+    fn prepare_builds_the_default_plan_within_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let a = args(&["--out", out.to_str().unwrap()]);
+        let p = prepare(&a, "/bin/true".into()).unwrap();
+        assert_eq!(p.plan.variants.len(), 8);
+        assert_eq!(p.plan.repetitions, 3);
+        assert!(
+            p.estimated_total_seconds <= 120.0,
+            "{}",
+            p.estimated_total_seconds
+        );
+        assert!(!out.exists(), "preparing must not write anything");
+    }
+
+    #[test]
+    fn quick_means_one_short_repetition() {
+        let p = prepare(
+            &args(&["--quick", "--variants", "lt-rw"]),
+            "/bin/true".into(),
+        )
+        .unwrap();
+        assert_eq!(p.plan.repetitions, 1);
+        assert_eq!(p.settings.duration_seconds, session::QUICK_DURATION_SECONDS);
+        assert!(p.settings.quick);
+    }
+
+    #[test]
+    fn bad_flags_are_usage_errors() {
+        let bad = [
+            vec!["--repetitions", "0"],
+            vec!["--variants", "nope"],
+            vec!["--duration", "0"],
+            vec!["--pin", "9/9"],
+            vec!["--profile", "does/not/exist.toml"],
+            vec!["--threads", "0"],
+        ];
+        for line in bad {
+            let err = prepare(&args(&line), "/bin/true".into());
+            assert!(err.is_err(), "{line:?} was accepted");
+        }
+        let err = prepare(
+            &args(&["--profile", "does/not/exist.toml"]),
+            "/bin/true".into(),
+        )
+        .err()
+        .unwrap();
+        assert!(err.0.contains("does/not/exist.toml"), "{}", err.0);
+    }
+}

@@ -1,0 +1,432 @@
+//! What `run` and `drive` share: loading cases, timing, Ctrl-C, progress
+//! display, the output directory, and finishing (export, summary, exit
+//! status).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::UsageError;
+use crate::driver::measurement::{CasePhase, Progress};
+use crate::driver::orchestrator::{ProgressSink, Step};
+use crate::driver::profile;
+use crate::driver::workload::Case;
+use crate::report::export::{self, markdown};
+use crate::results::{Repetition, ResultsFile, Status};
+
+/// Estimated cost of one measurement beyond its warm-up and window: start
+/// the server, wait for it, connect, drain, stop. Used only to fit the
+/// default timing into the time budget.
+pub const OVERHEAD_PER_MEASUREMENT_SECONDS: f64 = 0.25;
+/// Wall-clock budget of a plain `run`: the promise is two minutes, the
+/// rest is slack for a slower machine.
+pub const DEFAULT_BUDGET_SECONDS: f64 = 100.0;
+/// `--quick`: a smoke run, not a measurement.
+pub const QUICK_WARMUP_SECONDS: f64 = 0.05;
+pub const QUICK_DURATION_SECONDS: f64 = 0.25;
+/// How long the engine waits, after the window, for responses in flight.
+pub const DRAIN_TIMEOUT_SECONDS: f64 = 0.5;
+const MIN_DURATION_SECONDS: f64 = 0.2;
+const MAX_AUTO_DURATION_SECONDS: f64 = 10.0;
+const MAX_AUTO_WARMUP_SECONDS: f64 = 2.0;
+
+/// Warm-up and window of every measurement.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timing {
+    pub warmup_seconds: f64,
+    pub duration_seconds: f64,
+    /// The budget the timing was fitted to (`None` when given by flags).
+    pub budget_seconds: Option<f64>,
+    pub estimated_total_seconds: f64,
+}
+
+/// Fits warm-up and window into `budget` over `measurements` unless they
+/// were given; warm-up defaults to a quarter of the window.
+pub fn plan_timing(
+    measurements: usize,
+    duration: Option<f64>,
+    warmup: Option<f64>,
+    quick: bool,
+    budget: f64,
+) -> Result<Timing, UsageError> {
+    let check = |name: &str, value: Option<f64>, min: f64| -> Result<(), UsageError> {
+        match value {
+            Some(v) if !v.is_finite() || v < min => Err(UsageError(format!(
+                "--{name}: must be a number of seconds of at least {min}, got {v}"
+            ))),
+            _ => Ok(()),
+        }
+    };
+    check("duration", duration, 0.01)?;
+    check("warmup", warmup, 0.0)?;
+    if !budget.is_finite() || budget <= 0.0 {
+        return Err(UsageError(format!(
+            "--budget: must be a positive number of seconds, got {budget}"
+        )));
+    }
+    let n = measurements.max(1) as f64;
+    let (duration_seconds, budget_seconds) = match (duration, quick) {
+        (Some(d), _) => (d, None),
+        (None, true) => (QUICK_DURATION_SECONDS, None),
+        (None, false) => {
+            let per = budget / n - OVERHEAD_PER_MEASUREMENT_SECONDS;
+            // Window takes 4/5 of the per-measurement time, warm-up 1/5.
+            (
+                (per * 0.8).clamp(MIN_DURATION_SECONDS, MAX_AUTO_DURATION_SECONDS),
+                Some(budget),
+            )
+        }
+    };
+    let warmup_seconds = match (warmup, quick) {
+        (Some(w), _) => w,
+        (None, true) => QUICK_WARMUP_SECONDS,
+        (None, false) => (duration_seconds / 4.0).clamp(0.05, MAX_AUTO_WARMUP_SECONDS),
+    };
+    Ok(Timing {
+        warmup_seconds,
+        duration_seconds,
+        budget_seconds,
+        estimated_total_seconds: n
+            * (warmup_seconds + duration_seconds + OVERHEAD_PER_MEASUREMENT_SECONDS),
+    })
+}
+
+/// The cases of `--profile` arguments (files or built-in names), or the
+/// default suite; with `--connections` / `--seed` applied. Errors are
+/// [`UsageError`]s naming file, line and field.
+pub fn load_cases(
+    profiles: &[String],
+    connections: Option<u32>,
+    seed: Option<u64>,
+) -> Result<Vec<Case>, UsageError> {
+    let mut cases = if profiles.is_empty() {
+        profile::default_suite()
+    } else {
+        let mut cases = Vec::new();
+        for argument in profiles {
+            cases
+                .extend(profile::resolve_profile(argument).map_err(|e| UsageError(e.to_string()))?);
+        }
+        cases
+    };
+    if connections == Some(0) {
+        return Err(UsageError("--connections: must be at least 1".into()));
+    }
+    for case in &mut cases {
+        if let Some(c) = connections {
+            case.connections = c;
+        }
+        if let Some(s) = seed {
+            case.seed = s;
+        }
+    }
+    let mut labels = std::collections::HashSet::new();
+    for case in &cases {
+        if !labels.insert(case.label.clone()) {
+            return Err(UsageError(format!(
+                "case `{}` is given twice (same profile twice?)",
+                case.label
+            )));
+        }
+    }
+    Ok(cases)
+}
+
+/// Raised by SIGINT/SIGTERM once a handler is installed.
+pub fn interrupt_flag() -> Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let raised = Arc::clone(&flag);
+        let installed = ctrlc::set_handler(move || {
+            if raised.swap(true, Ordering::SeqCst) {
+                // Second Ctrl-C: the user means it.
+                std::process::exit(130);
+            }
+            eprintln!(
+                "\ninterrupted: finishing the current measurement, then saving what finished (Ctrl-C again to quit now)"
+            );
+        });
+        if let Err(e) = installed {
+            eprintln!("warning: Ctrl-C will not save partial results: {e}");
+        }
+        flag
+    })
+    .clone()
+}
+
+/// `results/<UTC timestamp>[-suffix]/`, not yet existing.
+pub fn default_out_dir(suffix: &str) -> PathBuf {
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace(':', "-");
+    let base = PathBuf::from("results").join(format!("{stamp}{suffix}"));
+    let mut candidate = base.clone();
+    let mut n = 2;
+    while candidate.exists() {
+        candidate = PathBuf::from(format!("{}-{n}", base.display()));
+        n += 1;
+    }
+    candidate
+}
+
+/// Refuses an output path that cannot be a results directory, before any
+/// measuring.
+pub fn check_out_dir(dir: &Path) -> Result<(), UsageError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(UsageError(format!(
+            "--out {}: exists and is not a directory",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Progress bar on a terminal, one line per measurement otherwise.
+pub struct ProgressDisplay {
+    bar: Option<ProgressBar>,
+    /// Last live sample: when, and responses so far.
+    last_sample: Option<(std::time::Instant, u64)>,
+    live_requests_per_second: f64,
+}
+
+impl ProgressDisplay {
+    pub fn new(total: usize) -> ProgressDisplay {
+        let bar = std::io::stdout().is_terminal().then(|| {
+            let bar = ProgressBar::new(total as u64);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:30}] {pos}/{len} {msg} (eta {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        ProgressDisplay {
+            bar,
+            last_sample: None,
+            live_requests_per_second: 0.0,
+        }
+    }
+
+    /// Prints a line above the bar (or plainly).
+    pub fn println(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => println!("{line}"),
+        }
+    }
+
+    fn show(&self, step: &Step, requests_per_second: f64, phase: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!(
+                "{} · {} · rep {}/{} · {phase} · {} req/s",
+                step.variant,
+                step.case.label,
+                step.repetition + 1,
+                step.repetitions,
+                markdown::number(requests_per_second)
+            ));
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// One line about a finished measurement.
+pub fn outcome_line(step: &Step, repetition: &Repetition) -> String {
+    let what = format!(
+        "[{:>3}/{}] {:<20} {:<24} rep {}/{}",
+        step.index + 1,
+        step.total,
+        step.variant,
+        step.case.label,
+        step.repetition + 1,
+        step.repetitions
+    );
+    match (&repetition.measurement, &repetition.failure) {
+        (Some(m), _) => format!(
+            "{what}: {} req/s, p99 {} µs",
+            markdown::number(m.requests_per_second()),
+            markdown::number(m.latency.p99_us)
+        ),
+        (None, Some(f)) => format!("{what}: FAILED: {}", f.reasons.join("; ")),
+        (None, None) => format!("{what}: no result"),
+    }
+}
+
+impl ProgressSink for ProgressDisplay {
+    fn measurement_started(&mut self, step: &Step) {
+        self.last_sample = None;
+        self.live_requests_per_second = 0.0;
+        self.show(step, 0.0, "starting");
+    }
+
+    fn live(&mut self, step: &Step, progress: &Progress) {
+        let now = std::time::Instant::now();
+        if let Some((then, before)) = self.last_sample {
+            let seconds = now.duration_since(then).as_secs_f64();
+            if seconds > 0.0 {
+                self.live_requests_per_second =
+                    progress.requests_completed_total.saturating_sub(before) as f64 / seconds;
+            }
+        }
+        self.last_sample = Some((now, progress.requests_completed_total));
+        let phase = match progress.phase {
+            CasePhase::Connecting => "connecting",
+            CasePhase::WarmingUp => "warm-up",
+            CasePhase::Measuring => "measuring",
+            CasePhase::Draining => "draining",
+        };
+        self.show(step, self.live_requests_per_second, phase);
+    }
+
+    fn measurement_finished(&mut self, step: &Step, repetition: &Repetition) {
+        let line = outcome_line(step, repetition);
+        match &self.bar {
+            Some(bar) => {
+                if repetition.status == Status::Failed {
+                    bar.println(&line);
+                }
+                bar.inc(1);
+            }
+            None => println!("{line}"),
+        }
+    }
+}
+
+/// Writes the results directory, prints the summary and warnings, and turns
+/// failures and interruptions into an error (after saving).
+pub fn finish(results: &ResultsFile, out: &Path) -> anyhow::Result<()> {
+    let written = export::export_all(out, results, &export::default_exporters())?;
+    println!("\n{}", markdown::summary_markdown(results));
+    for (case, variant) in results.variant_results() {
+        if let Some(s) = variant
+            .summary
+            .as_ref()
+            .filter(|s| s.driver_bottleneck_warning)
+        {
+            println!(
+                "warning: {} / {}: driver CPU per request is {:.2}× the server's; the driver may be the bottleneck",
+                case.label,
+                variant.variant,
+                s.driver_to_server_cpu_ratio.map_or(0.0, |r| r.median)
+            );
+        }
+    }
+    if results.environment.build_profile == "debug" {
+        println!("warning: this is a debug build; measure with `cargo run --release`");
+    }
+    println!(
+        "results written to {}/ ({})",
+        out.display(),
+        written
+            .iter()
+            .filter_map(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let Some(reason) = &results.run.incomplete_reason {
+        anyhow::bail!(
+            "run incomplete ({reason}); partial results saved in {}",
+            out.display()
+        );
+    }
+    if results.run.failed_count > 0 {
+        anyhow::bail!(
+            "{} of {} results failed (see failure reasons in {}/summary.md)",
+            results.run.failed_count,
+            results.run.failed_count + results.run.passed_count,
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_timing_fits_the_budget() {
+        // 6 cases × 8 variants × 3 repetitions.
+        let t = plan_timing(144, None, None, false, DEFAULT_BUDGET_SECONDS).unwrap();
+        assert!(t.estimated_total_seconds <= DEFAULT_BUDGET_SECONDS + 1e-9);
+        assert!(t.duration_seconds >= MIN_DURATION_SECONDS);
+        assert_eq!(t.warmup_seconds, t.duration_seconds / 4.0);
+        assert_eq!(t.budget_seconds, Some(DEFAULT_BUDGET_SECONDS));
+    }
+
+    #[test]
+    fn explicit_and_quick_timing() {
+        let t = plan_timing(10, Some(2.0), None, false, 100.0).unwrap();
+        assert_eq!((t.duration_seconds, t.warmup_seconds), (2.0, 0.5));
+        assert_eq!(t.budget_seconds, None);
+        let t = plan_timing(10, None, None, true, 100.0).unwrap();
+        assert_eq!(
+            (t.duration_seconds, t.warmup_seconds),
+            (QUICK_DURATION_SECONDS, QUICK_WARMUP_SECONDS)
+        );
+        let t = plan_timing(10, Some(1.0), Some(0.0), false, 100.0).unwrap();
+        assert_eq!(t.warmup_seconds, 0.0);
+    }
+
+    #[test]
+    fn bad_timing_flags_name_the_flag() {
+        let err = plan_timing(1, Some(-1.0), None, false, 100.0).unwrap_err();
+        assert!(err.0.starts_with("--duration"), "{}", err.0);
+        let err = plan_timing(1, None, Some(f64::NAN), false, 100.0).unwrap_err();
+        assert!(err.0.starts_with("--warmup"), "{}", err.0);
+    }
+
+    #[test]
+    fn cases_get_overrides_and_bad_profiles_name_the_file() {
+        let cases = load_cases(&["pingpong-64b-1conn".into()], Some(3), Some(9)).unwrap();
+        assert_eq!(cases.len(), 1);
+        assert_eq!((cases[0].connections, cases[0].seed), (3, 9));
+        assert!(!load_cases(&[], None, None).unwrap().is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(
+            &bad,
+            "connections = 1\n[shape]\nkind = \"pipelined\"\ndepth = 0\n",
+        )
+        .unwrap();
+        let err = load_cases(&[bad.display().to_string()], None, None).unwrap_err();
+        assert!(err.0.contains("bad.toml:4:"), "{}", err.0);
+        assert!(err.0.contains("shape.depth"), "{}", err.0);
+
+        let err = load_cases(&["pingpong-64b-1conn".into()], Some(0), None).unwrap_err();
+        assert!(err.0.contains("--connections"));
+        let twice = [
+            "pingpong-64b-1conn".to_string(),
+            "pingpong-64b-1conn".to_string(),
+        ];
+        assert!(
+            load_cases(&twice, None, None)
+                .unwrap_err()
+                .0
+                .contains("twice")
+        );
+    }
+
+    #[test]
+    fn default_out_dir_is_a_fresh_timestamped_path() {
+        let dir = default_out_dir("");
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(dir.starts_with("results"));
+        assert!(name.ends_with('Z') && !name.contains(':'), "{name}");
+    }
+}

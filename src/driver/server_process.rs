@@ -1,0 +1,795 @@
+//! Lifecycle of one `epoll-bench serve` child process, and the control line
+//! protocol (`snapshot` → one JSON [`ServerReport`] line) spoken to it, either
+//! over the child's stdin/stdout ([`ServerProcess`]) or over TCP to a server
+//! started elsewhere with `--control ADDR` ([`RemoteControl`]).
+//!
+//! Why it is shaped this way:
+//! - The server's counters live in the server process; the driver never reads
+//!   them directly, so driver and server counters cannot mix.
+//! - Stdout is read by a helper thread that forwards lines over a channel, so
+//!   that every wait (ready line, snapshot answer, final report) is bounded by
+//!   a timeout instead of blocking forever on a hung server.
+//! - Stopping uses the server's `stop` control line, which the server contract
+//!   defines as equivalent to SIGTERM; this keeps signal syscalls out of code
+//!   outside `src/sys`. If the server does not exit in time it is killed.
+//!   `Drop` kills the child too, so no error path leaves a server running.
+//! - CPU pinning is the server's own `--cpus LIST`: it pins its main thread
+//!   before starting the serving threads, which inherit the mask.
+
+use std::collections::VecDeque;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::driver::measurement::WindowObserver;
+use crate::metrics::cross_check::{CrossCheck, KernelWatch, WindowStart};
+use crate::protocol::Protocol;
+use crate::server::report::{ReportKind, ServerReport};
+
+/// How long a server may take to print `listening on IP:PORT`.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a server may take to answer one `snapshot` line.
+pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a server may take, after `stop`, to print its final report and exit.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(2);
+/// Bytes of the server's stderr kept for error messages.
+const STDERR_TAIL_BYTES: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot start server `{program}`: {source}")]
+    Spawn { program: String, source: io::Error },
+    #[error(
+        "server {variant} did not print `listening on IP:PORT` within {seconds} s{stderr}",
+        stderr = stderr_suffix(stderr)
+    )]
+    NotReady {
+        variant: String,
+        seconds: f64,
+        stderr: String,
+    },
+    #[error(
+        "server {variant} printed `{line}` where `listening on IP:PORT` was expected{stderr}",
+        stderr = stderr_suffix(stderr)
+    )]
+    BadListeningLine {
+        variant: String,
+        line: String,
+        stderr: String,
+    },
+    #[error("server {variant} died ({status}){stderr}", stderr = stderr_suffix(stderr))]
+    Died {
+        variant: String,
+        status: String,
+        stderr: String,
+    },
+    #[error("server {variant} did not answer `snapshot` within {seconds} s")]
+    SnapshotTimeout { variant: String, seconds: f64 },
+    #[error("server {variant} sent a line that is not a server report ({reason}): `{line}`")]
+    BadReport {
+        variant: String,
+        line: String,
+        reason: String,
+    },
+    #[error("server {variant} did not exit within {seconds} s of `stop`; killed it")]
+    StopTimeout { variant: String, seconds: f64 },
+    #[error("control interface {addr}: {source}")]
+    Control { addr: String, source: io::Error },
+    #[error("I/O with server {variant}: {source}")]
+    Io { variant: String, source: io::Error },
+}
+
+fn stderr_suffix(stderr: &str) -> String {
+    let trimmed = stderr.trim();
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!("; its stderr ends with: {trimmed}")
+    }
+}
+
+/// What to start: `PROGRAM serve --variant V --protocol P --listen ADDR
+/// [--threads N] [--cpus LIST] EXTRA...`.
+#[derive(Clone, Debug)]
+pub struct ServerSpec {
+    /// The `epoll-bench` binary (normally [`std::env::current_exe`]).
+    pub program: PathBuf,
+    /// Arguments placed before `serve` (tests use it to run a script
+    /// through an interpreter).
+    pub leading_args: Vec<String>,
+    pub variant: String,
+    pub protocol: Protocol,
+    pub listen: SocketAddr,
+    pub threads: Option<usize>,
+    pub extra_args: Vec<String>,
+    /// CPUs the whole server process may run on (`None`: unpinned).
+    pub cpus: Option<Vec<usize>>,
+    pub ready_timeout: Duration,
+}
+
+impl ServerSpec {
+    /// A spec for this very binary, listening on an ephemeral loopback port.
+    pub fn for_current_exe(variant: &str, protocol: Protocol) -> io::Result<ServerSpec> {
+        Ok(ServerSpec::new(std::env::current_exe()?, variant, protocol))
+    }
+
+    pub fn new(program: PathBuf, variant: &str, protocol: Protocol) -> ServerSpec {
+        ServerSpec {
+            program,
+            leading_args: Vec::new(),
+            variant: variant.to_string(),
+            protocol,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            threads: None,
+            extra_args: Vec::new(),
+            cpus: None,
+            ready_timeout: DEFAULT_READY_TIMEOUT,
+        }
+    }
+
+    /// Arguments after the program, as the server receives them.
+    pub fn server_args(&self) -> Vec<String> {
+        let mut args = self.leading_args.clone();
+        args.extend([
+            "serve".to_string(),
+            "--variant".to_string(),
+            self.variant.clone(),
+            "--protocol".to_string(),
+            self.protocol.name().to_string(),
+            "--listen".to_string(),
+            self.listen.to_string(),
+        ]);
+        if let Some(threads) = self.threads {
+            args.extend(["--threads".to_string(), threads.to_string()]);
+        }
+        if let Some(cpus) = &self.cpus {
+            args.extend(["--cpus".to_string(), cpu_list(cpus)]);
+        }
+        args.extend(self.extra_args.iter().cloned());
+        args
+    }
+}
+
+/// Resident memory of a process, from `/proc/<pid>/status`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessMemory {
+    /// `VmRSS`: resident now.
+    pub rss_bytes: u64,
+    /// `VmHWM`: the peak resident size since the process started.
+    pub peak_rss_bytes: u64,
+}
+
+/// Reads `VmRSS` and `VmHWM` of process `pid`.
+pub fn read_process_memory(pid: u32) -> io::Result<ProcessMemory> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    parse_process_memory(&status).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("/proc/{pid}/status has no VmRSS/VmHWM lines"),
+        )
+    })
+}
+
+fn parse_process_memory(status: &str) -> Option<ProcessMemory> {
+    let field_bytes = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let mut words = line[name.len()..].split_whitespace();
+        let value: u64 = words.next()?.parse().ok()?;
+        match words.next() {
+            Some("kB") => Some(value * 1024),
+            _ => None,
+        }
+    };
+    Some(ProcessMemory {
+        rss_bytes: field_bytes("VmRSS:")?,
+        peak_rss_bytes: field_bytes("VmHWM:")?,
+    })
+}
+
+/// Formats CPU ids as a `--cpus` list, e.g. `0,2,3`.
+pub fn cpu_list(cpus: &[usize]) -> String {
+    cpus.iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A server that can be asked for its counters.
+pub trait ServerControl {
+    /// Sends `snapshot` and returns the server's answer.
+    fn snapshot(&mut self) -> Result<ServerReport, ServerError>;
+    /// The server's resident memory now, where it can be read (a local child).
+    fn memory(&self) -> Option<ProcessMemory>;
+}
+
+/// A running `epoll-bench serve` child.
+pub struct ServerProcess {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout_lines: Receiver<String>,
+    stderr_tail: Arc<Mutex<VecDeque<u8>>>,
+    addr: SocketAddr,
+    variant: String,
+    command_line: Vec<String>,
+    baseline_memory: Option<ProcessMemory>,
+    exited: bool,
+}
+
+impl ServerProcess {
+    /// Spawns the server and waits (bounded by `spec.ready_timeout`) for its
+    /// `listening on IP:PORT` line.
+    pub fn start(spec: &ServerSpec) -> Result<ServerProcess, ServerError> {
+        let mut command_line = vec![spec.program.display().to_string()];
+        command_line.extend(spec.server_args());
+
+        let mut child = Command::new(&command_line[0])
+            .args(&command_line[1..])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| ServerError::Spawn {
+                program: command_line[0].clone(),
+                source,
+            })?;
+
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let stdin = child.stdin.take();
+        let (line_tx, stdout_lines) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("server-stdout".into())
+            .spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if line_tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|source| ServerError::Io {
+                variant: spec.variant.clone(),
+                source,
+            })?;
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+        let tail = Arc::clone(&stderr_tail);
+        std::thread::Builder::new()
+            .name("server-stderr".into())
+            .spawn(move || keep_tail(stderr, &tail))
+            .map_err(|source| ServerError::Io {
+                variant: spec.variant.clone(),
+                source,
+            })?;
+
+        let mut server = ServerProcess {
+            child,
+            stdin,
+            stdout_lines,
+            stderr_tail,
+            addr: spec.listen,
+            variant: spec.variant.clone(),
+            command_line,
+            baseline_memory: None,
+            exited: false,
+        };
+        server.addr = server.wait_ready(spec.ready_timeout)?;
+        server.baseline_memory = read_process_memory(server.pid()).ok();
+        Ok(server)
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> Result<SocketAddr, ServerError> {
+        let line = match self.stdout_lines.recv_timeout(timeout) {
+            Ok(line) => line,
+            Err(RecvTimeoutError::Timeout) => {
+                return Err(ServerError::NotReady {
+                    variant: self.variant.clone(),
+                    seconds: timeout.as_secs_f64(),
+                    stderr: self.stderr_tail(),
+                });
+            }
+            Err(RecvTimeoutError::Disconnected) => return Err(self.died()),
+        };
+        parse_listening_line(&line).ok_or_else(|| ServerError::BadListeningLine {
+            variant: self.variant.clone(),
+            line,
+            stderr: self.stderr_tail(),
+        })
+    }
+
+    /// Where the server listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn variant(&self) -> &str {
+        &self.variant
+    }
+
+    /// The command that started the server.
+    pub fn command_line(&self) -> &[String] {
+        &self.command_line
+    }
+
+    /// Resident memory right after the server became ready (no connections).
+    pub fn baseline_memory(&self) -> Option<ProcessMemory> {
+        self.baseline_memory
+    }
+
+    fn stderr_tail(&self) -> String {
+        // Give the stderr thread a moment to collect what a dying server
+        // printed last; the tail is only used in error messages.
+        std::thread::sleep(Duration::from_millis(20));
+        let tail = self.stderr_tail.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&tail.iter().copied().collect::<Vec<u8>>()).into_owned()
+    }
+
+    /// The error for a server whose stdout closed or whose stdin broke.
+    fn died(&mut self) -> ServerError {
+        let status = self.wait_exit(Duration::from_millis(500));
+        ServerError::Died {
+            variant: self.variant.clone(),
+            status: describe_status(status),
+            stderr: self.stderr_tail(),
+        }
+    }
+
+    /// Waits up to `timeout` for the child to exit.
+    fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    self.exited = true;
+                    return Some(status);
+                }
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn send_line(&mut self, line: &str) -> io::Result<()> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "stdin already closed"))?;
+        stdin.write_all(line.as_bytes())?;
+        stdin.write_all(b"\n")?;
+        stdin.flush()
+    }
+
+    /// Reads stdout lines until one JSON report of `kind` arrives.
+    fn read_report(
+        &mut self,
+        kind: ReportKind,
+        timeout: Duration,
+    ) -> Result<ServerReport, ServerError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout_lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(report) = parse_report_line(&self.variant, &line, kind)? {
+                        return Ok(report);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(ServerError::SnapshotTimeout {
+                        variant: self.variant.clone(),
+                        seconds: timeout.as_secs_f64(),
+                    });
+                }
+                Err(RecvTimeoutError::Disconnected) => return Err(self.died()),
+            }
+        }
+    }
+
+    /// Asks the server to stop (the `stop` control line, equivalent to
+    /// SIGTERM), and returns its final report. A server that does not exit
+    /// within [`STOP_TIMEOUT`] is killed and reported as an error.
+    pub fn stop(mut self) -> Result<ServerReport, ServerError> {
+        if self.send_line("stop").is_err() {
+            return Err(self.died());
+        }
+        // Closing stdin also tells a server that watches for EOF to stop.
+        self.stdin = None;
+        let started = Instant::now();
+        let report = self.read_report(ReportKind::Final, STOP_TIMEOUT);
+        let left = STOP_TIMEOUT.saturating_sub(started.elapsed());
+        let status = self.wait_exit(left.max(Duration::from_millis(100)));
+        match (report, status) {
+            (Ok(report), Some(status)) if status.success() => Ok(report),
+            (Ok(_), Some(status)) => Err(ServerError::Died {
+                variant: self.variant.clone(),
+                status: describe_status(Some(status)),
+                stderr: self.stderr_tail(),
+            }),
+            (Err(err @ ServerError::Died { .. }), _) => Err(err),
+            (_, None) => {
+                self.kill();
+                Err(ServerError::StopTimeout {
+                    variant: self.variant.clone(),
+                    seconds: STOP_TIMEOUT.as_secs_f64(),
+                })
+            }
+            (Err(err), Some(_)) => Err(err),
+        }
+    }
+
+    fn kill(&mut self) {
+        if !self.exited {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            self.exited = true;
+        }
+    }
+}
+
+impl ServerControl for ServerProcess {
+    fn snapshot(&mut self) -> Result<ServerReport, ServerError> {
+        if self.send_line("snapshot").is_err() {
+            return Err(self.died());
+        }
+        self.read_report(ReportKind::Snapshot, SNAPSHOT_TIMEOUT)
+    }
+
+    fn memory(&self) -> Option<ProcessMemory> {
+        read_process_memory(self.pid()).ok()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn keep_tail(mut stderr: impl Read, tail: &Mutex<VecDeque<u8>>) {
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = stderr.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+        tail.extend(&buf[..n]);
+        while tail.len() > STDERR_TAIL_BYTES {
+            tail.pop_front();
+        }
+    }
+}
+
+fn describe_status(status: Option<ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Some(s) => match (s.code(), s.signal()) {
+            (Some(code), _) => format!("exit code {code}"),
+            (None, Some(signal)) => format!("killed by signal {signal}"),
+            _ => s.to_string(),
+        },
+        None => "still running, not answering".to_string(),
+    }
+}
+
+/// `listening on 127.0.0.1:4000` → the address.
+pub fn parse_listening_line(line: &str) -> Option<SocketAddr> {
+    line.trim()
+        .strip_prefix("listening on ")?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Parses one control answer. `Ok(None)` for lines that are not JSON (a
+/// stray log line), an error for JSON that is not a report of `kind`.
+fn parse_report_line(
+    variant: &str,
+    line: &str,
+    kind: ReportKind,
+) -> Result<Option<ServerReport>, ServerError> {
+    let trimmed = line.trim();
+    if !trimmed.starts_with('{') {
+        return Ok(None);
+    }
+    let bad = |reason: String| ServerError::BadReport {
+        variant: variant.to_string(),
+        line: truncate(trimmed, 200),
+        reason,
+    };
+    let report: ServerReport = serde_json::from_str(trimmed).map_err(|e| bad(e.to_string()))?;
+    if report.report != kind {
+        return Err(bad(format!(
+            "expected a {kind:?} report, got {:?}",
+            report.report
+        )));
+    }
+    Ok(Some(report))
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        text.to_string()
+    } else {
+        text.chars().take(max_chars).collect::<String>() + "…"
+    }
+}
+
+/// The control interface of a server started elsewhere with `--control ADDR`.
+pub struct RemoteControl {
+    addr: String,
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl RemoteControl {
+    pub fn connect(addr: &str, timeout: Duration) -> Result<RemoteControl, ServerError> {
+        let control_err = |source| ServerError::Control {
+            addr: addr.to_string(),
+            source,
+        };
+        let resolved = addr
+            .to_socket_addrs()
+            .map_err(control_err)?
+            .next()
+            .ok_or_else(|| {
+                control_err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "address resolves to nothing",
+                ))
+            })?;
+        let stream = TcpStream::connect_timeout(&resolved, timeout).map_err(control_err)?;
+        stream
+            .set_read_timeout(Some(SNAPSHOT_TIMEOUT))
+            .map_err(control_err)?;
+        let writer = stream.try_clone().map_err(control_err)?;
+        Ok(RemoteControl {
+            addr: addr.to_string(),
+            reader: BufReader::new(stream),
+            writer,
+        })
+    }
+}
+
+impl ServerControl for RemoteControl {
+    fn snapshot(&mut self) -> Result<ServerReport, ServerError> {
+        let control_err = |source| ServerError::Control {
+            addr: self.addr.clone(),
+            source,
+        };
+        self.writer
+            .write_all(b"snapshot\n")
+            .and_then(|()| self.writer.flush())
+            .map_err(control_err)?;
+        loop {
+            let mut line = String::new();
+            let n = self.reader.read_line(&mut line).map_err(|source| {
+                if matches!(
+                    source.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) {
+                    ServerError::SnapshotTimeout {
+                        variant: format!("at {}", self.addr),
+                        seconds: SNAPSHOT_TIMEOUT.as_secs_f64(),
+                    }
+                } else {
+                    ServerError::Control {
+                        addr: self.addr.clone(),
+                        source,
+                    }
+                }
+            })?;
+            if n == 0 {
+                return Err(ServerError::Control {
+                    addr: self.addr.clone(),
+                    source: io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the server closed the control connection",
+                    ),
+                });
+            }
+            let variant = format!("at {}", self.addr);
+            if let Some(report) = parse_report_line(&variant, &line, ReportKind::Snapshot)? {
+                return Ok(report);
+            }
+        }
+    }
+
+    fn memory(&self) -> Option<ProcessMemory> {
+        None
+    }
+}
+
+/// The server's side of one measured window.
+#[derive(Clone, Debug)]
+pub struct ServerWindow {
+    pub start: ServerReport,
+    pub end: ServerReport,
+    /// `end.since(&start)`: what the server did inside the window.
+    pub delta: ServerReport,
+    /// Memory at the end of the window (local servers only).
+    pub memory_at_end: Option<ProcessMemory>,
+    /// In-process against kernel syscall counts over the window, when a
+    /// [`KernelWatch`] was given.
+    pub cross_check: Option<CrossCheck>,
+}
+
+/// A [`WindowObserver`] that snapshots a server when the engine opens and
+/// closes the measured window. The engine's hooks cannot fail, so errors are
+/// kept and returned by [`SnapshotWindow::finish`].
+///
+/// With a [`KernelWatch`], the kernel counters are read just outside the two
+/// snapshots (kernel start, snapshot, load, snapshot, kernel end), so the
+/// kernel window encloses the in-process one.
+pub struct SnapshotWindow<'a> {
+    control: &'a mut dyn ServerControl,
+    kernel: Option<&'a KernelWatch>,
+    kernel_start: Option<WindowStart>,
+    start: Option<Result<ServerReport, ServerError>>,
+    end: Option<Result<ServerReport, ServerError>>,
+    memory_at_end: Option<ProcessMemory>,
+    cross_check: Option<CrossCheck>,
+}
+
+impl<'a> SnapshotWindow<'a> {
+    pub fn new(control: &'a mut dyn ServerControl) -> SnapshotWindow<'a> {
+        SnapshotWindow {
+            control,
+            kernel: None,
+            kernel_start: None,
+            start: None,
+            end: None,
+            memory_at_end: None,
+            cross_check: None,
+        }
+    }
+
+    /// Also cross-checks the window's syscall counts with `kernel`.
+    pub fn with_kernel_watch(mut self, kernel: &'a KernelWatch) -> SnapshotWindow<'a> {
+        self.kernel = Some(kernel);
+        self
+    }
+
+    /// Both reports and their difference, or why they are missing.
+    pub fn finish(self) -> Result<ServerWindow, WindowError> {
+        let start = self.start.ok_or(WindowError::NeverOpened)??;
+        let end = self.end.ok_or(WindowError::NeverClosed)??;
+        if start.threads.len() != end.threads.len() {
+            return Err(WindowError::ThreadsChanged {
+                start: start.threads.len(),
+                end: end.threads.len(),
+            });
+        }
+        let delta = end.since(&start);
+        Ok(ServerWindow {
+            start,
+            end,
+            delta,
+            memory_at_end: self.memory_at_end,
+            cross_check: self.cross_check,
+        })
+    }
+}
+
+impl WindowObserver for SnapshotWindow<'_> {
+    fn window_started(&mut self) {
+        self.kernel_start = self.kernel.map(KernelWatch::start);
+        self.start = Some(self.control.snapshot());
+    }
+
+    fn window_ended(&mut self) {
+        let end = self.control.snapshot();
+        if let (Some(kernel), Some(kernel_start), Some(Ok(start)), Ok(end)) =
+            (self.kernel, &self.kernel_start, &self.start, &end)
+        {
+            let in_process = end.since(start).total.syscalls.calls;
+            self.cross_check = Some(kernel.finish(kernel_start, &in_process));
+        }
+        self.end = Some(end);
+        self.memory_at_end = self.control.memory();
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WindowError {
+    #[error("the load engine never opened the measured window")]
+    NeverOpened,
+    #[error("the load engine never closed the measured window")]
+    NeverClosed,
+    #[error("the server's thread count changed inside the window ({start} → {end})")]
+    ThreadsChanged { start: usize, end: usize },
+    #[error(transparent)]
+    Server(#[from] ServerError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listening_line_parses_v4_and_v6() {
+        assert_eq!(
+            parse_listening_line("listening on 127.0.0.1:4000\n"),
+            Some("127.0.0.1:4000".parse().unwrap())
+        );
+        assert_eq!(
+            parse_listening_line("listening on [::1]:80"),
+            Some("[::1]:80".parse().unwrap())
+        );
+        assert_eq!(parse_listening_line("listening at 127.0.0.1:4000"), None);
+        assert_eq!(parse_listening_line("listening on nowhere"), None);
+    }
+
+    #[test]
+    fn process_memory_parses_kib_fields() {
+        let status = "Name:\tx\nVmHWM:\t    2048 kB\nVmRSS:\t    1024 kB\n";
+        assert_eq!(
+            parse_process_memory(status),
+            Some(ProcessMemory {
+                rss_bytes: 1024 * 1024,
+                peak_rss_bytes: 2048 * 1024
+            })
+        );
+        assert_eq!(parse_process_memory("VmRSS:\t1 kB\n"), None);
+        let own = read_process_memory(std::process::id()).unwrap();
+        assert!(own.peak_rss_bytes >= own.rss_bytes && own.rss_bytes > 0);
+    }
+
+    #[test]
+    fn report_lines_are_checked_for_kind() {
+        let report = ServerReport::new(
+            ReportKind::Final,
+            "lt-rw".into(),
+            Protocol::Frame,
+            Vec::new(),
+        );
+        let line = serde_json::to_string(&report).unwrap();
+        assert!(matches!(
+            parse_report_line("lt-rw", &line, ReportKind::Snapshot),
+            Err(ServerError::BadReport { .. })
+        ));
+        assert_eq!(
+            parse_report_line("lt-rw", &line, ReportKind::Final).unwrap(),
+            Some(report)
+        );
+        assert_eq!(
+            parse_report_line("lt-rw", "note: hello", ReportKind::Final).unwrap(),
+            None
+        );
+        assert!(parse_report_line("lt-rw", "{not json", ReportKind::Final).is_err());
+    }
+
+    #[test]
+    fn server_args_carry_variant_protocol_and_threads() {
+        let mut spec = ServerSpec::new("/bin/x".into(), "et-splice", Protocol::Echo);
+        spec.threads = Some(2);
+        spec.cpus = Some(vec![1, 3]);
+        let args = spec.server_args();
+        assert_eq!(
+            args,
+            [
+                "serve",
+                "--variant",
+                "et-splice",
+                "--protocol",
+                "echo",
+                "--listen",
+                "127.0.0.1:0",
+                "--threads",
+                "2",
+                "--cpus",
+                "1,3"
+            ]
+        );
+    }
+}

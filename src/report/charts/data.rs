@@ -1,0 +1,261 @@
+//! What the charts plot, taken from a results file: passed variant results
+//! grouped by profile, size sweeps, connection-count series, and the splice
+//! crossover. Pure functions over [`ResultsFile`], so the numbers a chart
+//! shows can be checked without drawing it.
+
+use std::collections::BTreeMap;
+
+use crate::results::{CaseResult, ResultsFile, Spread, Status, Summary, VariantResult};
+use crate::server::variant::{CopyMode, Variant};
+
+use super::style::variant_order;
+
+/// A passed variant result and the case it belongs to.
+#[derive(Clone, Copy, Debug)]
+pub struct Passed<'a> {
+    pub case: &'a CaseResult,
+    pub variant: &'a VariantResult,
+    pub summary: &'a Summary,
+}
+
+pub fn passed(case: &CaseResult) -> Vec<Passed<'_>> {
+    let mut out: Vec<Passed> = case
+        .variants
+        .iter()
+        .filter(|v| v.status == Status::Passed)
+        .filter_map(|v| {
+            v.summary.as_ref().map(|summary| Passed {
+                case,
+                variant: v,
+                summary,
+            })
+        })
+        .collect();
+    let order = variant_order(out.iter().map(|p| p.variant.variant.as_str()));
+    out.sort_by_key(|p| order.iter().position(|o| *o == p.variant.variant));
+    out
+}
+
+/// Cases by profile, profiles in order of first appearance, cases in file
+/// order.
+pub fn by_profile(results: &ResultsFile) -> Vec<(String, Vec<&CaseResult>)> {
+    let mut out: Vec<(String, Vec<&CaseResult>)> = Vec::new();
+    for case in &results.cases {
+        match out.iter_mut().find(|(p, _)| *p == case.profile) {
+            Some((_, cases)) => cases.push(case),
+            None => out.push((case.profile.clone(), vec![case])),
+        }
+    }
+    out
+}
+
+/// Failed variant results of the given cases, as `variant (case): reason`.
+pub fn failures(cases: &[&CaseResult]) -> Vec<String> {
+    let mut out = Vec::new();
+    for case in cases {
+        for v in &case.variants {
+            if v.status == Status::Failed {
+                out.push(format!(
+                    "{} ({}): {}",
+                    v.variant,
+                    case.label,
+                    v.failure_reasons.join("; ")
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// One line of a chart: a variant's median with min and max, at x values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub variant: String,
+    /// `(x, spread)` sorted by x.
+    pub points: Vec<(f64, Spread)>,
+}
+
+/// A figure against an x value over cases, one series per variant.
+pub fn series_over(
+    cases: &[(&CaseResult, f64)],
+    figure: impl Fn(&Summary) -> Spread,
+) -> Vec<Series> {
+    let mut by_variant: BTreeMap<String, Vec<(f64, Spread)>> = BTreeMap::new();
+    for (case, x) in cases {
+        for p in passed(case) {
+            by_variant
+                .entry(p.variant.variant.clone())
+                .or_default()
+                .push((*x, figure(p.summary)));
+        }
+    }
+    let order = variant_order(by_variant.keys().map(String::as_str));
+    order
+        .into_iter()
+        .map(|variant| {
+            let mut points = by_variant.remove(&variant).unwrap_or_default();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Series { variant, points }
+        })
+        .collect()
+}
+
+/// The sweep cases of a profile with their sizes, sorted by size, when
+/// there are at least two sizes.
+pub fn sweep<'a>(cases: &[&'a CaseResult]) -> Option<Vec<(&'a CaseResult, f64)>> {
+    let mut out: Vec<(&CaseResult, f64)> = cases
+        .iter()
+        .filter_map(|c| c.case.sweep_size_bytes.map(|s| (*c, s as f64)))
+        .collect();
+    out.sort_by(|a, b| a.1.total_cmp(&b.1));
+    (out.len() >= 2).then_some(out)
+}
+
+/// Where a splice variant starts to beat its read/write counterparts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Crossover {
+    pub splice_variant: String,
+    /// The same-trigger rw/writev variants it was compared with.
+    pub counterparts: Vec<String>,
+    /// The smallest measured size from which the splice variant's median
+    /// MB/s is above every counterpart's at that size and at every larger
+    /// measured size.
+    pub size_bytes: f64,
+}
+
+/// Splice crossovers over throughput series (x = message size). A splice
+/// variant without same-trigger counterparts, or that never stays ahead up
+/// to the largest size, has none.
+pub fn splice_crossovers(series: &[Series]) -> Vec<Crossover> {
+    let parsed: Vec<(Variant, &Series)> = series
+        .iter()
+        .filter_map(|s| s.variant.parse::<Variant>().ok().map(|v| (v, s)))
+        .collect();
+    let mut out = Vec::new();
+    for (splice, splice_series) in &parsed {
+        if splice.copy != CopyMode::Splice {
+            continue;
+        }
+        let counterparts: Vec<&(Variant, &Series)> = parsed
+            .iter()
+            .filter(|(v, _)| {
+                v.trigger == splice.trigger && v.copy != CopyMode::Splice && !v.short_read_stop
+            })
+            .collect();
+        if counterparts.is_empty() {
+            continue;
+        }
+        let mut crossover = None;
+        // Walk sizes from the largest down while splice stays ahead.
+        for (x, spread) in splice_series.points.iter().rev() {
+            let rivals: Vec<f64> = counterparts
+                .iter()
+                .filter_map(|(_, s)| s.points.iter().find(|(px, _)| px == x))
+                .map(|(_, s)| s.median)
+                .collect();
+            if rivals.is_empty() {
+                continue;
+            }
+            if rivals.iter().all(|r| spread.median > *r) {
+                crossover = Some(*x);
+            } else {
+                break;
+            }
+        }
+        if let Some(size_bytes) = crossover {
+            out.push(Crossover {
+                splice_variant: splice_series.variant.clone(),
+                counterparts: counterparts
+                    .iter()
+                    .map(|(_, s)| s.variant.clone())
+                    .collect(),
+                size_bytes,
+            });
+        }
+    }
+    out
+}
+
+/// Groups of cases that differ only in connection count (same protocol,
+/// shape and sizes), with at least two distinct counts: what a throughput
+/// against connections chart can compare fairly.
+pub fn connection_groups(results: &ResultsFile) -> Vec<Vec<(&CaseResult, f64)>> {
+    let mut groups: Vec<(String, Vec<(&CaseResult, f64)>)> = Vec::new();
+    for case in &results.cases {
+        // A sweep's cases belong to the sweep's own chart.
+        if passed(case).is_empty() || case.case.sweep_size_bytes.is_some() {
+            continue;
+        }
+        let key =
+            serde_json::json!([case.case.protocol, case.case.shape, case.case.sizes]).to_string();
+        let entry = (case, case.case.connections as f64);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, cases)) => cases.push(entry),
+            None => groups.push((key, vec![entry])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(_, mut cases)| {
+            // Stable: of two cases with one count, the first in the file.
+            cases.sort_by(|a, b| a.1.total_cmp(&b.1));
+            cases.dedup_by(|a, b| a.1 == b.1);
+            cases
+        })
+        .filter(|cases| cases.len() >= 2)
+        .collect()
+}
+
+/// A latency percentile curve: `(percentile, median µs, min µs, max µs)`
+/// over repetitions, from the repetitions' HdrHistogram curves (or the
+/// summary's percentiles when no curve was recorded).
+pub fn latency_curve(p: &Passed) -> Vec<(f64, f64, f64, f64)> {
+    let curves: Vec<&Vec<(f64, f64)>> = p
+        .variant
+        .repetitions
+        .iter()
+        .filter_map(|r| r.measurement.as_ref())
+        .map(|m| &m.latency.percentile_curve_us)
+        .filter(|c| !c.is_empty())
+        .collect();
+    if curves.is_empty() {
+        let s = p.summary;
+        return [
+            (50.0, s.p50_latency_us),
+            (90.0, s.p90_latency_us),
+            (99.0, s.p99_latency_us),
+            (99.9, s.p999_latency_us),
+        ]
+        .into_iter()
+        .map(|(pct, sp)| (pct, sp.median, sp.min, sp.max))
+        .collect();
+    }
+    // Percentiles present in every repetition's curve (curves share their
+    // percentile steps; a shorter one only lacks the far tail).
+    let mut out = Vec::new();
+    for (pct, _) in curves[0] {
+        let values: Vec<f64> = curves
+            .iter()
+            .filter_map(|c| {
+                c.iter()
+                    .find(|(q, _)| (q - pct).abs() < 1e-9)
+                    .map(|(_, v)| *v)
+            })
+            .collect();
+        if values.len() == curves.len() {
+            let s = crate::results::aggregate::spread(&values);
+            out.push((*pct, s.median, s.min, s.max));
+        }
+    }
+    out
+}
+
+/// The "nines" transform of a percentile: 90 → 1, 99 → 2, 99.9 → 3.
+/// 100 is capped at [`MAX_NINES`].
+pub fn nines(percentile: f64) -> f64 {
+    let rest = (1.0 - percentile / 100.0).max(10f64.powf(-MAX_NINES));
+    (-rest.log10()).clamp(0.0, MAX_NINES)
+}
+
+/// Rightmost point of the nines axis (99.9999 %, and where 100 % is put).
+pub const MAX_NINES: f64 = 6.0;

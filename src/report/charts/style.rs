@@ -1,0 +1,338 @@
+//! How charts look: the palette, line dashes and markers that tell variants
+//! apart without colour, fonts, and a drawing-backend wrapper that measures
+//! text without a font.
+//!
+//! Layout (label areas, legend boxes) depends on text sizes. Asking a font
+//! for them would make an SVG depend on the fonts of the machine that drew
+//! it, so [`FixedMetrics`] estimates widths from a fixed per-character table
+//! instead: the same input gives the same SVG everywhere, and SVG needs no
+//! font at all. Only PNG rasterises glyphs, with the font [`load_png_font`]
+//! registers.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use plotters::prelude::*;
+use plotters::style::register_font;
+use plotters_backend::{
+    BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind,
+};
+
+use crate::server::variant::{CopyMode, TriggerMode, Variant};
+
+/// Okabe–Ito colours: distinguishable with the common colour-vision
+/// deficiencies. Yellow comes last: it is faint on white.
+pub const OKABE_ITO: [RGBColor; 8] = [
+    RGBColor(0, 114, 178),   // blue
+    RGBColor(230, 159, 0),   // orange
+    RGBColor(0, 158, 115),   // bluish green
+    RGBColor(213, 94, 0),    // vermillion
+    RGBColor(86, 180, 233),  // sky blue
+    RGBColor(204, 121, 167), // reddish purple
+    RGBColor(0, 0, 0),       // black
+    RGBColor(240, 228, 66),  // yellow
+];
+
+/// Grey for "other" stacks.
+pub const OTHER_GREY: RGBColor = RGBColor(150, 150, 150);
+
+/// How a line is drawn, so that it reads in greyscale too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dash {
+    Solid,
+    Dashed,
+    Dotted,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Marker {
+    Circle,
+    Triangle,
+    Square,
+    Cross,
+}
+
+/// The look of one variant: trigger mode → dash (LT solid, ET dashed, ET
+/// with short-read stop dotted), copy strategy → marker (rw circle, writev
+/// triangle, splice square), and a colour of its own.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VariantStyle {
+    pub color: RGBColor,
+    pub dash: Dash,
+    pub marker: Marker,
+}
+
+/// The look of `variant`; unknown names get a cross marker and a colour
+/// from their position in `order`.
+pub fn variant_style(variant: &str, index_in_order: usize) -> VariantStyle {
+    match variant.parse::<Variant>() {
+        Ok(v) => {
+            let index = Variant::ALL.iter().position(|a| *a == v).unwrap_or(0);
+            VariantStyle {
+                color: OKABE_ITO[index % OKABE_ITO.len()],
+                dash: match (v.trigger, v.short_read_stop) {
+                    (TriggerMode::Level, _) => Dash::Solid,
+                    (TriggerMode::Edge, false) => Dash::Dashed,
+                    (TriggerMode::Edge, true) => Dash::Dotted,
+                },
+                marker: match v.copy {
+                    CopyMode::ReadWrite => Marker::Circle,
+                    CopyMode::Writev => Marker::Triangle,
+                    CopyMode::Splice => Marker::Square,
+                },
+            }
+        }
+        Err(_) => VariantStyle {
+            color: OKABE_ITO[index_in_order % OKABE_ITO.len()],
+            dash: Dash::Solid,
+            marker: Marker::Cross,
+        },
+    }
+}
+
+/// Variants in report order: the server's own order first, then unknown
+/// names alphabetically.
+pub fn variant_order<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut names: Vec<String> = names.into_iter().map(str::to_string).collect();
+    names.sort_by_key(|n| {
+        let known = n
+            .parse::<Variant>()
+            .ok()
+            .and_then(|v| Variant::ALL.iter().position(|a| *a == v));
+        (known.unwrap_or(usize::MAX), n.clone())
+    });
+    names.dedup();
+    names
+}
+
+pub const FONT_FAMILY: &str = "sans-serif";
+pub const TITLE_PX: f64 = 22.0;
+pub const CAPTION_PX: f64 = 17.0;
+pub const LABEL_PX: f64 = 14.0;
+pub const SMALL_PX: f64 = 12.0;
+
+pub fn text(size_px: f64) -> TextStyle<'static> {
+    TextStyle::from((FONT_FAMILY, size_px).into_font())
+}
+
+/// Fonts tried for PNG text, in order (Debian package in brackets):
+/// DejaVu Sans (`fonts-dejavu-core`), Liberation Sans
+/// (`fonts-liberation2`), FreeSans (`fonts-freefont-ttf`).
+pub const PNG_FONT_CANDIDATES: [&str; 3] = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf",
+    "/usr/share/fonts/truetype/freefont/FreeSans.ttf",
+];
+
+/// Overrides [`PNG_FONT_CANDIDATES`] with one TrueType file.
+pub const FONT_ENV: &str = "EPOLL_BENCH_FONT";
+
+/// Registers a TrueType font for PNG text once per process. Returns the
+/// font's path, or an error message naming what was tried.
+pub fn load_png_font() -> Result<PathBuf, String> {
+    static LOADED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    LOADED
+        .get_or_init(|| {
+            let candidates: Vec<PathBuf> = match std::env::var_os(FONT_ENV) {
+                Some(p) => vec![PathBuf::from(p)],
+                None => PNG_FONT_CANDIDATES.iter().map(PathBuf::from).collect(),
+            };
+            for path in &candidates {
+                if let Ok(bytes) = std::fs::read(path) {
+                    // plotters keeps registered fonts for the whole
+                    // process; loaded once, so leaking is bounded.
+                    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                    let ok = [FontStyle::Normal, FontStyle::Bold]
+                        .into_iter()
+                        .all(|style| register_font(FONT_FAMILY, style, bytes).is_ok());
+                    if ok {
+                        return Ok(path.clone());
+                    }
+                    return Err(format!("{}: not a usable TrueType font", path.display()));
+                }
+            }
+            Err(format!(
+                "PNG charts need a TrueType font and none was found (tried {}); install one, e.g. `apt-get install -y fonts-dejavu-core`, or set {FONT_ENV}=/path/to/font.ttf",
+                candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+        .clone()
+}
+
+/// Approximate advance width of `c` in ems (close to DejaVu Sans).
+fn advance_em(c: char) -> f64 {
+    match c {
+        ' ' => 0.32,
+        'i' | 'j' | 'l' | '.' | ',' | ':' | ';' | '\'' | '|' | '!' => 0.28,
+        'f' | 't' | 'r' | '(' | ')' | '[' | ']' | '-' | '/' => 0.40,
+        'm' | 'w' | 'M' | 'W' | '%' | '—' => 0.92,
+        '0'..='9' => 0.64,
+        'A'..='Z' => 0.70,
+        _ => 0.58,
+    }
+}
+
+/// Estimated `(width, height)` in pixels of `text` at `size_px`.
+pub fn estimate_text_px(text: &str, size_px: f64) -> (u32, u32) {
+    // plotters sizes fonts so that an em is size / 1.24 (as its SVG
+    // backend writes `font-size`).
+    let em = size_px / 1.24;
+    let width: f64 = text.chars().map(advance_em).sum::<f64>() * em;
+    (width.ceil() as u32, size_px.ceil() as u32)
+}
+
+/// Wraps a backend and answers text-size questions from
+/// [`estimate_text_px`] instead of a font.
+pub struct FixedMetrics<B>(pub B);
+
+impl<B: DrawingBackend> DrawingBackend for FixedMetrics<B> {
+    type ErrorType = B::ErrorType;
+
+    fn get_size(&self) -> (u32, u32) {
+        self.0.get_size()
+    }
+    fn ensure_prepared(&mut self) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.ensure_prepared()
+    }
+    fn present(&mut self) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.present()
+    }
+    fn draw_pixel(
+        &mut self,
+        point: BackendCoord,
+        color: BackendColor,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.draw_pixel(point, color)
+    }
+    fn draw_line<S: BackendStyle>(
+        &mut self,
+        from: BackendCoord,
+        to: BackendCoord,
+        style: &S,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.draw_line(from, to, style)
+    }
+    fn draw_rect<S: BackendStyle>(
+        &mut self,
+        upper_left: BackendCoord,
+        bottom_right: BackendCoord,
+        style: &S,
+        fill: bool,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.draw_rect(upper_left, bottom_right, style, fill)
+    }
+    fn draw_path<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(
+        &mut self,
+        path: I,
+        style: &S,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.draw_path(path, style)
+    }
+    fn draw_circle<S: BackendStyle>(
+        &mut self,
+        center: BackendCoord,
+        radius: u32,
+        style: &S,
+        fill: bool,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.draw_circle(center, radius, style, fill)
+    }
+    fn fill_polygon<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(
+        &mut self,
+        vert: I,
+        style: &S,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.fill_polygon(vert, style)
+    }
+    fn draw_text<S: BackendTextStyle>(
+        &mut self,
+        text: &str,
+        style: &S,
+        pos: BackendCoord,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.draw_text(text, style, pos)
+    }
+    fn estimate_text_size<S: BackendTextStyle>(
+        &self,
+        text: &str,
+        style: &S,
+    ) -> Result<(u32, u32), DrawingErrorKind<Self::ErrorType>> {
+        Ok(estimate_text_px(text, style.size()))
+    }
+    fn blit_bitmap(
+        &mut self,
+        pos: BackendCoord,
+        size: (u32, u32),
+        src: &[u8],
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.blit_bitmap(pos, size, src)
+    }
+}
+
+/// Human-readable bytes: `64 B`, `4 KiB`, `1 MiB`.
+pub fn format_bytes(bytes: f64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if (value - value.round()).abs() < 1e-9 {
+        format!("{} {}", value.round(), UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Axis numbers: compact and without float noise.
+pub fn format_tick(value: f64) -> String {
+    let magnitude = value.abs();
+    if magnitude == 0.0 {
+        "0".into()
+    } else if magnitude >= 1e6 {
+        format!("{}M", trim(value / 1e6))
+    } else if magnitude >= 1e4 {
+        format!("{}k", trim(value / 1e3))
+    } else {
+        trim(value)
+    }
+}
+
+fn trim(value: f64) -> String {
+    let s = if value.abs() >= 100.0 {
+        format!("{value:.0}")
+    } else if value.abs() >= 1.0 {
+        format!("{value:.2}")
+    } else {
+        format!("{value:.3}")
+    };
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// File-name-safe form of a profile name.
+pub fn slug(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out = out.trim_matches('-').to_string();
+    if out.is_empty() { "chart".into() } else { out }
+}
+
+/// `path` relative to nothing: used only in messages.
+pub fn shown(path: &Path) -> String {
+    path.display().to_string()
+}

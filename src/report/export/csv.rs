@@ -1,0 +1,225 @@
+//! `results.csv`: one row per case × variant, for spreadsheets and pandas.
+//! Every figure gets four columns, `<figure>_median`, `_min`, `_max` and
+//! `_cv_percent`; per-kind syscall and EAGAIN figures get one column group
+//! per kind that appears anywhere in the file. Cells of failed or
+//! unavailable figures are empty.
+
+use std::collections::BTreeSet;
+
+use super::{ExportError, Exporter};
+use crate::results::{ResultsFile, Spread, Status, Summary};
+use crate::sys::SyscallKind;
+
+pub struct CsvExporter;
+
+const SPREAD_PARTS: [&str; 4] = ["median", "min", "max", "cv_percent"];
+
+fn spread_cells(spread: Option<Spread>) -> [String; 4] {
+    match spread {
+        Some(s) => [s.median, s.min, s.max, s.cv_percent].map(|v| v.to_string()),
+        None => Default::default(),
+    }
+}
+
+/// Kinds named in any summary's map chosen by `pick`, in the kernel's
+/// order of [`SyscallKind::ALL`].
+fn kinds_present(
+    results: &ResultsFile,
+    pick: impl Fn(&Summary) -> Vec<&String>,
+) -> Vec<&'static str> {
+    let seen: BTreeSet<String> = results
+        .variant_results()
+        .filter_map(|(_, v)| v.summary.as_ref())
+        .flat_map(|s| pick(s).into_iter().cloned())
+        .collect();
+    SyscallKind::ALL
+        .iter()
+        .map(|k| k.name())
+        .filter(|name| seen.contains(*name))
+        .collect()
+}
+
+impl Exporter for CsvExporter {
+    fn file_name(&self) -> &'static str {
+        "results.csv"
+    }
+
+    fn render(&self, results: &ResultsFile) -> Result<Vec<u8>, ExportError> {
+        let err = |e: csv::Error| ExportError::Render {
+            exporter: "csv",
+            message: e.to_string(),
+        };
+        let call_kinds = kinds_present(results, |s| {
+            s.server
+                .iter()
+                .flat_map(|s| s.syscalls_per_request.keys())
+                .collect()
+        });
+        let eagain_kinds = kinds_present(results, |s| {
+            s.server
+                .iter()
+                .flat_map(|s| s.eagain_per_request.keys())
+                .collect()
+        });
+        let figure_names: Vec<&str> = crate::results::aggregate::figure_names();
+
+        let mut header: Vec<String> = [
+            "profile",
+            "label",
+            "protocol",
+            "connections",
+            "sweep_size_bytes",
+            "variant",
+            "status",
+            "failure_reasons",
+            "repetitions_used",
+            "driver_bottleneck_warning",
+        ]
+        .map(String::from)
+        .to_vec();
+        let groups: Vec<String> = figure_names
+            .iter()
+            .map(|n| n.to_string())
+            .chain(
+                call_kinds
+                    .iter()
+                    .map(|k| format!("syscalls_per_request_{k}")),
+            )
+            .chain(
+                eagain_kinds
+                    .iter()
+                    .map(|k| format!("eagain_per_request_{k}")),
+            )
+            .collect();
+        for group in &groups {
+            header.extend(SPREAD_PARTS.iter().map(|p| format!("{group}_{p}")));
+        }
+
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.write_record(&header).map_err(err)?;
+        for (case, variant) in results.variant_results() {
+            let summary = variant.summary.as_ref();
+            let mut row: Vec<String> = vec![
+                case.profile.clone(),
+                case.label.clone(),
+                case.case.protocol.name().to_string(),
+                case.case.connections.to_string(),
+                case.case
+                    .sweep_size_bytes
+                    .map(|b| b.to_string())
+                    .unwrap_or_default(),
+                variant.variant.clone(),
+                match variant.status {
+                    Status::Passed => "passed",
+                    Status::Failed => "failed",
+                }
+                .to_string(),
+                variant.failure_reasons.join("; "),
+                summary
+                    .map(|s| s.repetitions_used.to_string())
+                    .unwrap_or_default(),
+                summary
+                    .map(|s| s.driver_bottleneck_warning.to_string())
+                    .unwrap_or_default(),
+            ];
+            let named = summary.map(|s| s.named_figures()).unwrap_or_default();
+            for name in &figure_names {
+                let spread = named.iter().find(|(n, _)| n == name).and_then(|(_, s)| *s);
+                row.extend(spread_cells(spread));
+            }
+            let server = summary.and_then(|s| s.server.as_ref());
+            for kind in &call_kinds {
+                let spread = server.map(|s| {
+                    s.syscalls_per_request
+                        .get(*kind)
+                        .copied()
+                        .unwrap_or_default()
+                });
+                row.extend(spread_cells(spread));
+            }
+            for kind in &eagain_kinds {
+                let spread =
+                    server.map(|s| s.eagain_per_request.get(*kind).copied().unwrap_or_default());
+                row.extend(spread_cells(spread));
+            }
+            writer.write_record(&row).map_err(err)?;
+        }
+        writer.into_inner().map_err(|e| ExportError::Render {
+            exporter: "csv",
+            message: e.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::fixture;
+
+    fn table() -> (Vec<String>, Vec<Vec<String>>) {
+        let bytes = CsvExporter.render(&fixture::results()).unwrap();
+        let mut reader = csv::Reader::from_reader(bytes.as_slice());
+        let header = reader.headers().unwrap().iter().map(String::from).collect();
+        let rows = reader
+            .records()
+            .map(|r| r.unwrap().iter().map(String::from).collect())
+            .collect();
+        (header, rows)
+    }
+
+    fn cell<'a>(header: &[String], row: &'a [String], column: &str) -> &'a str {
+        let i = header
+            .iter()
+            .position(|h| h == column)
+            .unwrap_or_else(|| panic!("no column {column}"));
+        &row[i]
+    }
+
+    #[test]
+    fn rows_carry_medians_spreads_and_kinds() {
+        let (header, rows) = table();
+        assert_eq!(rows.len(), 3);
+        let lt_rw = &rows[0];
+        assert_eq!(cell(&header, lt_rw, "variant"), "lt-rw");
+        assert_eq!(cell(&header, lt_rw, "status"), "passed");
+        assert_eq!(cell(&header, lt_rw, "requests_per_second_median"), "1100");
+        assert_eq!(cell(&header, lt_rw, "requests_per_second_min"), "1000");
+        assert_eq!(cell(&header, lt_rw, "requests_per_second_max"), "1200");
+        let cv: f64 = cell(&header, lt_rw, "requests_per_second_cv_percent")
+            .parse()
+            .unwrap();
+        assert!((cv - 9.0909).abs() < 1e-3);
+        assert_eq!(
+            cell(&header, lt_rw, "syscalls_per_request_read_median"),
+            "1"
+        );
+        assert_eq!(
+            cell(&header, lt_rw, "eagain_per_request_read_median"),
+            "0.1"
+        );
+        assert_eq!(
+            cell(&header, lt_rw, "payload_copy_bytes_per_request_median"),
+            "128"
+        );
+        // Kinds never called are not columns.
+        assert!(
+            !header
+                .iter()
+                .any(|h| h.starts_with("syscalls_per_request_splice"))
+        );
+    }
+
+    #[test]
+    fn failed_rows_have_reasons_and_no_figures() {
+        let (header, rows) = table();
+        let et_rw = &rows[1];
+        assert_eq!(cell(&header, et_rw, "status"), "failed");
+        assert_eq!(
+            cell(&header, et_rw, "failure_reasons"),
+            "1 payload mismatch"
+        );
+        assert_eq!(cell(&header, et_rw, "requests_per_second_median"), "");
+        assert_eq!(cell(&header, et_rw, "p99_latency_us_median"), "");
+        assert_eq!(cell(&header, et_rw, "syscalls_per_request_read_median"), "");
+    }
+}

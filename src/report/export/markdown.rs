@@ -1,0 +1,424 @@
+//! `summary.md`: tables ready to paste into a design review. One table per
+//! case, one row per variant; every cell is the median over repetitions
+//! with its coefficient of variation, and noisy cells (CV above
+//! [`NOISY_CV_PERCENT`]) are marked. Failed results show why, never numbers.
+
+use std::fmt::Write;
+
+use super::{ExportError, Exporter};
+use crate::driver::workload::{Shape, SizeDistribution};
+use crate::metrics::cross_check::CrossCheck;
+use crate::results::{
+    CaseResult, NOISY_CV_PERCENT, ResultsFile, RunStatus, Spread, Status, VariantResult,
+};
+use crate::sys::SyscallKind;
+
+pub struct MarkdownExporter;
+
+/// Marks a figure whose CV exceeds [`NOISY_CV_PERCENT`].
+pub const NOISY_MARK: &str = "⚠";
+/// At most this many per-kind syscall columns per table.
+const MAX_KIND_COLUMNS: usize = 6;
+/// Kinds below this many calls per request in every variant get no column.
+const MIN_KIND_PER_REQUEST: f64 = 0.01;
+
+impl Exporter for MarkdownExporter {
+    fn file_name(&self) -> &'static str {
+        "summary.md"
+    }
+
+    fn render(&self, results: &ResultsFile) -> Result<Vec<u8>, ExportError> {
+        Ok(summary_markdown(results).into_bytes())
+    }
+}
+
+/// Formats a number with a precision that suits its size: thousands
+/// separators above 1000, three significant digits below.
+pub fn number(value: f64) -> String {
+    if !value.is_finite() {
+        return value.to_string();
+    }
+    let magnitude = value.abs();
+    if magnitude >= 1000.0 {
+        let rounded = value.round() as i128;
+        let digits = rounded.unsigned_abs().to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        if rounded < 0 {
+            out.insert(0, '-');
+        }
+        out
+    } else if magnitude >= 100.0 || magnitude == 0.0 {
+        format!("{value:.0}")
+    } else if magnitude >= 10.0 {
+        format!("{value:.1}")
+    } else if magnitude >= 1.0 {
+        format!("{value:.2}")
+    } else {
+        format!("{value:.3}")
+    }
+}
+
+/// `median ±cv%`, with [`NOISY_MARK`] when noisy.
+pub fn spread_cell(spread: &Spread) -> String {
+    let mut cell = format!("{} ±{:.1}%", number(spread.median), spread.cv_percent);
+    if spread.is_noisy() {
+        cell.push(' ');
+        cell.push_str(NOISY_MARK);
+    }
+    cell
+}
+
+fn optional_cell(spread: Option<&Spread>) -> String {
+    spread.map_or_else(|| "n/a".to_string(), spread_cell)
+}
+
+/// Keeps free text (failure reasons) from breaking the table.
+fn escape(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn describe_case(case: &CaseResult) -> String {
+    let c = &case.case;
+    let shape = match &c.shape {
+        Shape::PingPong => "ping-pong".to_string(),
+        Shape::Pipelined { depth } => format!("pipelined, depth {depth}"),
+        Shape::ConstantRate { rate_per_second } => {
+            format!("open loop, {} req/s", number(*rate_per_second))
+        }
+        Shape::Bulk { window_bytes } => {
+            format!("bulk, {} B in flight", number(*window_bytes as f64))
+        }
+        Shape::Churn {
+            requests_per_connection,
+        } => format!("churn, {requests_per_connection} requests per connection"),
+        Shape::IdleActive { idle_connections } => {
+            format!("{idle_connections} idle connections beside the active ones")
+        }
+        Shape::Trace { path, speed } => format!("trace {} at {speed}× speed", path.display()),
+    };
+    let sizes = match &c.sizes {
+        SizeDistribution::Fixed { bytes } => format!("{bytes} B"),
+        SizeDistribution::Uniform {
+            min_bytes,
+            max_bytes,
+        } => format!("uniform {min_bytes}–{max_bytes} B"),
+        SizeDistribution::LogNormal {
+            median_bytes,
+            sigma,
+            max_bytes,
+        } => format!("log-normal, median {median_bytes} B, σ {sigma}, max {max_bytes} B"),
+        SizeDistribution::Bimodal {
+            small_bytes,
+            large_bytes,
+            large_fraction,
+        } => format!("bimodal {small_bytes} B / {large_bytes} B ({large_fraction} large)"),
+        SizeDistribution::FromTrace {
+            mean_bytes,
+            max_bytes,
+        } => format!(
+            "sizes from the trace, mean {} B, max {max_bytes} B",
+            number(*mean_bytes)
+        ),
+    };
+    let connections = if c.connections == 1 {
+        "1 connection".to_string()
+    } else {
+        format!("{} connections", c.connections)
+    };
+    format!(
+        "{} protocol · {shape} · {connections} · {sizes}",
+        c.protocol.name()
+    )
+}
+
+/// The per-kind columns of one table: kinds that matter in some variant,
+/// in [`SyscallKind::ALL`] order.
+fn kind_columns(case: &CaseResult) -> Vec<&'static str> {
+    let mut kinds: Vec<(&'static str, f64)> = SyscallKind::ALL
+        .iter()
+        .map(|k| k.name())
+        .filter_map(|name| {
+            let peak = case
+                .variants
+                .iter()
+                .filter_map(|v| v.summary.as_ref()?.server.as_ref())
+                .filter_map(|s| s.syscalls_per_request.get(name))
+                .map(|s| s.median)
+                .fold(0.0, f64::max);
+            (peak >= MIN_KIND_PER_REQUEST).then_some((name, peak))
+        })
+        .collect();
+    if kinds.len() > MAX_KIND_COLUMNS {
+        let mut by_weight = kinds.clone();
+        by_weight.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let keep: Vec<&str> = by_weight[..MAX_KIND_COLUMNS].iter().map(|k| k.0).collect();
+        kinds.retain(|k| keep.contains(&k.0));
+    }
+    kinds.into_iter().map(|k| k.0).collect()
+}
+
+fn variant_row(v: &VariantResult, kinds: &[&str], columns: usize) -> String {
+    let Some(s) = v.summary.as_ref().filter(|_| v.status == Status::Passed) else {
+        let mut cells = vec![
+            v.variant.clone(),
+            format!("**FAILED**: {}", escape(&v.failure_reasons.join("; "))),
+        ];
+        cells.resize(columns, "—".to_string());
+        return format!("| {} |", cells.join(" | "));
+    };
+    let server = s.server.as_ref();
+    let mut name = v.variant.clone();
+    if s.driver_bottleneck_warning {
+        name.push_str(" (driver-bound)");
+    }
+    let mut cells = vec![
+        name,
+        spread_cell(&s.requests_per_second),
+        spread_cell(&s.payload_megabytes_per_second),
+        spread_cell(&s.p50_latency_us),
+        spread_cell(&s.p99_latency_us),
+        spread_cell(&s.p999_latency_us),
+        optional_cell(server.map(|s| &s.syscalls_per_request_total)),
+        optional_cell(s.kernel_syscalls_per_request_total.as_ref()),
+    ];
+    for kind in kinds {
+        cells.push(optional_cell(
+            server.map(|s| s.syscalls_per_request.get(*kind).unwrap_or(&ZERO)),
+        ));
+    }
+    cells.push(optional_cell(
+        server.map(|s| &s.payload_copy_bytes_per_request),
+    ));
+    cells.push(optional_cell(server.map(|s| &s.server_cpu_us_per_request)));
+    cells.push(
+        match s.kernel_cross_check_passed {
+            Some(true) => "passed",
+            Some(false) => "**FAILED**",
+            None => "n/a",
+        }
+        .to_string(),
+    );
+    format!("| {} |", cells.join(" | "))
+}
+
+const ZERO: Spread = Spread {
+    median: 0.0,
+    min: 0.0,
+    max: 0.0,
+    cv_percent: 0.0,
+    samples: 0,
+};
+
+fn case_table(out: &mut String, case: &CaseResult) {
+    let kinds = kind_columns(case);
+    let mut header = vec![
+        "variant".to_string(),
+        "req/s".into(),
+        "MB/s".into(),
+        "p50 µs".into(),
+        "p99 µs".into(),
+        "p99.9 µs".into(),
+        "syscalls/req".into(),
+        "kernel syscalls/req".into(),
+    ];
+    header.extend(kinds.iter().map(|k| format!("{k}/req")));
+    header.push("copied B/req".into());
+    header.push("server CPU µs/req".into());
+    header.push("kernel check".into());
+    let _ = writeln!(out, "## {}\n", case.label);
+    let _ = writeln!(out, "{}\n", describe_case(case));
+    let _ = writeln!(out, "| {} |", header.join(" | "));
+    let align: Vec<&str> = std::iter::once(":---")
+        .chain(std::iter::repeat_n("---:", header.len() - 1))
+        .collect();
+    let _ = writeln!(out, "|{}|", align.join("|"));
+    for v in &case.variants {
+        let _ = writeln!(out, "{}", variant_row(v, &kinds, header.len()));
+    }
+    let mut notes = Vec::new();
+    let checks = case
+        .variants
+        .iter()
+        .flat_map(|v| v.repetitions.iter().map(move |r| (v, r)))
+        .filter_map(|(v, r)| Some((v, r.kernel_cross_check.as_ref()?)));
+    let mut unavailable_noted = false;
+    for (v, check) in checks {
+        match check {
+            CrossCheck::Checked(report) if !report.agrees => {
+                notes.push(format!("{}: {}", v.variant, escape(&check.to_string())))
+            }
+            CrossCheck::Unavailable { .. } if !unavailable_noted => {
+                unavailable_noted = true;
+                notes.push(escape(&check.to_string()));
+            }
+            _ => {}
+        }
+    }
+    for v in &case.variants {
+        if let Some(reason) = &v.server_side_unavailable_reason {
+            notes.push(format!(
+                "{}: server-side figures unavailable ({reason}).",
+                v.variant
+            ));
+        }
+        if let Some(s) = v.summary.as_ref().filter(|s| s.driver_bottleneck_warning) {
+            let ratio = s.driver_to_server_cpu_ratio.map_or(0.0, |r| r.median);
+            notes.push(format!(
+                "{}: the driver used {:.2}× the server's CPU per request; the driver, not the server, may be what was measured.",
+                v.variant, ratio
+            ));
+        }
+    }
+    if !notes.is_empty() {
+        out.push('\n');
+        for note in notes {
+            let _ = writeln!(out, "- {note}");
+        }
+    }
+    out.push('\n');
+}
+
+/// The whole `summary.md`.
+pub fn summary_markdown(results: &ResultsFile) -> String {
+    let mut out = String::new();
+    let run = &results.run;
+    let env = &results.environment;
+    let _ = writeln!(out, "# epoll-bench results\n");
+    if run.status == RunStatus::Incomplete {
+        let _ = writeln!(
+            out,
+            "**Incomplete run**: {}. Only what finished is shown.\n",
+            run.incomplete_reason.as_deref().unwrap_or("interrupted")
+        );
+    }
+    let settings = &run.settings;
+    let _ = writeln!(
+        out,
+        "Started {} · {} repetitions · warm-up {} s · window {} s · {} passed, {} failed",
+        run.started_at_utc,
+        settings.repetitions_planned,
+        settings.warmup_seconds,
+        settings.duration_seconds,
+        run.passed_count,
+        run.failed_count
+    );
+    let pinning = match (&env.pinning.server_cpus, &env.pinning.driver_cpus) {
+        (Some(s), Some(d)) => format!(
+            "server on CPUs {s:?}, driver on CPUs {d:?} ({})",
+            env.pinning.method
+        ),
+        _ => format!("not pinned ({})", env.pinning.method),
+    };
+    let commit: String = env.git_commit.chars().take(12).collect();
+    let _ = writeln!(
+        out,
+        "\nMachine: {}, {} CPUs, Linux {} · {} · {} build · commit {}{}\n",
+        env.cpu_model,
+        env.logical_cpus,
+        env.kernel_release,
+        pinning,
+        env.build_profile,
+        commit,
+        if env.git_dirty == Some(true) {
+            " (dirty)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        out,
+        "Cells: median over repetitions ±coefficient of variation; {NOISY_MARK} marks CV above {NOISY_CV_PERCENT}% (noisy). Server figures are per request completed by the driver inside the measured window; min and max are in results.csv.\n"
+    );
+    for case in &results.cases {
+        case_table(&mut out, case);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::fixture;
+
+    fn rows_of<'a>(md: &'a str, label: &str) -> Vec<Vec<&'a str>> {
+        let start = md.find(&format!("## {label}\n")).unwrap();
+        md[start..]
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+            .collect()
+    }
+
+    #[test]
+    fn numbers_are_readable() {
+        assert_eq!(number(1234567.4), "1,234,567");
+        assert_eq!(number(1100.0), "1,100");
+        assert_eq!(number(240.4), "240");
+        assert_eq!(number(12.34), "12.3");
+        assert_eq!(number(1.0), "1.00");
+        assert_eq!(number(0.0704), "0.070");
+        assert_eq!(number(0.0), "0");
+    }
+
+    #[test]
+    fn one_table_per_case_with_expected_cells() {
+        let md = summary_markdown(&fixture::results());
+        let rows = rows_of(&md, "pingpong-64b-1conn");
+        assert_eq!(
+            rows[0],
+            [
+                "variant",
+                "req/s",
+                "MB/s",
+                "p50 µs",
+                "p99 µs",
+                "p99.9 µs",
+                "syscalls/req",
+                "kernel syscalls/req",
+                "epoll_wait/req",
+                "read/req",
+                "write/req",
+                "copied B/req",
+                "server CPU µs/req",
+                "kernel check"
+            ]
+        );
+        let lt_rw = &rows[2];
+        assert_eq!(lt_rw[0], "lt-rw");
+        assert_eq!(lt_rw[1], "1,100 ±9.1% ⚠");
+        assert_eq!(lt_rw[3], "60.0 ±16.7% ⚠");
+        assert_eq!(lt_rw[6], "3.00 ±0.0%");
+        // Kernel counts exist for one repetition only: not summarised.
+        assert_eq!(lt_rw[7], "n/a");
+        assert_eq!(lt_rw[9], "1.00 ±0.0%");
+        assert_eq!(lt_rw[11], "128 ±0.0%");
+        assert_eq!(lt_rw[12], "10.0 ±0.0%");
+        assert_eq!(lt_rw[13], "n/a");
+        assert!(md.contains("- kernel cross-check unavailable: fixture: perf_event_paranoid is 3"));
+        assert_eq!(lt_rw.len(), rows[0].len());
+        let et_rw = &rows[3];
+        assert_eq!(et_rw[0], "et-rw");
+        assert_eq!(et_rw[1], "**FAILED**: 1 payload mismatch");
+        assert!(et_rw[2..].iter().all(|c| *c == "—"));
+        assert_eq!(et_rw.len(), rows[0].len());
+        assert!(md.contains("et-rw: server-side figures unavailable (fixture: no reason)."));
+        assert!(md.contains("## size-sweep/4096\n"));
+        assert!(md.contains("2 passed, 1 failed"));
+    }
+
+    #[test]
+    fn incomplete_runs_say_so() {
+        let mut results = fixture::results();
+        results.run.status = RunStatus::Incomplete;
+        results.run.incomplete_reason = Some("interrupted by Ctrl-C".into());
+        let md = summary_markdown(&results);
+        assert!(md.contains("**Incomplete run**: interrupted by Ctrl-C."));
+    }
+}

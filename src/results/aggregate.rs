@@ -1,0 +1,443 @@
+//! From repetitions to reported figures: per-request ratios of one
+//! repetition, then median, min, max and coefficient of variation over
+//! repetitions. Pure functions, so they can be checked exactly on fixtures.
+
+use std::collections::BTreeMap;
+
+use crate::driver::measurement::CaseMeasurement;
+use crate::metrics::cross_check::{CrossCheck, CrossCheckReport};
+use crate::server::report::ServerReport;
+
+use super::{
+    DRIVER_BOTTLENECK_RATIO, Repetition, ServerMemory, ServerSummary, Spread, Status, Summary,
+    VariantResult,
+};
+
+/// Names of [`Summary::named_figures`], in order.
+pub fn figure_names() -> Vec<&'static str> {
+    let empty = Summary {
+        repetitions_used: 0,
+        requests_per_second: Spread::default(),
+        payload_megabytes_per_second: Spread::default(),
+        p50_latency_us: Spread::default(),
+        p90_latency_us: Spread::default(),
+        p99_latency_us: Spread::default(),
+        p999_latency_us: Spread::default(),
+        max_latency_us: Spread::default(),
+        driver_cpu_us_per_request: Spread::default(),
+        server: None,
+        driver_to_server_cpu_ratio: None,
+        driver_bottleneck_warning: false,
+        memory_per_connection_bytes: None,
+        kernel_syscalls_per_request_total: None,
+        kernel_cross_check_passed: None,
+    };
+    empty.named_figures().into_iter().map(|(n, _)| n).collect()
+}
+
+/// Median, min, max and CV of `values` (all zero for no values).
+pub fn spread(values: &[f64]) -> Spread {
+    if values.is_empty() {
+        return Spread::default();
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let median = if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    };
+    let mean = sorted.iter().sum::<f64>() / n as f64;
+    let cv_percent = if n < 2 || mean == 0.0 {
+        0.0
+    } else {
+        let variance = sorted.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        variance.sqrt() / mean.abs() * 100.0
+    };
+    Spread {
+        median,
+        min: sorted[0],
+        max: sorted[n - 1],
+        cv_percent,
+        samples: n as u32,
+    }
+}
+
+/// The server figures of one repetition, per driver-completed request.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ServerFigures {
+    pub syscalls_per_request: BTreeMap<String, f64>,
+    pub eagain_per_request: BTreeMap<String, f64>,
+    pub syscalls_per_request_total: f64,
+    pub eagain_per_request_total: f64,
+    pub epoll_wait_calls_per_request: f64,
+    pub epoll_events_per_wakeup: f64,
+    pub payload_copy_bytes_in_per_request: f64,
+    pub payload_copy_bytes_out_per_request: f64,
+    pub server_cpu_user_us_per_request: f64,
+    pub server_cpu_system_us_per_request: f64,
+    pub voluntary_context_switches_per_request: f64,
+    pub involuntary_context_switches_per_request: f64,
+}
+
+impl ServerFigures {
+    pub fn server_cpu_us_per_request(&self) -> f64 {
+        self.server_cpu_user_us_per_request + self.server_cpu_system_us_per_request
+    }
+}
+
+/// Server figures of one window over `requests` driver-completed requests.
+pub fn server_figures(window: &ServerReport, requests: u64) -> ServerFigures {
+    let per = |count: f64| count / requests.max(1) as f64;
+    let total = &window.total;
+    let mut out = ServerFigures::default();
+    for (kind, calls) in total.syscalls.calls.iter() {
+        if calls > 0 {
+            out.syscalls_per_request
+                .insert(kind.name().to_string(), per(calls as f64));
+        }
+    }
+    for (kind, eagain) in total.syscalls.eagain.iter() {
+        if eagain > 0 {
+            out.eagain_per_request
+                .insert(kind.name().to_string(), per(eagain as f64));
+        }
+    }
+    out.syscalls_per_request_total = per(total.syscalls.calls.total() as f64);
+    out.eagain_per_request_total = per(total.syscalls.eagain.total() as f64);
+    out.epoll_wait_calls_per_request =
+        per(total.syscalls.calls.get(crate::sys::SyscallKind::EpollWait) as f64);
+    out.epoll_events_per_wakeup = if total.counters.epoll_wait_calls == 0 {
+        0.0
+    } else {
+        total.counters.epoll_events_returned as f64 / total.counters.epoll_wait_calls as f64
+    };
+    // Summed per thread: each thread subtracts its own headers.
+    let copy_in: u64 = window
+        .threads
+        .iter()
+        .map(|t| t.payload_copy_bytes_in())
+        .sum();
+    let copy_out: u64 = window
+        .threads
+        .iter()
+        .map(|t| t.payload_copy_bytes_out())
+        .sum();
+    out.payload_copy_bytes_in_per_request = per(copy_in as f64);
+    out.payload_copy_bytes_out_per_request = per(copy_out as f64);
+    out.server_cpu_user_us_per_request = per(total.usage.cpu_user_seconds * 1e6);
+    out.server_cpu_system_us_per_request = per(total.usage.cpu_system_seconds * 1e6);
+    out.voluntary_context_switches_per_request = per(total.usage.voluntary_context_switches as f64);
+    out.involuntary_context_switches_per_request =
+        per(total.usage.involuntary_context_switches as f64);
+    out
+}
+
+/// Driver threads' CPU per completed request, µs.
+pub fn driver_cpu_us_per_request(m: &CaseMeasurement) -> f64 {
+    (m.driver_usage.cpu_user_seconds + m.driver_usage.cpu_system_seconds) * 1e6
+        / m.requests_completed.max(1) as f64
+}
+
+/// Median etc. of `f` over repetitions.
+fn over<T>(items: &[T], f: impl Fn(&T) -> f64) -> Spread {
+    spread(&items.iter().map(f).collect::<Vec<_>>())
+}
+
+/// Spreads by kind; a kind missing from a repetition counts as 0 there.
+fn by_kind(maps: &[&BTreeMap<String, f64>]) -> BTreeMap<String, Spread> {
+    let kinds: std::collections::BTreeSet<&String> = maps.iter().flat_map(|m| m.keys()).collect();
+    kinds
+        .into_iter()
+        .map(|kind| {
+            let values: Vec<f64> = maps
+                .iter()
+                .map(|m| m.get(kind).copied().unwrap_or(0.0))
+                .collect();
+            (kind.clone(), spread(&values))
+        })
+        .collect()
+}
+
+fn server_summary(figures: &[ServerFigures]) -> ServerSummary {
+    ServerSummary {
+        syscalls_per_request_total: over(figures, |f| f.syscalls_per_request_total),
+        syscalls_per_request: by_kind(
+            &figures
+                .iter()
+                .map(|f| &f.syscalls_per_request)
+                .collect::<Vec<_>>(),
+        ),
+        eagain_per_request_total: over(figures, |f| f.eagain_per_request_total),
+        eagain_per_request: by_kind(
+            &figures
+                .iter()
+                .map(|f| &f.eagain_per_request)
+                .collect::<Vec<_>>(),
+        ),
+        epoll_wait_calls_per_request: over(figures, |f| f.epoll_wait_calls_per_request),
+        epoll_events_per_wakeup: over(figures, |f| f.epoll_events_per_wakeup),
+        payload_copy_bytes_in_per_request: over(figures, |f| f.payload_copy_bytes_in_per_request),
+        payload_copy_bytes_out_per_request: over(figures, |f| f.payload_copy_bytes_out_per_request),
+        payload_copy_bytes_per_request: over(figures, |f| {
+            f.payload_copy_bytes_in_per_request + f.payload_copy_bytes_out_per_request
+        }),
+        server_cpu_us_per_request: over(figures, |f| f.server_cpu_us_per_request()),
+        server_cpu_user_us_per_request: over(figures, |f| f.server_cpu_user_us_per_request),
+        server_cpu_system_us_per_request: over(figures, |f| f.server_cpu_system_us_per_request),
+        context_switches_per_request: over(figures, |f| {
+            f.voluntary_context_switches_per_request + f.involuntary_context_switches_per_request
+        }),
+        voluntary_context_switches_per_request: over(figures, |f| {
+            f.voluntary_context_switches_per_request
+        }),
+        involuntary_context_switches_per_request: over(figures, |f| {
+            f.involuntary_context_switches_per_request
+        }),
+    }
+}
+
+/// Aggregates passed repetitions; `None` if there are none or any failed.
+pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
+    if repetitions.is_empty() || repetitions.iter().any(|r| r.status != Status::Passed) {
+        return None;
+    }
+    let measurements: Vec<&CaseMeasurement> = repetitions
+        .iter()
+        .map(|r| r.measurement.as_ref())
+        .collect::<Option<_>>()?;
+    let server: Option<Vec<ServerFigures>> = repetitions
+        .iter()
+        .zip(&measurements)
+        .map(|(r, m)| {
+            r.server_window
+                .as_ref()
+                .map(|w| server_figures(w, m.requests_completed))
+        })
+        .collect();
+    let memory: Option<Vec<&ServerMemory>> = repetitions
+        .iter()
+        .map(|r| r.server_memory.as_ref())
+        .collect();
+
+    let kernel_reports: Option<Vec<&CrossCheckReport>> = repetitions
+        .iter()
+        .map(|r| match &r.kernel_cross_check {
+            Some(CrossCheck::Checked(report)) => Some(report),
+            _ => None,
+        })
+        .collect();
+    let kernel_syscalls = kernel_reports.as_ref().map(|reports| {
+        let values: Vec<f64> = reports
+            .iter()
+            .zip(&measurements)
+            .map(|(k, m)| {
+                k.kernel_tracked_kinds_syscalls as f64 / m.requests_completed.max(1) as f64
+            })
+            .collect();
+        spread(&values)
+    });
+    let kernel_passed = match &kernel_reports {
+        Some(reports) => Some(reports.iter().all(|k| k.agrees)),
+        // A disagreement anywhere fails the trust check even if another
+        // repetition could not be checked.
+        None => repetitions
+            .iter()
+            .any(|r| r.kernel_cross_check.as_ref().and_then(|c| c.passed()) == Some(false))
+            .then_some(false),
+    };
+    let driver_cpu = over(&measurements, |m| driver_cpu_us_per_request(m));
+    let ratio = server.as_ref().map(|figures| {
+        let ratios: Vec<f64> = measurements
+            .iter()
+            .zip(figures)
+            .map(|(m, f)| {
+                let server_cpu = f.server_cpu_us_per_request();
+                if server_cpu > 0.0 {
+                    driver_cpu_us_per_request(m) / server_cpu
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        spread(&ratios)
+    });
+    Some(Summary {
+        repetitions_used: repetitions.len() as u32,
+        requests_per_second: over(&measurements, |m| m.requests_per_second()),
+        payload_megabytes_per_second: over(&measurements, |m| m.payload_megabytes_per_second()),
+        p50_latency_us: over(&measurements, |m| m.latency.p50_us),
+        p90_latency_us: over(&measurements, |m| m.latency.p90_us),
+        p99_latency_us: over(&measurements, |m| m.latency.p99_us),
+        p999_latency_us: over(&measurements, |m| m.latency.p999_us),
+        max_latency_us: over(&measurements, |m| m.latency.max_us),
+        driver_cpu_us_per_request: driver_cpu,
+        server: server.as_deref().map(server_summary),
+        driver_bottleneck_warning: ratio
+            .as_ref()
+            .is_some_and(|r| r.median > DRIVER_BOTTLENECK_RATIO),
+        driver_to_server_cpu_ratio: ratio,
+        memory_per_connection_bytes: memory.map(|m| over(&m, |m| m.per_connection_bytes)),
+        kernel_syscalls_per_request_total: kernel_syscalls,
+        kernel_cross_check_passed: kernel_passed,
+    })
+}
+
+/// Builds a variant's result from its repetitions: failed if any failed or
+/// none finished; a summary only when passed.
+pub fn finish_variant(
+    variant: &str,
+    repetitions_planned: u32,
+    repetitions: Vec<Repetition>,
+    server_side_unavailable_reason: Option<String>,
+) -> VariantResult {
+    let mut failure_reasons: Vec<String> = Vec::new();
+    for r in &repetitions {
+        for reason in r.failure.iter().flat_map(|f| &f.reasons) {
+            if !failure_reasons.contains(reason) {
+                failure_reasons.push(reason.clone());
+            }
+        }
+    }
+    if repetitions.is_empty() {
+        failure_reasons.push("no repetition finished".to_string());
+    }
+    let summary = if failure_reasons.is_empty() {
+        summarize(&repetitions)
+    } else {
+        None
+    };
+    VariantResult {
+        variant: variant.to_string(),
+        status: if summary.is_some() {
+            Status::Passed
+        } else {
+            Status::Failed
+        },
+        repetitions_planned,
+        repetitions,
+        failure_reasons,
+        server_side_unavailable_reason,
+        summary,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::fixture;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9 * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn spread_of_odd_and_even_counts() {
+        let s = spread(&[3.0, 1.0, 2.0]);
+        assert_eq!((s.median, s.min, s.max, s.samples), (2.0, 1.0, 3.0, 3));
+        // mean 2, sample sd 1 → 50 %.
+        assert!(close(s.cv_percent, 50.0), "{}", s.cv_percent);
+        let s = spread(&[10.0, 20.0, 30.0, 40.0]);
+        assert_eq!(s.median, 25.0);
+        // mean 25, sample variance (225+25+25+225)/3 → sd 12.9099...
+        assert!(close(s.cv_percent, (500.0f64 / 3.0).sqrt() / 25.0 * 100.0));
+        let s = spread(&[7.0]);
+        assert_eq!((s.median, s.cv_percent), (7.0, 0.0));
+        assert_eq!(spread(&[0.0, 0.0]).cv_percent, 0.0);
+        assert_eq!(spread(&[]).samples, 0);
+    }
+
+    #[test]
+    fn summary_over_fixture_repetitions_is_exact() {
+        let results = fixture::results();
+        let v = &results.cases[0].variants[0];
+        let s = v.summary.as_ref().unwrap();
+        // Fixture: 1000, 1100, 1200 requests in 1 s windows.
+        assert_eq!(s.requests_per_second.median, 1100.0);
+        assert_eq!(s.requests_per_second.min, 1000.0);
+        assert_eq!(s.requests_per_second.max, 1200.0);
+        assert!(close(
+            s.requests_per_second.cv_percent,
+            100.0 / 1100.0 * 100.0
+        ));
+        let server = s.server.as_ref().unwrap();
+        // Fixture server: 1 read + 1 write + 1 epoll_wait per request.
+        assert_eq!(server.syscalls_per_request["read"].median, 1.0);
+        assert_eq!(server.syscalls_per_request_total.median, 3.0);
+        assert_eq!(server.epoll_wait_calls_per_request.median, 1.0);
+        assert_eq!(server.epoll_events_per_wakeup.median, 2.0);
+        // 64 B payload each way, headers subtracted.
+        assert_eq!(server.payload_copy_bytes_in_per_request.median, 64.0);
+        assert_eq!(server.payload_copy_bytes_out_per_request.median, 64.0);
+        // Server CPU: 10 µs/request; driver 4 µs/request → ratio 0.4.
+        assert!(close(server.server_cpu_us_per_request.median, 10.0));
+        assert!(close(s.driver_cpu_us_per_request.median, 4.0));
+        assert!(close(s.driver_to_server_cpu_ratio.unwrap().median, 0.4));
+        assert!(!s.driver_bottleneck_warning);
+        assert_eq!(s.memory_per_connection_bytes.unwrap().median, 65536.0);
+    }
+
+    #[test]
+    fn a_failed_repetition_suppresses_all_figures() {
+        let results = fixture::results();
+        let v = &results.cases[0].variants[0];
+        let mut reps = v.repetitions.clone();
+        reps[1] = fixture::failed_repetition(1);
+        let out = finish_variant("lt-rw", 3, reps, None);
+        assert_eq!(out.status, Status::Failed);
+        assert!(out.summary.is_none());
+        assert_eq!(out.failure_reasons, ["1 payload mismatch"]);
+        assert!(out.repetitions[1].measurement.is_none());
+    }
+
+    #[test]
+    fn driver_bottleneck_is_flagged_above_half() {
+        let results = fixture::results();
+        let mut reps = results.cases[0].variants[0].repetitions.clone();
+        for r in &mut reps {
+            let m = r.measurement.as_mut().unwrap();
+            m.driver_usage.cpu_user_seconds *= 2.0;
+            m.driver_usage.cpu_system_seconds *= 2.0;
+        }
+        let out = finish_variant("lt-rw", 3, reps, None);
+        let s = out.summary.unwrap();
+        assert!(close(s.driver_to_server_cpu_ratio.unwrap().median, 0.8));
+        assert!(s.driver_bottleneck_warning);
+    }
+
+    #[test]
+    fn kernel_cross_check_is_summarised() {
+        let results = fixture::results();
+        // Fixture: repetition 0 checked and agreeing, the others unavailable.
+        let s = results.cases[0].variants[0].summary.as_ref().unwrap();
+        assert_eq!(s.kernel_cross_check_passed, None);
+        assert!(s.kernel_syscalls_per_request_total.is_none());
+
+        let mut reps = results.cases[0].variants[0].repetitions.clone();
+        let checked = reps[0].kernel_cross_check.clone();
+        for r in &mut reps {
+            r.kernel_cross_check = checked.clone();
+        }
+        let s = finish_variant("lt-rw", 3, reps.clone(), None)
+            .summary
+            .unwrap();
+        assert_eq!(s.kernel_cross_check_passed, Some(true));
+        // 3 calls per request in every repetition... over 1000 requests of
+        // repetition 0's report: 3000 / n.
+        assert_eq!(s.kernel_syscalls_per_request_total.unwrap().max, 3.0);
+
+        if let Some(CrossCheck::Checked(report)) = &mut reps[2].kernel_cross_check {
+            report.agrees = false;
+        }
+        let s = finish_variant("lt-rw", 3, reps, None).summary.unwrap();
+        assert_eq!(s.kernel_cross_check_passed, Some(false));
+    }
+
+    #[test]
+    fn no_repetitions_means_failed() {
+        let out = finish_variant("lt-rw", 3, Vec::new(), None);
+        assert_eq!(out.status, Status::Failed);
+        assert_eq!(out.failure_reasons, ["no repetition finished"]);
+    }
+}

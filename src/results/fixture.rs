@@ -1,0 +1,281 @@
+//! A small, fully populated results file with round numbers, for tests of
+//! aggregation, validation, the schema docs and the exporters.
+//!
+//! Case `pingpong-64b-1conn`: `lt-rw` passed (3 repetitions of 1 s with
+//! 1000, 1100, 1200 requests; per request the server makes 1 read, 1 write,
+//! 1 epoll_wait, 0.1 EAGAIN reads, copies 64 B each way, uses 10 µs CPU;
+//! the driver 4 µs), `et-rw` failed (a payload mismatch).
+//! Case `size-sweep/4096`: `et-splice` passed, noisy (CV > 5 %).
+
+use crate::driver::measurement::{CaseMeasurement, LatencySummary, VerificationCounts};
+use crate::driver::workload::{Case, Shape, SizeDistribution};
+use crate::metrics::cross_check::CrossCheck;
+use crate::protocol::Protocol;
+use crate::server::report::{LoopCounters, ReportKind, ServerReport, ThreadReport};
+use crate::sys::SyscallKind;
+use crate::sys::rusage::ThreadUsage;
+
+use super::aggregate::finish_variant;
+use super::environment::{Pinning, Rlimits, Sysctls};
+use super::{
+    CaseResult, Environment, FailureRecord, Repetition, ResultsFile, RunInfo, RunKind, RunSettings,
+    RunStatus, SCHEMA_VERSION, ServerMemory, Status,
+};
+
+pub fn case(label: &str, bytes: u32) -> Case {
+    Case {
+        profile: label.split('/').next().unwrap().to_string(),
+        label: label.to_string(),
+        protocol: Protocol::Frame,
+        connections: 1,
+        shape: Shape::PingPong,
+        sizes: SizeDistribution::Fixed { bytes },
+        seed: 1,
+        sweep_size_bytes: label.contains('/').then_some(bytes),
+    }
+}
+
+/// A server window with `n` requests of `payload` bytes, per request:
+/// `reads` reads, `writes` writes, 1 epoll_wait returning 2 events.
+pub fn server_window(n: u64, payload: u64, reads: u64, writes: u64) -> ServerReport {
+    let mut thread = ThreadReport {
+        thread_index: 0,
+        tid: 4242,
+        ..Default::default()
+    };
+    let calls = &mut thread.syscalls.calls.0;
+    calls[SyscallKind::Read as usize] = reads * n;
+    calls[SyscallKind::Write as usize] = writes * n;
+    calls[SyscallKind::EpollWait as usize] = n;
+    thread.syscalls.eagain.0[SyscallKind::Read as usize] = n / 10;
+    thread.syscalls.user_copy_bytes_in = (payload + 4) * n;
+    thread.syscalls.user_copy_bytes_out = (payload + 8) * n;
+    thread.counters = LoopCounters {
+        epoll_wait_calls: n,
+        epoll_events_returned: 2 * n,
+        requests_parsed: n,
+        bytes_in: (payload + 4) * n,
+        bytes_out: (payload + 8) * n,
+        header_bytes_in: 4 * n,
+        header_bytes_out: 8 * n,
+        ..Default::default()
+    };
+    thread.usage = ThreadUsage {
+        cpu_user_seconds: 6e-6 * n as f64,
+        cpu_system_seconds: 4e-6 * n as f64,
+        voluntary_context_switches: n / 2,
+        involuntary_context_switches: n / 100,
+    };
+    let mut report = ServerReport::new(
+        ReportKind::Snapshot,
+        "lt-rw".into(),
+        Protocol::Frame,
+        vec![thread],
+    );
+    report.pid = 4242;
+    report
+}
+
+pub fn measurement(n: u64, payload: u64, p50_us: f64) -> CaseMeasurement {
+    CaseMeasurement {
+        measured_seconds: 1.0,
+        requests_completed: n,
+        payload_bytes_completed: payload * n,
+        latency: LatencySummary {
+            samples: n,
+            mean_us: p50_us,
+            p50_us,
+            p90_us: p50_us * 2.0,
+            p99_us: p50_us * 4.0,
+            p999_us: p50_us * 8.0,
+            max_us: p50_us * 16.0,
+            percentile_curve_us: vec![(0.0, p50_us / 2.0), (50.0, p50_us), (100.0, p50_us * 16.0)],
+        },
+        verification: VerificationCounts::default(),
+        driver_usage: ThreadUsage {
+            cpu_user_seconds: 3e-6 * n as f64,
+            cpu_system_seconds: 1e-6 * n as f64,
+            voluntary_context_switches: n,
+            involuntary_context_switches: 0,
+        },
+        driver_threads: 1,
+        connections_opened: 0,
+        target_rate_per_second: None,
+        requests_issued: n,
+        driver_syscalls: {
+            let mut counts = crate::sys::SyscallCounts::default();
+            counts.calls.0[SyscallKind::Read as usize] = n;
+            counts.calls.0[SyscallKind::Write as usize] = n;
+            counts
+        },
+        stopped_early: None,
+    }
+}
+
+pub fn passed_repetition(index: u32, n: u64, payload: u64, p50_us: f64) -> Repetition {
+    let window = server_window(n, payload, 1, 1);
+    let kernel = crate::sys::perf::KernelSyscallCounts {
+        calls: window.total.syscalls.calls,
+        total_syscalls: window.total.syscalls.calls.total() + 3,
+        ..Default::default()
+    };
+    let kernel_cross_check = if index == 0 {
+        CrossCheck::of_window::<String>(&window.total.syscalls.calls, Ok(&kernel))
+    } else {
+        CrossCheck::unavailable("fixture: perf_event_paranoid is 3")
+    };
+    Repetition {
+        index,
+        status: Status::Passed,
+        measurement: Some(measurement(n, payload, p50_us)),
+        failure: None,
+        server_window: Some(window),
+        kernel_cross_check: Some(kernel_cross_check),
+        server_memory: Some(ServerMemory {
+            baseline_rss_bytes: 1 << 20,
+            peak_rss_bytes: (1 << 20) + 65536,
+            connections: 1,
+            per_connection_bytes: 65536.0,
+        }),
+        server_command_line: vec![
+            "epoll-bench".into(),
+            "serve".into(),
+            "--variant".into(),
+            "lt-rw".into(),
+        ],
+    }
+}
+
+pub fn failed_repetition(index: u32) -> Repetition {
+    Repetition {
+        index,
+        status: Status::Failed,
+        measurement: None,
+        failure: Some(FailureRecord {
+            reasons: vec!["1 payload mismatch".into()],
+            verification: Some(VerificationCounts {
+                payload_mismatches: 1,
+                ..Default::default()
+            }),
+            server_protocol_errors: Some(0),
+            server_connection_errors: Some(0),
+        }),
+        server_window: None,
+        server_memory: None,
+        kernel_cross_check: None,
+        server_command_line: vec!["epoll-bench".into(), "serve".into()],
+    }
+}
+
+/// Where the failed variant sits: `(case index, variant index)`.
+pub fn failed_position() -> (usize, usize) {
+    (0, 1)
+}
+
+pub fn environment() -> Environment {
+    Environment {
+        kernel_release: "6.1.0-test".into(),
+        kernel_version: "#1 SMP".into(),
+        architecture: "x86_64".into(),
+        cpu_model: "Test CPU @ 1GHz".into(),
+        logical_cpus: 2,
+        usable_cpus: vec![0, 1],
+        pinning: Pinning {
+            mode: "auto".into(),
+            server_cpus: Some(vec![1]),
+            driver_cpus: Some(vec![0]),
+            method: "taskset".into(),
+        },
+        sysctls: Sysctls {
+            somaxconn_connections: Some(4096),
+            tcp_max_syn_backlog_connections: Some(512),
+            tcp_rmem_bytes: Some(vec![4096, 131072, 6291456]),
+            tcp_wmem_bytes: Some(vec![4096, 16384, 4194304]),
+            ip_local_port_range_ports: Some(vec![32768, 60999]),
+            pipe_max_size_bytes: Some(1048576),
+        },
+        rlimits: Rlimits {
+            open_files_soft: Some(1024),
+            open_files_hard: Some(1048576),
+        },
+        git_commit: "0123456789abcdef0123456789abcdef01234567".into(),
+        git_dirty: Some(false),
+        command_line: vec!["epoll-bench".into(), "run".into()],
+        epoll_bench_version: "0.1.0".into(),
+        build_profile: "release".into(),
+        syscall_counting: true,
+    }
+}
+
+pub fn results() -> ResultsFile {
+    let lt_rw = finish_variant(
+        "lt-rw",
+        3,
+        vec![
+            passed_repetition(0, 1000, 64, 50.0),
+            passed_repetition(1, 1100, 64, 60.0),
+            passed_repetition(2, 1200, 64, 70.0),
+        ],
+        None,
+    );
+    let et_rw = finish_variant(
+        "et-rw",
+        3,
+        vec![failed_repetition(0)],
+        Some("fixture: no reason".into()),
+    );
+    let et_splice = finish_variant(
+        "et-splice",
+        3,
+        vec![
+            passed_repetition(0, 100, 4096, 100.0),
+            passed_repetition(1, 200, 4096, 100.0),
+            passed_repetition(2, 300, 4096, 100.0),
+        ],
+        None,
+    );
+    ResultsFile {
+        schema_version: SCHEMA_VERSION,
+        run: RunInfo {
+            kind: RunKind::Run,
+            status: RunStatus::Complete,
+            incomplete_reason: None,
+            started_at_utc: "2026-01-01T00:00:00Z".into(),
+            finished_at_utc: "2026-01-01T00:01:00Z".into(),
+            elapsed_seconds: 60.0,
+            settings: RunSettings {
+                variants: vec!["lt-rw".into(), "et-rw".into(), "et-splice".into()],
+                profiles: vec!["default suite".into()],
+                warmup_seconds: 0.5,
+                duration_seconds: 1.0,
+                drain_timeout_seconds: 1.0,
+                repetitions_planned: 3,
+                connections_override: Some(1),
+                seed_override: Some(1),
+                quick: false,
+                server_threads: Some(1),
+                driver_threads_max: 1,
+                time_budget_seconds: Some(110.0),
+                target: Some("127.0.0.1:4000".into()),
+                control: Some("127.0.0.1:4001".into()),
+            },
+            passed_count: 2,
+            failed_count: 1,
+        },
+        environment: environment(),
+        cases: vec![
+            CaseResult {
+                profile: "pingpong-64b-1conn".into(),
+                label: "pingpong-64b-1conn".into(),
+                case: case("pingpong-64b-1conn", 64),
+                variants: vec![lt_rw, et_rw],
+            },
+            CaseResult {
+                profile: "size-sweep".into(),
+                label: "size-sweep/4096".into(),
+                case: case("size-sweep/4096", 4096),
+                variants: vec![et_splice],
+            },
+        ],
+    }
+}

@@ -1,0 +1,574 @@
+//! The results schema: what a `run` or `drive` produces and what every
+//! exporter, chart and comparison reads. Plain serde structs, versioned by
+//! [`SCHEMA_VERSION`], with the unit of every figure in its field name.
+//! Documented field by field in `docs/results-schema.md` (a test keeps the two
+//! in step).
+//!
+//! Measuring fills these structs ([`crate::driver::orchestrator`]); exporters
+//! (`crate::report::export`) only read them.
+//!
+//! A failed repetition keeps its failure record but no measurement, and a
+//! variant with any failed repetition has no summary: failed results are
+//! never reported as numbers.
+
+pub mod aggregate;
+pub mod environment;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::driver::measurement::{CaseMeasurement, VerificationCounts};
+use crate::driver::workload::Case;
+use crate::metrics::cross_check::CrossCheck;
+use crate::server::report::ServerReport;
+
+pub use environment::Environment;
+
+/// Bumped whenever a field is renamed, removed or changes meaning.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// `results.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultsFile {
+    pub schema_version: u32,
+    pub run: RunInfo,
+    pub environment: Environment,
+    pub cases: Vec<CaseResult>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunKind {
+    /// `epoll-bench run`: servers started by the tool.
+    Run,
+    /// `epoll-bench drive`: a server started elsewhere.
+    Drive,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Every planned measurement was attempted.
+    Complete,
+    /// Interrupted (Ctrl-C): only what finished is recorded.
+    Incomplete,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunInfo {
+    pub kind: RunKind,
+    pub status: RunStatus,
+    /// Why the run is incomplete.
+    pub incomplete_reason: Option<String>,
+    /// RFC 3339, UTC.
+    pub started_at_utc: String,
+    pub finished_at_utc: String,
+    pub elapsed_seconds: f64,
+    pub settings: RunSettings,
+    /// Variant results with status `passed` / `failed`, over all cases.
+    pub passed_count: u32,
+    pub failed_count: u32,
+}
+
+/// How the run was asked to measure.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSettings {
+    pub variants: Vec<String>,
+    /// Profile files, or `default suite`.
+    pub profiles: Vec<String>,
+    pub warmup_seconds: f64,
+    pub duration_seconds: f64,
+    pub drain_timeout_seconds: f64,
+    pub repetitions_planned: u32,
+    /// `--connections`: replaces every case's connection count.
+    pub connections_override: Option<u32>,
+    /// `--seed`: replaces every case's seed.
+    pub seed_override: Option<u64>,
+    pub quick: bool,
+    /// `--threads` given to the server (`None`: the server's default).
+    pub server_threads: Option<usize>,
+    /// Driver threads at most (a case never gets more than its connections).
+    pub driver_threads_max: usize,
+    /// Wall-clock budget the timing was derived from, when `--duration` was
+    /// not given.
+    pub time_budget_seconds: Option<f64>,
+    /// `drive`: the measured server.
+    pub target: Option<String>,
+    /// `drive`: its control interface.
+    pub control: Option<String>,
+}
+
+/// One case (a profile, or one size of a sweep) across variants.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseResult {
+    pub profile: String,
+    pub label: String,
+    /// The case as driven (after `--connections` / `--seed` overrides).
+    pub case: Case,
+    pub variants: Vec<VariantResult>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Passed,
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantResult {
+    pub variant: String,
+    /// `failed` when any repetition failed (or none finished).
+    pub status: Status,
+    pub repetitions_planned: u32,
+    pub repetitions: Vec<Repetition>,
+    /// Distinct reasons of the failed repetitions.
+    pub failure_reasons: Vec<String>,
+    /// Why server-side figures are missing (`drive` without `--control`, a
+    /// server built without syscall counting).
+    pub server_side_unavailable_reason: Option<String>,
+    /// Aggregates over the repetitions; `None` when failed.
+    pub summary: Option<Summary>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Repetition {
+    /// 0-based.
+    pub index: u32,
+    pub status: Status,
+    /// What the driver measured; `None` when failed.
+    pub measurement: Option<CaseMeasurement>,
+    pub failure: Option<FailureRecord>,
+    /// What the server did inside the measured window (the difference of
+    /// the two snapshots); `None` when unavailable or failed.
+    pub server_window: Option<ServerReport>,
+    pub server_memory: Option<ServerMemory>,
+    /// The server's in-process syscall counts against the kernel's
+    /// (`syscalls:sys_enter_*` tracepoints) over the same window; `None`
+    /// when there was no window to check.
+    pub kernel_cross_check: Option<CrossCheck>,
+    /// The command that started the server (`run` only).
+    pub server_command_line: Vec<String>,
+}
+
+/// Why a repetition failed, with the counts that decided it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailureRecord {
+    pub reasons: Vec<String>,
+    /// The driver's verification counts, when the engine finished.
+    pub verification: Option<VerificationCounts>,
+    /// Server-side errors inside the window, when the server answered.
+    pub server_protocol_errors: Option<u64>,
+    pub server_connection_errors: Option<u64>,
+}
+
+/// Server memory, from `/proc/<pid>/status`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerMemory {
+    /// `VmRSS` right after the server was ready, before any connection.
+    pub baseline_rss_bytes: u64,
+    /// `VmHWM` (peak resident) at the end of the measured window.
+    pub peak_rss_bytes: u64,
+    /// Connections open at the peak: active plus idle.
+    pub connections: u64,
+    /// `(peak - baseline) / connections`.
+    pub per_connection_bytes: f64,
+}
+
+/// A figure over repetitions. The unit is in the name of the field holding
+/// it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Sample standard deviation over the mean, in percent (0 with fewer
+    /// than two samples, or a zero mean).
+    pub cv_percent: f64,
+    pub samples: u32,
+}
+
+/// Coefficient of variation above which a figure is flagged as noisy.
+pub const NOISY_CV_PERCENT: f64 = 5.0;
+
+/// Driver CPU over server CPU above which the driver, not the server, may
+/// be what was measured.
+pub const DRIVER_BOTTLENECK_RATIO: f64 = 0.5;
+
+impl Spread {
+    pub fn is_noisy(&self) -> bool {
+        self.cv_percent > NOISY_CV_PERCENT
+    }
+}
+
+/// Aggregates over the passed repetitions of one variant × case.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    pub repetitions_used: u32,
+    pub requests_per_second: Spread,
+    pub payload_megabytes_per_second: Spread,
+    pub p50_latency_us: Spread,
+    pub p90_latency_us: Spread,
+    pub p99_latency_us: Spread,
+    pub p999_latency_us: Spread,
+    pub max_latency_us: Spread,
+    /// Driver threads' user + system CPU over driver-completed requests.
+    pub driver_cpu_us_per_request: Spread,
+    /// Server-side figures; `None` when unavailable.
+    pub server: Option<ServerSummary>,
+    /// `driver_cpu_us_per_request / server_cpu_us_per_request`.
+    pub driver_to_server_cpu_ratio: Option<Spread>,
+    /// Median ratio above [`DRIVER_BOTTLENECK_RATIO`].
+    pub driver_bottleneck_warning: bool,
+    pub memory_per_connection_bytes: Option<Spread>,
+    /// Kernel-counted server syscalls (of the kinds counted in-process) per
+    /// request, beside `server.syscalls_per_request_total`; `None` when the
+    /// kernel cross-check was unavailable in some repetition.
+    pub kernel_syscalls_per_request_total: Option<Spread>,
+    /// `true` when the kernel cross-check agreed in every repetition,
+    /// `false` when it disagreed in any (the trust check failed), `None`
+    /// when it could not run.
+    pub kernel_cross_check_passed: Option<bool>,
+}
+
+/// Server figures per request completed by the driver in the window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSummary {
+    pub syscalls_per_request_total: Spread,
+    /// By syscall kind (the report name, e.g. `epoll_wait`); only kinds
+    /// called at least once in some repetition.
+    pub syscalls_per_request: BTreeMap<String, Spread>,
+    pub eagain_per_request_total: Spread,
+    /// By kind; only kinds that returned EAGAIN at least once.
+    pub eagain_per_request: BTreeMap<String, Spread>,
+    pub epoll_wait_calls_per_request: Spread,
+    /// Events returned per `epoll_wait` call that returned.
+    pub epoll_events_per_wakeup: Spread,
+    pub payload_copy_bytes_in_per_request: Spread,
+    pub payload_copy_bytes_out_per_request: Spread,
+    /// In + out.
+    pub payload_copy_bytes_per_request: Spread,
+    pub server_cpu_us_per_request: Spread,
+    pub server_cpu_user_us_per_request: Spread,
+    pub server_cpu_system_us_per_request: Spread,
+    /// Voluntary + involuntary.
+    pub context_switches_per_request: Spread,
+    pub voluntary_context_switches_per_request: Spread,
+    pub involuntary_context_switches_per_request: Spread,
+}
+
+impl Summary {
+    /// Every single-valued figure with its field name (per-kind maps are
+    /// left out), in a fixed order, for tabular exporters. `None` where the
+    /// figure is unavailable.
+    pub fn named_figures(&self) -> Vec<(&'static str, Option<Spread>)> {
+        let s = self.server.as_ref();
+        vec![
+            ("requests_per_second", Some(self.requests_per_second)),
+            (
+                "payload_megabytes_per_second",
+                Some(self.payload_megabytes_per_second),
+            ),
+            ("p50_latency_us", Some(self.p50_latency_us)),
+            ("p90_latency_us", Some(self.p90_latency_us)),
+            ("p99_latency_us", Some(self.p99_latency_us)),
+            ("p999_latency_us", Some(self.p999_latency_us)),
+            ("max_latency_us", Some(self.max_latency_us)),
+            (
+                "syscalls_per_request_total",
+                s.map(|s| s.syscalls_per_request_total),
+            ),
+            (
+                "eagain_per_request_total",
+                s.map(|s| s.eagain_per_request_total),
+            ),
+            (
+                "epoll_wait_calls_per_request",
+                s.map(|s| s.epoll_wait_calls_per_request),
+            ),
+            (
+                "epoll_events_per_wakeup",
+                s.map(|s| s.epoll_events_per_wakeup),
+            ),
+            (
+                "payload_copy_bytes_in_per_request",
+                s.map(|s| s.payload_copy_bytes_in_per_request),
+            ),
+            (
+                "payload_copy_bytes_out_per_request",
+                s.map(|s| s.payload_copy_bytes_out_per_request),
+            ),
+            (
+                "payload_copy_bytes_per_request",
+                s.map(|s| s.payload_copy_bytes_per_request),
+            ),
+            (
+                "server_cpu_us_per_request",
+                s.map(|s| s.server_cpu_us_per_request),
+            ),
+            (
+                "server_cpu_user_us_per_request",
+                s.map(|s| s.server_cpu_user_us_per_request),
+            ),
+            (
+                "server_cpu_system_us_per_request",
+                s.map(|s| s.server_cpu_system_us_per_request),
+            ),
+            (
+                "context_switches_per_request",
+                s.map(|s| s.context_switches_per_request),
+            ),
+            (
+                "voluntary_context_switches_per_request",
+                s.map(|s| s.voluntary_context_switches_per_request),
+            ),
+            (
+                "involuntary_context_switches_per_request",
+                s.map(|s| s.involuntary_context_switches_per_request),
+            ),
+            (
+                "driver_cpu_us_per_request",
+                Some(self.driver_cpu_us_per_request),
+            ),
+            (
+                "driver_to_server_cpu_ratio",
+                self.driver_to_server_cpu_ratio,
+            ),
+            (
+                "memory_per_connection_bytes",
+                self.memory_per_connection_bytes,
+            ),
+        ]
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a results file: {message}")]
+    Parse { path: String, message: String },
+    #[error(
+        "{path}: results schema version {found} is not supported (this build reads version {SCHEMA_VERSION})"
+    )]
+    Version { path: String, found: String },
+    #[error("{path}: invalid results: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl ResultsFile {
+    /// Reads and checks a `results.json` (or the one inside a directory).
+    pub fn load(path: &Path) -> Result<ResultsFile, ResultsError> {
+        let file = if path.is_dir() {
+            path.join("results.json")
+        } else {
+            path.to_path_buf()
+        };
+        let shown = file.display().to_string();
+        let text = std::fs::read_to_string(&file).map_err(|source| ResultsError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        ResultsFile::from_json(&text).map_err(|e| match e {
+            ResultsError::Parse { message, .. } => ResultsError::Parse {
+                path: shown.clone(),
+                message,
+            },
+            ResultsError::Version { found, .. } => ResultsError::Version {
+                path: shown.clone(),
+                found,
+            },
+            ResultsError::Invalid { message, .. } => ResultsError::Invalid {
+                path: shown.clone(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and checks results JSON: version first (so that a newer file
+    /// gets a version error, not a field error), then every field strictly,
+    /// then [`ResultsFile::validate`].
+    pub fn from_json(text: &str) -> Result<ResultsFile, ResultsError> {
+        let parse = |message: String| ResultsError::Parse {
+            path: "<json>".into(),
+            message,
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| parse(e.to_string()))?;
+        match value.get("schema_version") {
+            Some(v) if v.as_u64() == Some(SCHEMA_VERSION as u64) => {}
+            Some(v) => {
+                return Err(ResultsError::Version {
+                    path: "<json>".into(),
+                    found: v.to_string(),
+                });
+            }
+            None => return Err(parse("no `schema_version` field".into())),
+        }
+        let results: ResultsFile =
+            serde_json::from_value(value).map_err(|e| parse(e.to_string()))?;
+        results
+            .validate()
+            .map_err(|message| ResultsError::Invalid {
+                path: "<json>".into(),
+                message,
+            })?;
+        Ok(results)
+    }
+
+    /// The rules serde cannot express: failed results carry no figures,
+    /// passed ones carry them, counts add up.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.schema_version != SCHEMA_VERSION {
+            return Err(format!(
+                "schema_version is {}, expected {SCHEMA_VERSION}",
+                self.schema_version
+            ));
+        }
+        if self.run.status == RunStatus::Incomplete && self.run.incomplete_reason.is_none() {
+            return Err("an incomplete run must say why (run.incomplete_reason)".into());
+        }
+        let (mut passed, mut failed) = (0u32, 0u32);
+        for case in &self.cases {
+            for v in &case.variants {
+                let at = format!("case `{}`, variant `{}`", case.label, v.variant);
+                match v.status {
+                    Status::Passed => {
+                        passed += 1;
+                        if v.summary.is_none() {
+                            return Err(format!("{at}: passed but has no summary"));
+                        }
+                        if v.repetitions.iter().any(|r| r.status == Status::Failed) {
+                            return Err(format!("{at}: passed with a failed repetition"));
+                        }
+                        if v.repetitions.is_empty() {
+                            return Err(format!("{at}: passed without repetitions"));
+                        }
+                    }
+                    Status::Failed => {
+                        failed += 1;
+                        if v.summary.is_some() {
+                            return Err(format!("{at}: failed but reports a summary"));
+                        }
+                        if v.failure_reasons.is_empty() {
+                            return Err(format!("{at}: failed without a reason"));
+                        }
+                    }
+                }
+                if v.repetitions.len() > v.repetitions_planned as usize {
+                    return Err(format!("{at}: more repetitions than planned"));
+                }
+                for r in &v.repetitions {
+                    let ok = match r.status {
+                        Status::Passed => r.measurement.is_some() && r.failure.is_none(),
+                        Status::Failed => {
+                            r.measurement.is_none()
+                                && r.failure.as_ref().is_some_and(|f| !f.reasons.is_empty())
+                        }
+                    };
+                    if !ok {
+                        return Err(format!(
+                            "{at}, repetition {}: a passed repetition has a measurement and no failure; a failed one a failure with reasons and no measurement",
+                            r.index
+                        ));
+                    }
+                }
+            }
+        }
+        if (passed, failed) != (self.run.passed_count, self.run.failed_count) {
+            return Err(format!(
+                "run.passed_count/failed_count say {}/{}, the variants say {passed}/{failed}",
+                self.run.passed_count, self.run.failed_count
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every variant result with the case it belongs to.
+    pub fn variant_results(&self) -> impl Iterator<Item = (&CaseResult, &VariantResult)> {
+        self.cases
+            .iter()
+            .flat_map(|c| c.variants.iter().map(move |v| (c, v)))
+    }
+}
+
+/// Current time in UTC, RFC 3339 with seconds.
+pub fn now_utc_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+pub(crate) mod fixture;
+#[cfg(test)]
+mod schema_doc_test;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixture_round_trips_strictly() {
+        let results = fixture::results();
+        results.validate().unwrap();
+        let json = serde_json::to_string_pretty(&results).unwrap();
+        let back = ResultsFile::from_json(&json).unwrap();
+        // Compared as text: a mismatch then shows the first differing line.
+        let again = serde_json::to_string_pretty(&back).unwrap();
+        for (a, b) in json.lines().zip(again.lines()) {
+            assert_eq!(a, b);
+        }
+        assert!(back == results);
+    }
+
+    #[test]
+    fn unknown_fields_and_other_versions_are_refused() {
+        let results = fixture::results();
+        let mut value = serde_json::to_value(&results).unwrap();
+        value["run"]["surprise_seconds"] = 1.into();
+        let err = ResultsFile::from_json(&value.to_string()).unwrap_err();
+        assert!(err.to_string().contains("surprise_seconds"), "{err}");
+
+        let mut value = serde_json::to_value(&results).unwrap();
+        value["schema_version"] = 99.into();
+        let err = ResultsFile::from_json(&value.to_string()).unwrap_err();
+        assert!(matches!(err, ResultsError::Version { .. }), "{err}");
+    }
+
+    #[test]
+    fn failed_variant_with_figures_is_invalid() {
+        let mut results = fixture::results();
+        let (ci, vi) = fixture::failed_position();
+        let passed_summary = results.cases[0].variants[0].summary.clone();
+        results.cases[ci].variants[vi].summary = passed_summary;
+        let err = results.validate().unwrap_err();
+        assert!(err.contains("failed but reports a summary"), "{err}");
+    }
+
+    #[test]
+    fn failed_repetition_with_measurement_is_invalid() {
+        let mut results = fixture::results();
+        let (ci, vi) = fixture::failed_position();
+        let m = results.cases[0].variants[0].repetitions[0]
+            .measurement
+            .clone();
+        results.cases[ci].variants[vi].repetitions[0].measurement = m;
+        assert!(results.validate().is_err());
+    }
+}

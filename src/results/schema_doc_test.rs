@@ -1,0 +1,175 @@
+//! Keeps `docs/results-schema.md` and the schema in step: every field path
+//! of a fully populated results file must have a row in the document, and
+//! every row must name a field that exists.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+/// Objects whose keys are data (syscall kinds), not field names.
+const MAP_SUFFIXES: [&str; 4] = [
+    "SyscallCounts.calls",
+    "SyscallCounts.eagain",
+    "syscalls_per_request",
+    "eagain_per_request",
+];
+/// Documented as a whole elsewhere (`docs/profiles.md`) or as a leaf.
+const OPAQUE: [&str; 2] = [
+    "cases[].case",
+    "cases[].variants[].repetitions[].measurement.latency.percentile_curve_us",
+];
+
+/// Shared types documented once, in their own table: a field of that type
+/// is a row of its own, and the type's fields are rows named
+/// `Type.field`.
+fn type_of(path: &str, value: &Value) -> Option<&'static str> {
+    let object = value.as_object()?;
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    if keys == ["cv_percent", "max", "median", "min", "samples"] {
+        return Some("Spread");
+    }
+    let rules: [(&str, &str); 6] = [
+        ("server_window.total", "ThreadReport"),
+        ("server_window.threads[]", "ThreadReport"),
+        (".verification", "VerificationCounts"),
+        ("driver_syscalls", "SyscallCounts"),
+        ("ThreadReport.syscalls", "SyscallCounts"),
+        ("usage", "ThreadUsage"),
+    ];
+    rules
+        .iter()
+        .find(|(suffix, _)| path.ends_with(suffix))
+        .map(|(_, name)| *name)
+}
+
+/// Field paths of the leaves of `value`: `a.b`, `list[].c`, `map.<kind>.d`;
+/// fields of shared types as `Type.field` (see [`type_of`]). A path that is
+/// `null` in one place and an object in another counts once, as the
+/// object's fields.
+pub fn leaf_paths(value: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    walk(value, String::new(), &mut out);
+    let parents: BTreeSet<String> = out
+        .iter()
+        .filter(|p| {
+            out.iter().any(|q| {
+                q.len() > p.len()
+                    && q.starts_with(p.as_str())
+                    && matches!(q.as_bytes()[p.len()], b'.' | b'[')
+            })
+        })
+        .cloned()
+        .collect();
+    out.difference(&parents).cloned().collect()
+}
+
+fn walk(value: &Value, path: String, out: &mut BTreeSet<String>) {
+    if OPAQUE.contains(&path.as_str()) {
+        out.insert(path);
+        return;
+    }
+    if let Some(name) = type_of(&path, value) {
+        out.insert(path);
+        walk_fields(value, name.to_string(), out);
+        return;
+    }
+    walk_fields(value, path, out);
+}
+
+fn walk_fields(value: &Value, path: String, out: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            let is_map = MAP_SUFFIXES.iter().any(|s| path.ends_with(s));
+            for (key, child) in map {
+                let name = if is_map { "<kind>" } else { key.as_str() };
+                let child_path = if path.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{path}.{name}")
+                };
+                walk(child, child_path, out);
+            }
+        }
+        Value::Array(items) if items.iter().any(|i| i.is_object()) => {
+            for item in items {
+                walk(item, format!("{path}[]"), out);
+            }
+        }
+        _ => {
+            out.insert(path);
+        }
+    }
+}
+
+/// Paths named in the first column of the document's tables.
+pub fn documented_paths(markdown: &str) -> BTreeSet<String> {
+    markdown
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|rest| rest.split_once('`'))
+        .map(|(path, _)| path.to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::fixture;
+
+    #[test]
+    fn every_field_is_documented_and_every_documented_field_exists() {
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/results-schema.md"
+        ))
+        .unwrap();
+        let documented = documented_paths(&doc);
+        let produced = leaf_paths(&serde_json::to_value(fixture::results()).unwrap());
+        let missing: Vec<_> = produced.difference(&documented).collect();
+        assert!(
+            missing.is_empty(),
+            "fields not in docs/results-schema.md: {missing:#?}"
+        );
+        let stale: Vec<_> = documented.difference(&produced).collect();
+        assert!(
+            stale.is_empty(),
+            "documented fields that do not exist: {stale:#?}"
+        );
+    }
+
+    #[test]
+    fn paths_collapse_lists_and_kind_maps() {
+        let spread =
+            serde_json::json!({"median": 1, "min": 1, "max": 1, "cv_percent": 0, "samples": 1});
+        let value = serde_json::json!({
+            "a": {"b": 1},
+            "list": [{"c": 1, "o": null}, {"d": null, "o": {"e": 2}}],
+            "syscalls_per_request": {"read": {"x": 1}},
+            "numbers": [1, 2],
+            "rate": spread,
+        });
+        let paths: Vec<String> = leaf_paths(&value).into_iter().collect();
+        assert_eq!(
+            paths,
+            [
+                "Spread.cv_percent",
+                "Spread.max",
+                "Spread.median",
+                "Spread.min",
+                "Spread.samples",
+                "a.b",
+                "list[].c",
+                "list[].d",
+                "list[].o.e",
+                "numbers",
+                "rate",
+                "syscalls_per_request.<kind>.x"
+            ]
+        );
+        assert_eq!(
+            documented_paths("| `x.y` | u64 | B | z |\n| other |\n"),
+            BTreeSet::from(["x.y".to_string()])
+        );
+    }
+}

@@ -1,0 +1,292 @@
+//! Charts: valid SVG and PNG of the declared size, byte-identical SVG from
+//! the same results, the splice crossover found where the data puts it,
+//! and failed runs refused.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use epoll_bench::report::charts::{
+    ChartError, data, plan, render_charts, render_charts_with_notes, render_svg,
+};
+
+fn file_names(paths: &[PathBuf]) -> Vec<String> {
+    paths
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The text elements of an SVG document, trimmed.
+fn svg_texts(svg: &str) -> Vec<String> {
+    let doc = roxmltree::Document::parse(svg).expect("SVG parses as XML");
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .map(|t| t.trim().to_string())
+        .collect()
+}
+
+/// Width and height from a PNG's IHDR chunk, after checking the signature.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
+    assert_eq!(&bytes[12..16], b"IHDR", "first chunk is IHDR");
+    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+#[test]
+fn renders_every_chart_kind_as_valid_svg_and_png_of_the_declared_size() {
+    let results = common::results();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("charts");
+    let written = render_charts(&results, &out).unwrap();
+    let names = file_names(&written);
+    for stem in [
+        "syscalls-per-request-pingpong-64b-1conn",
+        "syscalls-per-request-size-sweep",
+        "throughput-vs-size-size-sweep",
+        "latency-percentiles-size-sweep",
+        "latency-percentiles-pingpong-64b-64conn",
+        "throughput-vs-connections-pingpong-64b-1conn-pingpong-64b-64conn",
+        "cpu-per-request-pingpong-64b-1conn",
+    ] {
+        for ext in ["svg", "png"] {
+            let name = format!("{stem}.{ext}");
+            assert!(names.contains(&name), "{name} missing from {names:?}");
+        }
+    }
+    // Only sweeps get a size chart.
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with("throughput-vs-size-pingpong"))
+    );
+    let mut sorted = written.clone();
+    sorted.sort();
+    assert_eq!(written, sorted, "paths are returned sorted");
+
+    let charts = plan(&results).unwrap().charts;
+    assert_eq!(written.len(), charts.len() * 2);
+    for chart in &charts {
+        let (width, height) = chart.size_px();
+        let svg = std::fs::read_to_string(out.join(format!("{}.svg", chart.file_stem))).unwrap();
+        let doc = roxmltree::Document::parse(&svg)
+            .unwrap_or_else(|e| panic!("{}.svg is not XML: {e}", chart.file_stem));
+        let root = doc.root_element();
+        assert_eq!(root.tag_name().name(), "svg");
+        assert_eq!(root.attribute("width"), Some(width.to_string().as_str()));
+        assert_eq!(root.attribute("height"), Some(height.to_string().as_str()));
+        let texts = svg_texts(&svg);
+        assert!(
+            texts.contains(&chart.title),
+            "{} has its title",
+            chart.file_stem
+        );
+        assert!(
+            texts.iter().any(|t| t.contains("kernel 6.1.0-fixture")
+                && t.contains("Fixture CPU @ 2.0GHz")
+                && t.contains("2026-02-03")),
+            "{} has the environment footer",
+            chart.file_stem
+        );
+        let png = std::fs::read(out.join(format!("{}.png", chart.file_stem))).unwrap();
+        assert_eq!(png_size(&png), (width, height), "{}.png", chart.file_stem);
+    }
+}
+
+#[test]
+fn same_results_give_byte_identical_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = render_charts(&common::results(), &dir.path().join("a")).unwrap();
+    let second = render_charts(&common::results(), &dir.path().join("b")).unwrap();
+    assert_eq!(file_names(&first), file_names(&second));
+    for (a, b) in first.iter().zip(&second) {
+        if a.extension().unwrap() == "svg" {
+            assert!(
+                std::fs::read(a).unwrap() == std::fs::read(b).unwrap(),
+                "{} differs between two renderings",
+                a.display()
+            );
+        }
+    }
+    // And without the parallel pool: the same text again.
+    for chart in plan(&common::results()).unwrap().charts {
+        let again = render_svg(&chart).unwrap();
+        let on_disk = std::fs::read_to_string(
+            dir.path()
+                .join("a")
+                .join(format!("{}.svg", chart.file_stem)),
+        )
+        .unwrap();
+        assert!(again == on_disk, "{}", chart.file_stem);
+    }
+}
+
+#[test]
+fn labels_name_variants_kinds_and_the_splice_crossover() {
+    let charts = plan(&common::results()).unwrap().charts;
+    let size = charts
+        .iter()
+        .find(|c| c.file_stem == "throughput-vs-size-size-sweep")
+        .unwrap();
+    let svg = svg_texts(&render_svg(size).unwrap()).join("\n");
+    assert!(
+        svg.contains("lt-splice beats lt-rw/lt-writev from 16 KiB"),
+        "crossover label"
+    );
+    assert!(
+        svg.contains("et-splice beats et-rw/et-writev from 16 KiB"),
+        "crossover label"
+    );
+    assert!(svg.contains("message size (bytes, log-2 scale)"));
+    assert!(svg.contains("payload throughput (MB/s)"));
+    assert!(svg.contains("requests per second (req/s)"));
+    for variant in [
+        "lt-rw",
+        "lt-writev",
+        "lt-splice",
+        "et-rw",
+        "et-writev",
+        "et-splice",
+    ] {
+        assert!(svg.lines().any(|l| l == variant), "legend names {variant}");
+    }
+    let syscalls = charts
+        .iter()
+        .find(|c| c.file_stem == "syscalls-per-request-pingpong-64b-1conn")
+        .unwrap();
+    let svg = svg_texts(&render_svg(syscalls).unwrap()).join("\n");
+    for kind in [
+        "read",
+        "write",
+        "writev",
+        "splice",
+        "epoll_wait",
+        "epoll_ctl",
+    ] {
+        assert!(svg.lines().any(|l| l == kind), "legend names {kind}");
+    }
+    // The failed variant is not drawn, and the footer says why.
+    assert!(!svg.lines().any(|l| l == "et-writev-shortread"));
+    assert!(svg.contains(
+        "Not shown, failed: et-writev-shortread (pingpong-64b-1conn): 1 payload mismatch"
+    ));
+}
+
+#[test]
+fn splice_crossover_is_the_smallest_size_from_which_splice_stays_ahead() {
+    let results = common::results();
+    let cases: Vec<_> = results.cases.iter().collect();
+    let sweep = data::sweep(&cases).unwrap();
+    assert_eq!(
+        sweep.iter().map(|(_, s)| *s as u32).collect::<Vec<_>>(),
+        common::SWEEP_SIZES
+    );
+    let series = data::series_over(&sweep, |s| s.payload_megabytes_per_second);
+    let crossovers = data::splice_crossovers(&series);
+    assert_eq!(crossovers.len(), 2, "{crossovers:?}");
+    assert_eq!(crossovers[0].splice_variant, "lt-splice");
+    assert_eq!(crossovers[0].counterparts, ["lt-rw", "lt-writev"]);
+    assert_eq!(crossovers[0].size_bytes, 16384.0);
+    assert_eq!(crossovers[1].splice_variant, "et-splice");
+
+    // Splice ahead only at the largest size, behind at 16 KiB: crossover
+    // moves up; never ahead at the largest: no crossover at all.
+    let slower_at_16k = common::results_scaled(|v, label| {
+        if v.contains("splice") && label == "size-sweep/16384" {
+            0.5
+        } else {
+            1.0
+        }
+    });
+    let cases: Vec<_> = slower_at_16k.cases.iter().collect();
+    let series = data::series_over(&data::sweep(&cases).unwrap(), |s| {
+        s.payload_megabytes_per_second
+    });
+    let crossovers = data::splice_crossovers(&series);
+    assert_eq!(crossovers[0].size_bytes, 262144.0);
+    let never = common::results_scaled(|v, _| if v.contains("splice") { 0.5 } else { 1.0 });
+    let cases: Vec<_> = never.cases.iter().collect();
+    let series = data::series_over(&data::sweep(&cases).unwrap(), |s| {
+        s.payload_megabytes_per_second
+    });
+    assert!(data::splice_crossovers(&series).is_empty());
+}
+
+#[test]
+fn connection_series_join_cases_that_differ_only_in_connections() {
+    let results = common::results();
+    let groups = data::connection_groups(&results);
+    assert_eq!(groups.len(), 1);
+    let labels: Vec<(&str, f64)> = groups[0]
+        .iter()
+        .map(|(c, n)| (c.label.as_str(), *n))
+        .collect();
+    assert_eq!(
+        labels,
+        [("pingpong-64b-1conn", 1.0), ("pingpong-64b-64conn", 64.0)]
+    );
+}
+
+#[test]
+fn nines_axis_maps_percentiles_to_nines() {
+    assert!((data::nines(90.0) - 1.0).abs() < 1e-9);
+    assert!((data::nines(99.9) - 3.0).abs() < 1e-9);
+    assert_eq!(data::nines(100.0), data::MAX_NINES);
+    assert_eq!(data::nines(0.0), 0.0);
+}
+
+#[test]
+fn a_failed_run_is_refused_with_the_reason_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("charts");
+    let err = render_charts(&common::failed_run(), &out).unwrap_err();
+    assert!(matches!(err, ChartError::NothingToChart(_)), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("every variant failed"), "{message}");
+    assert!(message.contains("1 payload mismatch"), "{message}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn invalid_results_are_refused() {
+    let mut results = common::results();
+    results.run.passed_count += 1;
+    let err = render_charts(&results, Path::new("/nonexistent/never")).unwrap_err();
+    assert!(matches!(err, ChartError::Invalid(_)), "{err}");
+}
+
+#[test]
+fn a_case_where_every_variant_failed_is_skipped_with_a_note() {
+    let mut results = common::results();
+    let case = results
+        .cases
+        .iter_mut()
+        .find(|c| c.label == "size-sweep/64")
+        .unwrap();
+    let n = case.variants.len() as u32;
+    for v in &mut case.variants {
+        *v = common::failed_variant(&v.variant.clone());
+    }
+    results.run.passed_count -= n;
+    results.run.failed_count += n;
+    let dir = tempfile::tempdir().unwrap();
+    let output = render_charts_with_notes(&results, dir.path()).unwrap();
+    assert!(
+        output
+            .notes
+            .iter()
+            .any(|n| n.contains("case `size-sweep/64` left out of every chart: no variant passed")),
+        "{:?}",
+        output.notes
+    );
+    let svg =
+        std::fs::read_to_string(dir.path().join("throughput-vs-size-size-sweep.svg")).unwrap();
+    let texts = svg_texts(&svg);
+    assert!(
+        !texts.iter().any(|t| t == "64 B"),
+        "the failed size has no tick"
+    );
+    assert!(texts.iter().any(|t| t == "1 KiB"));
+}

@@ -1,0 +1,181 @@
+//! `compare`: ratios and verdicts on fixture result sets, the rule in the
+//! output, and the command's file handling.
+
+mod common;
+
+use epoll_bench::commands::compare::{CompareArgs, run};
+use epoll_bench::report::compare::{Better, Verdict, compare, compare_markdown, verdict};
+use epoll_bench::report::export::{default_exporters, export_all};
+use epoll_bench::results::Spread;
+
+/// B: lt-rw 1.5× as fast, lt-writev half as fast, et-rw 1 % faster (inside
+/// the ±3 % repetition spread).
+fn b_results() -> epoll_bench::results::ResultsFile {
+    common::results_scaled(|variant, _| match variant {
+        "lt-rw" => 1.5,
+        "lt-writev" => 0.5,
+        "et-rw" => 1.01,
+        _ => 1.0,
+    })
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+#[test]
+fn ratios_and_verdicts_per_variant_case_and_figure() {
+    let comparison = compare(&common::results(), &b_results());
+    let row = |case: &str, variant: &str, figure: &str| {
+        comparison
+            .row(case, variant, figure)
+            .unwrap_or_else(|| panic!("no row {case} {variant} {figure}"))
+    };
+    // lt-rw: 39,844 → 59,766 req/s on one connection.
+    let r = row("pingpong-64b-1conn", "lt-rw", "req/s");
+    assert_eq!((r.a.median, r.b.median), (39844.0, 59766.0));
+    assert!(close(r.ratio.unwrap(), 1.5));
+    assert_eq!(r.verdict, Verdict::Better);
+    let r = row("pingpong-64b-1conn", "lt-rw", "MB/s");
+    assert!(close(r.ratio.unwrap(), 1.5));
+    // Latency went down: better, i.e. faster. p50 20 → 13 µs.
+    let r = row("pingpong-64b-1conn", "lt-rw", "p50 µs");
+    assert_eq!((r.a.median, r.b.median), (20.0, 13.0));
+    assert!(close(r.ratio.unwrap(), 0.65));
+    assert_eq!(r.verdict, Verdict::Better);
+    // Same syscalls and CPU per request: no change.
+    assert_eq!(
+        row("pingpong-64b-1conn", "lt-rw", "syscalls/request").verdict,
+        Verdict::NoChange
+    );
+    assert!(close(
+        row("pingpong-64b-1conn", "lt-rw", "syscalls/request")
+            .ratio
+            .unwrap(),
+        1.0
+    ));
+    assert_eq!(
+        row("size-sweep/16384", "lt-rw", "CPU µs/request").verdict,
+        Verdict::NoChange
+    );
+    // Half the rate: slower.
+    let r = row("size-sweep/1024", "lt-writev", "req/s");
+    assert_eq!(r.verdict, Verdict::Worse);
+    assert!((r.ratio.unwrap() - 0.5).abs() < 1e-4);
+    // 1 % inside a ±3 % spread: no change.
+    let r = row("pingpong-64b-64conn", "et-rw", "req/s");
+    assert!((r.ratio.unwrap() - 1.01).abs() < 1e-3);
+    assert_eq!(r.verdict, Verdict::NoChange);
+    // The failed variant is listed, not compared.
+    assert!(
+        comparison
+            .row("pingpong-64b-1conn", "et-writev-shortread", "req/s")
+            .is_none()
+    );
+    assert!(
+        comparison.not_compared.contains(
+            &"`pingpong-64b-1conn` / `et-writev-shortread`: failed in A and in B".to_string()
+        ),
+        "{:?}",
+        comparison.not_compared
+    );
+    // 6 headline figures for each of the 39 passed pairs.
+    assert_eq!(comparison.rows.len(), 39 * 6);
+}
+
+#[test]
+fn verdict_rule_needs_disjoint_ranges_and_enough_repetitions() {
+    let s = |min: f64, median: f64, max: f64, samples: u32| Spread {
+        median,
+        min,
+        max,
+        cv_percent: 0.0,
+        samples,
+    };
+    let a = s(90.0, 100.0, 110.0, 3);
+    assert_eq!(
+        verdict(&a, &s(111.0, 120.0, 130.0, 3), Better::Higher),
+        Verdict::Better
+    );
+    assert_eq!(
+        verdict(&a, &s(111.0, 120.0, 130.0, 3), Better::Lower),
+        Verdict::Worse
+    );
+    assert_eq!(
+        verdict(&a, &s(110.0, 120.0, 130.0, 3), Better::Higher),
+        Verdict::NoChange
+    );
+    assert_eq!(
+        verdict(&a, &s(50.0, 60.0, 89.0, 3), Better::Lower),
+        Verdict::Better
+    );
+    assert_eq!(
+        verdict(&a, &s(200.0, 200.0, 200.0, 1), Better::Higher),
+        Verdict::TooFewRepetitions
+    );
+}
+
+#[test]
+fn markdown_explains_the_rule_and_shows_the_cells() {
+    let md = compare_markdown(&common::results(), "before", &b_results(), "after");
+    assert!(
+        md.contains("min–max ranges of A's and B's repetitions do not overlap"),
+        "{md}"
+    );
+    assert!(md.contains("## pingpong-64b-1conn"));
+    assert!(md.contains("| variant | figure | A | B | B/A | verdict |"));
+    assert!(
+        md.contains("| lt-rw | req/s | 39,844 [38,649–41,039] | 59,766 [57,973–61,559] | 1.500× | **faster** |"),
+        "{md}"
+    );
+    assert!(md.contains("| lt-rw | syscalls/request | 4.00 [4.00–4.00] | 4.00 [4.00–4.00] | 1.000× | no change |"), "{md}");
+    assert!(md.contains("| lt-writev | req/s |"));
+    assert!(md.contains("**slower**"));
+    assert!(md.contains("## Not compared"));
+    assert!(md.contains("- A: `before`: run started 2026-02-03T04:05:06Z, kernel 6.1.0-fixture"));
+}
+
+#[test]
+fn command_writes_the_table_and_names_bad_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    export_all(&a, &common::results(), &default_exporters()).unwrap();
+    export_all(&b, &b_results(), &default_exporters()).unwrap();
+    let out = dir.path().join("compare.md");
+    run(CompareArgs {
+        a: a.clone(),
+        b: b.join("results.json"),
+        out: Some(out.clone()),
+    })
+    .unwrap();
+    let md = std::fs::read_to_string(&out).unwrap();
+    assert!(md.contains("| 1.500× | **faster** |"));
+
+    let missing = dir.path().join("nowhere");
+    let err = run(CompareArgs {
+        a: a.clone(),
+        b: missing.clone(),
+        out: None,
+    })
+    .unwrap_err();
+    assert!(
+        err.to_string().contains(&missing.display().to_string()),
+        "{err}"
+    );
+
+    let garbage = dir.path().join("garbage.json");
+    std::fs::write(&garbage, "{ not json").unwrap();
+    let err = run(CompareArgs {
+        a,
+        b: garbage.clone(),
+        out: None,
+    })
+    .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains(&garbage.display().to_string()),
+        "{message}"
+    );
+    assert!(message.contains("not a results file"), "{message}");
+}

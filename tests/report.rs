@@ -1,0 +1,89 @@
+//! `report` and `chart` commands on fixture results directories.
+
+mod common;
+
+use epoll_bench::commands::chart::{self, ChartArgs};
+use epoll_bench::commands::report::{self, ReportArgs};
+use epoll_bench::report::export::markdown::MarkdownExporter;
+use epoll_bench::report::export::{Exporter, default_exporters, export_all};
+
+#[test]
+fn report_regenerates_summary_md_from_results_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = common::results();
+    export_all(dir.path(), &results, &default_exporters()).unwrap();
+    let summary = dir.path().join("summary.md");
+    std::fs::write(&summary, "stale").unwrap();
+    report::run(ReportArgs {
+        results: dir.path().join("results.json"),
+        print: false,
+    })
+    .unwrap();
+    let md = std::fs::read_to_string(&summary).unwrap();
+    let expected = MarkdownExporter.render(&results).unwrap();
+    assert_eq!(md.as_bytes(), expected.as_slice());
+    // Specific cells: lt-rw on one connection, and the failed variant.
+    assert!(md.contains("| lt-rw | 39,844 ±3.0% | 2.55 ±3.0% |"), "{md}");
+    assert!(
+        md.contains("| et-writev-shortread | **FAILED**: 1 payload mismatch |"),
+        "{md}"
+    );
+    assert!(md.contains("## size-sweep/16384"), "{md}");
+}
+
+#[test]
+fn chart_command_writes_into_the_results_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    export_all(dir.path(), &common::results(), &default_exporters()).unwrap();
+    chart::run(ChartArgs {
+        results: dir.path().to_path_buf(),
+        out: None,
+    })
+    .unwrap();
+    let charts = dir.path().join("charts");
+    assert!(charts.join("throughput-vs-size-size-sweep.svg").is_file());
+    assert!(charts.join("throughput-vs-size-size-sweep.png").is_file());
+}
+
+#[test]
+fn chart_command_refuses_a_failed_run_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // Exporters refuse nothing valid, and a failed run is valid results.
+    export_all(dir.path(), &common::failed_run(), &default_exporters()).unwrap();
+    let err = chart::run(ChartArgs {
+        results: dir.path().to_path_buf(),
+        out: None,
+    })
+    .unwrap_err();
+    let message = format!("{err:#}");
+    assert!(message.contains("results.json"), "{message}");
+    assert!(message.contains("every variant failed"), "{message}");
+    assert!(!dir.path().join("charts").exists());
+}
+
+#[test]
+fn commands_name_a_missing_or_broken_results_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = report::run(ReportArgs {
+        results: dir.path().to_path_buf(),
+        print: false,
+    })
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no results.json in this directory"),
+        "{err}"
+    );
+    assert!(err.downcast_ref::<epoll_bench::cli::UsageError>().is_some());
+
+    let broken = dir.path().join("results.json");
+    std::fs::write(&broken, r#"{"schema_version": 99}"#).unwrap();
+    let err = chart::run(ChartArgs {
+        results: broken.clone(),
+        out: None,
+    })
+    .unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains(&broken.display().to_string()), "{message}");
+    assert!(message.contains("schema version 99"), "{message}");
+}

@@ -22,6 +22,12 @@ pub enum Command {
     Serve(commands::serve::ServeArgs),
     /// Check whether this machine measures the variants or its own limits.
     Doctor(crate::doctor::DoctorArgs),
+    /// Draw every chart of a results directory (or results.json) into RESULTS/charts/.
+    Chart(commands::chart::ChartArgs),
+    /// Regenerate summary.md of a results directory from its results.json.
+    Report(commands::report::ReportArgs),
+    /// Compare two result sets: B/A ratios with a verdict per figure.
+    Compare(commands::compare::CompareArgs),
     /// Make traces to replay (`trace generate`).
     Trace(crate::driver::trace::TraceArgs),
 }
@@ -45,6 +51,9 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Serve(args) => commands::serve::run(args),
         Command::Doctor(args) => commands::doctor::run(args),
+        Command::Chart(args) => commands::chart::run(args),
+        Command::Report(args) => commands::report::run(args),
+        Command::Compare(args) => commands::compare::run(args),
         Command::Trace(args) => crate::driver::trace::run_trace_command(&args),
     };
     match result {

@@ -371,6 +371,7 @@ fn measure_local(
             .map_err(|e| format!("load engine: {e}"));
         (result, window.finish())
     };
+    drop(kernel);
     let after_window_error = match server.stop() {
         Ok(_) => None,
         Err(e) if window.is_err() => {
@@ -462,6 +463,11 @@ pub fn run_plan(
     progress: &mut dyn ProgressSink,
     interrupted: &AtomicBool,
 ) -> Outcome {
+    // Closing the last perf event on a tracepoint unregisters it, which
+    // costs about a second per server for the ~27 tracepoints; one watch
+    // held on this thread for the whole run keeps them registered, so each
+    // server's watch attaches and detaches cheaply.
+    let _keep_tracepoints_registered = KernelWatch::attach(&[crate::sys::thread::current_tid()]);
     let total = plan.measurement_count();
     let mut index = 0;
     let mut cases = Vec::new();

@@ -242,22 +242,29 @@ fn case_table(out: &mut String, case: &CaseResult) {
         let _ = writeln!(out, "{}", variant_row(v, &kinds, header.len()));
     }
     let mut notes = Vec::new();
-    let checks = case
-        .variants
-        .iter()
-        .flat_map(|v| v.repetitions.iter().map(move |r| (v, r)))
-        .filter_map(|(v, r)| Some((v, r.kernel_cross_check.as_ref()?)));
     let mut unavailable_noted = false;
-    for (v, check) in checks {
-        match check {
-            CrossCheck::Checked(report) if !report.agrees => {
-                notes.push(format!("{}: {}", v.variant, escape(&check.to_string())))
-            }
-            CrossCheck::Unavailable { .. } if !unavailable_noted => {
-                unavailable_noted = true;
-                notes.push(escape(&check.to_string()));
-            }
-            _ => {}
+    for v in &case.variants {
+        let checks: Vec<&CrossCheck> = v
+            .repetitions
+            .iter()
+            .filter_map(|r| r.kernel_cross_check.as_ref())
+            .collect();
+        let failed: Vec<&&CrossCheck> = checks
+            .iter()
+            .filter(|c| c.passed() == Some(false))
+            .collect();
+        if let Some(first) = failed.first() {
+            notes.push(format!(
+                "{}: kernel cross-check failed in {} of {} windows; first: {}",
+                v.variant,
+                failed.len(),
+                checks.len(),
+                escape(&first.to_string())
+            ));
+        }
+        if !unavailable_noted && let Some(check) = checks.iter().find(|c| c.passed().is_none()) {
+            unavailable_noted = true;
+            notes.push(escape(&check.to_string()));
         }
     }
     for v in &case.variants {
@@ -300,7 +307,7 @@ pub fn summary_markdown(results: &ResultsFile) -> String {
     let settings = &run.settings;
     let _ = writeln!(
         out,
-        "Started {} · {} repetitions · warm-up {} s · window {} s · {} passed, {} failed",
+        "Started {} · {} repetitions · warm-up {:.2} s · window {:.2} s · {} passed, {} failed",
         run.started_at_utc,
         settings.repetitions_planned,
         settings.warmup_seconds,
@@ -411,6 +418,21 @@ mod tests {
         assert!(md.contains("et-rw: server-side figures unavailable (fixture: no reason)."));
         assert!(md.contains("## size-sweep/4096\n"));
         assert!(md.contains("2 passed, 1 failed"));
+    }
+
+    #[test]
+    fn kernel_disagreements_are_listed_per_variant() {
+        let mut results = fixture::results();
+        let rep = &mut results.cases[0].variants[0].repetitions[0];
+        if let Some(CrossCheck::Checked(report)) = &mut rep.kernel_cross_check {
+            report.agrees = false;
+            report.kinds[0].agrees = Some(false);
+        }
+        let md = summary_markdown(&results);
+        assert!(
+            md.contains("- lt-rw: kernel cross-check failed in 1 of 3 windows; first: kernel cross-check FAILED:"),
+            "{md}"
+        );
     }
 
     #[test]

@@ -18,6 +18,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Measure every variant against traffic profiles and write results.
+    Run(commands::run::RunArgs),
+    /// Measure a server that is already running.
+    Drive(commands::drive::DriveArgs),
     /// Run one server variant until SIGINT/SIGTERM, then print its counters.
     Serve(commands::serve::ServeArgs),
     /// Check whether this machine measures the variants or its own limits.
@@ -49,6 +53,8 @@ pub fn main() -> i32 {
         Err(e) => return report_parse_error(e),
     };
     let result = match cli.command {
+        Command::Run(args) => commands::run::run(args),
+        Command::Drive(args) => commands::drive::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Doctor(args) => commands::doctor::run(args),
         Command::Chart(args) => commands::chart::run(args),

@@ -160,3 +160,49 @@ fn an_uncounted_syscall_in_the_server_fails_the_check() {
         );
     }
 }
+
+/// With `--kernel-counters` each serving thread reads its kernel counts in
+/// the same instant as its own, so over any window the two agree exactly,
+/// even while other connections keep it busy between the snapshots; an
+/// uncounted read still shows.
+#[test]
+fn server_side_kernel_counts_agree_exactly() {
+    use epoll_bench::metrics::cross_check::cross_check;
+    for (extra, uncounted) in [
+        (&["--kernel-counters"][..], false),
+        (&["--kernel-counters", "--debug-uncounted-read"][..], true),
+    ] {
+        let server = ServerProcess::start("et-rw", Protocol::Frame, extra);
+        let first = server.snapshot();
+        if let Some(reason) = &first.total.kernel_unavailable_reason {
+            assert!(std::env::var_os("CI").is_none(), "CI must run it: {reason}");
+            eprintln!("skipped: {reason}");
+            return;
+        }
+        let mut busy = TcpStream::connect(server.addr).unwrap();
+        busy.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let start = server.snapshot();
+        ping_pong(&mut busy, 0..REQUESTS);
+        let window = server.snapshot().since(&start);
+        let kernel = window
+            .total
+            .kernel_syscalls
+            .as_ref()
+            .expect("kernel counts");
+        let report = cross_check(&window.total.syscalls.calls, kernel);
+        let read = report.kinds.iter().find(|k| k.syscall == "read").unwrap();
+        if uncounted {
+            assert!(
+                read.difference_calls.unwrap() >= REQUESTS as i64,
+                "{read:?}"
+            );
+            assert!(!report.agrees);
+        } else {
+            for kind in &report.kinds {
+                assert_eq!(kind.difference_calls, Some(0), "{kind:?}");
+            }
+            assert!(report.agrees);
+        }
+    }
+}

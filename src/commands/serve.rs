@@ -47,6 +47,14 @@ pub struct ServeArgs {
     /// Pin the server's threads to these CPUs (e.g. 0 or 0-1).
     #[arg(long, value_parser = parse_cpu_list)]
     pub cpus: Option<CpuList>,
+    /// Also count each serving thread's syscalls in the kernel (perf
+    /// tracepoints; needs root or CAP_PERFMON) and report both counts.
+    #[arg(long)]
+    pub kernel_counters: bool,
+    /// Stop (as on SIGTERM) when stdin reaches EOF: for a parent process that
+    /// drives the server through stdin, so the server cannot outlive it.
+    #[arg(long)]
+    pub exit_on_stdin_eof: bool,
     /// Test-only: one uncounted read per wake-up, for the cross-check tests.
     #[arg(long, hide = true)]
     pub debug_uncounted_read: bool,
@@ -95,6 +103,7 @@ fn config_from(args: &ServeArgs) -> Result<ServerConfig, UsageError> {
     config.pipe_size_bytes = args.pipe_size as usize;
     config.max_events = args.max_events;
     config.debug_uncounted_read = args.debug_uncounted_read;
+    config.kernel_counters = args.kernel_counters;
     Ok(config)
 }
 
@@ -128,7 +137,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {listen}, but stdout is gone"))?;
 
     let control = server.control();
-    spawn_stdin_commands(control.clone());
+    spawn_stdin_commands(control.clone(), args.exit_on_stdin_eof);
     if let Some(listener) = control_listener {
         spawn_control_socket(listener, control);
     }
@@ -167,7 +176,7 @@ fn answer(command: &str, control: &ServerControl) -> Option<String> {
     }
 }
 
-fn spawn_stdin_commands(control: ServerControl) {
+fn spawn_stdin_commands(control: ServerControl, exit_on_eof: bool) {
     std::thread::spawn(move || {
         let stdin = std::io::stdin();
         for line in stdin.lock().lines() {
@@ -177,6 +186,9 @@ fn spawn_stdin_commands(control: ServerControl) {
             {
                 break;
             }
+        }
+        if exit_on_eof {
+            let _ = sys::signal::request_shutdown();
         }
     });
 }

@@ -359,9 +359,9 @@ fn measure_local(
     config.driver_threads = driver_threads_for(case, plan.driver_threads_max);
     let command_line = server.command_line().to_vec();
     let baseline_memory = server.baseline_memory();
-    let kernel = watch_threads_of(&mut server);
     let (engine_result, window) = {
-        let mut window = SnapshotWindow::new(&mut server).with_kernel_watch(&kernel);
+        // The server reads its own kernel counters (`--kernel-counters`).
+        let mut window = SnapshotWindow::new(&mut server);
         let mut observer = LiveObserver {
             inner: &mut window,
             on_progress,
@@ -371,7 +371,6 @@ fn measure_local(
             .map_err(|e| format!("load engine: {e}"));
         (result, window.finish())
     };
-    drop(kernel);
     let after_window_error = match server.stop() {
         Ok(_) => None,
         Err(e) if window.is_err() => {

@@ -144,6 +144,13 @@ impl ServerSpec {
             self.protocol.name().to_string(),
             "--listen".to_string(),
             self.listen.to_string(),
+            // Each serving thread reads its own kernel counters with every
+            // snapshot, so both counts cover the same calls (see
+            // `SnapshotWindow`).
+            "--kernel-counters".to_string(),
+            // A driver that dies (even SIGKILLed) closes the pipe: the
+            // server then stops instead of running on as an orphan.
+            "--exit-on-stdin-eof".to_string(),
         ]);
         if let Some(threads) = self.threads {
             args.extend(["--threads".to_string(), threads.to_string()]);
@@ -671,12 +678,15 @@ impl<'a> SnapshotWindow<'a> {
             });
         }
         let delta = end.since(&start);
+        // Counts the server read from the kernel itself beat counts read
+        // from outside: they were taken in the same instant as its own.
+        let cross_check = server_side_cross_check(&delta.total).or(self.cross_check);
         Ok(ServerWindow {
             start,
             end,
             delta,
             memory_at_end: self.memory_at_end,
-            cross_check: self.cross_check,
+            cross_check,
         })
     }
 }
@@ -698,6 +708,20 @@ impl WindowObserver for SnapshotWindow<'_> {
         self.end = Some(end);
         self.memory_at_end = self.control.memory();
     }
+}
+
+/// The cross-check of a window from the server's own kernel counts, when it
+/// ran with `--kernel-counters`.
+fn server_side_cross_check(window: &crate::server::ThreadReport) -> Option<CrossCheck> {
+    if let Some(kernel) = &window.kernel_syscalls {
+        return Some(CrossCheck::Checked(
+            crate::metrics::cross_check::cross_check(&window.syscalls.calls, kernel),
+        ));
+    }
+    window
+        .kernel_unavailable_reason
+        .as_ref()
+        .map(CrossCheck::unavailable)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -785,6 +809,8 @@ mod tests {
                 "echo",
                 "--listen",
                 "127.0.0.1:0",
+                "--kernel-counters",
+                "--exit-on-stdin-eof",
                 "--threads",
                 "2",
                 "--cpus",

@@ -39,6 +39,9 @@ pub struct LoopConfig {
     /// counting wrapper, so tests can prove the kernel cross-check catches
     /// syscalls the in-process count misses.
     pub debug_uncounted_read: bool,
+    /// Count this thread's syscalls in the kernel too (perf tracepoints),
+    /// read with every report for the cross-check.
+    pub kernel_counters: bool,
 }
 
 /// Everything a serving thread owns, handed to it by `Server::start`.
@@ -107,6 +110,7 @@ pub struct EventLoop<T: Trigger, C: CopyStrategy> {
     shutdown_deadline: Option<Instant>,
     tid: i32,
     uncounted: Option<std::fs::File>,
+    kernel: Option<Result<sys::perf::KernelSyscallCounters, String>>,
     _trigger: PhantomData<T>,
 }
 
@@ -140,6 +144,7 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
             shutdown_deadline: None,
             tid: 0,
             uncounted: None,
+            kernel: None,
             _trigger: PhantomData,
         }
     }
@@ -147,6 +152,11 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
     /// Serves until asked to shut down; returns the thread's final counters.
     pub fn run(mut self) -> io::Result<ThreadReport> {
         self.tid = sys::thread::current_tid();
+        if self.config.kernel_counters {
+            self.kernel = Some(
+                sys::perf::KernelSyscallCounters::attach(&[self.tid]).map_err(|e| e.to_string()),
+            );
+        }
         if self.config.debug_uncounted_read {
             self.uncounted = Some(std::fs::File::open("/dev/zero")?);
         }
@@ -202,12 +212,28 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
 
     fn report(&self) -> io::Result<ThreadReport> {
         let usage = sys::rusage::this_thread()?;
+        // Kernel counts first, in-process counts last: the kernel counts the
+        // read of its own counters on entry, and so does the wrapper, so
+        // both sides cover exactly the same calls.
+        let (kernel_syscalls, kernel_unavailable_reason) = match &self.kernel {
+            None => (None, None),
+            Some(Err(reason)) => (None, Some(reason.clone())),
+            Some(Ok(counters)) => match counters.read() {
+                Ok(counts) => (Some(counts), None),
+                Err(e) => (
+                    None,
+                    Some(format!("reading the kernel counters failed: {e}")),
+                ),
+            },
+        };
         Ok(ThreadReport {
             thread_index: self.config.thread_index,
             tid: self.tid,
             syscalls: sys::counters::snapshot(),
             counters: self.counters,
             usage,
+            kernel_syscalls,
+            kernel_unavailable_reason,
         })
     }
 

@@ -42,6 +42,8 @@ pub struct ServerConfig {
     pub max_events: usize,
     /// Test-only: see [`LoopConfig::debug_uncounted_read`].
     pub debug_uncounted_read: bool,
+    /// See [`LoopConfig::kernel_counters`].
+    pub kernel_counters: bool,
 }
 
 impl ServerConfig {
@@ -56,6 +58,7 @@ impl ServerConfig {
             pipe_size_bytes: DEFAULT_PIPE_SIZE_BYTES,
             max_events: DEFAULT_MAX_EVENTS,
             debug_uncounted_read: false,
+            kernel_counters: false,
         }
     }
 
@@ -75,6 +78,7 @@ impl ServerConfig {
             low_watermark_bytes: self.buffer_size_bytes.max(self.pipe_size_bytes) / 2,
             thread_index,
             debug_uncounted_read: self.debug_uncounted_read,
+            kernel_counters: self.kernel_counters,
         }
     }
 }

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::sys::SyscallCounts;
+use crate::sys::perf::KernelSyscallCounts;
 use crate::sys::rusage::ThreadUsage;
 
 /// Counters the event loop keeps itself (syscalls are counted in `sys`).
@@ -80,6 +81,14 @@ pub struct ThreadReport {
     pub syscalls: SyscallCounts,
     pub counters: LoopCounters,
     pub usage: ThreadUsage,
+    /// The kernel's own count of this thread's syscalls (perf tracepoints),
+    /// read by the thread itself in the same instant as `syscalls`, so both
+    /// cover exactly the same calls. Only with `serve --kernel-counters`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_syscalls: Option<KernelSyscallCounts>,
+    /// Why `kernel_syscalls` is missing although it was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_unavailable_reason: Option<String>,
 }
 
 impl ThreadReport {
@@ -105,6 +114,11 @@ impl ThreadReport {
             syscalls: self.syscalls.since(&earlier.syscalls),
             counters: self.counters.since(&earlier.counters),
             usage: self.usage.since(&earlier.usage),
+            kernel_syscalls: match (&self.kernel_syscalls, &earlier.kernel_syscalls) {
+                (Some(now), Some(then)) => Some(now.since(then)),
+                _ => None,
+            },
+            kernel_unavailable_reason: self.kernel_unavailable_reason.clone(),
         }
     }
 }
@@ -141,11 +155,23 @@ impl ServerReport {
         threads: Vec<ThreadReport>,
     ) -> ServerReport {
         let mut total = ThreadReport::default();
+        let mut kernel = Some(KernelSyscallCounts::default());
         for t in &threads {
             total.syscalls.add(&t.syscalls);
             total.counters.add(&t.counters);
             total.usage.add(&t.usage);
+            kernel = match (kernel, &t.kernel_syscalls) {
+                (Some(mut sum), Some(k)) => {
+                    sum.add(k);
+                    Some(sum)
+                }
+                _ => None,
+            };
+            if total.kernel_unavailable_reason.is_none() {
+                total.kernel_unavailable_reason = t.kernel_unavailable_reason.clone();
+            }
         }
+        total.kernel_syscalls = kernel.filter(|_| !threads.is_empty());
         total.tid = 0;
         total.thread_index = threads.len();
         ServerReport {

@@ -119,6 +119,17 @@ impl KernelSyscallCounts {
         !self.unavailable_kinds.iter().any(|k| k == kind.name())
     }
 
+    /// Adds another thread's counts.
+    pub fn add(&mut self, other: &KernelSyscallCounts) {
+        self.calls.add(&other.calls);
+        self.total_syscalls += other.total_syscalls;
+        for kind in &other.unavailable_kinds {
+            if !self.unavailable_kinds.contains(kind) {
+                self.unavailable_kinds.push(kind.clone());
+            }
+        }
+    }
+
     /// `self - earlier`, for a measured window between two reads.
     pub fn since(&self, earlier: &KernelSyscallCounts) -> KernelSyscallCounts {
         KernelSyscallCounts {
@@ -259,7 +270,13 @@ impl KernelSyscallCounters {
         let mut buf = vec![0u8; 8 * (1 + values)];
         for thread in &self.threads {
             debug_assert_eq!(thread.members.len(), self.kinds.len());
-            let n = super::io::read(thread.leader.raw(), &mut buf)?;
+            // Counted as a `read`, but not as a payload copy: these bytes are
+            // the counters, not data a server moves.
+            // SAFETY: `buf` is writable for `buf.len()` bytes for the call.
+            let n = syscall!(
+                Read,
+                read(thread.leader.raw(), buf.as_mut_ptr().cast(), buf.len())
+            )? as usize;
             let word = |i: usize| {
                 let mut bytes = [0u8; 8];
                 bytes.copy_from_slice(&buf[8 * i..8 * i + 8]);

@@ -307,24 +307,54 @@ impl ProgressSink for ProgressDisplay {
     }
 }
 
+/// One line for the driver-cost warnings instead of one per variant: on
+/// loopback they fire together, for the same reason (README, "Driver cost").
+fn warn_driver_cost(results: &ResultsFile) {
+    let mut flagged = Vec::new();
+    let mut measured = 0;
+    for (case, variant) in results.variant_results() {
+        let Some(s) = variant.summary.as_ref() else {
+            continue;
+        };
+        measured += 1;
+        if s.driver_bottleneck_warning {
+            let ratio = s.driver_to_server_cpu_ratio.as_ref().map_or(0.0, |r| r.median);
+            flagged.push((format!("{} / {}", case.label, variant.variant), ratio));
+        }
+    }
+    if flagged.is_empty() {
+        return;
+    }
+    flagged.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let worst: Vec<String> = flagged
+        .iter()
+        .take(3)
+        .map(|(name, ratio)| format!("{name} {ratio:.2}×"))
+        .collect();
+    println!(
+        "warning: in {} of {measured} results the driver used more than half the server's CPU per request \
+         (highest: {}); the driver may be the bottleneck there — see the README's \"Driver cost\"",
+        flagged.len(),
+        worst.join(", ")
+    );
+}
+
 /// Writes the results directory, prints the summary and warnings, and turns
 /// failures and interruptions into an error (after saving).
 pub fn finish(results: &ResultsFile, out: &Path) -> anyhow::Result<()> {
     let written = export::export_all(out, results, &export::default_exporters())?;
     println!("\n{}", markdown::summary_markdown(results));
-    for (case, variant) in results.variant_results() {
-        if let Some(s) = variant
-            .summary
-            .as_ref()
-            .filter(|s| s.driver_bottleneck_warning)
-        {
-            println!(
-                "warning: {} / {}: driver CPU per request is {:.2}× the server's; the driver may be the bottleneck",
-                case.label,
-                variant.variant,
-                s.driver_to_server_cpu_ratio.map_or(0.0, |r| r.median)
-            );
+    warn_driver_cost(results);
+    match crate::report::charts::render_charts_with_notes(results, &out.join("charts")) {
+        Ok(charts) => {
+            for note in &charts.notes {
+                eprintln!("chart note: {note}");
+            }
+            println!("{} chart files written to {}/charts/", charts.written.len(), out.display());
         }
+        // Results are complete without charts; `epoll-bench chart` can
+        // draw them later from the files alone.
+        Err(e) => eprintln!("warning: charts not drawn ({e}); run `epoll-bench chart {}` later", out.display()),
     }
     if results.environment.build_profile == "debug" {
         println!("warning: this is a debug build; measure with `cargo run --release`");

@@ -318,7 +318,10 @@ fn warn_driver_cost(results: &ResultsFile) {
         };
         measured += 1;
         if s.driver_bottleneck_warning {
-            let ratio = s.driver_to_server_cpu_ratio.as_ref().map_or(0.0, |r| r.median);
+            let ratio = s
+                .driver_to_server_cpu_ratio
+                .as_ref()
+                .map_or(0.0, |r| r.median);
             flagged.push((format!("{} / {}", case.label, variant.variant), ratio));
         }
     }
@@ -350,11 +353,18 @@ pub fn finish(results: &ResultsFile, out: &Path) -> anyhow::Result<()> {
             for note in &charts.notes {
                 eprintln!("chart note: {note}");
             }
-            println!("{} chart files written to {}/charts/", charts.written.len(), out.display());
+            println!(
+                "{} chart files written to {}/charts/",
+                charts.written.len(),
+                out.display()
+            );
         }
         // Results are complete without charts; `epoll-bench chart` can
         // draw them later from the files alone.
-        Err(e) => eprintln!("warning: charts not drawn ({e}); run `epoll-bench chart {}` later", out.display()),
+        Err(e) => eprintln!(
+            "warning: charts not drawn ({e}); run `epoll-bench chart {}` later",
+            out.display()
+        ),
     }
     if results.environment.build_profile == "debug" {
         println!("warning: this is a debug build; measure with `cargo run --release`");

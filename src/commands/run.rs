@@ -292,7 +292,8 @@ pub fn run_prepared(prepared: Prepared, engine: &mut dyn CaseEngine) -> anyhow::
         Ok(limit) => println!("open-file limit raised to {limit} for many-connection cases"),
         Err(e) => println!("warning: cannot raise the open-file limit: {e}"),
     }
-    let environment = Environment::collect(pinning);
+    let mut environment = Environment::collect(pinning);
+    environment.doctor = check_machine(&plan);
     println!(
         "plan: {} cases × {} variants × {} repetitions = {} measurements; warm-up {:.2} s + window {:.2} s each; about {:.0} s",
         plan.cases.len(),
@@ -496,5 +497,47 @@ mod tests {
         .err()
         .unwrap();
         assert!(err.0.contains("does/not/exist.toml"), "{}", err.0);
+    }
+}
+
+/// Runs the doctor for the largest case of the plan, prints its verdict
+/// (and every non-OK finding) and returns it for the environment block.
+fn check_machine(plan: &crate::driver::orchestrator::Plan) -> Option<crate::doctor::DoctorReport> {
+    use crate::doctor::{DoctorArgs, Status};
+    use crate::driver::workload::Shape;
+    let connections = plan
+        .cases
+        .iter()
+        .map(|case| {
+            let idle = match case.shape {
+                Shape::IdleActive { idle_connections } => idle_connections as u64,
+                _ => 0,
+            };
+            case.connections as u64 + idle
+        })
+        .max()
+        .unwrap_or(1);
+    let args = DoctorArgs {
+        connections,
+        ..DoctorArgs::default()
+    };
+    match crate::doctor::run(&args) {
+        Ok(report) => {
+            println!(
+                "doctor: {} OK, {} WARN, {} FAIL for {connections} connections (recorded in the results)",
+                report.ok_count, report.warn_count, report.fail_count
+            );
+            for finding in report.findings.iter().filter(|f| f.status != Status::Ok) {
+                println!(
+                    "  {:?} {}: {}",
+                    finding.status, finding.check, finding.message
+                );
+            }
+            Some(report)
+        }
+        Err(e) => {
+            println!("warning: doctor could not check this machine: {e}");
+            None
+        }
     }
 }

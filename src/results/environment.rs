@@ -35,6 +35,10 @@ pub struct Environment {
     pub build_profile: String,
     /// Whether this build counts syscalls (`count-syscalls` feature).
     pub syscall_counting: bool,
+    /// What `epoll-bench doctor` found before the run (`None`: not run,
+    /// e.g. results written by a bench).
+    #[serde(default)]
+    pub doctor: Option<crate::doctor::DoctorReport>,
 }
 
 /// Where server and driver ran.
@@ -137,6 +141,7 @@ impl Environment {
             }
             .to_string(),
             syscall_counting: crate::sys::counters::COUNTING_ENABLED,
+            doctor: None,
         }
     }
 }

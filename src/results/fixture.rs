@@ -204,6 +204,22 @@ pub fn environment() -> Environment {
         epoll_bench_version: "0.1.0".into(),
         build_profile: "release".into(),
         syscall_counting: true,
+        doctor: Some(crate::doctor::DoctorReport {
+            connections: 64,
+            pipe_size_bytes: 1 << 20,
+            root: "/".into(),
+            ok_count: 0,
+            warn_count: 1,
+            fail_count: 0,
+            findings: vec![crate::doctor::Finding {
+                check: "net.core.somaxconn".into(),
+                status: crate::doctor::Status::Warn,
+                observed: "128".into(),
+                message: "a backlog of 128 may drop a burst of 64 connects".into(),
+                why: "it caps the listen backlog".into(),
+                fix: Some("sysctl -w net.core.somaxconn=4096".into()),
+            }],
+        }),
     }
 }
 

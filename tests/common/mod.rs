@@ -274,6 +274,7 @@ pub fn environment() -> Environment {
         epoll_bench_version: "0.1.0".into(),
         build_profile: "release".into(),
         syscall_counting: true,
+        doctor: None,
     }
 }
 

@@ -371,6 +371,48 @@ pub fn assemble(
     }
 }
 
+/// Runs the doctor for the largest case of the plan, prints its verdict
+/// (and every non-OK finding) and returns it for the environment block.
+fn check_machine(plan: &crate::driver::orchestrator::Plan) -> Option<crate::doctor::DoctorReport> {
+    use crate::doctor::{DoctorArgs, Status};
+    use crate::driver::workload::Shape;
+    let connections = plan
+        .cases
+        .iter()
+        .map(|case| {
+            let idle = match case.shape {
+                Shape::IdleActive { idle_connections } => idle_connections as u64,
+                _ => 0,
+            };
+            case.connections as u64 + idle
+        })
+        .max()
+        .unwrap_or(1);
+    let args = DoctorArgs {
+        connections,
+        ..DoctorArgs::default()
+    };
+    match crate::doctor::run(&args) {
+        Ok(report) => {
+            println!(
+                "doctor: {} OK, {} WARN, {} FAIL for {connections} connections (recorded in the results)",
+                report.ok_count, report.warn_count, report.fail_count
+            );
+            for finding in report.findings.iter().filter(|f| f.status != Status::Ok) {
+                println!(
+                    "  {:?} {}: {}",
+                    finding.status, finding.check, finding.message
+                );
+            }
+            Some(report)
+        }
+        Err(e) => {
+            println!("warning: doctor could not check this machine: {e}");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -497,47 +539,5 @@ mod tests {
         .err()
         .unwrap();
         assert!(err.0.contains("does/not/exist.toml"), "{}", err.0);
-    }
-}
-
-/// Runs the doctor for the largest case of the plan, prints its verdict
-/// (and every non-OK finding) and returns it for the environment block.
-fn check_machine(plan: &crate::driver::orchestrator::Plan) -> Option<crate::doctor::DoctorReport> {
-    use crate::doctor::{DoctorArgs, Status};
-    use crate::driver::workload::Shape;
-    let connections = plan
-        .cases
-        .iter()
-        .map(|case| {
-            let idle = match case.shape {
-                Shape::IdleActive { idle_connections } => idle_connections as u64,
-                _ => 0,
-            };
-            case.connections as u64 + idle
-        })
-        .max()
-        .unwrap_or(1);
-    let args = DoctorArgs {
-        connections,
-        ..DoctorArgs::default()
-    };
-    match crate::doctor::run(&args) {
-        Ok(report) => {
-            println!(
-                "doctor: {} OK, {} WARN, {} FAIL for {connections} connections (recorded in the results)",
-                report.ok_count, report.warn_count, report.fail_count
-            );
-            for finding in report.findings.iter().filter(|f| f.status != Status::Ok) {
-                println!(
-                    "  {:?} {}: {}",
-                    finding.status, finding.check, finding.message
-                );
-            }
-            Some(report)
-        }
-        Err(e) => {
-            println!("warning: doctor could not check this machine: {e}");
-            None
-        }
     }
 }

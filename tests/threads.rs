@@ -23,16 +23,27 @@ fn connections_spread_over_independent_loops() {
         assert_eq!(report.threads.len(), 2, "{variant}");
         assert_ne!(report.threads[0].tid, report.threads[1].tid, "{variant}");
         assert_eq!(
-            report.total.counters.connections_accepted,
-            CONNECTIONS as u64,
+            report.total.counters.connections_accepted, CONNECTIONS as u64,
             "{variant}"
         );
-        assert_eq!(report.total.counters.requests_parsed, 3 * CONNECTIONS as u64);
+        assert_eq!(
+            report.total.counters.requests_parsed,
+            3 * CONNECTIONS as u64
+        );
         // The kernel hashes connections over the two listeners: with 32 of
         // them, one loop getting none has probability 2^-31.
         for thread in &report.threads {
-            assert!(thread.counters.connections_accepted > 0, "{variant}: {thread:?}");
-            assert!(thread.syscalls.calls.get(epoll_bench::sys::SyscallKind::Accept4) > 0);
+            assert!(
+                thread.counters.connections_accepted > 0,
+                "{variant}: {thread:?}"
+            );
+            assert!(
+                thread
+                    .syscalls
+                    .calls
+                    .get(epoll_bench::sys::SyscallKind::Accept4)
+                    > 0
+            );
             assert_eq!(
                 thread.counters.requests_parsed,
                 3 * thread.counters.connections_accepted,
@@ -42,6 +53,9 @@ fn connections_spread_over_independent_loops() {
         drop(streams);
         let final_report = server.terminate();
         assert_eq!(final_report.threads.len(), 2);
-        assert_eq!(final_report.total.counters.connections_closed, CONNECTIONS as u64);
+        assert_eq!(
+            final_report.total.counters.connections_closed,
+            CONNECTIONS as u64
+        );
     }
 }

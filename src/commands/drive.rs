@@ -5,7 +5,6 @@
 //! be reached, the results say that server-side figures are unavailable.
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -45,26 +44,8 @@ pub struct DriveArgs {
     /// reports through --control, else `unknown`).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
-    #[arg(long, value_name = "SECONDS")]
-    pub duration: Option<f64>,
-    #[arg(long, value_name = "SECONDS")]
-    pub warmup: Option<f64>,
-    #[arg(long, value_name = "N")]
-    pub repetitions: Option<u32>,
-    #[arg(long, value_name = "N")]
-    pub connections: Option<u32>,
-    #[arg(long)]
-    pub seed: Option<u64>,
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Most driver threads (default: half the usable CPUs).
-    #[arg(long, value_name = "N")]
-    pub driver_threads: Option<usize>,
-    #[arg(long)]
-    pub quick: bool,
-    /// Wall-clock budget the default window and warm-up are fitted to.
-    #[arg(long, value_name = "SECONDS", default_value_t = session::DEFAULT_BUDGET_SECONDS)]
-    pub budget: f64,
+    #[command(flatten)]
+    pub measure: super::session::MeasureArgs,
 }
 
 fn resolve(flag: &str, addr: &str) -> Result<SocketAddr, UsageError> {
@@ -82,22 +63,26 @@ pub fn run(args: DriveArgs) -> anyhow::Result<()> {
 /// `drive` with a given engine (tests use a scripted one).
 pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Result<()> {
     let target = resolve("--target", &args.target)?;
-    let cases = session::load_cases(&args.profiles, args.connections, args.seed)?;
-    let repetitions = args.repetitions.unwrap_or(if args.quick { 1 } else { 3 });
+    let cases = session::load_cases(&args.profiles, args.measure.connections, args.measure.seed)?;
+    let repetitions = args
+        .measure
+        .repetitions
+        .unwrap_or(if args.measure.quick { 1 } else { 3 });
     if repetitions == 0 {
         return Err(UsageError("--repetitions: must be at least 1".into()).into());
     }
-    if args.driver_threads == Some(0) {
+    if args.measure.driver_threads == Some(0) {
         return Err(UsageError("--driver-threads: must be at least 1".into()).into());
     }
     let timing = session::plan_timing(
         cases.len() * repetitions as usize,
-        args.duration,
-        args.warmup,
-        args.quick,
-        args.budget,
+        args.measure.duration,
+        args.measure.warmup,
+        args.measure.quick,
+        args.measure.budget,
     )?;
     let out = args
+        .measure
         .out
         .clone()
         .unwrap_or_else(|| session::default_out_dir("-drive"));
@@ -147,6 +132,7 @@ pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
 
     let usable = usable_cpus();
     let driver_threads_max = args
+        .measure
         .driver_threads
         .unwrap_or_else(|| (usable.len() / 2).max(1));
     let config = EngineConfig {
@@ -164,9 +150,9 @@ pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
         duration_seconds: timing.duration_seconds,
         drain_timeout_seconds: session::DRAIN_TIMEOUT_SECONDS,
         repetitions_planned: repetitions,
-        connections_override: args.connections,
-        seed_override: args.seed,
-        quick: args.quick,
+        connections_override: args.measure.connections,
+        seed_override: args.measure.seed,
+        quick: args.measure.quick,
         server_threads: None,
         driver_threads_max,
         time_budget_seconds: timing.budget_seconds,

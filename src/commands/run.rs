@@ -35,41 +35,16 @@ pub struct RunArgs {
     /// default suite).
     #[arg(long = "profile", value_name = "FILE|NAME")]
     pub profiles: Vec<String>,
-    /// Measured window of each measurement (default: fitted to --budget).
-    #[arg(long, value_name = "SECONDS")]
-    pub duration: Option<f64>,
-    /// Warm-up before each window (default: a quarter of the window).
-    #[arg(long, value_name = "SECONDS")]
-    pub warmup: Option<f64>,
-    /// Repetitions of every variant × case (default 3; 1 with --quick).
-    #[arg(long, value_name = "N")]
-    pub repetitions: Option<u32>,
-    /// Active connections of every case, replacing the profiles' counts.
-    #[arg(long, value_name = "N")]
-    pub connections: Option<u32>,
-    /// Results directory (default: results/<UTC timestamp>/).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
     /// CPU pinning: `auto` (server and driver on disjoint CPUs when there
     /// are two or more), `none`, or `SERVER_CPUS[/DRIVER_CPUS]` such as
     /// `1/0` or `2-3/0-1` (driver: the other usable CPUs when omitted).
     #[arg(long, default_value = "auto", value_name = "auto|none|CPUS")]
     pub pin: String,
-    /// Seed of every case's sizes and payload, replacing the profiles'.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// A seconds-long smoke run (for CI): short windows, 1 repetition.
-    #[arg(long)]
-    pub quick: bool,
     /// Serving threads of each server (default: the server's default).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
-    /// Most driver threads (default: the driver's CPUs).
-    #[arg(long, value_name = "N")]
-    pub driver_threads: Option<usize>,
-    /// Wall-clock budget the default window and warm-up are fitted to.
-    #[arg(long, value_name = "SECONDS", default_value_t = session::DEFAULT_BUDGET_SECONDS)]
-    pub budget: f64,
+    #[command(flatten)]
+    pub measure: super::session::MeasureArgs,
 }
 
 /// Where server and driver run.
@@ -184,33 +159,37 @@ pub struct Prepared {
 /// [`UsageError`] (exit code 2) and nothing has been written.
 pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, UsageError> {
     let variants = select_variants(&args.variants)?;
-    let cases = session::load_cases(&args.profiles, args.connections, args.seed)?;
-    let repetitions = args.repetitions.unwrap_or(if args.quick { 1 } else { 3 });
+    let cases = session::load_cases(&args.profiles, args.measure.connections, args.measure.seed)?;
+    let repetitions = args
+        .measure
+        .repetitions
+        .unwrap_or(if args.measure.quick { 1 } else { 3 });
     if repetitions == 0 {
         return Err(UsageError("--repetitions: must be at least 1".into()));
     }
     if args.threads == Some(0) {
         return Err(UsageError("--threads: must be at least 1".into()));
     }
-    if args.driver_threads == Some(0) {
+    if args.measure.driver_threads == Some(0) {
         return Err(UsageError("--driver-threads: must be at least 1".into()));
     }
     let measurements = cases.len() * variants.len() * repetitions as usize;
     let timing = session::plan_timing(
         measurements,
-        args.duration,
-        args.warmup,
-        args.quick,
-        args.budget,
+        args.measure.duration,
+        args.measure.warmup,
+        args.measure.quick,
+        args.measure.budget,
     )?;
     let usable = usable_cpus();
     let cpus = plan_cpus(&args.pin, &usable, args.threads.unwrap_or(1))?;
     let out = args
+        .measure
         .out
         .clone()
         .unwrap_or_else(|| session::default_out_dir(""));
     session::check_out_dir(&out)?;
-    let driver_threads_max = args.driver_threads.unwrap_or_else(|| {
+    let driver_threads_max = args.measure.driver_threads.unwrap_or_else(|| {
         cpus.driver
             .as_ref()
             .map_or_else(|| (usable.len() / 2).max(1), |d| d.len())
@@ -226,9 +205,9 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
         duration_seconds: timing.duration_seconds,
         drain_timeout_seconds: session::DRAIN_TIMEOUT_SECONDS,
         repetitions_planned: repetitions,
-        connections_override: args.connections,
-        seed_override: args.seed,
-        quick: args.quick,
+        connections_override: args.measure.connections,
+        seed_override: args.measure.seed,
+        quick: args.measure.quick,
         server_threads: args.threads,
         driver_threads_max,
         time_budget_seconds: timing.budget_seconds,

@@ -472,3 +472,36 @@ mod tests {
         assert!(name.ends_with('Z') && !name.contains(':'), "{name}");
     }
 }
+
+/// How long and how hard to measure: the options `run` and `drive` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MeasureArgs {
+    /// Measured window of each measurement (default: fitted to --budget).
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Warm-up before each window (default: a quarter of the window).
+    #[arg(long, value_name = "SECONDS")]
+    pub warmup: Option<f64>,
+    /// Repetitions of every variant × case (default 3; 1 with --quick).
+    #[arg(long, value_name = "N")]
+    pub repetitions: Option<u32>,
+    /// Active connections of every case, replacing the profiles' counts.
+    #[arg(long, value_name = "N")]
+    pub connections: Option<u32>,
+    /// Seed of every case's sizes and payload, replacing the profiles'.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Results directory (default: results/<UTC timestamp>/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
+    /// Most driver threads (default: `run` uses the driver's CPUs, `drive`
+    /// half the usable CPUs).
+    #[arg(long, value_name = "N")]
+    pub driver_threads: Option<usize>,
+    /// A seconds-long smoke run (for CI): short windows, 1 repetition.
+    #[arg(long)]
+    pub quick: bool,
+    /// Wall-clock budget the default window and warm-up are fitted to.
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_BUDGET_SECONDS)]
+    pub budget: f64,
+}

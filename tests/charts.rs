@@ -84,9 +84,10 @@ fn renders_every_chart_kind_as_valid_svg_and_png_of_the_declared_size() {
             chart.file_stem
         );
         assert!(
-            texts.iter().any(|t| t.contains("kernel 6.1.0-fixture")
-                && t.contains("Fixture CPU @ 2.0GHz")
-                && t.contains("2026-02-03")),
+            texts
+                .iter()
+                .any(|t| t.contains("kernel 6.1.0-fixture") && t.contains("Fixture CPU @ 2.0GHz"))
+                && texts.iter().any(|t| t.contains("run 2026-02-03")),
             "{} has the environment footer",
             chart.file_stem
         );

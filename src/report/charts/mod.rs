@@ -287,16 +287,18 @@ fn footer(results: &ResultsFile, cases: &[&CaseResult]) -> Vec<String> {
         .get(..10)
         .unwrap_or(&results.run.started_at_utc);
     let commit = env.git_commit.get(..7).unwrap_or(&env.git_commit);
-    let mut lines = vec![format!(
-        "kernel {} · {} · {} logical CPUs · run {} · epoll-bench {} ({}, {} build)",
-        env.kernel_release,
-        env.cpu_model,
-        env.logical_cpus,
-        date,
-        env.epoll_bench_version,
-        commit,
-        env.build_profile
-    )];
+    // Two short lines rather than one long one: the narrowest charts are
+    // 640 px wide.
+    let mut lines = vec![
+        format!(
+            "kernel {} · {} · {} logical CPUs",
+            env.kernel_release, env.cpu_model, env.logical_cpus
+        ),
+        format!(
+            "run {} · epoll-bench {} ({}, {} build)",
+            date, env.epoll_bench_version, commit, env.build_profile
+        ),
+    ];
     let repetitions = cases
         .iter()
         .flat_map(|c| data::passed(c))

@@ -1,6 +1,8 @@
 //! The command line: argument types shared by the subcommands, and the thin
 //! `main` pipeline (parse → run → exit code).
 
+#![forbid(unsafe_code)]
+
 use clap::{Parser, Subcommand};
 
 use crate::commands;

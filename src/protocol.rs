@@ -1,6 +1,8 @@
 //! The two wire protocols every variant serves (DESIGN §3), shared by the
 //! servers and the driver.
 
+#![forbid(unsafe_code)]
+
 use serde::{Deserialize, Serialize};
 
 /// Which protocol a server speaks and a driver expects.

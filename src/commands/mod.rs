@@ -1,6 +1,8 @@
 //! One module per subcommand: each parses nothing itself (clap does) and
 //! only wires library pieces together.
 
+#![forbid(unsafe_code)]
+
 pub mod chart;
 pub mod compare;
 pub mod doctor;

@@ -11,6 +11,8 @@
 //! `run` records the report in its results' environment block, so a
 //! reviewer sees what the machine looked like when the figures were taken.
 
+#![forbid(unsafe_code)]
+
 mod checks;
 
 use std::fmt::Write as _;

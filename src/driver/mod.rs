@@ -1,4 +1,7 @@
 //! The driver: profiles, traces, load generation and verification.
+
+#![forbid(unsafe_code)]
+
 pub mod engine;
 pub mod input_error;
 pub mod measurement;

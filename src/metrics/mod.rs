@@ -2,4 +2,6 @@
 //!
 //! - [`cross_check`]: in-process syscall counts against the kernel's.
 
+#![forbid(unsafe_code)]
+
 pub mod cross_check;

@@ -2,6 +2,9 @@
 //! - [`export`]: results.json, results.csv and summary.md.
 //! - [`charts`]: SVG and PNG charts.
 //! - [`compare`]: two result sets side by side.
+
+#![forbid(unsafe_code)]
+
 pub mod charts;
 pub mod compare;
 pub mod export;

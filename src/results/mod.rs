@@ -11,6 +11,8 @@
 //! variant with any failed repetition has no summary: failed results are
 //! never reported as numbers.
 
+#![forbid(unsafe_code)]
+
 pub mod aggregate;
 pub mod environment;
 

@@ -3,6 +3,8 @@
 //! by a [`Variant`]. [`Server`] runs N independent loops, each with its own
 //! `SO_REUSEPORT` listener, epoll set and counters.
 
+#![forbid(unsafe_code)]
+
 pub mod control;
 pub mod copy;
 pub mod event_loop;

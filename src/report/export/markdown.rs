@@ -342,6 +342,10 @@ pub fn summary_markdown(results: &ResultsFile) -> String {
         out,
         "Cells: median over repetitions ±coefficient of variation; {NOISY_MARK} marks CV above {NOISY_CV_PERCENT}% (noisy). Server figures are per request completed by the driver inside the measured window; min and max are in results.csv.\n"
     );
+    let _ = writeln!(
+        out,
+        "Syscall sources: `syscalls/req` and the per-kind columns are the server's in-process counts (every call through src/sys); `kernel syscalls/req` is the kernel's count of the same serving threads (perf tracepoints `syscalls:sys_enter_*`), read in the same instant; `kernel check` says whether the two agree within 1% for every kind.\n"
+    );
     for case in &results.cases {
         case_table(&mut out, case);
     }

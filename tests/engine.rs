@@ -653,17 +653,6 @@ impl KillOnTimeout for std::process::Child {
     }
 }
 
-const VARIANTS: [&str; 8] = [
-    "lt-rw",
-    "lt-writev",
-    "lt-splice",
-    "et-rw",
-    "et-writev",
-    "et-splice",
-    "et-rw-shortread",
-    "et-writev-shortread",
-];
-
 fn short_config(target: SocketAddr) -> EngineConfig {
     EngineConfig {
         warmup: Duration::from_millis(50),
@@ -678,7 +667,8 @@ fn every_real_variant_passes_frame_pipelined_with_mixed_sizes() {
         min_bytes: 1,
         max_bytes: 300_000,
     };
-    for variant in VARIANTS {
+    for variant in epoll_bench::server::Variant::ALL.map(|v| v.name()) {
+        let variant = variant.as_str();
         let server = RealServer::start(variant, Protocol::Frame);
         let c = case(
             Protocol::Frame,

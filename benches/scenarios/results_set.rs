@@ -20,7 +20,7 @@ use epoll_bench::results::{
     SCHEMA_VERSION, Status, now_utc_rfc3339,
 };
 
-use super::support::{MEASUREMENT, VARIANTS, WARM_UP, Window, quick_mode};
+use super::support::{MEASUREMENT, WARM_UP, Window, quick_mode, variants};
 
 /// Samples kept per variant × size.
 pub const REPETITIONS: usize = 3;
@@ -169,7 +169,7 @@ pub fn build(recorded: &[Recorded], started_at_utc: String, elapsed_seconds: f64
             finished_at_utc: now_utc_rfc3339(),
             elapsed_seconds,
             settings: RunSettings {
-                variants: VARIANTS.iter().map(|v| v.to_string()).collect(),
+                variants: variants(),
                 profiles: vec!["cargo bench (round-trip scenario)".into()],
                 warmup_seconds: WARM_UP.as_secs_f64(),
                 duration_seconds: MEASUREMENT.as_secs_f64(),

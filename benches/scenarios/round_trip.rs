@@ -5,7 +5,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput};
 
 use super::results_set::{self, Recorded};
-use super::support::{BenchServer, MEASUREMENT, SAMPLES, SIZES_BYTES, VARIANTS, WARM_UP};
+use super::support::{BenchServer, MEASUREMENT, SAMPLES, SIZES_BYTES, WARM_UP, variants};
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("round-trip");
@@ -13,7 +13,8 @@ fn bench(c: &mut Criterion) {
         .sample_size(SAMPLES)
         .warm_up_time(WARM_UP)
         .measurement_time(MEASUREMENT);
-    for variant in VARIANTS {
+    for variant in variants() {
+        let variant = variant.as_str();
         let mut server = BenchServer::start(variant);
         for size in SIZES_BYTES {
             server.set_size(size);

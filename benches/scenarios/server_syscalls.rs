@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{BenchmarkId, Criterion, Throughput};
 
-use super::support::{BenchServer, MEASUREMENT, SAMPLES, SIZES_BYTES, VARIANTS, WARM_UP};
+use super::support::{BenchServer, MEASUREMENT, SAMPLES, SIZES_BYTES, WARM_UP, variants};
 
 /// Server syscalls (all serving threads, all kinds) over a measured
 /// routine. The server is attached by the bench before measuring.
@@ -102,7 +102,8 @@ pub fn config() -> Criterion<ServerSyscalls> {
 fn bench(c: &mut Criterion<ServerSyscalls>) {
     let shared = measurement();
     let mut group = c.benchmark_group("server-syscalls");
-    for variant in VARIANTS {
+    for variant in variants() {
+        let variant = variant.as_str();
         *shared.server.lock().unwrap_or_else(|e| e.into_inner()) =
             Some(BenchServer::start(variant));
         for size in [SIZES_BYTES[0], SIZES_BYTES[SIZES_BYTES.len() - 1]] {

@@ -14,16 +14,12 @@ use epoll_bench::server::report::ServerReport;
 use epoll_bench::sys::rusage::ThreadUsage;
 
 /// Every variant the servers implement, in report order.
-pub const VARIANTS: [&str; 8] = [
-    "lt-rw",
-    "lt-writev",
-    "lt-splice",
-    "et-rw",
-    "et-writev",
-    "et-splice",
-    "et-rw-shortread",
-    "et-writev-shortread",
-];
+pub fn variants() -> Vec<String> {
+    epoll_bench::server::Variant::ALL
+        .iter()
+        .map(|v| v.name())
+        .collect()
+}
 
 /// Few sizes, so that the whole run stays short: small, page-sized, and
 /// large enough for splice to matter.

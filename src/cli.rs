@@ -42,11 +42,20 @@ pub enum Command {
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code for a failure while running.
 pub const EXIT_FAILURE: i32 = 1;
+/// Exit code of a run stopped by SIGINT/SIGTERM after saving what finished,
+/// the shell's 128 + SIGINT so scripts can tell it from a failure.
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// An error that should end the program with [`EXIT_USAGE`].
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+/// A measurement session stopped by the user: partial results were saved,
+/// the program ends with [`EXIT_INTERRUPTED`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Interrupted(pub String);
 
 /// Parses the command line, runs the command, and returns the exit code.
 pub fn main() -> i32 {
@@ -69,6 +78,8 @@ pub fn main() -> i32 {
         Err(e) => {
             let code = if is_bad_input(&e) {
                 EXIT_USAGE
+            } else if e.chain().any(|cause| cause.is::<Interrupted>()) {
+                EXIT_INTERRUPTED
             } else {
                 EXIT_FAILURE
             };

@@ -293,3 +293,86 @@ fn a_server_that_cannot_start_fails_every_measurement_clearly() {
         v.failure_reasons
     );
 }
+
+/// The real binary, its stdout closed after the first measurement (as by
+/// `run | head`) and then interrupted by SIGINT: partial results on disk,
+/// marked incomplete, exit status 130.
+#[test]
+fn sigint_saves_partial_results_and_exits_130() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("interrupted");
+    let mut child = Command::new(binary())
+        .args([
+            "run",
+            "--variants",
+            "lt-rw",
+            "--profile",
+            "pingpong-64b-1conn",
+        ])
+        .args([
+            "--repetitions",
+            "3",
+            "--duration",
+            "0.3",
+            "--warmup",
+            "0.05",
+        ])
+        .args(["--pin", "none", "--out", out.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    for line in (&mut stdout).lines() {
+        let line = line.unwrap();
+        let first_done = line.starts_with("[  1/3]");
+        seen.push(line);
+        if first_done {
+            break;
+        }
+    }
+    assert!(
+        seen.last().is_some_and(|l| l.starts_with("[  1/3]")),
+        "no progress line for the first measurement: {seen:?}"
+    );
+    drop(stdout);
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the interrupted run did not exit within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "stderr: {stderr}");
+    assert!(stderr.contains("run incomplete"), "stderr: {stderr}");
+
+    let results = ResultsFile::load(&out.join("results.json")).unwrap();
+    assert_eq!(results.run.status, RunStatus::Incomplete);
+    let kept: usize = results
+        .cases
+        .iter()
+        .flat_map(|c| &c.variants)
+        .map(|v| v.repetitions.len())
+        .sum();
+    assert!(
+        (1..3).contains(&kept),
+        "{kept} repetitions kept of 3 planned"
+    );
+}

@@ -97,13 +97,13 @@ pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
         Some(addr) => match RemoteControl::connect(addr, CONNECT_TIMEOUT) {
             Ok(control) => Some(control),
             Err(e) => {
-                println!("warning: {e}; server-side figures unavailable");
+                say!("warning: {e}; server-side figures unavailable");
                 unavailable = Some(format!("control interface unreachable: {e}"));
                 None
             }
         },
         None => {
-            println!("no --control: server-side figures unavailable");
+            say!("no --control: server-side figures unavailable");
             unavailable = Some("no --control interface given".into());
             None
         }
@@ -111,7 +111,7 @@ pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
     let first = match control.as_mut().map(|c| c.snapshot()).transpose() {
         Ok(report) => report,
         Err(e) => {
-            println!("warning: {e}; server-side figures unavailable");
+            say!("warning: {e}; server-side figures unavailable");
             unavailable = Some(format!("control interface does not answer: {e}"));
             control = None;
             None

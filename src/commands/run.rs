@@ -268,12 +268,12 @@ pub fn run_prepared(prepared: Prepared, engine: &mut dyn CaseEngine) -> anyhow::
         estimated_total_seconds,
     } = prepared;
     match crate::sys::rlimit::raise_nofile_to_hard() {
-        Ok(limit) => println!("open-file limit raised to {limit} for many-connection cases"),
-        Err(e) => println!("warning: cannot raise the open-file limit: {e}"),
+        Ok(limit) => say!("open-file limit raised to {limit} for many-connection cases"),
+        Err(e) => say!("warning: cannot raise the open-file limit: {e}"),
     }
     let mut environment = Environment::collect(pinning);
     environment.doctor = check_machine(&plan);
-    println!(
+    say!(
         "plan: {} cases × {} variants × {} repetitions = {} measurements; warm-up {:.2} s + window {:.2} s each; about {:.0} s",
         plan.cases.len(),
         plan.variants.len(),
@@ -283,7 +283,7 @@ pub fn run_prepared(prepared: Prepared, engine: &mut dyn CaseEngine) -> anyhow::
         settings.duration_seconds,
         estimated_total_seconds
     );
-    println!(
+    say!(
         "pinning: {}",
         match (
             &environment.pinning.server_cpus,
@@ -373,20 +373,24 @@ fn check_machine(plan: &crate::driver::orchestrator::Plan) -> Option<crate::doct
     };
     match crate::doctor::run(&args) {
         Ok(report) => {
-            println!(
+            say!(
                 "doctor: {} OK, {} WARN, {} FAIL for {connections} connections (recorded in the results)",
-                report.ok_count, report.warn_count, report.fail_count
+                report.ok_count,
+                report.warn_count,
+                report.fail_count
             );
             for finding in report.findings.iter().filter(|f| f.status != Status::Ok) {
-                println!(
+                say!(
                     "  {:?} {}: {}",
-                    finding.status, finding.check, finding.message
+                    finding.status,
+                    finding.check,
+                    finding.message
                 );
             }
             Some(report)
         }
         Err(e) => {
-            println!("warning: doctor could not check this machine: {e}");
+            say!("warning: doctor could not check this machine: {e}");
             None
         }
     }

@@ -221,7 +221,7 @@ impl ProgressDisplay {
     pub fn println(&self, line: &str) {
         match &self.bar {
             Some(bar) => bar.println(line),
-            None => println!("{line}"),
+            None => say!("{line}"),
         }
     }
 
@@ -302,7 +302,7 @@ impl ProgressSink for ProgressDisplay {
                 }
                 bar.inc(1);
             }
-            None => println!("{line}"),
+            None => say!("{line}"),
         }
     }
 }
@@ -334,7 +334,7 @@ fn warn_driver_cost(results: &ResultsFile) {
         .take(3)
         .map(|(name, ratio)| format!("{name} {ratio:.2}×"))
         .collect();
-    println!(
+    say!(
         "warning: in {} of {measured} results the driver used more than half the server's CPU per request \
          (highest: {}); the driver may be the bottleneck there — see the README's \"Driver cost\"",
         flagged.len(),
@@ -346,14 +346,14 @@ fn warn_driver_cost(results: &ResultsFile) {
 /// failures and interruptions into an error (after saving).
 pub fn finish(results: &ResultsFile, out: &Path) -> anyhow::Result<()> {
     let written = export::export_all(out, results, &export::default_exporters())?;
-    println!("\n{}", markdown::summary_markdown(results));
+    say!("\n{}", markdown::summary_markdown(results));
     warn_driver_cost(results);
     match crate::report::charts::render_charts_with_notes(results, &out.join("charts")) {
         Ok(charts) => {
             for note in &charts.notes {
                 eprintln!("chart note: {note}");
             }
-            println!(
+            say!(
                 "{} chart files written to {}/charts/",
                 charts.written.len(),
                 out.display()
@@ -367,9 +367,9 @@ pub fn finish(results: &ResultsFile, out: &Path) -> anyhow::Result<()> {
         ),
     }
     if results.environment.build_profile == "debug" {
-        println!("warning: this is a debug build; measure with `cargo run --release`");
+        say!("warning: this is a debug build; measure with `cargo run --release`");
     }
-    println!(
+    say!(
         "results written to {}/ ({})",
         out.display(),
         written
@@ -380,10 +380,11 @@ pub fn finish(results: &ResultsFile, out: &Path) -> anyhow::Result<()> {
             .join(", ")
     );
     if let Some(reason) = &results.run.incomplete_reason {
-        anyhow::bail!(
+        return Err(crate::cli::Interrupted(format!(
             "run incomplete ({reason}); partial results saved in {}",
             out.display()
-        );
+        ))
+        .into());
     }
     if results.run.failed_count > 0 {
         anyhow::bail!(

@@ -7,7 +7,6 @@
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use clap::Args;
 
 use crate::cli::UsageError;
@@ -88,10 +87,14 @@ pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
         .unwrap_or_else(|| session::default_out_dir("-drive"));
     session::check_out_dir(&out)?;
 
-    // An unreachable target is an error before anything is measured or
-    // written.
-    TcpStream::connect_timeout(&target, CONNECT_TIMEOUT)
-        .with_context(|| format!("cannot reach the target {target}"))?;
+    // An unreachable target fails every measurement with the reason, and
+    // the results say so like any other failed run.
+    let unreachable = TcpStream::connect_timeout(&target, CONNECT_TIMEOUT)
+        .err()
+        .map(|e| format!("cannot reach the target {target}: {e}"));
+    if let Some(reason) = &unreachable {
+        eprintln!("error: {reason}; every measurement fails");
+    }
     let mut unavailable = None;
     let mut control = match &args.control {
         Some(addr) => match RemoteControl::connect(addr, CONNECT_TIMEOUT) {
@@ -201,8 +204,19 @@ pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
             display.measurement_started(&step);
             let mut case_config = config.clone();
             case_config.driver_threads = driver_threads_for(case, driver_threads_max);
-            let rep = match first.as_ref().filter(|r| r.protocol != case.protocol) {
-                Some(report) => mismatch(repetition, report.protocol.name(), case),
+            let mismatch = first
+                .as_ref()
+                .filter(|r| r.protocol != case.protocol)
+                .map(|report| {
+                    format!(
+                        "the server speaks the {} protocol, case `{}` needs {}",
+                        report.protocol.name(),
+                        case.label,
+                        case.protocol.name()
+                    )
+                });
+            let rep = match unreachable.clone().or(mismatch) {
+                Some(reason) => not_driven(repetition, reason),
                 None => measure_remote(
                     case,
                     &case_config,
@@ -239,18 +253,15 @@ pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
     session::finish(&results, &out)
 }
 
-/// A case whose protocol the server does not speak: failed, not driven.
-fn mismatch(index: u32, server_protocol: &str, case: &crate::driver::workload::Case) -> Repetition {
+/// A repetition that could not be driven (the target is unreachable, or
+/// the server speaks the other protocol): failed, with the reason.
+fn not_driven(index: u32, reason: String) -> Repetition {
     Repetition {
         index,
         status: Status::Failed,
         measurement: None,
         failure: Some(FailureRecord {
-            reasons: vec![format!(
-                "the server speaks the {server_protocol} protocol, case `{}` needs {}",
-                case.label,
-                case.protocol.name()
-            )],
+            reasons: vec![reason],
             verification: None,
             server_protocol_errors: None,
             server_connection_errors: None,

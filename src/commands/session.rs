@@ -348,7 +348,13 @@ pub fn finish(results: &ResultsFile, out: &Path) -> anyhow::Result<()> {
     let written = export::export_all(out, results, &export::default_exporters())?;
     say!("\n{}", markdown::summary_markdown(results));
     warn_driver_cost(results);
-    match crate::report::charts::render_charts_with_notes(results, &out.join("charts")) {
+    let charts = if results.run.passed_count == 0 {
+        // Failed results are never charted; nothing to draw now or later.
+        Err(None)
+    } else {
+        crate::report::charts::render_charts_with_notes(results, &out.join("charts")).map_err(Some)
+    };
+    match charts {
         Ok(charts) => {
             for note in &charts.notes {
                 eprintln!("chart note: {note}");
@@ -361,7 +367,8 @@ pub fn finish(results: &ResultsFile, out: &Path) -> anyhow::Result<()> {
         }
         // Results are complete without charts; `epoll-bench chart` can
         // draw them later from the files alone.
-        Err(e) => eprintln!(
+        Err(None) => say!("no charts: no result passed"),
+        Err(Some(e)) => eprintln!(
             "warning: charts not drawn ({e}); run `epoll-bench chart {}` later",
             out.display()
         ),

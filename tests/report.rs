@@ -17,6 +17,7 @@ fn report_regenerates_summary_md_from_results_json() {
     report::run(ReportArgs {
         results: dir.path().join("results.json"),
         print: false,
+        recompute: false,
     })
     .unwrap();
     let md = std::fs::read_to_string(&summary).unwrap();
@@ -67,6 +68,7 @@ fn commands_name_a_missing_or_broken_results_file() {
     let err = report::run(ReportArgs {
         results: dir.path().to_path_buf(),
         print: false,
+        recompute: false,
     })
     .unwrap_err();
     assert!(
@@ -86,4 +88,45 @@ fn commands_name_a_missing_or_broken_results_file() {
     let message = err.to_string();
     assert!(message.contains(&broken.display().to_string()), "{message}");
     assert!(message.contains("schema version 99"), "{message}");
+}
+
+/// Results written before a figure existed: the figure is absent on load,
+/// `report --recompute` derives it from the stored repetitions and leaves
+/// every measurement and every other figure as it was.
+#[test]
+fn recompute_adds_figures_from_stored_repetitions_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let current = common::results();
+    let mut old = current.clone();
+    for case in &mut old.cases {
+        for variant in &mut case.variants {
+            if let Some(summary) = variant.summary.as_mut() {
+                summary.driver_cpu_utilization_percent = None;
+                summary.server_cpu_utilization_percent = None;
+            }
+        }
+    }
+    export_all(dir.path(), &old, &default_exporters()).unwrap();
+    let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    report::run(ReportArgs {
+        results: dir.path().to_path_buf(),
+        print: false,
+        recompute: true,
+    })
+    .unwrap();
+    let recomputed =
+        epoll_bench::results::ResultsFile::load(&dir.path().join("results.json")).unwrap();
+    let passed = recomputed
+        .cases
+        .iter()
+        .flat_map(|c| &c.variants)
+        .filter_map(|v| v.summary.as_ref());
+    for summary in passed {
+        assert!(summary.driver_cpu_utilization_percent.is_some());
+    }
+    assert_eq!(recomputed.cases, current.cases);
+    assert_eq!(recomputed.run, current.run);
+    let new_md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    assert_eq!(new_md.as_bytes(), MarkdownExporter.render(&current).unwrap());
+    assert_eq!(md.lines().count(), new_md.lines().count());
 }

@@ -1,6 +1,8 @@
 //! `epoll-bench report RESULTS`: regenerates `summary.md` of a results
 //! directory (or `results.json`) with the Markdown exporter, without
-//! rerunning anything.
+//! rerunning anything. `--recompute` first derives every summary again from
+//! the stored repetitions, so results written by an older build gain the
+//! figures added since.
 
 use std::path::PathBuf;
 
@@ -8,7 +10,8 @@ use clap::Args;
 
 use crate::commands::results_input;
 use crate::report::export::markdown::MarkdownExporter;
-use crate::report::export::{Exporter, write_atomically};
+use crate::report::export::{Exporter, default_exporters, export_all, write_atomically};
+use crate::results::{ResultsFile, Status, aggregate};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -17,10 +20,26 @@ pub struct ReportArgs {
     /// Also print the summary on stdout.
     #[arg(long)]
     pub print: bool,
+    /// First recompute every summary from the stored repetitions and
+    /// rewrite results.json and results.csv too (measurements are kept as
+    /// they are; only derived figures change).
+    #[arg(long)]
+    pub recompute: bool,
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<()> {
-    let loaded = results_input::load(&args.results)?;
+    let mut loaded = results_input::load(&args.results)?;
+    if args.recompute {
+        recompute(&mut loaded.results);
+        let written = export_all(&loaded.dir, &loaded.results, &default_exporters())?;
+        for path in written {
+            eprintln!("wrote {}", path.display());
+        }
+        if args.print {
+            print!("{}", crate::report::export::markdown::summary_markdown(&loaded.results));
+        }
+        return Ok(());
+    }
     let exporter = MarkdownExporter;
     let bytes = exporter.render(&loaded.results)?;
     let path = loaded.dir.join(exporter.file_name());
@@ -30,4 +49,29 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     }
     eprintln!("wrote {}", path.display());
     Ok(())
+}
+
+/// Derives every variant's status and summary again from its repetitions,
+/// as a run would have with this build.
+pub fn recompute(results: &mut ResultsFile) {
+    for case in &mut results.cases {
+        for variant in &mut case.variants {
+            *variant = aggregate::finish_variant(
+                &variant.variant,
+                variant.repetitions_planned,
+                std::mem::take(&mut variant.repetitions),
+                variant.server_side_unavailable_reason.take(),
+            );
+        }
+    }
+    let count = |status: Status| {
+        results
+            .cases
+            .iter()
+            .flat_map(|c| &c.variants)
+            .filter(|v| v.status == status)
+            .count() as u32
+    };
+    results.run.passed_count = count(Status::Passed);
+    results.run.failed_count = count(Status::Failed);
 }

@@ -310,35 +310,48 @@ impl ProgressSink for ProgressDisplay {
 /// One line for the driver-cost warnings instead of one per variant: on
 /// loopback they fire together, for the same reason (README, "Driver cost").
 fn warn_driver_cost(results: &ResultsFile) {
-    let mut flagged = Vec::new();
+    use crate::results::DriverBottleneck;
+    let mut saturated = 0;
+    let mut driver_only = Vec::new();
     let mut measured = 0;
     for (case, variant) in results.variant_results() {
         let Some(s) = variant.summary.as_ref() else {
             continue;
         };
         measured += 1;
-        if s.driver_bottleneck_warning {
-            let ratio = s
-                .driver_to_server_cpu_ratio
-                .as_ref()
-                .map_or(0.0, |r| r.median);
-            flagged.push((format!("{} / {}", case.label, variant.variant), ratio));
+        match s.driver_bottleneck() {
+            Some(DriverBottleneck::DriverOnly {
+                driver_percent,
+                server_percent,
+            }) => {
+                saturated += 1;
+                driver_only.push(format!(
+                    "{} / {}: driver {driver_percent:.0}%, server {server_percent:.0}%",
+                    case.label, variant.variant
+                ));
+            }
+            Some(_) => saturated += 1,
+            None => {}
         }
     }
-    if flagged.is_empty() {
+    if saturated == 0 {
         return;
     }
-    flagged.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let worst: Vec<String> = flagged
-        .iter()
-        .take(3)
-        .map(|(name, ratio)| format!("{name} {ratio:.2}×"))
-        .collect();
+    let limited = if driver_only.is_empty() {
+        "the server was saturated too in each".to_string()
+    } else {
+        let shown: Vec<&str> = driver_only.iter().take(3).map(String::as_str).collect();
+        format!(
+            "it alone limited {} of them ({}{})",
+            driver_only.len(),
+            shown.join("; "),
+            if driver_only.len() > 3 { "; …" } else { "" }
+        )
+    };
     say!(
-        "warning: in {} of {measured} results the driver used more than half the server's CPU per request \
-         (highest: {}); the driver may be the bottleneck there — see the README's \"Driver cost\"",
-        flagged.len(),
-        worst.join(", ")
+        "warning: the driver was saturated (busy ≥{:.0}% of the window) in {saturated} of {measured} results; \
+         {limited} — see summary.md and the README's \"Driver cost\"",
+        crate::results::DRIVER_SATURATED_PERCENT
     );
 }
 

@@ -9,7 +9,7 @@ use crate::metrics::cross_check::{CrossCheck, CrossCheckReport};
 use crate::server::report::ServerReport;
 
 use super::{
-    DRIVER_BOTTLENECK_RATIO, Repetition, ServerMemory, ServerSummary, Spread, Status, Summary,
+    DRIVER_SATURATED_PERCENT, Repetition, ServerMemory, ServerSummary, Spread, Status, Summary,
     VariantResult,
 };
 
@@ -27,6 +27,8 @@ pub fn figure_names() -> Vec<&'static str> {
         driver_cpu_us_per_request: Spread::default(),
         server: None,
         driver_to_server_cpu_ratio: None,
+        driver_cpu_utilization_percent: None,
+        server_cpu_utilization_percent: None,
         driver_bottleneck_warning: false,
         memory_per_connection_bytes: None,
         kernel_syscalls_per_request_total: None,
@@ -140,6 +142,14 @@ pub fn driver_cpu_us_per_request(m: &CaseMeasurement) -> f64 {
         / m.requests_completed.max(1) as f64
 }
 
+/// How busy the serving threads were over a window of `seconds`, percent
+/// of the time of every serving thread.
+pub fn server_cpu_utilization_percent(window: &ServerReport, seconds: f64) -> f64 {
+    let usage = &window.total.usage;
+    (usage.cpu_user_seconds + usage.cpu_system_seconds) * 100.0
+        / (seconds * window.threads.len().max(1) as f64).max(f64::MIN_POSITIVE)
+}
+
 /// Median etc. of `f` over repetitions.
 fn over<T>(items: &[T], f: impl Fn(&T) -> f64) -> Spread {
     spread(&items.iter().map(f).collect::<Vec<_>>())
@@ -216,6 +226,15 @@ pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
                 .map(|w| server_figures(w, m.requests_completed))
         })
         .collect();
+    let server_utilization: Option<Vec<f64>> = repetitions
+        .iter()
+        .zip(&measurements)
+        .map(|(r, m)| {
+            r.server_window
+                .as_ref()
+                .map(|w| server_cpu_utilization_percent(w, m.measured_seconds))
+        })
+        .collect();
     let memory: Option<Vec<&ServerMemory>> = repetitions
         .iter()
         .map(|r| r.server_memory.as_ref())
@@ -248,6 +267,7 @@ pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
             .then_some(false),
     };
     let driver_cpu = over(&measurements, |m| driver_cpu_us_per_request(m));
+    let driver_utilization = over(&measurements, |m| m.driver_cpu_utilization() * 100.0);
     let ratio = server.as_ref().map(|figures| {
         let ratios: Vec<f64> = measurements
             .iter()
@@ -274,9 +294,9 @@ pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
         max_latency_us: over(&measurements, |m| m.latency.max_us),
         driver_cpu_us_per_request: driver_cpu,
         server: server.as_deref().map(server_summary),
-        driver_bottleneck_warning: ratio
-            .as_ref()
-            .is_some_and(|r| r.median > DRIVER_BOTTLENECK_RATIO),
+        driver_bottleneck_warning: driver_utilization.median >= DRIVER_SATURATED_PERCENT,
+        driver_cpu_utilization_percent: Some(driver_utilization),
+        server_cpu_utilization_percent: server_utilization.map(|u| spread(&u)),
         driver_to_server_cpu_ratio: ratio,
         memory_per_connection_bytes: memory.map(|m| over(&m, |m| m.per_connection_bytes)),
         kernel_syscalls_per_request_total: kernel_syscalls,
@@ -374,6 +394,10 @@ mod tests {
         assert!(close(server.server_cpu_us_per_request.median, 10.0));
         assert!(close(s.driver_cpu_us_per_request.median, 4.0));
         assert!(close(s.driver_to_server_cpu_ratio.unwrap().median, 0.4));
+        // 1100 requests × 4 µs in a 1 s window on 1 driver thread; the
+        // server's one thread: 1100 × 10 µs.
+        assert!(close(s.driver_cpu_utilization_percent.unwrap().median, 0.44));
+        assert!(close(s.server_cpu_utilization_percent.unwrap().median, 1.1));
         assert!(!s.driver_bottleneck_warning);
         assert_eq!(s.memory_per_connection_bytes.unwrap().median, 65536.0);
     }
@@ -391,19 +415,42 @@ mod tests {
         assert!(out.repetitions[1].measurement.is_none());
     }
 
-    #[test]
-    fn driver_bottleneck_is_flagged_above_half() {
+    /// Repetitions whose driver spent `busy_seconds` of CPU in its 1 s window.
+    fn driver_busy(busy_seconds: f64) -> Summary {
         let results = fixture::results();
         let mut reps = results.cases[0].variants[0].repetitions.clone();
         for r in &mut reps {
             let m = r.measurement.as_mut().unwrap();
-            m.driver_usage.cpu_user_seconds *= 2.0;
-            m.driver_usage.cpu_system_seconds *= 2.0;
+            m.driver_usage.cpu_user_seconds = busy_seconds * 0.25;
+            m.driver_usage.cpu_system_seconds = busy_seconds * 0.75;
         }
-        let out = finish_variant("lt-rw", 3, reps, None);
-        let s = out.summary.unwrap();
-        assert!(close(s.driver_to_server_cpu_ratio.unwrap().median, 0.8));
-        assert!(s.driver_bottleneck_warning);
+        finish_variant("lt-rw", 3, reps, None).summary.unwrap()
+    }
+
+    #[test]
+    fn a_saturated_driver_is_flagged_whatever_its_cost_ratio() {
+        let saturated = driver_busy(0.95);
+        assert!(close(saturated.driver_cpu_utilization_percent.unwrap().median, 95.0));
+        assert!(saturated.driver_bottleneck_warning);
+        let at_threshold = driver_busy(DRIVER_SATURATED_PERCENT / 100.0);
+        assert!(at_threshold.driver_bottleneck_warning);
+        // Costlier per request than the server (a latency-bound case), but
+        // idle most of the window: not what limited the result.
+        let busy_but_not_saturated = driver_busy(0.85);
+        assert!(busy_but_not_saturated.driver_to_server_cpu_ratio.unwrap().median > 1.0);
+        assert!(!busy_but_not_saturated.driver_bottleneck_warning);
+    }
+
+    #[test]
+    fn server_utilization_counts_every_serving_thread() {
+        let results = fixture::results();
+        let rep = &results.cases[0].variants[0].repetitions[0];
+        let mut window = rep.server_window.clone().unwrap();
+        let one = server_cpu_utilization_percent(&window, 1.0);
+        window.threads.push(window.threads[0].clone());
+        // Same CPU time over twice the threads: half as busy.
+        assert!(close(server_cpu_utilization_percent(&window, 1.0), one / 2.0));
+        assert!(close(server_cpu_utilization_percent(&window, 0.5), one));
     }
 
     #[test]

@@ -204,9 +204,11 @@ pub struct Spread {
 /// Coefficient of variation above which a figure is flagged as noisy.
 pub const NOISY_CV_PERCENT: f64 = 5.0;
 
-/// Driver CPU over server CPU above which the driver, not the server, may
-/// be what was measured.
-pub const DRIVER_BOTTLENECK_RATIO: f64 = 0.5;
+/// Driver CPU utilisation (median over repetitions) from which the driver
+/// is taken as saturated: it could not have offered more load, so it, and
+/// not only the server, may have limited the result. Idle gaps of a
+/// saturated event loop (wake-ups, scheduler) keep it a little under 100%.
+pub const DRIVER_SATURATED_PERCENT: f64 = 90.0;
 
 impl Spread {
     pub fn is_noisy(&self) -> bool {
@@ -232,7 +234,17 @@ pub struct Summary {
     pub server: Option<ServerSummary>,
     /// `driver_cpu_us_per_request / server_cpu_us_per_request`.
     pub driver_to_server_cpu_ratio: Option<Spread>,
-    /// Median ratio above [`DRIVER_BOTTLENECK_RATIO`].
+    /// Driver threads' CPU time over (window × driver threads), percent.
+    /// Absent from results written before it was recorded; `epoll-bench
+    /// report --recompute` derives it from the stored repetitions.
+    #[serde(default)]
+    pub driver_cpu_utilization_percent: Option<Spread>,
+    /// Serving threads' CPU time over (window × serving threads), percent;
+    /// `None` when server-side figures are unavailable.
+    #[serde(default)]
+    pub server_cpu_utilization_percent: Option<Spread>,
+    /// The driver was saturated: median `driver_cpu_utilization_percent`
+    /// at or above [`DRIVER_SATURATED_PERCENT`].
     pub driver_bottleneck_warning: bool,
     pub memory_per_connection_bytes: Option<Spread>,
     /// Kernel-counted server syscalls (of the kinds counted in-process) per
@@ -272,7 +284,76 @@ pub struct ServerSummary {
     pub involuntary_context_switches_per_request: Spread,
 }
 
+/// What a saturated driver means for one result.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DriverBottleneck {
+    /// The driver was saturated and the server was not: the driver limited
+    /// the result.
+    DriverOnly {
+        driver_percent: f64,
+        server_percent: f64,
+    },
+    /// Both sides were saturated (or the server's load is unknown): the
+    /// result is what this pair reaches, a lower bound for the server.
+    Both {
+        driver_percent: f64,
+        server_percent: Option<f64>,
+    },
+    /// Results written before utilisation was recorded: only the flag.
+    Flagged,
+}
+
+impl DriverBottleneck {
+    /// One sentence for reports.
+    pub fn describe(&self) -> String {
+        match self {
+            DriverBottleneck::DriverOnly {
+                driver_percent,
+                server_percent,
+            } => format!(
+                "the driver was saturated (busy {driver_percent:.0}% of the window) while the server was busy {server_percent:.0}%: the driver, not the server, limited this result"
+            ),
+            DriverBottleneck::Both {
+                driver_percent,
+                server_percent: Some(server_percent),
+            } => format!(
+                "driver and server were both saturated (busy {driver_percent:.0}% and {server_percent:.0}% of the window): throughput is what this pair reaches, a lower bound for the server alone"
+            ),
+            DriverBottleneck::Both {
+                driver_percent,
+                server_percent: None,
+            } => format!(
+                "the driver was saturated (busy {driver_percent:.0}% of the window); the server's load is unknown, so the driver may have limited this result"
+            ),
+            DriverBottleneck::Flagged => {
+                "the driver may have limited this result (recorded before driver utilisation was; `epoll-bench report --recompute` adds it)".to_string()
+            }
+        }
+    }
+}
+
 impl Summary {
+    /// Whether, and how, a saturated driver limited this result.
+    pub fn driver_bottleneck(&self) -> Option<DriverBottleneck> {
+        if !self.driver_bottleneck_warning {
+            return None;
+        }
+        let Some(driver) = self.driver_cpu_utilization_percent else {
+            return Some(DriverBottleneck::Flagged);
+        };
+        let server = self.server_cpu_utilization_percent.map(|s| s.median);
+        Some(match server {
+            Some(server) if server < DRIVER_SATURATED_PERCENT => DriverBottleneck::DriverOnly {
+                driver_percent: driver.median,
+                server_percent: server,
+            },
+            _ => DriverBottleneck::Both {
+                driver_percent: driver.median,
+                server_percent: server,
+            },
+        })
+    }
+
     /// Every single-valued figure with its field name (per-kind maps are
     /// left out), in a fixed order, for tabular exporters. `None` where the
     /// figure is unavailable.
@@ -348,6 +429,14 @@ impl Summary {
             (
                 "driver_to_server_cpu_ratio",
                 self.driver_to_server_cpu_ratio,
+            ),
+            (
+                "driver_cpu_utilization_percent",
+                self.driver_cpu_utilization_percent,
+            ),
+            (
+                "server_cpu_utilization_percent",
+                self.server_cpu_utilization_percent,
             ),
             (
                 "memory_per_connection_bytes",

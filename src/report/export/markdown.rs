@@ -9,6 +9,7 @@ use super::{ExportError, Exporter};
 use crate::driver::workload::{Shape, SizeDistribution};
 use crate::metrics::cross_check::CrossCheck;
 use crate::results::{
+    DriverBottleneck,
     CaseResult, NOISY_CV_PERCENT, ResultsFile, RunStatus, Spread, Status, VariantResult,
 };
 use crate::sys::SyscallKind;
@@ -174,8 +175,10 @@ fn variant_row(v: &VariantResult, kinds: &[&str], columns: usize) -> String {
     };
     let server = s.server.as_ref();
     let mut name = v.variant.clone();
-    if s.driver_bottleneck_warning {
-        name.push_str(" (driver-bound)");
+    match s.driver_bottleneck() {
+        Some(DriverBottleneck::DriverOnly { .. }) => name.push_str(" (driver-bound)"),
+        Some(_) => name.push_str(" (driver saturated)"),
+        None => {}
     }
     let mut cells = vec![
         name,
@@ -274,12 +277,8 @@ fn case_table(out: &mut String, case: &CaseResult) {
                 v.variant
             ));
         }
-        if let Some(s) = v.summary.as_ref().filter(|s| s.driver_bottleneck_warning) {
-            let ratio = s.driver_to_server_cpu_ratio.map_or(0.0, |r| r.median);
-            notes.push(format!(
-                "{}: the driver used {:.2}× the server's CPU per request; the driver, not the server, may be what was measured.",
-                v.variant, ratio
-            ));
+        if let Some(bottleneck) = v.summary.as_ref().and_then(|s| s.driver_bottleneck()) {
+            notes.push(format!("{}: {}.", v.variant, bottleneck.describe()));
         }
     }
     if !notes.is_empty() {

@@ -4,6 +4,7 @@
 
 mod common;
 
+use epoll_bench::report::compare::Better;
 use std::path::{Path, PathBuf};
 
 use epoll_bench::report::charts::{
@@ -185,7 +186,7 @@ fn splice_crossover_is_the_smallest_size_from_which_splice_stays_ahead() {
         common::SWEEP_SIZES
     );
     let series = data::series_over(&sweep, |s| s.payload_megabytes_per_second);
-    let crossovers = data::splice_crossovers(&series);
+    let crossovers = data::splice_crossovers(&series, Better::Higher);
     assert_eq!(crossovers.len(), 2, "{crossovers:?}");
     assert_eq!(crossovers[0].splice_variant, "lt-splice");
     assert_eq!(crossovers[0].counterparts, ["lt-rw", "lt-writev"]);
@@ -205,14 +206,14 @@ fn splice_crossover_is_the_smallest_size_from_which_splice_stays_ahead() {
     let series = data::series_over(&data::sweep(&cases).unwrap(), |s| {
         s.payload_megabytes_per_second
     });
-    let crossovers = data::splice_crossovers(&series);
+    let crossovers = data::splice_crossovers(&series, Better::Higher);
     assert_eq!(crossovers[0].size_bytes, 262144.0);
     let never = common::results_scaled(|v, _| if v.contains("splice") { 0.5 } else { 1.0 });
     let cases: Vec<_> = never.cases.iter().collect();
     let series = data::series_over(&data::sweep(&cases).unwrap(), |s| {
         s.payload_megabytes_per_second
     });
-    assert!(data::splice_crossovers(&series).is_empty());
+    assert!(data::splice_crossovers(&series, Better::Higher).is_empty());
 }
 
 #[test]
@@ -290,4 +291,79 @@ fn a_case_where_every_variant_failed_is_skipped_with_a_note() {
         "the failed size has no tick"
     );
     assert!(texts.iter().any(|t| t == "1 KiB"));
+}
+
+/// Splice's throughput at 16 KiB limited by a saturated driver while its
+/// server idles: the point is ringed, the MB/s crossover moves up to the
+/// next size, and the server-CPU crossover, which the driver cannot limit,
+/// stays at 16 KiB.
+#[test]
+fn driver_bound_points_are_ringed_and_the_cpu_crossover_ignores_them() {
+    let mut results = common::results_scaled(|v, label| {
+        if v.contains("splice") && label == "size-sweep/16384" {
+            0.5
+        } else {
+            1.0
+        }
+    });
+    for case in results
+        .cases
+        .iter_mut()
+        .filter(|c| c.label == "size-sweep/16384")
+    {
+        for variant in case
+            .variants
+            .iter_mut()
+            .filter(|v| v.variant.contains("splice"))
+        {
+            for repetition in &mut variant.repetitions {
+                let m = repetition.measurement.as_mut().unwrap();
+                m.driver_usage.cpu_user_seconds = 0.0;
+                m.driver_usage.cpu_system_seconds = 0.95 * m.measured_seconds;
+            }
+        }
+    }
+    epoll_bench::commands::report::recompute(&mut results);
+
+    let cases: Vec<_> = results.cases.iter().collect();
+    let sweep = data::sweep(&cases).unwrap();
+    let mbps = data::series_over(&sweep, |s| s.payload_megabytes_per_second);
+    for series in &mbps {
+        let expected: &[f64] = if series.variant.contains("splice") {
+            &[16384.0]
+        } else {
+            &[]
+        };
+        assert_eq!(series.driver_bound_x, expected, "{}", series.variant);
+    }
+    let by_mbps = data::splice_crossovers(&mbps, Better::Higher);
+    assert_eq!(by_mbps[0].size_bytes, 262144.0);
+    let cpu = data::series_of_available(&sweep, |s| {
+        s.server
+            .as_ref()
+            .map(|server| server.server_cpu_us_per_request)
+    });
+    let by_cpu = data::splice_crossovers(&cpu, Better::Lower);
+    assert_eq!(by_cpu.len(), 2, "{by_cpu:?}");
+    assert!(by_cpu.iter().all(|c| c.size_bytes == 16384.0), "{by_cpu:?}");
+
+    let charts = plan(&results).unwrap().charts;
+    let size = charts
+        .iter()
+        .find(|c| c.file_stem == "throughput-vs-size-size-sweep")
+        .unwrap();
+    let svg = render_svg(size).unwrap();
+    let texts = svg_texts(&svg).join("\n");
+    assert!(
+        texts.contains("lt-splice beats lt-rw/lt-writev from 256 KiB"),
+        "{texts}"
+    );
+    assert!(
+        texts.contains("lt-splice cheaper than lt-rw/lt-writev from 16 KiB"),
+        "{texts}"
+    );
+    assert!(texts.contains("server CPU per request (µs, user + system)"));
+    assert!(texts.contains("Ringed points: the driver was saturated"));
+    // Two splice variants × the two throughput panels; none on server CPU.
+    assert_eq!(svg.matches("r=\"9\"").count(), 4, "rings drawn");
 }

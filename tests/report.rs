@@ -127,6 +127,9 @@ fn recompute_adds_figures_from_stored_repetitions_and_keeps_the_rest() {
     assert_eq!(recomputed.cases, current.cases);
     assert_eq!(recomputed.run, current.run);
     let new_md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
-    assert_eq!(new_md.as_bytes(), MarkdownExporter.render(&current).unwrap());
+    assert_eq!(
+        new_md.as_bytes(),
+        MarkdownExporter.render(&current).unwrap()
+    );
     assert_eq!(md.lines().count(), new_md.lines().count());
 }

@@ -36,7 +36,10 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
             eprintln!("wrote {}", path.display());
         }
         if args.print {
-            print!("{}", crate::report::export::markdown::summary_markdown(&loaded.results));
+            print!(
+                "{}",
+                crate::report::export::markdown::summary_markdown(&loaded.results)
+            );
         }
         return Ok(());
     }

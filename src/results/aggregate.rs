@@ -396,7 +396,10 @@ mod tests {
         assert!(close(s.driver_to_server_cpu_ratio.unwrap().median, 0.4));
         // 1100 requests × 4 µs in a 1 s window on 1 driver thread; the
         // server's one thread: 1100 × 10 µs.
-        assert!(close(s.driver_cpu_utilization_percent.unwrap().median, 0.44));
+        assert!(close(
+            s.driver_cpu_utilization_percent.unwrap().median,
+            0.44
+        ));
         assert!(close(s.server_cpu_utilization_percent.unwrap().median, 1.1));
         assert!(!s.driver_bottleneck_warning);
         assert_eq!(s.memory_per_connection_bytes.unwrap().median, 65536.0);
@@ -430,14 +433,23 @@ mod tests {
     #[test]
     fn a_saturated_driver_is_flagged_whatever_its_cost_ratio() {
         let saturated = driver_busy(0.95);
-        assert!(close(saturated.driver_cpu_utilization_percent.unwrap().median, 95.0));
+        assert!(close(
+            saturated.driver_cpu_utilization_percent.unwrap().median,
+            95.0
+        ));
         assert!(saturated.driver_bottleneck_warning);
         let at_threshold = driver_busy(DRIVER_SATURATED_PERCENT / 100.0);
         assert!(at_threshold.driver_bottleneck_warning);
         // Costlier per request than the server (a latency-bound case), but
         // idle most of the window: not what limited the result.
         let busy_but_not_saturated = driver_busy(0.85);
-        assert!(busy_but_not_saturated.driver_to_server_cpu_ratio.unwrap().median > 1.0);
+        assert!(
+            busy_but_not_saturated
+                .driver_to_server_cpu_ratio
+                .unwrap()
+                .median
+                > 1.0
+        );
         assert!(!busy_but_not_saturated.driver_bottleneck_warning);
     }
 
@@ -449,7 +461,10 @@ mod tests {
         let one = server_cpu_utilization_percent(&window, 1.0);
         window.threads.push(window.threads[0].clone());
         // Same CPU time over twice the threads: half as busy.
-        assert!(close(server_cpu_utilization_percent(&window, 1.0), one / 2.0));
+        assert!(close(
+            server_cpu_utilization_percent(&window, 1.0),
+            one / 2.0
+        ));
         assert!(close(server_cpu_utilization_percent(&window, 0.5), one));
     }
 

@@ -5,7 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::results::{CaseResult, ResultsFile, Spread, Status, Summary, VariantResult};
+use crate::report::compare::Better;
+use crate::results::{
+    CaseResult, DriverBottleneck, ResultsFile, Spread, Status, Summary, VariantResult,
+};
 use crate::server::variant::{CopyMode, Variant};
 
 use super::style::variant_order;
@@ -73,6 +76,9 @@ pub struct Series {
     pub variant: String,
     /// `(x, spread)` sorted by x.
     pub points: Vec<(f64, Spread)>,
+    /// The x values whose result was driver-bound (the driver saturated,
+    /// the server not): what was measured there is the driver.
+    pub driver_bound_x: Vec<f64>,
 }
 
 /// A figure against an x value over cases, one series per variant.
@@ -80,22 +86,45 @@ pub fn series_over(
     cases: &[(&CaseResult, f64)],
     figure: impl Fn(&Summary) -> Spread,
 ) -> Vec<Series> {
-    let mut by_variant: BTreeMap<String, Vec<(f64, Spread)>> = BTreeMap::new();
+    series_of_available(cases, |s| Some(figure(s)))
+}
+
+/// [`series_over`] for a figure that some results lack (server figures
+/// without a control interface): those points are left out, and variants
+/// without any point have no series.
+pub fn series_of_available(
+    cases: &[(&CaseResult, f64)],
+    figure: impl Fn(&Summary) -> Option<Spread>,
+) -> Vec<Series> {
+    let mut by_variant: BTreeMap<String, Series> = BTreeMap::new();
     for (case, x) in cases {
         for p in passed(case) {
-            by_variant
+            let Some(value) = figure(p.summary) else {
+                continue;
+            };
+            let series = by_variant
                 .entry(p.variant.variant.clone())
-                .or_default()
-                .push((*x, figure(p.summary)));
+                .or_insert_with(|| Series {
+                    variant: p.variant.variant.clone(),
+                    points: Vec::new(),
+                    driver_bound_x: Vec::new(),
+                });
+            series.points.push((*x, value));
+            if matches!(
+                p.summary.driver_bottleneck(),
+                Some(DriverBottleneck::DriverOnly { .. })
+            ) {
+                series.driver_bound_x.push(*x);
+            }
         }
     }
     let order = variant_order(by_variant.keys().map(String::as_str));
     order
         .into_iter()
-        .map(|variant| {
-            let mut points = by_variant.remove(&variant).unwrap_or_default();
-            points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            Series { variant, points }
+        .filter_map(|variant| by_variant.remove(&variant))
+        .map(|mut series| {
+            series.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            series
         })
         .collect()
 }
@@ -118,15 +147,20 @@ pub struct Crossover {
     /// The same-trigger rw/writev variants it was compared with.
     pub counterparts: Vec<String>,
     /// The smallest measured size from which the splice variant's median
-    /// MB/s is above every counterpart's at that size and at every larger
+    /// is better than every counterpart's at that size and at every larger
     /// measured size.
     pub size_bytes: f64,
 }
 
-/// Splice crossovers over throughput series (x = message size). A splice
-/// variant without same-trigger counterparts, or that never stays ahead up
-/// to the largest size, has none.
-pub fn splice_crossovers(series: &[Series]) -> Vec<Crossover> {
+/// Splice crossovers over series against message size, `better` saying
+/// which way the figure improves (MB/s: higher; server CPU per request:
+/// lower). A splice variant without same-trigger counterparts, or that is
+/// not ahead at the largest size, has none.
+pub fn splice_crossovers(series: &[Series], better: Better) -> Vec<Crossover> {
+    let ahead = |splice: f64, rival: f64| match better {
+        Better::Higher => splice > rival,
+        Better::Lower => splice < rival,
+    };
     let parsed: Vec<(Variant, &Series)> = series
         .iter()
         .filter_map(|s| s.variant.parse::<Variant>().ok().map(|v| (v, s)))
@@ -156,7 +190,7 @@ pub fn splice_crossovers(series: &[Series]) -> Vec<Crossover> {
             if rivals.is_empty() {
                 continue;
             }
-            if rivals.iter().all(|r| spread.median > *r) {
+            if rivals.iter().all(|r| ahead(spread.median, *r)) {
                 crossover = Some(*x);
             } else {
                 break;

@@ -178,7 +178,12 @@ fn marker_element<'a, DB: DrawingBackend + 'a>(
 pub struct Line {
     pub style: VariantStyle,
     pub points: Vec<(f64, f64, f64, f64)>,
+    /// x values of points drawn with a ring: driver-bound results.
+    pub ringed_x: Vec<f64>,
 }
+
+/// Radius of the ring around a driver-bound point: clear of every marker.
+const RING_RADIUS_PX: i32 = 9;
 
 /// A vertical annotation (the splice crossover).
 #[derive(Clone, Debug)]
@@ -377,6 +382,18 @@ pub fn draw_line_panel<DB: DrawingBackend>(
                     .map(drop)?
             }
         }
+        // Black rings read in greyscale and whatever the variant's colour.
+        chart
+            .draw_series(
+                median
+                    .iter()
+                    .filter(|(x, _)| line.ringed_x.iter().any(|r| (r - x).abs() < 1e-9))
+                    .map(|p| {
+                        EmptyElement::at(*p)
+                            + Circle::new((0, 0), RING_RADIUS_PX, BLACK.stroke_width(1))
+                    }),
+            )
+            .msg()?;
     }
 
     let mark_style = text(SMALL_PX).pos(Pos::new(HPos::Left, VPos::Top));

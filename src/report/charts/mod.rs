@@ -3,15 +3,17 @@
 //!
 //! 1. `syscalls-per-request-*`: server syscalls per request stacked by kind,
 //!    one bar per variant, one panel per case of the profile;
-//! 2. `throughput-vs-size-*`: MB/s and req/s against message size (log-2
-//!    axis) for size sweeps, with the splice crossover marked;
+//! 2. `throughput-vs-size-*`: MB/s, req/s and server CPU per request
+//!    against message size (log-2 axis) for size sweeps, with the splice
+//!    crossovers marked (by MB/s, and by server CPU per request);
 //! 3. `latency-percentiles-*`: latency against percentile on a "nines"
 //!    axis, one panel per case;
 //! 4. `throughput-vs-connections-*`: req/s and MB/s against connection
 //!    count, for cases that differ only in their connection count;
 //! 5. `cpu-per-request-*`: server CPU µs and context switches per request.
 //!
-//! Lines are medians over repetitions with min–max bands; bars carry
+//! Lines are medians over repetitions with min–max bands; a ring marks a
+//! driver-bound point (the driver saturated, the server not); bars carry
 //! min–max error bars. Failed variant results are never drawn (the footer
 //! names them); a results file in which nothing passed is refused.
 //!
@@ -29,6 +31,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use rayon::prelude::*;
 
+use crate::report::compare::Better;
 use crate::report::export::write_atomically;
 use crate::results::{CaseResult, ResultsFile, RunStatus, Spread, Summary};
 
@@ -477,6 +480,7 @@ fn lines_of(series: &[Series], x: impl Fn(f64) -> f64) -> Vec<Line> {
                 .iter()
                 .map(|(px, sp)| (x(*px), sp.median, sp.min, sp.max))
                 .collect(),
+            ringed_x: s.driver_bound_x.iter().map(|px| x(*px)).collect(),
         })
         .collect()
 }
@@ -505,60 +509,111 @@ fn throughput_figures() -> [(&'static str, FigurePick); 2] {
     ]
 }
 
-fn size_chart(profile: &str, sweep: &[(&CaseResult, f64)], footer: &[String]) -> Chart {
-    let sizes: Vec<f64> = sweep.iter().map(|(_, s)| *s).collect();
-    let (x_range, x_ticks) = log2_axis(&sizes, format_bytes);
-    let mbps = data::series_over(sweep, |s| s.payload_megabytes_per_second);
-    let crossovers = data::splice_crossovers(&mbps);
-    let marks: Vec<VerticalMark> = crossovers
+/// Dashed vertical marks at the splice crossovers, labelled with `verb`.
+fn crossover_marks(crossovers: &[Crossover], verb: &str) -> Vec<VerticalMark> {
+    crossovers
         .iter()
-        .map(|c: &Crossover| VerticalMark {
+        .map(|c| VerticalMark {
             x: c.size_bytes.log2(),
             label: format!(
-                "{} beats {} from {}",
+                "{} {verb} {} from {}",
                 c.splice_variant,
                 c.counterparts.join("/"),
                 format_bytes(c.size_bytes)
             ),
             color: variant_style(&c.splice_variant, 0).color,
         })
-        .collect();
+        .collect()
+}
+
+/// Footer line for a chart whose lines may carry rings.
+const RINGS_NOTE: &str = "Ringed points: the driver was saturated and the server was not, so the point measures the driver; read the server's CPU per request there.";
+
+fn size_chart(profile: &str, sweep: &[(&CaseResult, f64)], footer: &[String]) -> Chart {
+    let sizes: Vec<f64> = sweep.iter().map(|(_, s)| *s).collect();
+    let (x_range, x_ticks) = log2_axis(&sizes, format_bytes);
+    let mbps = data::series_over(sweep, |s| s.payload_megabytes_per_second);
+    let throughput_crossovers = data::splice_crossovers(&mbps, Better::Higher);
+    let throughput_marks = crossover_marks(&throughput_crossovers, "beats");
+    // Server CPU per request does not depend on the driver keeping up: the
+    // crossover to cite when throughput points are driver-bound.
+    let cpu = data::series_of_available(sweep, |s| {
+        s.server
+            .as_ref()
+            .map(|server| server.server_cpu_us_per_request)
+    });
+    let cpu_crossovers = data::splice_crossovers(&cpu, Better::Lower);
     let names: Vec<String> = mbps.iter().map(|s| s.variant.clone()).collect();
-    let panels = throughput_figures()
+    let panel = |caption: &str, y_desc: &str, series: &[Series], marks: &[VerticalMark]| {
+        Panel::Lines(LinePanel {
+            caption: caption.into(),
+            x_desc: "message size (bytes, log-2 scale)".into(),
+            y_desc: y_desc.into(),
+            x_range,
+            x_ticks: x_ticks.clone(),
+            lines: lines_of(series, f64::log2),
+            marks: marks.to_vec(),
+        })
+    };
+    let mut panels: Vec<Panel> = throughput_figures()
         .into_iter()
         .map(|(y_desc, figure)| {
-            let series = data::series_over(sweep, figure);
-            Panel::Lines(LinePanel {
-                caption: y_desc.split(" (").next().unwrap_or(y_desc).to_string(),
-                x_desc: "message size (bytes, log-2 scale)".into(),
-                y_desc: y_desc.into(),
-                x_range,
-                x_ticks: x_ticks.clone(),
-                lines: lines_of(&series, f64::log2),
-                marks: marks.clone(),
-            })
+            let caption = y_desc.split(" (").next().unwrap_or(y_desc);
+            panel(
+                caption,
+                y_desc,
+                &data::series_over(sweep, figure),
+                &throughput_marks,
+            )
         })
         .collect();
+    if !cpu.is_empty() {
+        // No rings here: this figure holds whether or not the driver kept up.
+        let unringed: Vec<Series> = cpu
+            .iter()
+            .cloned()
+            .map(|s| Series {
+                driver_bound_x: Vec::new(),
+                ..s
+            })
+            .collect();
+        panels.push(panel(
+            "server CPU per request",
+            "server CPU per request (µs, user + system)",
+            &unringed,
+            &crossover_marks(&cpu_crossovers, "cheaper than"),
+        ));
+    }
     let mut footer = footer.to_vec();
     let splice_present = names.iter().any(|n| n.contains("splice"));
     if splice_present {
-        footer.insert(
-            1,
-            if crossovers.is_empty() {
-                "Splice crossover: none in the measured sizes (no size from which a splice variant's median MB/s stays above its same-trigger rw and writev variants).".to_string()
+        let mut notes = vec![if throughput_crossovers.is_empty() {
+            "Splice crossover by MB/s: none in the measured sizes.".to_string()
+        } else {
+            "Splice \"beats\": the smallest size from which the splice variant's median MB/s stays above its same-trigger rw and writev variants' at every larger size.".to_string()
+        }];
+        if !cpu.is_empty() {
+            notes.push(if cpu_crossovers.is_empty() {
+                "Splice crossover by server CPU per request: none in the measured sizes.".to_string()
             } else {
-                "Splice crossover: the smallest size from which the splice variant's median MB/s stays above its same-trigger rw and writev variants at every larger size.".to_string()
-            },
-        );
+                "Splice \"cheaper than\": the same by median server CPU per request (lower is better), which does not depend on the driver keeping up.".to_string()
+            });
+        }
+        for (i, note) in notes.into_iter().enumerate() {
+            footer.insert(1 + i, note);
+        }
+    }
+    if mbps.iter().any(|s| !s.driver_bound_x.is_empty()) {
+        footer.insert(1, RINGS_NOTE.to_string());
     }
     Chart {
         file_stem: format!("throughput-vs-size-{}", slug(profile)),
-        title: format!("Throughput against message size — profile {profile}"),
+        title: format!("Throughput and server CPU against message size — profile {profile}"),
         legend: variant_legend(&names),
         footer,
+        columns: panels.len(),
         panels,
-        columns: 2,
-        panel_width_px: 640,
+        panel_width_px: 600,
         panel_height_px: 460,
     }
 }
@@ -587,6 +642,7 @@ fn latency_chart(profile: &str, cases: &[&CaseResult], footer: &[String]) -> Cha
                 Line {
                     style: variant_style(&name, 0),
                     points,
+                    ringed_x: Vec::new(),
                 }
             })
             .collect();
@@ -647,6 +703,10 @@ fn connections_chart(group: &[(&CaseResult, f64)], footer: &[String]) -> Chart {
         })
         .collect();
     let joined = profiles.join(", ");
+    let mut footer = footer.to_vec();
+    if series.iter().any(|s| !s.driver_bound_x.is_empty()) {
+        footer.insert(1, RINGS_NOTE.to_string());
+    }
     Chart {
         file_stem: format!("throughput-vs-connections-{}", slug(&profiles.join("-"))),
         title: format!(
@@ -654,7 +714,7 @@ fn connections_chart(group: &[(&CaseResult, f64)], footer: &[String]) -> Chart {
             if profiles.len() > 1 { "s" } else { "" }
         ),
         legend: variant_legend(&names),
-        footer: footer.to_vec(),
+        footer,
         panels,
         columns: 2,
         panel_width_px: 640,

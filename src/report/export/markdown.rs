@@ -9,8 +9,8 @@ use super::{ExportError, Exporter};
 use crate::driver::workload::{Shape, SizeDistribution};
 use crate::metrics::cross_check::CrossCheck;
 use crate::results::{
-    DriverBottleneck,
-    CaseResult, NOISY_CV_PERCENT, ResultsFile, RunStatus, Spread, Status, VariantResult,
+    CaseResult, DriverBottleneck, NOISY_CV_PERCENT, ResultsFile, RunStatus, Spread, Status,
+    VariantResult,
 };
 use crate::sys::SyscallKind;
 

@@ -33,31 +33,42 @@ fn drive(out: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A `serve` child with its control interface on a free loopback port.
+fn serve_with_control(variant: &str, protocol: Protocol) -> (ServerProcess, String) {
+    let control = free_port();
+    let mut spec = ServerSpec::new(binary(), variant, protocol);
+    spec.extra_args = vec!["--control".into(), control.to_string()];
+    (ServerProcess::start(&spec).unwrap(), control.to_string())
+}
+
+/// `drive` of the one-connection ping-pong profile against `server`,
+/// through `control` when given, into a fresh directory named `name`.
+fn drive_pingpong(
+    dir: &Path,
+    name: &str,
+    server: &ServerProcess,
+    control: Option<&str>,
+) -> (Output, PathBuf) {
+    let out = dir.join(name);
+    let target = server.addr().to_string();
+    let mut args = vec!["--target", &target, "--profile", "pingpong-64b-1conn"];
+    if let Some(control) = control {
+        args.extend(["--control", control]);
+    } else {
+        args.extend(["--name", "mystery"]);
+    }
+    (drive(&out, &args), out)
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 #[test]
 fn drive_with_control_measures_the_server_and_names_it() {
-    let control = free_port();
-    let mut spec = ServerSpec::new(binary(), "lt-writev", Protocol::Frame);
-    spec.extra_args = vec!["--control".into(), control.to_string()];
-    let server = ServerProcess::start(&spec).unwrap();
+    let (server, control) = serve_with_control("lt-writev", Protocol::Frame);
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("with-control");
-    let target = server.addr().to_string();
-    let control = control.to_string();
-    let output = drive(
-        &out,
-        &[
-            "--target",
-            &target,
-            "--control",
-            &control,
-            "--profile",
-            "pingpong-64b-1conn",
-        ],
-    );
+    let (output, out) = drive_pingpong(dir.path(), "with-control", &server, Some(&control));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 
     let results = ResultsFile::load(&out.join("results.json")).unwrap();
@@ -96,19 +107,7 @@ fn drive_without_control_says_server_figures_are_unavailable() {
     let server =
         ServerProcess::start(&ServerSpec::new(binary(), "et-rw", Protocol::Frame)).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("blind");
-    let target = server.addr().to_string();
-    let output = drive(
-        &out,
-        &[
-            "--target",
-            &target,
-            "--profile",
-            "pingpong-64b-1conn",
-            "--name",
-            "mystery",
-        ],
-    );
+    let (output, out) = drive_pingpong(dir.path(), "blind", &server, None);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let results = ResultsFile::load(&out.join("results.json")).unwrap();
     let variant = &results.cases[0].variants[0];
@@ -162,25 +161,9 @@ fn an_unreachable_target_fails_every_measurement_with_the_reason() {
 
 #[test]
 fn a_server_speaking_the_other_protocol_fails_the_case_without_driving_it() {
-    let control = free_port();
-    let mut spec = ServerSpec::new(binary(), "lt-rw", Protocol::Echo);
-    spec.extra_args = vec!["--control".into(), control.to_string()];
-    let server = ServerProcess::start(&spec).unwrap();
+    let (server, control) = serve_with_control("lt-rw", Protocol::Echo);
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("mismatch");
-    let target = server.addr().to_string();
-    let control = control.to_string();
-    let output = drive(
-        &out,
-        &[
-            "--target",
-            &target,
-            "--control",
-            &control,
-            "--profile",
-            "pingpong-64b-1conn",
-        ],
-    );
+    let (output, out) = drive_pingpong(dir.path(), "mismatch", &server, Some(&control));
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let results = ResultsFile::load(&out.join("results.json")).unwrap();
     let variant = &results.cases[0].variants[0];

@@ -217,24 +217,24 @@ pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
         .iter()
         .map(|r| r.measurement.as_ref())
         .collect::<Option<_>>()?;
-    let server: Option<Vec<ServerFigures>> = repetitions
+    // Server-side figures only when every repetition has its window.
+    let windows: Option<Vec<(&ServerReport, &CaseMeasurement)>> = repetitions
         .iter()
         .zip(&measurements)
-        .map(|(r, m)| {
-            r.server_window
-                .as_ref()
-                .map(|w| server_figures(w, m.requests_completed))
-        })
+        .map(|(r, m)| r.server_window.as_ref().map(|w| (w, *m)))
         .collect();
-    let server_utilization: Option<Vec<f64>> = repetitions
-        .iter()
-        .zip(&measurements)
-        .map(|(r, m)| {
-            r.server_window
-                .as_ref()
-                .map(|w| server_cpu_utilization_percent(w, m.measured_seconds))
-        })
-        .collect();
+    let server: Option<Vec<ServerFigures>> = windows.as_ref().map(|windows| {
+        windows
+            .iter()
+            .map(|(w, m)| server_figures(w, m.requests_completed))
+            .collect()
+    });
+    let server_utilization: Option<Vec<f64>> = windows.as_ref().map(|windows| {
+        windows
+            .iter()
+            .map(|(w, m)| server_cpu_utilization_percent(w, m.measured_seconds))
+            .collect()
+    });
     let memory: Option<Vec<&ServerMemory>> = repetitions
         .iter()
         .map(|r| r.server_memory.as_ref())

@@ -152,13 +152,7 @@ pub fn build(recorded: &[Recorded], started_at_utc: String, elapsed_seconds: f64
             variants,
         });
     }
-    let (mut passed, mut failed) = (0, 0);
-    for v in cases.iter().flat_map(|c| &c.variants) {
-        match v.status {
-            Status::Passed => passed += 1,
-            Status::Failed => failed += 1,
-        }
-    }
+    let (passed, failed) = epoll_bench::results::status_counts(&cases);
     ResultsFile {
         schema_version: SCHEMA_VERSION,
         run: RunInfo {

@@ -11,7 +11,7 @@ use clap::Args;
 use crate::commands::results_input;
 use crate::report::export::markdown::MarkdownExporter;
 use crate::report::export::{Exporter, default_exporters, export_all, write_atomically};
-use crate::results::{ResultsFile, Status, aggregate};
+use crate::results::{ResultsFile, aggregate};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -67,14 +67,6 @@ pub fn recompute(results: &mut ResultsFile) {
             );
         }
     }
-    let count = |status: Status| {
-        results
-            .cases
-            .iter()
-            .flat_map(|c| &c.variants)
-            .filter(|v| v.status == status)
-            .count() as u32
-    };
-    results.run.passed_count = count(Status::Passed);
-    results.run.failed_count = count(Status::Failed);
+    (results.run.passed_count, results.run.failed_count) =
+        crate::results::status_counts(&results.cases);
 }

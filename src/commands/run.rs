@@ -19,7 +19,7 @@ use crate::driver::orchestrator::{CaseEngine, Plan, ServerTemplate, run_plan};
 use crate::driver::server_process::DEFAULT_READY_TIMEOUT;
 use crate::results::environment::{Pinning, usable_cpus};
 use crate::results::{
-    Environment, ResultsFile, RunInfo, RunKind, RunSettings, RunStatus, SCHEMA_VERSION, Status,
+    Environment, ResultsFile, RunInfo, RunKind, RunSettings, RunStatus, SCHEMA_VERSION,
     now_utc_rfc3339,
 };
 use crate::server::variant::Variant;
@@ -321,13 +321,7 @@ pub fn assemble(
     started_at_utc: String,
     elapsed_seconds: f64,
 ) -> ResultsFile {
-    let count = |status: Status| {
-        cases
-            .iter()
-            .flat_map(|c| &c.variants)
-            .filter(|v| v.status == status)
-            .count() as u32
-    };
+    let (passed_count, failed_count) = crate::results::status_counts(&cases);
     ResultsFile {
         schema_version: SCHEMA_VERSION,
         run: RunInfo {
@@ -342,8 +336,8 @@ pub fn assemble(
             finished_at_utc: now_utc_rfc3339(),
             elapsed_seconds,
             settings,
-            passed_count: count(Status::Passed),
-            failed_count: count(Status::Failed),
+            passed_count,
+            failed_count,
         },
         environment,
         cases,

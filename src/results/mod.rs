@@ -76,6 +76,18 @@ pub struct RunInfo {
     pub failed_count: u32,
 }
 
+/// `(passed, failed)` variant results over `cases`: what `RunInfo`'s
+/// `passed_count` and `failed_count` hold.
+pub fn status_counts(cases: &[CaseResult]) -> (u32, u32) {
+    cases
+        .iter()
+        .flat_map(|c| &c.variants)
+        .fold((0, 0), |(passed, failed), v| match v.status {
+            Status::Passed => (passed + 1, failed),
+            Status::Failed => (passed, failed + 1),
+        })
+}
+
 /// How the run was asked to measure.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -320,15 +320,7 @@ pub fn results_scaled(scale: impl Fn(&str, &str) -> f64) -> ResultsFile {
             variants,
         });
     }
-    let (mut passed, mut failed) = (0, 0);
-    for c in &cases {
-        for v in &c.variants {
-            match v.status {
-                Status::Passed => passed += 1,
-                Status::Failed => failed += 1,
-            }
-        }
-    }
+    let (passed, failed) = epoll_bench::results::status_counts(&cases);
     ResultsFile {
         schema_version: SCHEMA_VERSION,
         run: RunInfo {

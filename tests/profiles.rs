@@ -258,6 +258,14 @@ fn every_kind_of_mistake_names_file_line_and_field() {
             "profiles/bad.toml:6:9: sizes.bytes: must be between 1 and 16777216, got 16777217",
         ),
         (
+            format!("connections = []\n{PING_PONG}"),
+            "profiles/bad.toml:1:15: connections: must list 1 to 64 counts, got 0",
+        ),
+        (
+            with_sizes("distribution = \"fixed\"\nsweep_bytes = [64, 256, 64]"),
+            "profiles/bad.toml:6:25: sizes.sweep_bytes[2]: 64 is listed twice",
+        ),
+        (
             with_sizes("distribution = \"fixed\"\nsweep_bytes = [64, 0]"),
             "profiles/bad.toml:6:20: sizes.sweep_bytes[1]: must be between 1 and 16777216, got 0",
         ),

@@ -608,44 +608,58 @@ impl Expander<'_> {
         let Some(raw) = raw else {
             return Ok(vec![1]);
         };
-        let check = |count: i64, span: Range<usize>, field: &str| {
-            self.int_in(
-                &Spanned::new(span, count),
-                field,
+        match raw.get_ref() {
+            Counts::One(count) => Ok(vec![self.int_in(
+                &Spanned::new(raw.span(), *count),
+                "connections",
                 1u32,
                 MAX_ACTIVE_CONNECTIONS,
-            )
-        };
-        match raw.get_ref() {
-            Counts::One(count) => Ok(vec![check(*count, raw.span(), "connections")?]),
-            Counts::Many(list) => {
-                if list.is_empty() || list.len() > MAX_SWEEP_POINTS {
-                    return Err(self.error(
-                        raw.span(),
-                        "connections",
-                        format!(
-                            "a list must hold 1 to {MAX_SWEEP_POINTS} counts, got {}",
-                            list.len()
-                        ),
-                    ));
-                }
-                let mut seen = HashSet::new();
-                let mut counts = Vec::new();
-                for (index, count) in list.iter().enumerate() {
-                    let field = format!("connections[{index}]");
-                    let value = check(*count.get_ref(), count.span(), &field)?;
-                    if !seen.insert(value) {
-                        return Err(self.error(
-                            count.span(),
-                            &field,
-                            format!("{value} is listed twice"),
-                        ));
-                    }
-                    counts.push(value);
-                }
-                Ok(counts)
-            }
+            )?]),
+            Counts::Many(list) => self.distinct_list(
+                list,
+                raw.span(),
+                "connections",
+                "counts",
+                MAX_ACTIVE_CONNECTIONS,
+            ),
         }
+    }
+
+    /// A list of 1 to [`MAX_SWEEP_POINTS`] distinct integers in
+    /// `1..=high` (a sweep), each error naming `field[index]`.
+    fn distinct_list(
+        &self,
+        list: &[Spanned<i64>],
+        span: Range<usize>,
+        field: &str,
+        items: &str,
+        high: u32,
+    ) -> Result<Vec<u32>, InputError> {
+        if list.is_empty() || list.len() > MAX_SWEEP_POINTS {
+            return Err(self.error(
+                span,
+                field,
+                format!(
+                    "must list 1 to {MAX_SWEEP_POINTS} {items}, got {}",
+                    list.len()
+                ),
+            ));
+        }
+        let mut seen = HashSet::new();
+        let mut values = Vec::new();
+        for (index, item) in list.iter().enumerate() {
+            let item_field = format!("{field}[{index}]");
+            let value = self.int_in(item, &item_field, 1u32, high)?;
+            if !seen.insert(value) {
+                return Err(self.error(
+                    item.span(),
+                    &item_field,
+                    format!("{value} is listed twice"),
+                ));
+            }
+            values.push(value);
+        }
+        Ok(values)
     }
 
     fn shape(&self, raw: &Spanned<RawShape>) -> Result<Shape, InputError> {
@@ -877,28 +891,17 @@ impl Expander<'_> {
         sweep: &Spanned<Vec<Spanned<i64>>>,
         max_frame: u32,
     ) -> Result<Vec<(SizeDistribution, Option<u32>)>, InputError> {
-        let list = sweep.get_ref();
-        if list.is_empty() || list.len() > MAX_SWEEP_POINTS {
-            return Err(self.error(
-                sweep.span(),
-                "sizes.sweep_bytes",
-                format!(
-                    "must list 1 to {MAX_SWEEP_POINTS} sizes, got {}",
-                    list.len()
-                ),
-            ));
-        }
-        let mut seen = HashSet::new();
-        let mut points = Vec::new();
-        for (index, bytes) in list.iter().enumerate() {
-            let field = format!("sizes.sweep_bytes[{index}]");
-            let value = self.int_in(bytes, &field, 1u32, max_frame)?;
-            if !seen.insert(value) {
-                return Err(self.error(bytes.span(), &field, format!("{value} is listed twice")));
-            }
-            points.push((SizeDistribution::Fixed { bytes: value }, Some(value)));
-        }
-        Ok(points)
+        let sizes = self.distinct_list(
+            sweep.get_ref(),
+            sweep.span(),
+            "sizes.sweep_bytes",
+            "sizes",
+            max_frame,
+        )?;
+        Ok(sizes
+            .into_iter()
+            .map(|bytes| (SizeDistribution::Fixed { bytes }, Some(bytes)))
+            .collect())
     }
 
     /// A trace shape: connections and sizes come from the trace file, which

@@ -22,6 +22,7 @@ impl FakeMachine {
                 usable_cpus: 4,
                 effective_uid: Some(1000),
                 kernel_counters_probe: None,
+                steal_sample_percent: None,
             },
         };
         machine.write("proc/sys/net/core/somaxconn", "4096\n");
@@ -41,6 +42,11 @@ impl FakeMachine {
                 "performance\n",
             );
         }
+        // 1,000 busy ticks, none stolen.
+        machine.write(
+            "proc/stat",
+            "cpu  700 0 300 9000 0 0 0 0 0 0\ncpu0 700 0 300 9000 0 0 0 0 0 0\n",
+        );
         machine.write("sys/class/dmi/id/sys_vendor", "Dell Inc.\n");
         machine.write("sys/class/dmi/id/product_name", "PowerEdge R650\n");
         machine.write(
@@ -142,6 +148,7 @@ fn a_well_tuned_machine_is_all_ok() {
         "CPUs",
         "cpufreq governor",
         "virtualization",
+        "CPU steal",
         "transparent hugepages",
     ] {
         assert!(report.finding(check).is_some(), "missing {check}");
@@ -582,6 +589,47 @@ fn virtual_machine_detection() {
         Status::Warn,
         "running in a virtual machine (the hypervisor CPU flag)",
         Some("bare metal"),
+    );
+}
+
+#[test]
+fn cpu_steal_since_boot_and_right_now() {
+    let mut machine = FakeMachine::well_tuned();
+    let finding = machine.check("CPU steal");
+    assert_eq!(finding.observed, "0.0% of busy CPU time since boot");
+    assert_finding(&finding, Status::Ok, "little or no CPU time taken", None);
+
+    // 30 stolen of 1,000 busy ticks (idle does not dilute it).
+    machine.write("proc/stat", "cpu  670 0 300 9000 0 0 0 30 0 0\n");
+    assert_finding(
+        &machine.check("CPU steal"),
+        Status::Warn,
+        "the hypervisor has taken 3.0% of busy CPU time since boot: a contended host",
+        Some("dedicated vCPUs or bare metal"),
+    );
+
+    machine.write("proc/stat", "cpu  700 0 300 9000 0 0 0 0 0 0\n");
+    machine.facts.steal_sample_percent = Some(42.0);
+    let finding = machine.check("CPU steal");
+    assert_eq!(
+        finding.observed,
+        "0.0% of busy CPU time since boot; 42.0% of all CPU time over the last 500 ms"
+    );
+    assert_finding(
+        &finding,
+        Status::Warn,
+        "the hypervisor is taking 42% of this machine's CPU time right now",
+        Some("dedicated vCPUs or bare metal"),
+    );
+    machine.facts.steal_sample_percent = Some(0.4);
+    assert_eq!(machine.check("CPU steal").status, Status::Ok);
+
+    machine.write("proc/stat", "intr 1\n");
+    assert_finding(
+        &machine.check("CPU steal"),
+        Status::Warn,
+        "no parsable `cpu` line",
+        None,
     );
 }
 

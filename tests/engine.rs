@@ -438,6 +438,9 @@ fn driver_threads_can_be_pinned_and_a_bad_cpu_is_a_clear_error() {
     let m = run_case(&c, &cfg, &mut NoObserver).unwrap();
     assert_clean(&m);
     assert!(m.driver_cpu_utilization() > 0.0);
+    // Linux has reported steal in /proc/stat since 2.6.11.
+    let steal = m.cpu_steal_percent.expect("steal recorded");
+    assert!((0.0..=100.0).contains(&steal), "{steal}");
     cfg.driver_cpus = Some(vec![100_000]);
     let err = run_case(&c, &cfg, &mut NoObserver).unwrap_err();
     assert!(

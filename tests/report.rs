@@ -133,3 +133,31 @@ fn recompute_adds_figures_from_stored_repetitions_and_keeps_the_rest() {
     );
     assert_eq!(md.lines().count(), new_md.lines().count());
 }
+
+/// Windows that lost CPU time to the hypervisor are named in summary.md.
+#[test]
+fn summary_marks_results_whose_windows_were_stolen_from() {
+    let mut results = common::results();
+    let clean = MarkdownExporter.render(&results).unwrap();
+    assert!(!String::from_utf8(clean).unwrap().contains("hypervisor"));
+    let case = results
+        .cases
+        .iter_mut()
+        .find(|c| c.label == "pingpong-64b-64conn")
+        .unwrap();
+    let variant = case
+        .variants
+        .iter_mut()
+        .find(|v| v.variant == "lt-writev")
+        .unwrap();
+    for (repetition, steal) in variant.repetitions.iter_mut().zip([2.0, 30.0, 3.0]) {
+        repetition.measurement.as_mut().unwrap().cpu_steal_percent = Some(steal);
+    }
+    epoll_bench::commands::report::recompute(&mut results);
+    let md = String::from_utf8(MarkdownExporter.render(&results).unwrap()).unwrap();
+    assert!(
+        md.contains("- lt-writev: the hypervisor took up to 30% of the machine's CPU time in a window (steal; median 3%)"),
+        "{md}"
+    );
+    assert_eq!(md.matches("hypervisor took").count(), 1);
+}

@@ -106,6 +106,7 @@ fn repetition(
             requests_issued: window.iters,
             driver_syscalls: Default::default(),
             stopped_early: None,
+            cpu_steal_percent: None,
         }),
         failure: None,
         server_window: Some(window.server.clone()),

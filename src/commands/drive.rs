@@ -265,6 +265,7 @@ fn not_driven(index: u32, reason: String) -> Repetition {
             verification: None,
             server_protocol_errors: None,
             server_connection_errors: None,
+            cpu_steal_percent: None,
         }),
         server_window: None,
         server_memory: None,

@@ -309,6 +309,28 @@ impl ProgressSink for ProgressDisplay {
 
 /// One line for the driver-cost warnings instead of one per variant: on
 /// loopback they fire together, for the same reason (README, "Driver cost").
+/// One line when the hypervisor took a noticeable share of some windows.
+fn warn_steal(results: &ResultsFile) {
+    use crate::metrics::cpu_steal::STEAL_WARN_PERCENT;
+    let steals: Vec<f64> = results
+        .variant_results()
+        .flat_map(|(_, v)| &v.repetitions)
+        .filter_map(|r| r.cpu_steal_percent())
+        .collect();
+    let stolen: Vec<f64> = steals
+        .iter()
+        .copied()
+        .filter(|s| *s >= STEAL_WARN_PERCENT)
+        .collect();
+    if let Some(worst) = stolen.iter().copied().reduce(f64::max) {
+        say!(
+            "warning: the hypervisor took {STEAL_WARN_PERCENT:.0}% or more of the CPU time (steal) in {} of {} windows, up to {worst:.0}%: those results carry the host's contention (marked in summary.md); rerun on a quieter machine",
+            stolen.len(),
+            steals.len()
+        );
+    }
+}
+
 fn warn_driver_cost(results: &ResultsFile) {
     use crate::results::DriverBottleneck;
     let mut saturated = 0;
@@ -361,6 +383,7 @@ pub fn finish(results: &ResultsFile, out: &Path) -> anyhow::Result<()> {
     let written = export::export_all(out, results, &export::default_exporters())?;
     say!("\n{}", markdown::summary_markdown(results));
     warn_driver_cost(results);
+    warn_steal(results);
     let charts = if results.run.passed_count == 0 {
         // Failed results are never charted; nothing to draw now or later.
         Err(None)

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{DoctorArgs, Finding, ProcessFacts, Status};
+use crate::metrics::cpu_steal::CpuTimes;
 use crate::sys::counters::SyscallKind;
 
 /// File descriptors besides connections: listener, epoll instance, control
@@ -63,6 +64,7 @@ pub(super) fn all(args: &DoctorArgs, facts: &ProcessFacts) -> Vec<Finding> {
         cpus(root, facts),
         cpufreq_governor(root),
         virtualization(root),
+        cpu_steal(root, facts),
         transparent_hugepages(root),
     ]);
     findings
@@ -709,6 +711,61 @@ fn virtualization(root: &Path) -> Finding {
             Status::Ok,
             observed,
             "no hypervisor detected",
+            WHY,
+            None,
+        )
+    }
+}
+
+/// Since boot, this share of busy CPU time stolen already means a
+/// contended host.
+const STEAL_SINCE_BOOT_WARN_PERCENT: f64 = 1.0;
+
+fn cpu_steal(root: &Path, facts: &ProcessFacts) -> Finding {
+    const CHECK: &str = "CPU steal";
+    const WHY: &str = "steal is CPU time the hypervisor gives to other guests while this machine's vCPUs want to run: it stalls server and driver alike, for milliseconds to seconds, and a window that suffers it shows collapsed throughput, latency outliers and requests left unanswered. Every window records its steal; results from windows with 5% or more are marked";
+    let since_boot = match CpuTimes::read(root) {
+        Ok(times) => times.steal_percent_of_busy().unwrap_or(0.0),
+        Err(reason) => return unreadable(CHECK, reason, WHY),
+    };
+    let sample = facts.steal_sample_percent;
+    let observed = match sample {
+        Some(p) => format!(
+            "{since_boot:.1}% of busy CPU time since boot; {p:.1}% of all CPU time over the last {} ms",
+            super::STEAL_SAMPLE.as_millis()
+        ),
+        None => format!("{since_boot:.1}% of busy CPU time since boot"),
+    };
+    let fix = Some(
+        "none from inside the VM: measure on dedicated vCPUs or bare metal, or when the host is quieter; rerun results marked for steal"
+            .to_string(),
+    );
+    if let Some(p) = sample.filter(|p| *p >= crate::metrics::cpu_steal::STEAL_WARN_PERCENT) {
+        finding(
+            CHECK,
+            Status::Warn,
+            observed,
+            format!("the hypervisor is taking {p:.0}% of this machine's CPU time right now"),
+            WHY,
+            fix,
+        )
+    } else if since_boot >= STEAL_SINCE_BOOT_WARN_PERCENT {
+        finding(
+            CHECK,
+            Status::Warn,
+            observed,
+            format!(
+                "the hypervisor has taken {since_boot:.1}% of busy CPU time since boot: a contended host"
+            ),
+            WHY,
+            fix,
+        )
+    } else {
+        finding(
+            CHECK,
+            Status::Ok,
+            observed,
+            "little or no CPU time taken by the hypervisor",
             WHY,
             None,
         )

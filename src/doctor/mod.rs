@@ -21,6 +21,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::metrics::cpu_steal::CpuTimes;
 use crate::sys::perf::KernelSyscallCounters;
 use crate::sys::thread::current_tid;
 
@@ -126,7 +127,7 @@ impl DoctorReport {
 
 /// What the doctor needs to know about the process that will run the
 /// benchmark, besides files.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ProcessFacts {
     /// RLIMIT_NOFILE, soft and hard (`u64::MAX` is unlimited).
     pub nofile_soft: u64,
@@ -138,7 +139,13 @@ pub struct ProcessFacts {
     /// Outcome of really attaching kernel syscall counters to this thread:
     /// `Err(reason)` says why not; `None` when not tried (fake trees).
     pub kernel_counters_probe: Option<Result<(), String>>,
+    /// Steal over a short live sample ([`STEAL_SAMPLE`]), percent of the
+    /// machine's CPU time; `None` when not sampled (fake trees).
+    pub steal_sample_percent: Option<f64>,
 }
+
+/// How long the doctor watches steal time.
+pub const STEAL_SAMPLE: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl ProcessFacts {
     /// The facts of the calling process, including a live attempt to
@@ -154,7 +161,13 @@ impl ProcessFacts {
                 .map(drop)
                 .map_err(|e| e.to_string()),
         );
+        let steal_before = CpuTimes::now();
+        std::thread::sleep(STEAL_SAMPLE);
+        let steal_sample_percent = steal_before
+            .zip(CpuTimes::now())
+            .and_then(|(before, after)| before.steal_percent_until(&after));
         Ok(ProcessFacts {
+            steal_sample_percent,
             nofile_soft,
             nofile_hard,
             usable_cpus,

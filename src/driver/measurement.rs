@@ -88,6 +88,11 @@ pub struct CaseMeasurement {
     /// full length.
     #[serde(default)]
     pub stopped_early: Option<String>,
+    /// Share of the whole machine's CPU time the hypervisor took (steal)
+    /// from the window's start to the end of its drain; `None` where
+    /// `/proc/stat` has no steal count.
+    #[serde(default)]
+    pub cpu_steal_percent: Option<f64>,
 }
 
 impl CaseMeasurement {

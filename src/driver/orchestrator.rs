@@ -22,6 +22,7 @@ use crate::driver::server_process::{
     WindowError,
 };
 use crate::driver::workload::{Case, Shape};
+use crate::metrics::cpu_steal::steal_note;
 use crate::metrics::cross_check::KernelWatch;
 use crate::protocol::Protocol;
 use crate::results::aggregate::finish_variant;
@@ -187,10 +188,12 @@ pub fn judge(
 ) -> Repetition {
     let mut reasons = Vec::new();
     let mut verification = None;
+    let mut cpu_steal_percent = None;
     let measurement = match engine_result {
         Ok(m) => {
             let v = m.verification;
             verification = Some(v);
+            cpu_steal_percent = m.cpu_steal_percent;
             let counts = [
                 (
                     v.payload_mismatches,
@@ -215,6 +218,13 @@ pub fn judge(
             }
             if m.requests_completed == 0 && reasons.is_empty() {
                 reasons.push("no request completed inside the measured window".to_string());
+            }
+            // Not a reason of its own, but what a reader of the failure
+            // needs next to it.
+            if !reasons.is_empty()
+                && let Some(note) = steal_note(m.cpu_steal_percent)
+            {
+                reasons.push(note);
             }
             Some(m)
         }
@@ -265,6 +275,7 @@ pub fn judge(
                 verification,
                 server_protocol_errors: protocol_errors,
                 server_connection_errors: connection_errors,
+                cpu_steal_percent,
             }),
             server_window: None,
             server_memory: None,
@@ -691,6 +702,34 @@ mod tests {
             rep.failure.unwrap().reasons,
             ["no request completed inside the measured window"]
         );
+    }
+
+    #[test]
+    fn a_failure_in_a_stolen_window_says_so_and_a_pass_keeps_its_steal() {
+        let case = fixture::case("pingpong-64b-1conn", 64);
+        let mut m = fixture::measurement(1000, 64, 50.0);
+        m.verification.unanswered_requests = 11;
+        m.cpu_steal_percent = Some(85.2);
+        let rep = judge(0, &case, Ok(m.clone()), side(window(0)), vec![]);
+        assert_eq!(rep.cpu_steal_percent(), Some(85.2));
+        assert_eq!(
+            rep.failure.unwrap().reasons,
+            [
+                "11 unanswered requests",
+                "the hypervisor took 85% of CPU time in that window (steal)"
+            ]
+        );
+
+        // Little steal: not worth a word.
+        m.cpu_steal_percent = Some(1.0);
+        let rep = judge(0, &case, Ok(m.clone()), side(window(0)), vec![]);
+        assert_eq!(rep.failure.unwrap().reasons, ["11 unanswered requests"]);
+
+        m.verification.unanswered_requests = 0;
+        m.cpu_steal_percent = Some(12.0);
+        let rep = judge(0, &case, Ok(m), side(window(0)), vec![]);
+        assert_eq!(rep.status, Status::Passed);
+        assert_eq!(rep.cpu_steal_percent(), Some(12.0));
     }
 
     #[test]

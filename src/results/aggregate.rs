@@ -29,6 +29,7 @@ pub fn figure_names() -> Vec<&'static str> {
         driver_to_server_cpu_ratio: None,
         driver_cpu_utilization_percent: None,
         server_cpu_utilization_percent: None,
+        cpu_steal_percent: None,
         driver_bottleneck_warning: false,
         memory_per_connection_bytes: None,
         kernel_syscalls_per_request_total: None,
@@ -297,6 +298,11 @@ pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
         driver_bottleneck_warning: driver_utilization.median >= DRIVER_SATURATED_PERCENT,
         driver_cpu_utilization_percent: Some(driver_utilization),
         server_cpu_utilization_percent: server_utilization.map(|u| spread(&u)),
+        cpu_steal_percent: measurements
+            .iter()
+            .map(|m| m.cpu_steal_percent)
+            .collect::<Option<Vec<f64>>>()
+            .map(|steal| spread(&steal)),
         driver_to_server_cpu_ratio: ratio,
         memory_per_connection_bytes: memory.map(|m| over(&m, |m| m.per_connection_bytes)),
         kernel_syscalls_per_request_total: kernel_syscalls,

@@ -109,6 +109,7 @@ pub fn measurement(n: u64, payload: u64, p50_us: f64) -> CaseMeasurement {
             counts
         },
         stopped_early: None,
+        cpu_steal_percent: Some(0.5),
     }
 }
 
@@ -159,6 +160,7 @@ pub fn failed_repetition(index: u32) -> Repetition {
             }),
             server_protocol_errors: Some(0),
             server_connection_errors: Some(0),
+            cpu_steal_percent: None,
         }),
         server_window: None,
         server_memory: None,

@@ -183,6 +183,21 @@ pub struct FailureRecord {
     /// Server-side errors inside the window, when the server answered.
     pub server_protocol_errors: Option<u64>,
     pub server_connection_errors: Option<u64>,
+    /// The failed window's steal, as `measurement.cpu_steal_percent` of a
+    /// passed one.
+    #[serde(default)]
+    pub cpu_steal_percent: Option<f64>,
+}
+
+impl Repetition {
+    /// Steal of this repetition's window, passed or failed.
+    pub fn cpu_steal_percent(&self) -> Option<f64> {
+        match (&self.measurement, &self.failure) {
+            (Some(m), _) => m.cpu_steal_percent,
+            (None, Some(f)) => f.cpu_steal_percent,
+            (None, None) => None,
+        }
+    }
 }
 
 /// Server memory, from `/proc/<pid>/status`.
@@ -255,6 +270,10 @@ pub struct Summary {
     /// `None` when server-side figures are unavailable.
     #[serde(default)]
     pub server_cpu_utilization_percent: Option<Spread>,
+    /// CPU time the hypervisor took (steal) per window, percent of the
+    /// machine's CPU time; `None` when not recorded in every repetition.
+    #[serde(default)]
+    pub cpu_steal_percent: Option<Spread>,
     /// The driver was saturated: median `driver_cpu_utilization_percent`
     /// at or above [`DRIVER_SATURATED_PERCENT`].
     pub driver_bottleneck_warning: bool,
@@ -450,6 +469,7 @@ impl Summary {
                 "server_cpu_utilization_percent",
                 self.server_cpu_utilization_percent,
             ),
+            ("cpu_steal_percent", self.cpu_steal_percent),
             (
                 "memory_per_connection_bytes",
                 self.memory_per_connection_bytes,

@@ -196,6 +196,7 @@ fn measurement(n: u64, bytes: u32, p50_us: f64) -> CaseMeasurement {
         requests_issued: n,
         driver_syscalls: Default::default(),
         stopped_early: None,
+        cpu_steal_percent: Some(1.0),
     }
 }
 
@@ -240,6 +241,7 @@ pub fn failed_variant(variant: &str) -> VariantResult {
             }),
             server_protocol_errors: Some(0),
             server_connection_errors: Some(0),
+            cpu_steal_percent: None,
         }),
         server_window: None,
         server_memory: None,

@@ -44,6 +44,7 @@ use crate::driver::measurement::{
 };
 use crate::driver::payload::PayloadSource;
 use crate::driver::workload::{Case, Shape, TraceEvent};
+use crate::metrics::cpu_steal::CpuTimes;
 use crate::sys::SyscallCounts;
 use crate::sys::rusage::ThreadUsage;
 
@@ -250,6 +251,7 @@ fn worker_main(
 struct Window {
     measured_seconds: f64,
     stopped_early: bool,
+    cpu_steal_percent: Option<f64>,
 }
 
 fn coordinate(
@@ -346,6 +348,7 @@ fn coordinate(
         );
     }
     observer.window_started();
+    let steal_at_start = CpuTimes::now();
     let window_started = Instant::now();
     let window_start_ns = shared.now_ns();
     if config.warmup.is_zero() {
@@ -389,9 +392,14 @@ fn coordinate(
         );
     }
     let _ = case;
+    // Through the drain: a stall there leaves requests unanswered.
+    let cpu_steal_percent = steal_at_start
+        .zip(CpuTimes::now())
+        .and_then(|(start, end)| start.steal_percent_until(&end));
     Ok(Window {
         measured_seconds,
         stopped_early,
+        cpu_steal_percent,
     })
 }
 
@@ -451,6 +459,7 @@ fn merge(
     let mut driver_syscalls = SyscallCounts::default();
     let mut measurement = CaseMeasurement {
         measured_seconds: window.measured_seconds,
+        cpu_steal_percent: window.cpu_steal_percent,
         driver_threads: thread_count,
         target_rate_per_second: *target_rate_per_second,
         ..CaseMeasurement::default()

@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 use super::{ExportError, Exporter};
 use crate::driver::workload::{Shape, SizeDistribution};
+use crate::metrics::cpu_steal::STEAL_WARN_PERCENT;
 use crate::metrics::cross_check::CrossCheck;
 use crate::results::{
     CaseResult, DriverBottleneck, NOISY_CV_PERCENT, ResultsFile, RunStatus, Spread, Status,
@@ -279,6 +280,17 @@ fn case_table(out: &mut String, case: &CaseResult) {
         }
         if let Some(bottleneck) = v.summary.as_ref().and_then(|s| s.driver_bottleneck()) {
             notes.push(format!("{}: {}.", v.variant, bottleneck.describe()));
+        }
+        if let Some(steal) = v
+            .summary
+            .as_ref()
+            .and_then(|s| s.cpu_steal_percent)
+            .filter(|steal| steal.max >= STEAL_WARN_PERCENT)
+        {
+            notes.push(format!(
+                "{}: the hypervisor took up to {:.0}% of the machine's CPU time in a window (steal; median {:.0}%): these figures carry the host's contention, rerun on a quieter machine.",
+                v.variant, steal.max, steal.median
+            ));
         }
     }
     if !notes.is_empty() {

@@ -637,8 +637,10 @@ pub fn now_utc_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
-#[cfg(test)]
-pub(crate) mod fixture;
+/// Results built in code for the tests (unit and integration) to share;
+/// not part of the API.
+#[doc(hidden)]
+pub mod fixture;
 #[cfg(test)]
 mod schema_doc_test;
 

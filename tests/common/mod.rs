@@ -19,10 +19,11 @@ use epoll_bench::driver::measurement::{CaseMeasurement, LatencySummary, Verifica
 use epoll_bench::driver::workload::{Case, Shape, SizeDistribution};
 use epoll_bench::protocol::Protocol;
 use epoll_bench::results::aggregate::finish_variant;
-use epoll_bench::results::environment::{Pinning, Rlimits, Sysctls};
+use epoll_bench::results::environment::Sysctls;
+use epoll_bench::results::fixture;
 use epoll_bench::results::{
-    CaseResult, Environment, FailureRecord, Repetition, ResultsFile, RunInfo, RunKind, RunSettings,
-    RunStatus, SCHEMA_VERSION, Status, VariantResult,
+    CaseResult, Environment, Repetition, ResultsFile, RunInfo, RunKind, RunSettings, RunStatus,
+    SCHEMA_VERSION, Status, VariantResult,
 };
 use epoll_bench::server::report::{LoopCounters, ReportKind, ServerReport, ThreadReport};
 use epoll_bench::sys::SyscallKind;
@@ -229,54 +230,18 @@ pub fn passed_variant(variant: &str, bytes: u32, rate: f64) -> VariantResult {
 }
 
 pub fn failed_variant(variant: &str) -> VariantResult {
-    let repetition = Repetition {
-        index: 0,
-        status: Status::Failed,
-        measurement: None,
-        failure: Some(FailureRecord {
-            reasons: vec!["1 payload mismatch".into()],
-            verification: Some(VerificationCounts {
-                payload_mismatches: 1,
-                ..Default::default()
-            }),
-            server_protocol_errors: Some(0),
-            server_connection_errors: Some(0),
-            cpu_steal_percent: None,
-        }),
-        server_window: None,
-        server_memory: None,
-        kernel_cross_check: None,
-        server_command_line: vec!["epoll-bench".into(), "serve".into()],
-    };
-    finish_variant(variant, 3, vec![repetition], None)
+    finish_variant(variant, 3, vec![fixture::failed_repetition(0)], None)
 }
 
+/// The unit tests' environment, with the names these tests look for.
 pub fn environment() -> Environment {
     Environment {
         kernel_release: "6.1.0-fixture".into(),
-        kernel_version: "#1 SMP".into(),
-        architecture: "x86_64".into(),
         cpu_model: "Fixture CPU @ 2.0GHz".into(),
-        logical_cpus: 2,
-        usable_cpus: vec![0, 1],
-        pinning: Pinning {
-            mode: "auto".into(),
-            server_cpus: Some(vec![1]),
-            driver_cpus: Some(vec![0]),
-            method: "taskset".into(),
-        },
         sysctls: Sysctls::default(),
-        rlimits: Rlimits {
-            open_files_soft: Some(1024),
-            open_files_hard: Some(1048576),
-        },
         git_commit: "fedcba9876543210fedcba9876543210fedcba98".into(),
-        git_dirty: Some(false),
-        command_line: vec!["epoll-bench".into(), "run".into()],
-        epoll_bench_version: "0.1.0".into(),
-        build_profile: "release".into(),
-        syscall_counting: true,
         doctor: None,
+        ..fixture::environment()
     }
 }
 

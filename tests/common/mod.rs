@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use epoll_bench::driver::measurement::{CaseMeasurement, LatencySummary, VerificationCounts};
+use epoll_bench::driver::measurement::{CaseMeasurement, LatencySummary};
 use epoll_bench::driver::workload::{Case, Shape, SizeDistribution};
 use epoll_bench::protocol::Protocol;
 use epoll_bench::results::aggregate::finish_variant;
@@ -170,10 +170,9 @@ fn measurement(n: u64, bytes: u32, p50_us: f64) -> CaseMeasurement {
             (p, (p50_us * (0.5 + 0.5 * tail.powf(0.25))).round())
         })
         .collect();
+    // The unit fixture's window and counts; this shape's latency curve and
+    // driver cost.
     CaseMeasurement {
-        measured_seconds: 1.0,
-        requests_completed: n,
-        payload_bytes_completed: bytes as u64 * n,
         latency: LatencySummary {
             samples: n,
             mean_us: p50_us,
@@ -184,20 +183,15 @@ fn measurement(n: u64, bytes: u32, p50_us: f64) -> CaseMeasurement {
             max_us: p50_us * 20.0,
             percentile_curve_us: curve,
         },
-        verification: VerificationCounts::default(),
         driver_usage: ThreadUsage {
             cpu_user_seconds: 2e-6 * n as f64,
             cpu_system_seconds: 1e-6 * n as f64,
             voluntary_context_switches: n,
             involuntary_context_switches: 0,
         },
-        driver_threads: 1,
-        connections_opened: 0,
-        target_rate_per_second: None,
-        requests_issued: n,
         driver_syscalls: Default::default(),
-        stopped_early: None,
         cpu_steal_percent: Some(1.0),
+        ..fixture::measurement(n, bytes as u64, p50_us)
     }
 }
 

@@ -1,16 +1,21 @@
 //! `epoll-bench serve`: one variant until SIGINT/SIGTERM.
 //!
-//! stdout carries exactly: one `listening on IP:PORT` line, one JSON line
-//! per `snapshot` command, and one final JSON line at exit. Commands arrive
-//! as lines on stdin and, with `--control ADDR`, on a TCP control socket.
+//! stdout carries exactly: one `listening on IP:PORT` line, with `--control`
+//! one `control on IP:PORT` line, one JSON line per `snapshot` command or bad
+//! control line, and one final JSON line at exit. Commands arrive as lines
+//! on stdin and, with `--control ADDR`, on a TCP control socket
+//! ([`crate::protocol::control`]).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
 use clap::Args;
 
 use crate::cli::{UsageError, parse_bytes, parse_cpu_list};
+use crate::protocol::control::{self as control_protocol, Command, LineError, LineReader};
 use crate::protocol::{DEFAULT_MAX_FRAME_BYTES, Protocol};
 use crate::server::{self, Server, ServerConfig, ServerControl, Variant};
 use crate::sys;
@@ -135,6 +140,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     })?;
     print_line(&format!("listening on {}", server.local_addr()))
         .with_context(|| format!("listening on {listen}, but stdout is gone"))?;
+    if let Some(listener) = &control_listener {
+        // `--control 127.0.0.1:0` picks a port: say which, or it is unusable.
+        let addr = listener
+            .local_addr()
+            .context("reading the control address")?;
+        print_line(&format!("control on {addr}")).context("stdout is gone")?;
+    }
 
     let control = server.control();
     spawn_stdin_commands(control.clone(), args.exit_on_stdin_eof);
@@ -154,68 +166,85 @@ fn print_line(line: &str) -> std::io::Result<()> {
     out.flush()
 }
 
-/// Answers one control command; `None` for the commands that answer nothing.
-fn answer(command: &str, control: &ServerControl) -> Option<String> {
-    match command.trim() {
-        "" => None,
-        "snapshot" => Some(match control.snapshot() {
-            Ok(report) => serde_json::to_string(&report)
-                .unwrap_or_else(|e| format!(r#"{{"error":"cannot encode snapshot: {e}"}}"#)),
-            Err(e) => serde_json::json!({ "error": e.to_string() }).to_string(),
+/// Answers one control line; `None` for the lines that answer nothing
+/// (blank, `stop`).
+fn answer(line: Result<&[u8], LineError>, control: &ServerControl) -> Option<String> {
+    let command = match line.and_then(control_protocol::parse_line) {
+        Ok(Some(command)) => command,
+        Ok(None) => return None,
+        Err(e) => return Some(control_protocol::error_reply(&e.to_string())),
+    };
+    match command {
+        Command::Snapshot => Some(match control.snapshot() {
+            Ok(report) => serde_json::to_string(&report).unwrap_or_else(|e| {
+                control_protocol::error_reply(&format!("cannot encode snapshot: {e}"))
+            }),
+            Err(e) => control_protocol::error_reply(&e.to_string()),
         }),
-        "stop" => {
+        Command::Stop => {
             let _ = sys::signal::request_shutdown();
             None
         }
-        other => Some(
-            serde_json::json!({
-                "error": format!("unknown command `{other}` (known: snapshot, stop)")
-            })
-            .to_string(),
-        ),
+    }
+}
+
+/// Answers control lines from `input` until it ends, fails, or `reply`
+/// fails (the other side went away).
+fn serve_control_lines(
+    input: impl BufRead,
+    control: &ServerControl,
+    mut reply: impl FnMut(&str) -> std::io::Result<()>,
+) {
+    let mut lines = LineReader::new(input);
+    while let Ok(Some(line)) = lines.next_line() {
+        if let Some(answer) = answer(line, control)
+            && reply(&answer).is_err()
+        {
+            return;
+        }
     }
 }
 
 fn spawn_stdin_commands(control: ServerControl, exit_on_eof: bool) {
     std::thread::spawn(move || {
-        let stdin = std::io::stdin();
-        for line in stdin.lock().lines() {
-            let Ok(line) = line else { break };
-            if let Some(reply) = answer(&line, &control)
-                && print_line(&reply).is_err()
-            {
-                break;
-            }
-        }
+        serve_control_lines(std::io::stdin().lock(), &control, print_line);
         if exit_on_eof {
             let _ = sys::signal::request_shutdown();
         }
     });
 }
 
+/// Control connections served at once; more are answered with an error and
+/// closed, so a flood of connections cannot exhaust the server's threads.
+const MAX_CONTROL_CONNECTIONS: usize = 16;
+
 fn spawn_control_socket(listener: TcpListener, control: ServerControl) {
     std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
+        let open = Arc::new(AtomicUsize::new(0));
+        for mut stream in listener.incoming().flatten() {
+            if open.fetch_add(1, Ordering::AcqRel) >= MAX_CONTROL_CONNECTIONS {
+                open.fetch_sub(1, Ordering::AcqRel);
+                let refusal = control_protocol::error_reply(&format!(
+                    "too many control connections (at most {MAX_CONTROL_CONNECTIONS})"
+                ));
+                let _ = writeln!(stream, "{refusal}");
+                continue;
+            }
             let control = control.clone();
-            std::thread::spawn(move || serve_control_client(stream, control));
+            let open = Arc::clone(&open);
+            std::thread::spawn(move || {
+                serve_control_client(stream, &control);
+                open.fetch_sub(1, Ordering::AcqRel);
+            });
         }
     });
 }
 
-fn serve_control_client(stream: TcpStream, control: ServerControl) {
+fn serve_control_client(stream: TcpStream, control: &ServerControl) {
     let Ok(mut writer) = stream.try_clone() else {
         return;
     };
-    // A control client is trusted, but a line without end must not grow
-    // without bound.
-    let mut reader = BufReader::new(std::io::Read::take(stream, 1 << 20));
-    let mut line = String::new();
-    while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
-        if let Some(reply) = answer(&line, &control)
-            && writeln!(writer, "{reply}").is_err()
-        {
-            return;
-        }
-        line.clear();
-    }
+    serve_control_lines(BufReader::new(stream), control, |answer| {
+        writeln!(writer, "{answer}")
+    });
 }

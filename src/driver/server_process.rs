@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::driver::measurement::WindowObserver;
 use crate::metrics::cross_check::{CrossCheck, KernelWatch, WindowStart};
 use crate::protocol::Protocol;
+use crate::protocol::control::Command as ControlCommand;
 use crate::server::report::{ReportKind, ServerReport};
 
 /// How long a server may take to print `listening on IP:PORT`.
@@ -367,13 +368,12 @@ impl ServerProcess {
         }
     }
 
-    fn send_line(&mut self, line: &str) -> io::Result<()> {
+    fn send_command(&mut self, command: ControlCommand) -> io::Result<()> {
         let stdin = self
             .stdin
             .as_mut()
             .ok_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "stdin already closed"))?;
-        stdin.write_all(line.as_bytes())?;
-        stdin.write_all(b"\n")?;
+        stdin.write_all(command.line().as_bytes())?;
         stdin.flush()
     }
 
@@ -407,7 +407,7 @@ impl ServerProcess {
     /// SIGTERM), and returns its final report. A server that does not exit
     /// within [`STOP_TIMEOUT`] is killed and reported as an error.
     pub fn stop(mut self) -> Result<ServerReport, ServerError> {
-        if self.send_line("stop").is_err() {
+        if self.send_command(ControlCommand::Stop).is_err() {
             return Err(self.died());
         }
         // Closing stdin also tells a server that watches for EOF to stop.
@@ -446,7 +446,7 @@ impl ServerProcess {
 
 impl ServerControl for ServerProcess {
     fn snapshot(&mut self) -> Result<ServerReport, ServerError> {
-        if self.send_line("snapshot").is_err() {
+        if self.send_command(ControlCommand::Snapshot).is_err() {
             return Err(self.died());
         }
         self.read_report(ReportKind::Snapshot, SNAPSHOT_TIMEOUT)
@@ -575,7 +575,7 @@ impl ServerControl for RemoteControl {
             source,
         };
         self.writer
-            .write_all(b"snapshot\n")
+            .write_all(ControlCommand::Snapshot.line().as_bytes())
             .and_then(|()| self.writer.flush())
             .map_err(control_err)?;
         loop {

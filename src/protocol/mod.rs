@@ -1,7 +1,9 @@
-//! The two wire protocols every variant serves (DESIGN §3), shared by the
-//! servers and the driver.
+//! The two wire protocols every variant serves (DESIGN §3), and the
+//! control line protocol ([`control`]), shared by the servers and the driver.
 
 #![forbid(unsafe_code)]
+
+pub mod control;
 
 use serde::{Deserialize, Serialize};
 

@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::control::LoopControl;
+use super::control::{LoopControl, Requests};
 use super::copy::{ConnConfig, CopyStrategy, IoSliceScratch, ReadStep, WriteStep};
 use super::report::{LoopCounters, ThreadReport};
 use super::trigger::Trigger;
@@ -24,6 +24,17 @@ const SHUTDOWN_FLUSH: Duration = Duration::from_millis(500);
 /// Read/write rounds one connection may take per wake-up before others get
 /// a turn (edge-triggered connections stay queued, since no new edge comes).
 const MAX_ROUNDS_PER_TURN: u32 = 16;
+/// Read and write calls one connection may make per turn. Rounds alone do
+/// not bound a turn: one round of 64 KiB of pipelined 1 KiB frames is 128
+/// `write`s under `rw`. A connection that uses them up is requeued behind
+/// the others, so one stream cannot hold the thread.
+const MAX_IO_CALLS_PER_TURN: u32 = 64;
+/// Connection turns between two looks at the control flag. A turn is at
+/// most [`MAX_IO_CALLS_PER_TURN`] calls, so a snapshot or shutdown waits for
+/// at most this many × that many calls (about 2,000, a few ms) however many
+/// connections are ready; a pass shorter than this answers at its next
+/// `epoll_wait`, as when idle.
+const TURNS_PER_CONTROL_CHECK: usize = 32;
 
 /// Settings of one serving thread; identical across variants.
 #[derive(Clone, Debug)]
@@ -100,6 +111,7 @@ pub struct EventLoop<T: Trigger, C: CopyStrategy> {
     open_connections: usize,
     events: Vec<epoll::Event>,
     requeued: Vec<u64>,
+    requeue_spare: Vec<u64>,
     scratch: IoSliceScratch,
     counters: LoopCounters,
     accept_paused_since: Option<Instant>,
@@ -137,6 +149,7 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
             free_slots: Vec::new(),
             open_connections: 0,
             requeued: Vec::new(),
+            requeue_spare: Vec::new(),
             scratch: IoSliceScratch::default(),
             counters: LoopCounters::default(),
             accept_paused_since: None,
@@ -172,11 +185,17 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
                 let event = self.events[i];
                 match event.u64 {
                     LISTENER_TOKEN => self.accept_all(),
-                    WAKER_TOKEN => self.handle_control()?,
+                    WAKER_TOKEN => {
+                        let requests = self.control.take_requests()?;
+                        self.answer(requests)?;
+                    }
                     token => self.connection_event(token, event.events),
                 }
+                if (i + 1) % TURNS_PER_CONTROL_CHECK == 0 {
+                    self.poll_control()?;
+                }
             }
-            self.run_requeued();
+            self.run_requeued()?;
             if let Some(since) = self.accept_paused_since
                 && since.elapsed() >= ACCEPT_RETRY
             {
@@ -237,8 +256,17 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
         })
     }
 
-    fn handle_control(&mut self) -> io::Result<()> {
-        let requests = self.control.take_requests()?;
+    /// Answers control requests raised while this thread was busy, without
+    /// waiting for the eventfd's turn in the ready list.
+    fn poll_control(&mut self) -> io::Result<()> {
+        if self.control.has_requests() {
+            let requests = self.control.take_pending();
+            self.answer(requests)?;
+        }
+        Ok(())
+    }
+
+    fn answer(&mut self, requests: Requests) -> io::Result<()> {
         if requests.snapshot {
             let report = self.report()?;
             self.control.answer_snapshot(report);
@@ -421,11 +449,14 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
         }
     }
 
-    fn run_requeued(&mut self) {
+    fn run_requeued(&mut self) -> io::Result<()> {
         if self.requeued.is_empty() {
-            return;
+            return Ok(());
         }
-        for token in std::mem::take(&mut self.requeued) {
+        // Swapped with a spare so that requeueing allocates nothing per pass.
+        let mut batch = std::mem::take(&mut self.requeue_spare);
+        std::mem::swap(&mut batch, &mut self.requeued);
+        for (turn, token) in batch.drain(..).enumerate() {
             let index = token as u32;
             let current = self
                 .slots
@@ -434,7 +465,12 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
             if current {
                 self.take_turn(index, token);
             }
+            if (turn + 1) % TURNS_PER_CONTROL_CHECK == 0 {
+                self.poll_control()?;
+            }
         }
+        self.requeue_spare = batch;
+        Ok(())
     }
 
     fn close(&mut self, index: u32, reason: CloseReason) {
@@ -490,9 +526,11 @@ fn drive<T: Trigger, C: CopyStrategy>(
     shutting_down: bool,
 ) -> Turn {
     let fd = conn.fd.raw();
+    let mut calls_left = MAX_IO_CALLS_PER_TURN;
     for _ in 0..MAX_ROUNDS_PER_TURN {
         if conn.readable && !conn.read_closed && !conn.paused {
-            loop {
+            while calls_left > 0 {
+                calls_left -= 1;
                 match conn.data.read_once(fd, &config.conn, counters) {
                     Ok(ReadStep::Data(hint)) => {
                         // A short read proves the data queue empty, not that
@@ -526,11 +564,16 @@ fn drive<T: Trigger, C: CopyStrategy>(
         }
 
         let pending_before = conn.data.pending_out_bytes();
-        while !conn.write_blocked {
+        let mut write_idle = false;
+        while !conn.write_blocked && calls_left > 0 {
+            calls_left -= 1;
             match conn.data.write_once(fd, scratch, counters) {
                 Ok(WriteStep::Wrote) => {}
                 Ok(WriteStep::Blocked) => conn.write_blocked = true,
-                Ok(WriteStep::Idle) => break,
+                Ok(WriteStep::Idle) => {
+                    write_idle = true;
+                    break;
+                }
                 Err(_) => return Turn::Close(CloseReason::ConnectionError),
             }
         }
@@ -550,9 +593,20 @@ fn drive<T: Trigger, C: CopyStrategy>(
         if shutting_down && conn.write_blocked {
             return Turn::Keep;
         }
+        let more_to_read = conn.readable && !conn.read_closed && !conn.paused;
+        if calls_left == 0 {
+            // Out of calls with work left: no readiness event may come for
+            // it (edge-triggered, or output that is not blocked), so the
+            // loop comes back to this connection after the others.
+            let more_to_write = !conn.write_blocked && !write_idle && pending > 0;
+            return if more_to_read || more_to_write {
+                Turn::Requeue
+            } else {
+                Turn::Keep
+            };
+        }
         // Another round only if writing made room for bytes still waiting.
-        let another_round = progressed && conn.readable && !conn.read_closed && !conn.paused;
-        if !another_round {
+        if !(progressed && more_to_read) {
             return Turn::Keep;
         }
     }

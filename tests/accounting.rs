@@ -4,7 +4,6 @@
 //! must equal N times that, plus the fixed cost of taking the closing
 //! snapshot. Also proves which variants copy payload through user space.
 
-#[allow(dead_code)]
 mod support;
 
 use support::ServerProcess;

@@ -6,7 +6,6 @@
 //! Needs perf tracepoint counters; where the kernel refuses them the test
 //! prints why and passes, except under CI (`CI` set), which runs as root.
 
-#[allow(dead_code)]
 mod support;
 
 use support::ServerProcess;

@@ -1,7 +1,6 @@
 //! `serve --threads N`: N independent loops, each with its own
 //! SO_REUSEPORT listener, serving thread and counters.
 
-#[allow(dead_code)]
 mod support;
 
 use epoll_bench::protocol::Protocol;

@@ -5,6 +5,9 @@
 //!
 //! Every wait here is bounded: a server bug must fail a test, never hang it.
 
+// Each test binary uses a subset of these helpers.
+#![allow(dead_code)]
+
 use std::collections::BTreeSet;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -15,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use epoll_bench::protocol::control::Command as ControlCommand;
 use epoll_bench::protocol::{Protocol, RESPONSE_HEADER_BYTES, request_header, response_header};
 use epoll_bench::server::{ReportKind, ServerReport};
 use rand::{Rng, SeedableRng};
@@ -130,16 +134,30 @@ impl ServerProcess {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// The next line the server prints, waiting at most `timeout`.
+    pub fn stdout_line(&self, timeout: Duration, what: &str) -> String {
+        self.next_line(timeout, what)
+    }
+
+    /// Writes raw bytes to the server's stdin (its control channel).
+    pub fn send_stdin(&self, bytes: &[u8]) {
+        let mut stdin = self.stdin.lock().unwrap();
+        stdin
+            .write_all(bytes)
+            .and_then(|()| stdin.flush())
+            .unwrap_or_else(|e| panic!("{}: cannot write to stdin: {e}", self.label));
+    }
+
     /// The server's counters now, through the stdin control channel.
     pub fn snapshot(&self) -> ServerReport {
-        {
-            let mut stdin = self.stdin.lock().unwrap();
-            stdin
-                .write_all(b"snapshot\n")
-                .and_then(|()| stdin.flush())
-                .unwrap_or_else(|e| panic!("{}: cannot send `snapshot`: {e}", self.label));
-        }
-        let line = self.next_line(SERVER_ANSWER_TIMEOUT, "snapshot");
+        self.snapshot_within(SERVER_ANSWER_TIMEOUT)
+    }
+
+    /// [`ServerProcess::snapshot`], failing the test unless the answer
+    /// arrives within `timeout`.
+    pub fn snapshot_within(&self, timeout: Duration) -> ServerReport {
+        self.send_stdin(ControlCommand::Snapshot.line().as_bytes());
+        let line = self.next_line(timeout, "snapshot");
         let report: ServerReport = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("{}: bad snapshot line `{}`: {e}", self.label, clip(&line)));
         assert_eq!(report.report, ReportKind::Snapshot, "{}", self.label);

@@ -263,7 +263,8 @@ fn trace_generate_rejects_bad_arguments() {
     // The same values set in code reach the spec check, which refuses them
     // as InvalidSpec.
     let valid = [&base[..], &["--rate-per-second", "10", "--requests", "5"]].concat();
-    let changes: [(fn(&mut GenerateArgs), &str); 3] = [
+    type Change = fn(&mut GenerateArgs);
+    let changes: [(Change, &str); 3] = [
         (
             |g| g.rate_per_second = 0.0,
             "--rate-per-second: must be a positive number",

@@ -1,10 +1,13 @@
-//! Output locations, checked before any work: a directory is created and a
-//! probe file written to it and removed, so a path that cannot be written
+//! Output locations, checked before any work: the directory is created and
+//! a probe file written to it and removed, so a path that cannot be written
 //! is a usage error (naming the flag, the path and the OS reason) found
-//! before anything is measured or computed, not after.
+//! before anything is measured or computed, not after. The check leaves
+//! nothing behind: directories it created are removed again (the writer
+//! creates them when it has something to write), so a command that fails
+//! later still writes nothing.
 
-use std::io::Write;
-use std::path::Path;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 use crate::cli::UsageError;
 
@@ -15,9 +18,10 @@ pub fn check_dir(flag: &str, dir: &Path) -> Result<(), UsageError> {
     if dir.exists() && !dir.is_dir() {
         return Err(refuse("exists and is not a directory"));
     }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| refuse(&format!("cannot create the directory: {e}")))?;
-    probe(dir).map_err(|e| refuse(&format!("cannot write in the directory: {e}")))
+    try_writing_in(dir).map_err(|failure| match failure {
+        Failure::Create(e) => refuse(&format!("cannot create the directory: {e}")),
+        Failure::Write(e) => refuse(&format!("cannot write in the directory: {e}")),
+    })
 }
 
 /// Checks that `file` (given with `flag`) can be written: it is not a
@@ -34,17 +38,41 @@ pub fn check_file(flag: &str, file: &Path) -> Result<(), UsageError> {
     if dir.exists() && !dir.is_dir() {
         return Err(refuse(&format!("{} is not a directory", dir.display())));
     }
-    std::fs::create_dir_all(dir).map_err(|e| {
-        refuse(&format!(
+    try_writing_in(dir).map_err(|failure| match failure {
+        Failure::Create(e) => refuse(&format!(
             "cannot create the directory {}: {e}",
             dir.display()
-        ))
-    })?;
-    probe(dir).map_err(|e| refuse(&format!("cannot write in {}: {e}", dir.display())))
+        )),
+        Failure::Write(e) => refuse(&format!("cannot write in {}: {e}", dir.display())),
+    })
+}
+
+enum Failure {
+    Create(io::Error),
+    Write(io::Error),
+}
+
+/// Creates `dir` if needed, writes and removes a probe file in it, then
+/// removes the directories this created.
+fn try_writing_in(dir: &Path) -> Result<(), Failure> {
+    let missing: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    let result = std::fs::create_dir_all(dir)
+        .map_err(Failure::Create)
+        .and_then(|()| probe(dir).map_err(Failure::Write));
+    // Deepest first; one that is not empty any more (someone else wrote
+    // there meanwhile) stays.
+    for created in &missing {
+        let _ = std::fs::remove_dir(created);
+    }
+    result
 }
 
 /// Writes a hidden file in `dir` and removes it.
-fn probe(dir: &Path) -> std::io::Result<()> {
+fn probe(dir: &Path) -> io::Result<()> {
     let mut file = tempfile::Builder::new()
         .prefix(".write-probe-")
         .tempfile_in(dir)?;
@@ -62,16 +90,17 @@ mod tests {
     }
 
     #[test]
-    fn a_new_directory_is_created_and_left_empty() {
+    fn the_check_leaves_nothing_behind() {
         let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("a/b");
-        check_dir("--out", &dir).unwrap();
-        assert!(dir.is_dir());
-        assert_eq!(entries(&dir), 0, "the probe file must be removed");
-        let file = root.path().join("c/d.md");
-        check_file("--out", &file).unwrap();
-        assert!(file.parent().unwrap().is_dir() && !file.exists());
-        assert_eq!(entries(file.parent().unwrap()), 0);
+        check_dir("--out", &root.path().join("a/b")).unwrap();
+        check_file("--out", &root.path().join("c/d.md")).unwrap();
+        assert_eq!(entries(root.path()), 0, "created directories stay");
+        let existing = root.path().join("e");
+        std::fs::create_dir(&existing).unwrap();
+        check_dir("--out", &existing).unwrap();
+        check_file("--out", &existing.join("f.md")).unwrap();
+        assert!(existing.is_dir(), "an existing directory is kept");
+        assert_eq!(entries(&existing), 0, "the probe file must be removed");
     }
 
     #[test]

@@ -258,9 +258,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     run_prepared(prepared, &mut crate::driver::orchestrator::LoadEngine)
 }
 
-/// Measures a prepared plan with `engine` and writes the results. The
-/// results directory is created and written to first: measurements that
-/// could not be saved would be lost.
+/// Measures a prepared plan with `engine` and writes the results. Whether
+/// the results directory can be created and written to is checked first:
+/// measurements that could not be saved would be lost.
 pub fn run_prepared(prepared: Prepared, engine: &mut dyn CaseEngine) -> anyhow::Result<()> {
     let Prepared {
         plan,

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use clap::Parser;
 use epoll_bench::driver::trace::{
-    Arrivals, GenerateSpec, TraceArgs, TraceError, TraceLength, generate, parse_trace, read_trace,
-    run_trace_command, summarize, write_trace, write_trace_file,
+    Arrivals, GenerateArgs, GenerateSpec, TraceArgs, TraceCommand, TraceError, TraceLength,
+    generate, parse_trace, read_trace, run_trace_command, summarize, write_trace, write_trace_file,
 };
 use epoll_bench::driver::workload::{SizeDistribution, TraceEvent};
 
@@ -241,34 +241,54 @@ fn trace_generate_rejects_bad_arguments() {
         error.contains("max_bytes: must be at least min_bytes"),
         "{error}"
     );
-    // Values only the spec check catches come back as InvalidSpec.
+    // Out-of-range numbers: clap refuses them with the flag's range.
     let base = ["generate", "--out", out];
     for (arguments, expected) in [
+        (["--rate-per-second", "0"], "must be a number > 0"),
         (
-            ["--rate-per-second", "0", "--requests", "5"],
-            "--rate-per-second: must be a positive number",
+            ["--connections", "0"],
+            "must be a whole number from 1 to 100000",
         ),
-        (
-            ["--connections", "0", "--requests", "5"],
-            "--connections: must be between 1 and",
-        ),
-        (
-            ["--rate-per-second", "10", "--requests", "20000000"],
-            "more than the 10000000 allowed",
-        ),
+        (["--requests", "20000000"], "from 1 to 10000000"),
     ] {
         let mut argv = base.to_vec();
         argv.extend_from_slice(&arguments);
-        if !arguments.contains(&"--rate-per-second") {
-            argv.extend_from_slice(&["--rate-per-second", "10"]);
-        }
-        let error = run_trace_command(&trace_args(&argv).unwrap()).unwrap_err();
+        argv.extend_from_slice(&["--rate-per-second", "10", "--requests", "5"]);
+        let error = trace_args(&argv).err().unwrap().to_string();
+        assert!(
+            error.contains(arguments[0]) && error.contains(expected),
+            "{arguments:?}: {error}"
+        );
+    }
+    // The same values set in code reach the spec check, which refuses them
+    // as InvalidSpec.
+    let valid = [&base[..], &["--rate-per-second", "10", "--requests", "5"]].concat();
+    type Change = fn(&mut GenerateArgs);
+    let changes: [(Change, &str); 3] = [
+        (
+            |g| g.rate_per_second = 0.0,
+            "--rate-per-second: must be a positive number",
+        ),
+        (
+            |g| g.connections = 0,
+            "--connections: must be between 1 and",
+        ),
+        (
+            |g| g.requests = Some(20_000_000),
+            "more than the 10000000 allowed",
+        ),
+    ];
+    for (change, expected) in changes {
+        let mut arguments = trace_args(&valid).unwrap();
+        let TraceCommand::Generate(generate) = &mut arguments.command;
+        change(generate);
+        let error = run_trace_command(&arguments).unwrap_err();
         assert!(
             matches!(
                 error.downcast_ref::<TraceError>(),
                 Some(TraceError::InvalidSpec(message)) if message.contains(expected)
             ),
-            "{arguments:?}: {error}"
+            "{expected}: {error}"
         );
     }
     assert!(!Path::new(out).exists());

@@ -21,6 +21,7 @@ pub struct ChartArgs {
 pub fn run(args: ChartArgs) -> anyhow::Result<()> {
     let loaded = results_input::load(&args.results)?;
     let out = args.out.unwrap_or_else(|| loaded.dir.join("charts"));
+    super::output::check_dir("--out", &out)?;
     let output = charts::render_charts_with_notes(&loaded.results, &out)
         .with_context(|| format!("charting {}", loaded.file.display()))?;
     for note in &output.notes {

@@ -21,6 +21,9 @@ pub struct CompareArgs {
 }
 
 pub fn run(args: CompareArgs) -> anyhow::Result<()> {
+    if let Some(out) = &args.out {
+        super::output::check_file("--out", out)?;
+    }
     let a = results_input::load(&args.a)?;
     let b = results_input::load(&args.b)?;
     let markdown = compare_markdown(

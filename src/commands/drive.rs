@@ -85,7 +85,8 @@ pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
         .out
         .clone()
         .unwrap_or_else(|| session::default_out_dir("-drive"));
-    session::check_out_dir(&out)?;
+    // Before connecting: measurements that could not be saved would be lost.
+    super::output::check_dir("--out", &out)?;
 
     // An unreachable target fails every measurement with the reason, and
     // the results say so like any other failed run.

@@ -29,6 +29,8 @@ pub struct ReportArgs {
 
 pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     let mut loaded = results_input::load(&args.results)?;
+    // The files are rewritten where they were read.
+    super::output::check_dir("RESULTS", &loaded.dir)?;
     if args.recompute {
         recompute(&mut loaded.results);
         let written = export_all(&loaded.dir, &loaded.results, &default_exporters())?;

@@ -41,7 +41,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "auto", value_name = "auto|none|CPUS")]
     pub pin: String,
     /// Serving threads of each server (default: the server's default).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::number(1usize.., ""))]
     pub threads: Option<usize>,
     #[command(flatten)]
     pub measure: super::session::MeasureArgs,
@@ -258,7 +258,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     run_prepared(prepared, &mut crate::driver::orchestrator::LoadEngine)
 }
 
-/// Measures a prepared plan with `engine` and writes the results.
+/// Measures a prepared plan with `engine` and writes the results. Whether
+/// the results directory can be created and written to is checked first:
+/// measurements that could not be saved would be lost.
 pub fn run_prepared(prepared: Prepared, engine: &mut dyn CaseEngine) -> anyhow::Result<()> {
     let Prepared {
         plan,
@@ -267,6 +269,7 @@ pub fn run_prepared(prepared: Prepared, engine: &mut dyn CaseEngine) -> anyhow::
         out,
         estimated_total_seconds,
     } = prepared;
+    super::output::check_dir("--out", &out)?;
     match crate::sys::rlimit::raise_nofile_to_hard() {
         Ok(limit) => say!("open-file limit raised to {limit} for many-connection cases"),
         Err(e) => say!("warning: cannot raise the open-file limit: {e}"),
@@ -506,8 +509,17 @@ mod tests {
             vec!["--threads", "0"],
         ];
         for line in bad {
-            let err = prepare(&args(&line), "/bin/true".into());
-            assert!(err.is_err(), "{line:?} was accepted");
+            // Out-of-range numbers are refused by their flag's parser,
+            // everything else by `prepare`.
+            let parsed =
+                Wrapper::try_parse_from(std::iter::once("run").chain(line.iter().copied()));
+            match parsed {
+                Ok(parsed) => {
+                    let err = prepare(&parsed.args, "/bin/true".into());
+                    assert!(err.is_err(), "{line:?} was accepted");
+                }
+                Err(e) => assert!(e.to_string().contains(line[0]), "{line:?}: {e}"),
+            }
         }
         let err = prepare(
             &args(&["--profile", "does/not/exist.toml"]),

@@ -3,6 +3,7 @@
 //! status).
 
 use std::io::IsTerminal;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -524,31 +525,36 @@ mod tests {
 #[derive(Debug, Clone, clap::Args)]
 pub struct MeasureArgs {
     /// Measured window of each measurement (default: fitted to --budget).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = crate::cli::number(0.01.., "seconds"))]
     pub duration: Option<f64>,
     /// Warm-up before each window (default: a quarter of the window).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = crate::cli::number(0.0.., "seconds"))]
     pub warmup: Option<f64>,
     /// Repetitions of every variant × case (default 3; 1 with --quick).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::number(1u32.., ""))]
     pub repetitions: Option<u32>,
     /// Active connections of every case, replacing the profiles' counts.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::number(1u32.., ""))]
     pub connections: Option<u32>,
     /// Seed of every case's sizes and payload, replacing the profiles'.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::number(0u64.., ""))]
     pub seed: Option<u64>,
     /// Results directory (default: results/<UTC timestamp>/).
     #[arg(long, value_name = "DIR")]
     pub out: Option<std::path::PathBuf>,
     /// Most driver threads (default: `run` uses the driver's CPUs, `drive`
     /// half the usable CPUs).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::number(1usize.., ""))]
     pub driver_threads: Option<usize>,
     /// A seconds-long smoke run (for CI): short windows, 1 repetition.
     #[arg(long)]
     pub quick: bool,
     /// Wall-clock budget the default window and warm-up are fitted to.
-    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_BUDGET_SECONDS)]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = DEFAULT_BUDGET_SECONDS,
+        value_parser = crate::cli::number((Bound::Excluded(0.0), Bound::Unbounded), "seconds")
+    )]
     pub budget: f64,
 }

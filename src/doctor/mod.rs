@@ -34,11 +34,16 @@ pub struct DoctorArgs {
 
     /// Connections the runs will open (checked against fd limits, backlogs
     /// and local ports).
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = crate::cli::number(0u64.., ""))]
     pub connections: u64,
 
     /// Pipe size the splice variants will ask for, in bytes.
-    #[arg(long = "pipe-size", value_name = "BYTES", default_value_t = 1 << 20)]
+    #[arg(
+        long = "pipe-size",
+        value_name = "BYTES",
+        default_value_t = 1 << 20,
+        value_parser = crate::cli::number(0u64.., "")
+    )]
     pub pipe_size_bytes: u64,
 
     /// Read `proc/sys/...` and `sys/...` under this folder instead of `/`

@@ -28,6 +28,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
+use std::ops::Bound::{Excluded, Included, Unbounded};
 use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
@@ -459,20 +460,28 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Connections the requests are spread over.
-    #[arg(long, default_value_t = 16)]
+    #[arg(
+        long,
+        default_value_t = 16,
+        value_parser = crate::cli::number(1..=MAX_TRACE_CONNECTIONS, "")
+    )]
     pub connections: u32,
     /// Number of requests to generate.
     #[arg(
         long,
         required_unless_present = "duration_seconds",
-        conflicts_with = "duration_seconds"
+        conflicts_with = "duration_seconds",
+        value_parser = crate::cli::number(1..=MAX_GENERATED_REQUESTS, "")
     )]
     pub requests: Option<u64>,
     /// Generate every request that starts within this many seconds.
-    #[arg(long)]
+    #[arg(
+        long,
+        value_parser = crate::cli::number((Excluded(0.0), Included(1e6)), "seconds")
+    )]
     pub duration_seconds: Option<f64>,
     /// Requests per second over all connections.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::number((Excluded(0.0), Unbounded), ""))]
     pub rate_per_second: f64,
     /// Arrival process.
     #[arg(long, value_enum, default_value_t = Arrivals::Poisson)]
@@ -482,7 +491,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value = "fixed:64", value_parser = parse_size_spec)]
     pub size: SizeDistribution,
     /// Seed for sizes and arrivals.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::cli::number(0u64.., ""))]
     pub seed: u64,
 }
 

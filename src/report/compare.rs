@@ -1,6 +1,7 @@
 //! `compare A B`: two result sets side by side, for before/after a kernel
 //! upgrade, another machine or a tuning change. For every case and variant
-//! that passed in both, each headline figure gets the ratio of medians B/A
+//! that passed in both, each figure the registry gives a compare label
+//! ([`compared_figures`]) gets the ratio of medians B/A
 //! and a verdict that says whether the difference is beyond the
 //! run-to-run spread.
 //!
@@ -15,67 +16,13 @@
 use std::fmt::Write;
 
 use crate::report::export::markdown::number;
-use crate::results::{ResultsFile, Spread, Summary};
+use crate::results::figures::compared_figures;
+use crate::results::{ResultsFile, Spread};
+
+pub use crate::results::figures::Better;
 
 /// Repetitions each side needs for a verdict.
 pub const MIN_REPETITIONS: u32 = 2;
-
-/// Whether larger values of a figure are better.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Better {
-    Higher,
-    Lower,
-}
-
-/// A headline figure: name as shown, unit, direction, and where it is.
-pub struct Figure {
-    pub name: &'static str,
-    pub better: Better,
-    /// Speed figures say faster/slower; cost figures cheaper/costlier.
-    pub speed: bool,
-    pub pick: fn(&Summary) -> Option<Spread>,
-}
-
-pub fn headline_figures() -> [Figure; 6] {
-    [
-        Figure {
-            name: "req/s",
-            better: Better::Higher,
-            speed: true,
-            pick: |s| Some(s.requests_per_second),
-        },
-        Figure {
-            name: "MB/s",
-            better: Better::Higher,
-            speed: true,
-            pick: |s| Some(s.payload_megabytes_per_second),
-        },
-        Figure {
-            name: "p50 µs",
-            better: Better::Lower,
-            speed: true,
-            pick: |s| Some(s.p50_latency_us),
-        },
-        Figure {
-            name: "p99 µs",
-            better: Better::Lower,
-            speed: true,
-            pick: |s| Some(s.p99_latency_us),
-        },
-        Figure {
-            name: "syscalls/request",
-            better: Better::Lower,
-            speed: false,
-            pick: |s| s.server.as_ref().map(|v| v.syscalls_per_request_total),
-        },
-        Figure {
-            name: "CPU µs/request",
-            better: Better::Lower,
-            speed: false,
-            pick: |s| s.server.as_ref().map(|v| v.server_cpu_us_per_request),
-        },
-    ]
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -166,19 +113,20 @@ pub fn compare(a: &ResultsFile, b: &ResultsFile) -> Comparison {
                 out.not_compared.push(format!("{at}: {side}"));
                 continue;
             };
-            for figure in headline_figures() {
-                let (Some(fa), Some(fb)) = ((figure.pick)(sa), (figure.pick)(sb)) else {
+            for compared in compared_figures() {
+                let pick = compared.figure.pick;
+                let (Some(fa), Some(fb)) = (pick(sa), pick(sb)) else {
                     continue;
                 };
                 out.rows.push(Row {
                     case: case_a.label.clone(),
                     variant: va.variant.clone(),
-                    figure: figure.name,
+                    figure: compared.label,
                     a: fa,
                     b: fb,
                     ratio: (fa.median != 0.0).then(|| fb.median / fa.median),
-                    verdict: verdict(&fa, &fb, figure.better),
-                    speed: figure.speed,
+                    verdict: verdict(&fa, &fb, compared.better),
+                    speed: compared.speed,
                 });
             }
         }

@@ -13,31 +13,6 @@ use super::{
     VariantResult,
 };
 
-/// Names of [`Summary::named_figures`], in order.
-pub fn figure_names() -> Vec<&'static str> {
-    let empty = Summary {
-        repetitions_used: 0,
-        requests_per_second: Spread::default(),
-        payload_megabytes_per_second: Spread::default(),
-        p50_latency_us: Spread::default(),
-        p90_latency_us: Spread::default(),
-        p99_latency_us: Spread::default(),
-        p999_latency_us: Spread::default(),
-        max_latency_us: Spread::default(),
-        driver_cpu_us_per_request: Spread::default(),
-        server: None,
-        driver_to_server_cpu_ratio: None,
-        driver_cpu_utilization_percent: None,
-        server_cpu_utilization_percent: None,
-        cpu_steal_percent: None,
-        driver_bottleneck_warning: false,
-        memory_per_connection_bytes: None,
-        kernel_syscalls_per_request_total: None,
-        kernel_cross_check_passed: None,
-    };
-    empty.named_figures().into_iter().map(|(n, _)| n).collect()
-}
-
 /// Median, min, max and CV of `values` (all zero for no values).
 pub fn spread(values: &[f64]) -> Spread {
     if values.is_empty() {

@@ -15,6 +15,7 @@
 
 pub mod aggregate;
 pub mod environment;
+pub mod figures;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -383,98 +384,6 @@ impl Summary {
                 server_percent: server,
             },
         })
-    }
-
-    /// Every single-valued figure with its field name (per-kind maps are
-    /// left out), in a fixed order, for tabular exporters. `None` where the
-    /// figure is unavailable.
-    pub fn named_figures(&self) -> Vec<(&'static str, Option<Spread>)> {
-        let s = self.server.as_ref();
-        vec![
-            ("requests_per_second", Some(self.requests_per_second)),
-            (
-                "payload_megabytes_per_second",
-                Some(self.payload_megabytes_per_second),
-            ),
-            ("p50_latency_us", Some(self.p50_latency_us)),
-            ("p90_latency_us", Some(self.p90_latency_us)),
-            ("p99_latency_us", Some(self.p99_latency_us)),
-            ("p999_latency_us", Some(self.p999_latency_us)),
-            ("max_latency_us", Some(self.max_latency_us)),
-            (
-                "syscalls_per_request_total",
-                s.map(|s| s.syscalls_per_request_total),
-            ),
-            (
-                "eagain_per_request_total",
-                s.map(|s| s.eagain_per_request_total),
-            ),
-            (
-                "epoll_wait_calls_per_request",
-                s.map(|s| s.epoll_wait_calls_per_request),
-            ),
-            (
-                "epoll_events_per_wakeup",
-                s.map(|s| s.epoll_events_per_wakeup),
-            ),
-            (
-                "payload_copy_bytes_in_per_request",
-                s.map(|s| s.payload_copy_bytes_in_per_request),
-            ),
-            (
-                "payload_copy_bytes_out_per_request",
-                s.map(|s| s.payload_copy_bytes_out_per_request),
-            ),
-            (
-                "payload_copy_bytes_per_request",
-                s.map(|s| s.payload_copy_bytes_per_request),
-            ),
-            (
-                "server_cpu_us_per_request",
-                s.map(|s| s.server_cpu_us_per_request),
-            ),
-            (
-                "server_cpu_user_us_per_request",
-                s.map(|s| s.server_cpu_user_us_per_request),
-            ),
-            (
-                "server_cpu_system_us_per_request",
-                s.map(|s| s.server_cpu_system_us_per_request),
-            ),
-            (
-                "context_switches_per_request",
-                s.map(|s| s.context_switches_per_request),
-            ),
-            (
-                "voluntary_context_switches_per_request",
-                s.map(|s| s.voluntary_context_switches_per_request),
-            ),
-            (
-                "involuntary_context_switches_per_request",
-                s.map(|s| s.involuntary_context_switches_per_request),
-            ),
-            (
-                "driver_cpu_us_per_request",
-                Some(self.driver_cpu_us_per_request),
-            ),
-            (
-                "driver_to_server_cpu_ratio",
-                self.driver_to_server_cpu_ratio,
-            ),
-            (
-                "driver_cpu_utilization_percent",
-                self.driver_cpu_utilization_percent,
-            ),
-            (
-                "server_cpu_utilization_percent",
-                self.server_cpu_utilization_percent,
-            ),
-            ("cpu_steal_percent", self.cpu_steal_percent),
-            (
-                "memory_per_connection_bytes",
-                self.memory_per_connection_bytes,
-            ),
-        ]
     }
 }
 

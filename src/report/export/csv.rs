@@ -2,12 +2,13 @@
 //! Every figure gets four columns, `<figure>_median`, `_min`, `_max` and
 //! `_cv_percent`; per-kind syscall and EAGAIN figures get one column group
 //! per kind that appears anywhere in the file. Cells of failed or
-//! unavailable figures are empty.
+//! unavailable figures are empty. The figure columns are
+//! [`figures::csv_figures`], in the registry's order.
 
 use std::collections::BTreeSet;
 
 use super::{ExportError, Exporter};
-use crate::results::{ResultsFile, Spread, Status, Summary};
+use crate::results::{CaseResult, ResultsFile, Spread, Status, Summary, VariantResult, figures};
 use crate::sys::SyscallKind;
 
 pub struct CsvExporter;
@@ -39,115 +40,133 @@ fn kinds_present(
         .collect()
 }
 
+/// Columns before the figures: what was measured and whether it passed.
+const CASE_COLUMNS: [&str; 10] = [
+    "profile",
+    "label",
+    "protocol",
+    "connections",
+    "sweep_size_bytes",
+    "variant",
+    "status",
+    "failure_reasons",
+    "repetitions_used",
+    "driver_bottleneck_warning",
+];
+
+/// The per-kind column groups of one file: kinds called, and kinds that
+/// returned EAGAIN, anywhere in it.
+struct KindColumns {
+    calls: Vec<&'static str>,
+    eagain: Vec<&'static str>,
+}
+
+impl KindColumns {
+    fn of(results: &ResultsFile) -> KindColumns {
+        KindColumns {
+            calls: kinds_present(results, |s| {
+                s.server
+                    .iter()
+                    .flat_map(|s| s.syscalls_per_request.keys())
+                    .collect()
+            }),
+            eagain: kinds_present(results, |s| {
+                s.server
+                    .iter()
+                    .flat_map(|s| s.eagain_per_request.keys())
+                    .collect()
+            }),
+        }
+    }
+
+    fn header(&self) -> Vec<String> {
+        let groups = figures::csv_figures()
+            .map(|f| f.name.to_string())
+            .chain(
+                self.calls
+                    .iter()
+                    .map(|k| format!("syscalls_per_request_{k}")),
+            )
+            .chain(
+                self.eagain
+                    .iter()
+                    .map(|k| format!("eagain_per_request_{k}")),
+            );
+        let mut header: Vec<String> = CASE_COLUMNS.map(String::from).to_vec();
+        for group in groups {
+            header.extend(SPREAD_PARTS.iter().map(|p| format!("{group}_{p}")));
+        }
+        header
+    }
+
+    fn row(&self, case: &CaseResult, variant: &VariantResult) -> Vec<String> {
+        let summary = variant.summary.as_ref();
+        let mut row: Vec<String> = vec![
+            case.profile.clone(),
+            case.label.clone(),
+            case.case.protocol.name().to_string(),
+            case.case.connections.to_string(),
+            case.case
+                .sweep_size_bytes
+                .map(|b| b.to_string())
+                .unwrap_or_default(),
+            variant.variant.clone(),
+            match variant.status {
+                Status::Passed => "passed",
+                Status::Failed => "failed",
+            }
+            .to_string(),
+            variant.failure_reasons.join("; "),
+            summary
+                .map(|s| s.repetitions_used.to_string())
+                .unwrap_or_default(),
+            summary
+                .map(|s| s.driver_bottleneck_warning.to_string())
+                .unwrap_or_default(),
+        ];
+        for figure in figures::csv_figures() {
+            row.extend(spread_cells(summary.and_then(figure.pick)));
+        }
+        let server = summary.and_then(|s| s.server.as_ref());
+        for kind in &self.calls {
+            let spread = server.map(|s| {
+                s.syscalls_per_request
+                    .get(*kind)
+                    .copied()
+                    .unwrap_or_default()
+            });
+            row.extend(spread_cells(spread));
+        }
+        for kind in &self.eagain {
+            let spread =
+                server.map(|s| s.eagain_per_request.get(*kind).copied().unwrap_or_default());
+            row.extend(spread_cells(spread));
+        }
+        row
+    }
+}
+
 impl Exporter for CsvExporter {
     fn file_name(&self) -> &'static str {
         "results.csv"
     }
 
     fn render(&self, results: &ResultsFile) -> Result<Vec<u8>, ExportError> {
-        let err = |e: csv::Error| ExportError::Render {
+        let err = |message: String| ExportError::Render {
             exporter: "csv",
-            message: e.to_string(),
+            message,
         };
-        let call_kinds = kinds_present(results, |s| {
-            s.server
-                .iter()
-                .flat_map(|s| s.syscalls_per_request.keys())
-                .collect()
-        });
-        let eagain_kinds = kinds_present(results, |s| {
-            s.server
-                .iter()
-                .flat_map(|s| s.eagain_per_request.keys())
-                .collect()
-        });
-        let figure_names: Vec<&str> = crate::results::aggregate::figure_names();
-
-        let mut header: Vec<String> = [
-            "profile",
-            "label",
-            "protocol",
-            "connections",
-            "sweep_size_bytes",
-            "variant",
-            "status",
-            "failure_reasons",
-            "repetitions_used",
-            "driver_bottleneck_warning",
-        ]
-        .map(String::from)
-        .to_vec();
-        let groups: Vec<String> = figure_names
-            .iter()
-            .map(|n| n.to_string())
-            .chain(
-                call_kinds
-                    .iter()
-                    .map(|k| format!("syscalls_per_request_{k}")),
-            )
-            .chain(
-                eagain_kinds
-                    .iter()
-                    .map(|k| format!("eagain_per_request_{k}")),
-            )
-            .collect();
-        for group in &groups {
-            header.extend(SPREAD_PARTS.iter().map(|p| format!("{group}_{p}")));
-        }
-
+        let kinds = KindColumns::of(results);
         let mut writer = csv::Writer::from_writer(Vec::new());
-        writer.write_record(&header).map_err(err)?;
+        writer
+            .write_record(kinds.header())
+            .map_err(|e| err(e.to_string()))?;
         for (case, variant) in results.variant_results() {
-            let summary = variant.summary.as_ref();
-            let mut row: Vec<String> = vec![
-                case.profile.clone(),
-                case.label.clone(),
-                case.case.protocol.name().to_string(),
-                case.case.connections.to_string(),
-                case.case
-                    .sweep_size_bytes
-                    .map(|b| b.to_string())
-                    .unwrap_or_default(),
-                variant.variant.clone(),
-                match variant.status {
-                    Status::Passed => "passed",
-                    Status::Failed => "failed",
-                }
-                .to_string(),
-                variant.failure_reasons.join("; "),
-                summary
-                    .map(|s| s.repetitions_used.to_string())
-                    .unwrap_or_default(),
-                summary
-                    .map(|s| s.driver_bottleneck_warning.to_string())
-                    .unwrap_or_default(),
-            ];
-            let named = summary.map(|s| s.named_figures()).unwrap_or_default();
-            for name in &figure_names {
-                let spread = named.iter().find(|(n, _)| n == name).and_then(|(_, s)| *s);
-                row.extend(spread_cells(spread));
-            }
-            let server = summary.and_then(|s| s.server.as_ref());
-            for kind in &call_kinds {
-                let spread = server.map(|s| {
-                    s.syscalls_per_request
-                        .get(*kind)
-                        .copied()
-                        .unwrap_or_default()
-                });
-                row.extend(spread_cells(spread));
-            }
-            for kind in &eagain_kinds {
-                let spread =
-                    server.map(|s| s.eagain_per_request.get(*kind).copied().unwrap_or_default());
-                row.extend(spread_cells(spread));
-            }
-            writer.write_record(&row).map_err(err)?;
+            writer
+                .write_record(kinds.row(case, variant))
+                .map_err(|e| err(e.to_string()))?;
         }
-        writer.into_inner().map_err(|e| ExportError::Render {
-            exporter: "csv",
-            message: e.to_string(),
-        })
+        writer.into_inner().map_err(|e| err(e.to_string()))
     }
 }
 

@@ -2,6 +2,7 @@
 //! case, one row per variant; every cell is the median over repetitions
 //! with its coefficient of variation, and noisy cells (CV above
 //! [`NOISY_CV_PERCENT`]) are marked. Failed results show why, never numbers.
+//! The figure columns are the registry's [`figures::summary_figures`].
 
 use std::fmt::Write;
 
@@ -9,6 +10,7 @@ use super::{ExportError, Exporter};
 use crate::driver::workload::{Shape, SizeDistribution};
 use crate::metrics::cpu_steal::STEAL_WARN_PERCENT;
 use crate::metrics::cross_check::CrossCheck;
+use crate::results::figures::{self, Figure, Group};
 use crate::results::{
     CaseResult, DriverBottleneck, NOISY_CV_PERCENT, ResultsFile, RunStatus, Spread, Status,
     VariantResult,
@@ -165,13 +167,39 @@ fn kind_columns(case: &CaseResult) -> Vec<&'static str> {
     kinds.into_iter().map(|k| k.0).collect()
 }
 
-fn variant_row(v: &VariantResult, kinds: &[&str], columns: usize) -> String {
+/// A figure column of a case table.
+#[derive(Clone, Copy)]
+enum Column<'a> {
+    /// A registry figure with its heading.
+    Figure(&'static Figure, &'static str),
+    /// One syscall kind's calls per request.
+    Kind(&'a str),
+}
+
+/// The figure columns of a case table: the registry's summary figures,
+/// with the per-kind syscall columns after the last syscall figure.
+fn columns<'a>(kinds: &[&'a str]) -> Vec<Column<'a>> {
+    let mut out: Vec<Column> = figures::summary_figures()
+        .map(|(figure, heading)| Column::Figure(figure, heading))
+        .collect();
+    let after_syscalls = out
+        .iter()
+        .rposition(|c| matches!(c, Column::Figure(f, _) if f.group == Group::Syscalls))
+        .map_or(out.len(), |i| i + 1);
+    out.splice(
+        after_syscalls..after_syscalls,
+        kinds.iter().map(|k| Column::Kind(k)),
+    );
+    out
+}
+
+fn variant_row(v: &VariantResult, kinds: &[&str], width: usize) -> String {
     let Some(s) = v.summary.as_ref().filter(|_| v.status == Status::Passed) else {
         let mut cells = vec![
             v.variant.clone(),
             format!("**FAILED**: {}", escape(&v.failure_reasons.join("; "))),
         ];
-        cells.resize(columns, "—".to_string());
+        cells.resize(width, "—".to_string());
         return format!("| {} |", cells.join(" | "));
     };
     let server = s.server.as_ref();
@@ -181,25 +209,15 @@ fn variant_row(v: &VariantResult, kinds: &[&str], columns: usize) -> String {
         Some(_) => name.push_str(" (driver saturated)"),
         None => {}
     }
-    let mut cells = vec![
-        name,
-        spread_cell(&s.requests_per_second),
-        spread_cell(&s.payload_megabytes_per_second),
-        spread_cell(&s.p50_latency_us),
-        spread_cell(&s.p99_latency_us),
-        spread_cell(&s.p999_latency_us),
-        optional_cell(server.map(|s| &s.syscalls_per_request_total)),
-        optional_cell(s.kernel_syscalls_per_request_total.as_ref()),
-    ];
-    for kind in kinds {
-        cells.push(optional_cell(
-            server.map(|s| s.syscalls_per_request.get(*kind).unwrap_or(&ZERO)),
-        ));
+    let mut cells = vec![name];
+    for column in columns(kinds) {
+        cells.push(match column {
+            Column::Figure(figure, _) => optional_cell((figure.pick)(s).as_ref()),
+            Column::Kind(kind) => {
+                optional_cell(server.map(|s| s.syscalls_per_request.get(kind).unwrap_or(&ZERO)))
+            }
+        });
     }
-    cells.push(optional_cell(
-        server.map(|s| &s.payload_copy_bytes_per_request),
-    ));
-    cells.push(optional_cell(server.map(|s| &s.server_cpu_us_per_request)));
     cells.push(
         match s.kernel_cross_check_passed {
             Some(true) => "passed",
@@ -221,19 +239,11 @@ const ZERO: Spread = Spread {
 
 fn case_table(out: &mut String, case: &CaseResult) {
     let kinds = kind_columns(case);
-    let mut header = vec![
-        "variant".to_string(),
-        "req/s".into(),
-        "MB/s".into(),
-        "p50 µs".into(),
-        "p99 µs".into(),
-        "p99.9 µs".into(),
-        "syscalls/req".into(),
-        "kernel syscalls/req".into(),
-    ];
-    header.extend(kinds.iter().map(|k| format!("{k}/req")));
-    header.push("copied B/req".into());
-    header.push("server CPU µs/req".into());
+    let mut header = vec!["variant".to_string()];
+    header.extend(columns(&kinds).into_iter().map(|column| match column {
+        Column::Figure(_, heading) => heading.to_string(),
+        Column::Kind(kind) => format!("{kind}/req"),
+    }));
     header.push("kernel check".into());
     let _ = writeln!(out, "## {}\n", case.label);
     let _ = writeln!(out, "{}\n", describe_case(case));

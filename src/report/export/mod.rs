@@ -22,11 +22,10 @@ pub enum ExportError {
         exporter: &'static str,
         message: String,
     },
-    #[error("cannot write {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    /// Shows the I/O error itself rather than returning it as its source:
+    /// error chains would print it twice.
+    #[error("cannot write {path}: {error}")]
+    Io { path: String, error: std::io::Error },
 }
 
 /// One output format.
@@ -57,9 +56,9 @@ pub fn export_all(
         .iter()
         .map(|e| Ok((dir.join(e.file_name()), e.render(results)?)))
         .collect::<Result<Vec<_>, ExportError>>()?;
-    std::fs::create_dir_all(dir).map_err(|source| ExportError::Io {
+    std::fs::create_dir_all(dir).map_err(|error| ExportError::Io {
         path: dir.display().to_string(),
-        source,
+        error,
     })?;
     for (path, bytes) in &rendered {
         write_atomically(path, bytes)?;
@@ -71,21 +70,23 @@ pub fn export_all(
 /// renames it over `path`: readers see the old file or the whole new one,
 /// never a partial one. On error the temporary file is removed.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
-    let io_err = |source| ExportError::Io {
+    write_file_atomically(path, bytes).map_err(|error| ExportError::Io {
         path: path.display().to_string(),
-        source,
-    };
+        error,
+    })
+}
+
+/// [`write_atomically`] for callers with their own error type, which name
+/// `path` themselves.
+pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut file = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(io_err)?;
-    file.write_all(bytes).map_err(io_err)?;
-    file.as_file().sync_all().map_err(io_err)?;
-    file.persist(path).map_err(|e| io_err(e.error))?;
+    let mut file = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
 
@@ -163,6 +164,14 @@ mod tests {
         std::fs::write(target.join("keep"), "x").unwrap();
         let err = write_atomically(&target, b"{}").unwrap_err();
         assert!(matches!(err, ExportError::Io { .. }), "{err}");
+        // Path and reason once each, also as a command prints the chain.
+        let expected = format!(
+            "cannot write {}: {}",
+            target.display(),
+            std::io::Error::from_raw_os_error(21)
+        );
+        assert_eq!(err.to_string(), expected);
+        assert_eq!(format!("{:#}", anyhow::Error::new(err)), expected);
         assert_eq!(listing(dir.path()), ["results.json"]);
         assert!(target.is_dir());
 

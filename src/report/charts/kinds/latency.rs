@@ -1,0 +1,82 @@
+//! `latency-percentiles-*`: latency against percentile on a "nines" axis,
+//! one panel per case.
+
+use super::{ChartKind, ProfileCases, case_caption, file_stem, variant_legend};
+use crate::report::charts::data::{self, Passed};
+use crate::report::charts::draw::{Line, LinePanel};
+use crate::report::charts::style::{variant_order, variant_style};
+use crate::report::charts::{Chart, ChartPlan, Panel};
+use crate::results::CaseResult;
+
+pub struct LatencyPercentiles;
+
+/// Percentiles that get a tick, as far as some curve reaches.
+const TICK_PERCENTILES: [f64; 7] = [50.0, 90.0, 99.0, 99.9, 99.99, 99.999, 99.9999];
+
+impl ChartKind for LatencyPercentiles {
+    fn file_prefix(&self) -> &'static str {
+        "latency-percentiles"
+    }
+
+    fn plan_profile(&self, input: &ProfileCases, plan: &mut ChartPlan) {
+        let mut names: Vec<String> = Vec::new();
+        let mut panels = Vec::new();
+        for case in input.cases {
+            let passed = data::passed(case);
+            for p in &passed {
+                if !names.contains(&p.variant.variant) {
+                    names.push(p.variant.variant.clone());
+                }
+            }
+            panels.push(Panel::Lines(panel(case, &passed)));
+        }
+        let names = variant_order(names.iter().map(String::as_str));
+        plan.charts.push(Chart {
+            file_stem: file_stem(self, input.profile),
+            title: format!("Latency by percentile — profile {}", input.profile),
+            legend: variant_legend(&names),
+            footer: input.footer.to_vec(),
+            columns: if panels.len() > 1 { 2 } else { 1 },
+            panels,
+            panel_width_px: 640,
+            panel_height_px: 440,
+        });
+    }
+}
+
+/// One case's curves from the median up, with ticks as far as they reach.
+fn panel(case: &CaseResult, passed: &[Passed]) -> LinePanel {
+    let mut x_hi: f64 = 3.0;
+    let lines: Vec<Line> = passed
+        .iter()
+        .map(|p| {
+            let points: Vec<(f64, f64, f64, f64)> = data::latency_curve(p)
+                .into_iter()
+                .filter(|(pct, ..)| *pct >= 50.0)
+                .map(|(pct, m, lo, hi)| (data::nines(pct), m, lo, hi))
+                .collect();
+            for (x, ..) in &points {
+                x_hi = x_hi.max(x.ceil());
+            }
+            Line {
+                style: variant_style(&p.variant.variant, 0),
+                points,
+                ringed_x: Vec::new(),
+            }
+        })
+        .collect();
+    let x_ticks: Vec<(f64, String)> = TICK_PERCENTILES
+        .into_iter()
+        .map(|p: f64| (data::nines(p), format!("{p}%")))
+        .filter(|(x, _)| *x <= x_hi + 1e-9)
+        .collect();
+    LinePanel {
+        caption: case_caption(case),
+        x_desc: "percentile (log scale of nines; 100 % drawn at the right edge)".into(),
+        y_desc: "latency (µs)".into(),
+        x_range: (data::nines(50.0) - 0.15, x_hi + 0.15),
+        x_ticks,
+        lines,
+        marks: Vec::new(),
+    }
+}

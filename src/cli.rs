@@ -284,12 +284,14 @@ fn describe_range<T: Number>(low: Bound<T>, high: Bound<T>, unit: &str) -> Strin
         (false, "") => "a number".to_string(),
         (false, unit) => format!("a number of {unit}"),
     };
-    // Whole numbers always have both limits, the type's at least.
-    let limit = |bound, type_limit| match bound {
-        Bound::Unbounded if T::WHOLE => Bound::Included(type_limit),
+    // A whole number's type limit is stated only below: the lowest is the
+    // rule a negative value breaks, while `≤ 18446744073709551615` says
+    // nothing a user needs.
+    let low = match low {
+        Bound::Unbounded if T::WHOLE => Bound::Included(T::LOWEST),
         bound => bound,
     };
-    match (limit(low, T::LOWEST), limit(high, T::HIGHEST)) {
+    match (low, high) {
         (Bound::Included(min), Bound::Included(max)) if T::WHOLE => {
             format!("{what} from {min} to {max}")
         }
@@ -409,7 +411,7 @@ mod tests {
         for bad in ["0", "-1", "1.5", "x", "4294967296"] {
             assert_eq!(
                 repetitions(bad).unwrap_err().to_string(),
-                "must be a whole number from 1 to 4294967295",
+                "must be a whole number ≥ 1",
                 "{bad}"
             );
         }

@@ -211,11 +211,11 @@ fn negative_and_out_of_range_numbers_name_the_flag_and_the_range() {
                 &trace,
                 &["--rate-per-second", "9", "--requests", "5", "--seed", "-1"],
             ),
-            "--seed: -1 is not accepted: must be a whole number from 0 to",
+            "--seed: -1 is not accepted: must be a whole number ≥ 0",
         ),
         (
             vec!["run", "--repetitions", "-1"],
-            "--repetitions: -1 is not accepted: must be a whole number from 1 to",
+            "--repetitions: -1 is not accepted: must be a whole number ≥ 1",
         ),
         (
             vec!["run", "--duration", "-0.5"],
@@ -227,11 +227,11 @@ fn negative_and_out_of_range_numbers_name_the_flag_and_the_range() {
         ),
         (
             vec!["run", "--threads", "-2"],
-            "--threads: -2 is not accepted: must be a whole number from 1 to",
+            "--threads: -2 is not accepted: must be a whole number ≥ 1",
         ),
         (
             with(&drive, &["--connections", "-3"]),
-            "--connections: -3 is not accepted: must be a whole number from 1 to",
+            "--connections: -3 is not accepted: must be a whole number ≥ 1",
         ),
         (
             with(&drive, &["--budget", "-5"]),
@@ -239,15 +239,23 @@ fn negative_and_out_of_range_numbers_name_the_flag_and_the_range() {
         ),
         (
             with(&drive, &["--driver-threads", "-1"]),
-            "--driver-threads: -1 is not accepted: must be a whole number from 1 to",
+            "--driver-threads: -1 is not accepted: must be a whole number ≥ 1",
         ),
         (
             vec!["doctor", "--connections", "-1"],
-            "--connections: -1 is not accepted: must be a whole number from 0 to",
+            "--connections: -1 is not accepted: must be a whole number ≥ 0",
         ),
         (
             vec!["serve", "--variant", "lt-rw", "--buffer-size", "-1"],
             "--buffer-size",
+        ),
+        (
+            vec!["serve", "--variant", "lt-rw", "--threads", "-1"],
+            "--threads: -1 is not accepted: must be a whole number from 1 to 1024",
+        ),
+        (
+            vec!["serve", "--variant", "lt-rw", "--max-events", "0"],
+            "--max-events: 0 is not accepted: must be a whole number from 1 to 1048576",
         ),
     ];
     for (args, expected) in cases {

@@ -32,7 +32,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: String,
     /// Independent event loops, each with its own SO_REUSEPORT listener.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::cli::number(1usize..=1024, ""))]
     pub threads: usize,
     /// Largest accepted frame payload (frame protocol).
     #[arg(long, default_value_t = DEFAULT_MAX_FRAME_BYTES as u64, value_parser = parse_bytes)]
@@ -44,7 +44,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = server::DEFAULT_PIPE_SIZE_BYTES as u64, value_parser = parse_bytes)]
     pub pipe_size: u64,
     /// Most events one epoll_wait returns.
-    #[arg(long, default_value_t = server::DEFAULT_MAX_EVENTS)]
+    #[arg(long, default_value_t = server::DEFAULT_MAX_EVENTS,
+          value_parser = crate::cli::number(1usize..=1 << 20, ""))]
     pub max_events: usize,
     /// Also serve the control commands on this TCP address.
     #[arg(long)]

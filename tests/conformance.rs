@@ -376,7 +376,7 @@ fn slow_reader(ctx: &Ctx) -> Outcome {
     }
     writing.join().expect("writer thread");
     let delta = ctx.server.snapshot().since(&before).total;
-    if before.syscall_counting && ctx.variant.trigger == TriggerMode::Level {
+    if before.syscall_counting && ctx.variant.trigger() == Some(TriggerMode::Level) {
         // Beyond the connection's one EPOLL_CTL_ADD, a level-triggered loop
         // modifies interest only when a write blocks (EPOLLOUT) or the
         // watermark pauses reading: proof that backpressure happened.

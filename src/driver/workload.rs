@@ -1,5 +1,5 @@
 //! What the driver replays: the contract between profile/trace parsing
-//! (`profile.rs`, `trace.rs`) and the load engine.
+//! (`profile/`, `trace.rs`) and the load engine.
 //!
 //! A [`Profile`] file expands into one or more [`Case`]s (a size sweep gives
 //! one case per size); the engine measures one case at a time against one

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::driver::engine::error::EngineError;
 use crate::driver::engine::shared::{Phase, Shared};
-use crate::driver::engine::worker::SetupFailure;
+use crate::driver::engine::worker::{MAX_DRAIN, SetupFailure};
 use crate::driver::measurement::{CasePhase, EngineConfig, Progress, WindowObserver};
 use crate::metrics::cpu_steal::CpuTimes;
 
@@ -201,7 +201,9 @@ fn drain(
 ) {
     shared.enter(Phase::Drain);
     let drain_started = Instant::now();
-    let drain_limit = config.drain_timeout + DRAIN_GRACE;
+    // Workers end their own drains (a stall, or MAX_DRAIN); this only
+    // bounds a worker that stopped reporting.
+    let drain_limit = MAX_DRAIN + DRAIN_GRACE;
     while shared.drained_threads.load(Ordering::Acquire) < thread_count
         && drain_started.elapsed() < drain_limit
     {

@@ -14,6 +14,7 @@
 //! [`MAX_WAIT`] without looking at the phase.
 
 mod connect;
+mod drain;
 mod receive;
 mod send;
 mod slot;
@@ -35,6 +36,8 @@ use crate::protocol::Protocol;
 use crate::sys::epoll::{self, Epoll, Event};
 use crate::sys::rusage::ThreadUsage;
 use crate::sys::{SyscallCounts, counters};
+use drain::DrainWatch;
+pub use drain::MAX_DRAIN;
 
 use super::connection::Connection;
 use super::plan::{Issue, SlotPlan};
@@ -238,7 +241,7 @@ impl<'a> Worker<'a> {
         let mut started_sending = false;
         let mut window_start: Option<(ThreadUsage, SyscallCounts)> = None;
         let mut window_delta: Option<(ThreadUsage, SyscallCounts)> = None;
-        let mut drain_deadline_ns: Option<u64> = None;
+        let mut drain_watch: Option<DrainWatch> = None;
         let mut drained = false;
         let mut reported_finished = false;
         loop {
@@ -269,10 +272,10 @@ impl<'a> Worker<'a> {
                 self.issue_due(now);
             }
             if phase == Phase::Drain && !drained {
-                let deadline =
-                    *drain_deadline_ns.get_or_insert(now + self.drain_timeout.as_nanos() as u64);
                 let outstanding = self.outstanding_requests();
-                if outstanding == 0 || now >= deadline {
+                let watch = drain_watch
+                    .get_or_insert_with(|| DrainWatch::start(now, outstanding, self.drain_timeout));
+                if watch.over(now, outstanding) {
                     self.tally.verification.unanswered_requests += outstanding;
                     drained = true;
                     self.shared.drained_threads.fetch_add(1, Ordering::AcqRel);
@@ -292,8 +295,8 @@ impl<'a> Worker<'a> {
             {
                 wake_at = wake_at.min(*due);
             }
-            if let (Some(deadline), false) = (drain_deadline_ns, drained) {
-                wake_at = wake_at.min(deadline);
+            if let (Some(watch), false) = (&drain_watch, drained) {
+                wake_at = wake_at.min(watch.deadline_ns());
             }
             self.wait_and_dispatch(Some(Duration::from_nanos(wake_at.saturating_sub(now))))?;
             if self.connecting > 0 {

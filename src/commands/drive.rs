@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use crate::cli::UsageError;
+use crate::error::UsageError;
 use crate::driver::measurement::EngineConfig;
 use crate::driver::orchestrator::{
     CaseEngine, ProgressSink, Step, driver_threads_for, finish_remote_case, measure_remote,

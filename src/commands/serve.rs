@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::Context;
 use clap::Args;
 
-use crate::cli::{UsageError, parse_bytes, parse_cpu_list};
+use crate::error::UsageError;
+use crate::units::{parse_bytes, parse_cpu_list};
 use crate::protocol::control::{self as control_protocol, Command, LineError, LineReader};
 use crate::protocol::{DEFAULT_MAX_FRAME_BYTES, Protocol};
 use crate::server::{self, Server, ServerConfig, ServerControl, Variant};
@@ -32,7 +33,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: String,
     /// Independent event loops, each with its own SO_REUSEPORT listener.
-    #[arg(long, default_value_t = 1, value_parser = crate::cli::number(1usize..=1024, ""))]
+    #[arg(long, default_value_t = 1, value_parser = crate::units::number(1usize..=1024, ""))]
     pub threads: usize,
     /// Largest accepted frame payload (frame protocol).
     #[arg(long, default_value_t = DEFAULT_MAX_FRAME_BYTES as u64, value_parser = parse_bytes)]
@@ -45,7 +46,7 @@ pub struct ServeArgs {
     pub pipe_size: u64,
     /// Most events one epoll_wait returns.
     #[arg(long, default_value_t = server::DEFAULT_MAX_EVENTS,
-          value_parser = crate::cli::number(1usize..=1 << 20, ""))]
+          value_parser = crate::units::number(1usize..=1 << 20, ""))]
     pub max_events: usize,
     /// Also serve the control commands on this TCP address.
     #[arg(long)]

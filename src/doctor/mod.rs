@@ -34,7 +34,7 @@ pub struct DoctorArgs {
 
     /// Connections the runs will open (checked against fd limits, backlogs
     /// and local ports).
-    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = crate::cli::number(0u64.., ""))]
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = crate::units::number(0u64.., ""))]
     pub connections: u64,
 
     /// Pipe size the splice variants will ask for, in bytes.
@@ -42,7 +42,7 @@ pub struct DoctorArgs {
         long = "pipe-size",
         value_name = "BYTES",
         default_value_t = 1 << 20,
-        value_parser = crate::cli::number(0u64.., "")
+        value_parser = crate::units::number(0u64.., "")
     )]
     pub pipe_size_bytes: u64,
 

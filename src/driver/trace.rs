@@ -463,7 +463,7 @@ pub struct GenerateArgs {
     #[arg(
         long,
         default_value_t = 16,
-        value_parser = crate::cli::number(1..=MAX_TRACE_CONNECTIONS, "")
+        value_parser = crate::units::number(1..=MAX_TRACE_CONNECTIONS, "")
     )]
     pub connections: u32,
     /// Number of requests to generate.
@@ -471,17 +471,17 @@ pub struct GenerateArgs {
         long,
         required_unless_present = "duration_seconds",
         conflicts_with = "duration_seconds",
-        value_parser = crate::cli::number(1..=MAX_GENERATED_REQUESTS, "")
+        value_parser = crate::units::number(1..=MAX_GENERATED_REQUESTS, "")
     )]
     pub requests: Option<u64>,
     /// Generate every request that starts within this many seconds.
     #[arg(
         long,
-        value_parser = crate::cli::number((Excluded(0.0), Included(1e6)), "seconds")
+        value_parser = crate::units::number((Excluded(0.0), Included(1e6)), "seconds")
     )]
     pub duration_seconds: Option<f64>,
     /// Requests per second over all connections.
-    #[arg(long, value_parser = crate::cli::number((Excluded(0.0), Unbounded), ""))]
+    #[arg(long, value_parser = crate::units::number((Excluded(0.0), Unbounded), ""))]
     pub rate_per_second: f64,
     /// Arrival process.
     #[arg(long, value_enum, default_value_t = Arrivals::Poisson)]
@@ -491,7 +491,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value = "fixed:64", value_parser = parse_size_spec)]
     pub size: SizeDistribution,
     /// Seed for sizes and arrivals.
-    #[arg(long, default_value_t = 1, value_parser = crate::cli::number(0u64.., ""))]
+    #[arg(long, default_value_t = 1, value_parser = crate::units::number(0u64.., ""))]
     pub seed: u64,
 }
 

@@ -166,7 +166,7 @@ pub fn allowed_cpus(status: &str) -> Option<Vec<usize>> {
     let line = status
         .lines()
         .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?;
-    crate::cli::parse_cpu_list(line.trim()).ok()
+    crate::units::parse_cpu_list(line.trim()).ok()
 }
 
 /// CPUs this process may run on.

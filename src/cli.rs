@@ -246,5 +246,4 @@ mod tests {
             error_line(&e)
         );
     }
-
 }

@@ -12,11 +12,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use epoll_bench::driver::engine::{EngineError, run_case, run_case_with_trace};
-use epoll_bench::driver::measurement::{
-    CaseMeasurement, EngineConfig, NoObserver, Progress, WindowObserver,
-};
-use epoll_bench::driver::workload::{Case, Shape, SizeDistribution, TraceEvent};
+use epoll_bench::driver::measurement::{EngineConfig, NoObserver, Progress, WindowObserver};
+use epoll_bench::driver::workload::TraceEvent;
 use epoll_bench::protocol::Protocol;
+use epoll_bench::results::measurement::CaseMeasurement;
+use epoll_bench::results::workload::{Case, Shape, SizeDistribution};
 
 /// How a test server misbehaves.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 
-use crate::error::UsageError;
 use crate::driver::measurement::EngineConfig;
 use crate::driver::orchestrator::{CaseEngine, Plan, ServerTemplate, run_plan};
 use crate::driver::server_process::DEFAULT_READY_TIMEOUT;
+use crate::error::UsageError;
 use crate::results::environment::{Pinning, usable_cpus};
 use crate::results::{
     Environment, ResultsFile, RunInfo, RunKind, RunSettings, RunStatus, SCHEMA_VERSION,
@@ -351,7 +351,7 @@ pub fn assemble(
 /// (and every non-OK finding) and returns it for the environment block.
 fn check_machine(plan: &crate::driver::orchestrator::Plan) -> Option<crate::doctor::DoctorReport> {
     use crate::doctor::{DoctorArgs, Status};
-    use crate::driver::workload::Shape;
+    use crate::results::workload::Shape;
     let connections = plan
         .cases
         .iter()

@@ -15,11 +15,11 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::error::UsageError;
-use crate::units::{parse_bytes, parse_cpu_list};
 use crate::protocol::control::{self as control_protocol, Command, LineError, LineReader};
 use crate::protocol::{DEFAULT_MAX_FRAME_BYTES, Protocol};
 use crate::server::{self, Server, ServerConfig, ServerControl, Variant};
 use crate::sys;
+use crate::units::{parse_bytes, parse_cpu_list};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {

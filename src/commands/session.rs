@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::error::UsageError;
 use crate::driver::measurement::{CasePhase, Progress};
 use crate::driver::orchestrator::{ProgressSink, Step};
 use crate::driver::profile;
-use crate::driver::workload::Case;
+use crate::error::UsageError;
 use crate::report::export::{self, markdown};
+use crate::results::workload::Case;
 use crate::results::{Repetition, ResultsFile, Status};
 
 /// Estimated cost of one measurement beyond its warm-up and window: start

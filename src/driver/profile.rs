@@ -37,8 +37,8 @@ use toml::de::{DeTable, DeValue};
 
 use crate::driver::input_error::InputError;
 use crate::driver::trace::{self, TraceError};
-use crate::driver::workload::{Case, Shape, SizeDistribution};
 use crate::protocol::{DEFAULT_MAX_FRAME_BYTES, Protocol};
+use crate::results::workload::{Case, Shape, SizeDistribution};
 
 pub const MAX_ACTIVE_CONNECTIONS: u32 = 65_536;
 pub const MAX_IDLE_CONNECTIONS: u32 = 1_000_000;

@@ -38,8 +38,9 @@ use rand_distr::Exp;
 
 use crate::driver::input_error::InputError;
 use crate::driver::sizes::SizeSampler;
-use crate::driver::workload::{SizeDistribution, TraceEvent};
+use crate::driver::workload::TraceEvent;
 use crate::protocol::DEFAULT_MAX_FRAME_BYTES;
+use crate::results::workload::SizeDistribution;
 
 /// Connection ids must be below this: replay opens one socket per id, and
 /// far more than this cannot be held open against one server anyway.

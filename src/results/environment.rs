@@ -38,7 +38,7 @@ pub struct Environment {
     /// What `epoll-bench doctor` found before the run (`None`: not run,
     /// e.g. results written by a bench).
     #[serde(default)]
-    pub doctor: Option<crate::doctor::DoctorReport>,
+    pub doctor: Option<crate::results::doctor_report::DoctorReport>,
 }
 
 /// Where server and driver ran.

@@ -39,12 +39,13 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::driver::measurement::{
-    CaseMeasurement, CasePhase, EngineConfig, Progress, VerificationCounts, WindowObserver,
-};
+use crate::driver::measurement::{CasePhase, EngineConfig, Progress, WindowObserver};
+
 use crate::driver::payload::PayloadSource;
-use crate::driver::workload::{Case, Shape, TraceEvent};
+use crate::driver::workload::TraceEvent;
 use crate::metrics::cpu_steal::CpuTimes;
+use crate::results::measurement::{CaseMeasurement, VerificationCounts};
+use crate::results::workload::{Case, Shape};
 use crate::sys::SyscallCounts;
 use crate::sys::rusage::ThreadUsage;
 

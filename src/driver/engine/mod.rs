@@ -27,77 +27,33 @@
 //!   failures are counted in [`VerificationCounts`], never panicked on.
 
 mod connection;
+mod coordinator;
+mod error;
 mod latency;
 mod plan;
+mod shared;
 mod worker;
 
 use std::io;
-use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::thread::ScopedJoinHandle;
 
 use hdrhistogram::Histogram;
 
-use crate::driver::measurement::{CasePhase, EngineConfig, Progress, WindowObserver};
-
+use crate::driver::measurement::{EngineConfig, WindowObserver};
 use crate::driver::payload::PayloadSource;
 use crate::driver::workload::TraceEvent;
-use crate::metrics::cpu_steal::CpuTimes;
 use crate::results::measurement::{CaseMeasurement, VerificationCounts};
 use crate::results::workload::{Case, Shape};
 use crate::sys::SyscallCounts;
 use crate::sys::rusage::ThreadUsage;
 
-use worker::{Phase, SetupFailure, Shared, ThreadOutcome, Worker, WorkerInit};
+pub use error::EngineError;
 
-/// How often the coordinator looks at the workers and reports progress.
-const TICK: Duration = Duration::from_millis(100);
-/// Extra time, beyond the drain timeout, that workers get to report.
-const DRAIN_GRACE: Duration = Duration::from_secs(2);
-
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("case `{label}`: {reason}")]
-    InvalidCase { label: String, reason: String },
-    #[error(
-        "{connections} connections need about {needed} file descriptors, but the hard \
-         RLIMIT_NOFILE is {hard_limit}: raise it (ulimit -Hn, /etc/security/limits.conf) \
-         or ask for fewer connections"
-    )]
-    FdLimit {
-        connections: u64,
-        needed: u64,
-        hard_limit: u64,
-    },
-    #[error("cannot connect to {target}: opened {opened} of {requested} connections: {source}")]
-    Connect {
-        target: SocketAddr,
-        opened: u64,
-        requested: u64,
-        #[source]
-        source: io::Error,
-    },
-    #[error("cannot pin driver thread {thread} to CPU {cpu}: {source}")]
-    Pin {
-        thread: usize,
-        cpu: usize,
-        #[source]
-        source: io::Error,
-    },
-    /// The trace file of a trace shape could not be read or parsed (the
-    /// message names file, line and field).
-    #[error(transparent)]
-    Trace(#[from] crate::driver::trace::TraceError),
-    #[error("{context}: {source}")]
-    Io {
-        context: &'static str,
-        #[source]
-        source: io::Error,
-    },
-    #[error("driver thread {thread} panicked")]
-    WorkerPanicked { thread: usize },
-}
+use coordinator::{Window, coordinate};
+use plan::SlotPlan;
+use shared::{Phase, Shared};
+use worker::{SetupFailure, ThreadOutcome, Worker, WorkerInit};
 
 /// Drives `case` against `config.target` and measures the window.
 ///
@@ -139,22 +95,7 @@ pub fn run_case_with_trace(
         let mut handles = Vec::with_capacity(thread_count);
         let mut spawn_error = None;
         for (index, slots) in plan.threads.into_iter().enumerate() {
-            let init = WorkerInit {
-                index,
-                shared: &shared,
-                target: config.target,
-                cpu: config
-                    .driver_cpus
-                    .as_ref()
-                    .filter(|cpus| !cpus.is_empty())
-                    .map(|cpus| cpus[index % cpus.len()]),
-                drain_timeout: config.drain_timeout,
-                protocol: case.protocol,
-                payload: &payload,
-                sizes: &case.sizes,
-                seed: case.seed,
-                slots,
-            };
+            let init = worker_init(index, slots, case, config, &shared, &payload);
             let sender = setup_sender.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("driver-{index}"))
@@ -174,7 +115,6 @@ pub fn run_case_with_trace(
         let coordinated = match spawn_error {
             Some(error) => Err(error),
             None => coordinate(
-                case,
                 config,
                 observer,
                 &shared,
@@ -185,23 +125,7 @@ pub fn run_case_with_trace(
         };
         // Whatever happened, no worker outlives the case.
         shared.enter(Phase::Stop);
-        let mut outcomes = Vec::with_capacity(handles.len());
-        let mut worker_error = None;
-        for (thread, handle) in handles.into_iter().enumerate() {
-            match handle.join() {
-                Ok(Ok(Some(outcome))) => outcomes.push(outcome),
-                Ok(Ok(None)) => {}
-                Ok(Err(source)) => {
-                    worker_error.get_or_insert(EngineError::Io {
-                        context: "driver thread",
-                        source,
-                    });
-                }
-                Err(_) => {
-                    worker_error.get_or_insert(EngineError::WorkerPanicked { thread });
-                }
-            }
-        }
+        let (outcomes, worker_error) = join_workers(handles);
         // A panic explains any other failure; otherwise the coordinator's
         // error (e.g. refused connections) is the one worth reporting.
         if let Some(panicked @ EngineError::WorkerPanicked { .. }) = worker_error {
@@ -219,6 +143,59 @@ pub fn run_case_with_trace(
             outcomes,
         ))
     })
+}
+
+/// What driver thread `index` starts from: its slots, the case's traffic
+/// and, when `config.driver_cpus` is given, its CPU (round-robin).
+fn worker_init<'a>(
+    index: usize,
+    slots: Vec<SlotPlan>,
+    case: &'a Case,
+    config: &EngineConfig,
+    shared: &'a Shared,
+    payload: &'a PayloadSource,
+) -> WorkerInit<'a> {
+    WorkerInit {
+        index,
+        shared,
+        target: config.target,
+        cpu: config
+            .driver_cpus
+            .as_ref()
+            .filter(|cpus| !cpus.is_empty())
+            .map(|cpus| cpus[index % cpus.len()]),
+        drain_timeout: config.drain_timeout,
+        protocol: case.protocol,
+        payload,
+        sizes: &case.sizes,
+        seed: case.seed,
+        slots,
+    }
+}
+
+/// Waits for every driver thread: the outcomes of those that ran, and the
+/// first error in thread order (an I/O error or a panic).
+fn join_workers(
+    handles: Vec<ScopedJoinHandle<'_, io::Result<Option<ThreadOutcome>>>>,
+) -> (Vec<ThreadOutcome>, Option<EngineError>) {
+    let mut outcomes = Vec::with_capacity(handles.len());
+    let mut worker_error = None;
+    for (thread, handle) in handles.into_iter().enumerate() {
+        match handle.join() {
+            Ok(Ok(Some(outcome))) => outcomes.push(outcome),
+            Ok(Ok(None)) => {}
+            Ok(Err(source)) => {
+                worker_error.get_or_insert(EngineError::Io {
+                    context: "driver thread",
+                    source,
+                });
+            }
+            Err(_) => {
+                worker_error.get_or_insert(EngineError::WorkerPanicked { thread });
+            }
+        }
+    }
+    (outcomes, worker_error)
 }
 
 /// The body of a driver thread: `None` when its setup failed (the error
@@ -246,205 +223,6 @@ fn worker_main(
     }
     drop(setup);
     worker.run().map(Some)
-}
-
-/// What the coordinator learnt about the window.
-struct Window {
-    measured_seconds: f64,
-    stopped_early: bool,
-    cpu_steal_percent: Option<f64>,
-}
-
-fn coordinate(
-    case: &Case,
-    config: &EngineConfig,
-    observer: &mut dyn WindowObserver,
-    shared: &Shared,
-    thread_count: usize,
-    total_connections: u64,
-    setup: &mpsc::Receiver<(usize, Result<u64, SetupFailure>)>,
-) -> Result<Window, EngineError> {
-    // Connections: every thread reports once, within its connect timeout.
-    let connect_started = Instant::now();
-    let mut opened = 0;
-    let mut first_failure = None;
-    let mut reported = 0;
-    while reported < thread_count {
-        match setup.recv_timeout(TICK) {
-            Ok((thread, result)) => {
-                reported += 1;
-                match result {
-                    Ok(count) => opened += count,
-                    Err(SetupFailure::Connect {
-                        opened: count,
-                        error,
-                    }) => {
-                        opened += count;
-                        first_failure
-                            .get_or_insert((thread, SetupFailure::Connect { opened: 0, error }));
-                    }
-                    Err(other) => {
-                        first_failure.get_or_insert((thread, other));
-                    }
-                }
-                // Once one thread failed, the others need not finish.
-                if first_failure.is_some() {
-                    shared.enter(Phase::Stop);
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                report(
-                    observer,
-                    shared,
-                    CasePhase::Connecting,
-                    connect_started,
-                    Duration::ZERO,
-                );
-            }
-            // A worker died without reporting (a panic): joining says so.
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(EngineError::Io {
-                    context: "driver thread exited while connecting",
-                    source: io::Error::other("no setup report"),
-                });
-            }
-        }
-    }
-    if let Some((thread, failure)) = first_failure {
-        return Err(match failure {
-            SetupFailure::Connect { error, .. } => EngineError::Connect {
-                target: config.target,
-                opened,
-                requested: total_connections,
-                source: error,
-            },
-            SetupFailure::Pin { cpu, error } => EngineError::Pin {
-                thread,
-                cpu,
-                source: error,
-            },
-            SetupFailure::Io { context, error } => EngineError::Io {
-                context,
-                source: error,
-            },
-        });
-    }
-
-    // Warm-up, then the measured window. The observer snapshots the server
-    // first, then the window opens, so that both windows are shifted by the
-    // same snapshot latency at both ends. Without warm-up the window opens
-    // with the first request, so that nothing sent escapes it.
-    let mut stopped_early = false;
-    if !config.warmup.is_zero() {
-        shared
-            .send_start_ns
-            .store(shared.now_ns(), Ordering::Release);
-        shared.enter(Phase::WarmUp);
-        stopped_early = !run_for(
-            observer,
-            shared,
-            thread_count,
-            CasePhase::WarmingUp,
-            config.warmup,
-        );
-    }
-    observer.window_started();
-    let steal_at_start = CpuTimes::now();
-    let window_started = Instant::now();
-    let window_start_ns = shared.now_ns();
-    if config.warmup.is_zero() {
-        shared
-            .send_start_ns
-            .store(window_start_ns, Ordering::Release);
-    }
-    shared
-        .window_start_ns
-        .store(window_start_ns, Ordering::Release);
-    shared.enter(Phase::Measure);
-    if !stopped_early {
-        stopped_early = !run_for(
-            observer,
-            shared,
-            thread_count,
-            CasePhase::Measuring,
-            config.duration,
-        );
-    }
-    observer.window_ended();
-    let measured_seconds = window_started.elapsed().as_secs_f64();
-    shared
-        .window_end_ns
-        .store(shared.now_ns(), Ordering::Release);
-    shared.enter(Phase::Drain);
-
-    // Drain: workers count what is still unanswered when it ends.
-    let drain_started = Instant::now();
-    let drain_limit = config.drain_timeout + DRAIN_GRACE;
-    while shared.drained_threads.load(Ordering::Acquire) < thread_count
-        && drain_started.elapsed() < drain_limit
-    {
-        std::thread::sleep(TICK.min(Duration::from_millis(5)));
-        report(
-            observer,
-            shared,
-            CasePhase::Draining,
-            drain_started,
-            config.drain_timeout,
-        );
-    }
-    let _ = case;
-    // Through the drain: a stall there leaves requests unanswered.
-    let cpu_steal_percent = steal_at_start
-        .zip(CpuTimes::now())
-        .and_then(|(start, end)| start.steal_percent_until(&end));
-    Ok(Window {
-        measured_seconds,
-        stopped_early,
-        cpu_steal_percent,
-    })
-}
-
-/// Lets the workers run for `length`, reporting progress. Returns false
-/// when every thread finished early (nothing left to send).
-fn run_for(
-    observer: &mut dyn WindowObserver,
-    shared: &Shared,
-    thread_count: usize,
-    phase: CasePhase,
-    length: Duration,
-) -> bool {
-    let started = Instant::now();
-    loop {
-        if shared.finished_threads.load(Ordering::Acquire) >= thread_count {
-            return false;
-        }
-        let elapsed = started.elapsed();
-        if elapsed >= length {
-            return true;
-        }
-        std::thread::sleep((length - elapsed).min(TICK));
-        report(observer, shared, phase, started, length);
-    }
-}
-
-fn report(
-    observer: &mut dyn WindowObserver,
-    shared: &Shared,
-    phase: CasePhase,
-    started: Instant,
-    planned: Duration,
-) {
-    let requests_completed_total = shared
-        .completed
-        .iter()
-        .map(|c| c.0.load(Ordering::Relaxed))
-        .sum();
-    observer.progress(&Progress {
-        phase,
-        phase_elapsed_seconds: started.elapsed().as_secs_f64(),
-        phase_planned_seconds: planned.as_secs_f64(),
-        requests_completed_total,
-    });
 }
 
 fn merge(

@@ -9,7 +9,7 @@ use crate::driver::workload::TraceEvent;
 use crate::protocol::Protocol;
 use crate::results::workload::{Case, Shape};
 
-use super::EngineError;
+use super::error::EngineError;
 
 /// File descriptors the driver process needs besides its connections
 /// (stdio, one epoll and one eventfd per thread, the test harness, ...).
@@ -99,8 +99,32 @@ pub(super) fn plan(
     if !is_trace && active == 0 {
         return Err(invalid(case, "connections: must be at least 1"));
     }
+    let (slots, target_rate_per_second) = shape_slots(case, trace)?;
+    let total_connections = slots.len() as u64;
+    let thread_count = driver_threads.min(slots.len()).max(1);
+    let mut threads: Vec<Vec<SlotPlan>> = vec![Vec::new(); thread_count];
+    // Active slots come first, so round-robin spreads both active and idle
+    // connections evenly.
+    for (i, slot) in slots.into_iter().enumerate() {
+        threads[i % thread_count].push(slot);
+    }
+    Ok(Plan {
+        threads,
+        total_connections,
+        target_rate_per_second,
+    })
+}
+
+/// Every connection slot `case`'s shape asks for, active ones first, and
+/// the intended total request rate of open-loop shapes. A straight match:
+/// one arm per shape, each checking its own parameter.
+fn shape_slots(
+    case: &Case,
+    trace: &[TraceEvent],
+) -> Result<(Vec<SlotPlan>, Option<f64>), EngineError> {
     let mut target_rate_per_second = None;
     let mut slots: Vec<SlotPlan> = Vec::new();
+    let active = case.connections;
     let active_slots = |issue_for: &dyn Fn(u32) -> Issue| -> Vec<SlotPlan> {
         (0..active)
             .map(|i| SlotPlan {
@@ -168,19 +192,7 @@ pub(super) fn plan(
             slots = trace_slots;
         }
     }
-    let total_connections = slots.len() as u64;
-    let thread_count = driver_threads.min(slots.len()).max(1);
-    let mut threads: Vec<Vec<SlotPlan>> = vec![Vec::new(); thread_count];
-    // Active slots come first, so round-robin spreads both active and idle
-    // connections evenly.
-    for (i, slot) in slots.into_iter().enumerate() {
-        threads[i % thread_count].push(slot);
-    }
-    Ok(Plan {
-        threads,
-        total_connections,
-        target_rate_per_second,
-    })
+    Ok((slots, target_rate_per_second))
 }
 
 fn trace_slots(

@@ -173,7 +173,9 @@ pub fn splice_crossovers(series: &[Series], better: Better) -> Vec<Crossover> {
         let counterparts: Vec<&(Variant, &Series)> = parsed
             .iter()
             .filter(|(v, _)| {
-                v.trigger == splice.trigger && v.copy != CopyMode::Splice && !v.short_read_stop
+                v.backend == splice.backend
+                    && v.copy != CopyMode::Splice
+                    && !v.stops_on_short_read()
             })
             .collect();
         if counterparts.is_empty() {

@@ -18,7 +18,7 @@ use plotters_backend::{
     BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind,
 };
 
-use crate::server::variant::{CopyMode, TriggerMode, Variant};
+use crate::server::variant::{CopyMode, ReadPolicy, TriggerMode, Variant};
 
 /// Okabe–Ito colours: distinguishable with the common colour-vision
 /// deficiencies. Yellow comes last: it is faint on white.
@@ -70,10 +70,11 @@ pub fn variant_style(variant: &str, index_in_order: usize) -> VariantStyle {
             let index = Variant::ALL.iter().position(|a| *a == v).unwrap_or(0);
             VariantStyle {
                 color: OKABE_ITO[index % OKABE_ITO.len()],
-                dash: match (v.trigger, v.short_read_stop) {
-                    (TriggerMode::Level, _) => Dash::Solid,
-                    (TriggerMode::Edge, false) => Dash::Dashed,
-                    (TriggerMode::Edge, true) => Dash::Dotted,
+                dash: match (v.trigger(), v.read_policy) {
+                    (Some(TriggerMode::Level), _) => Dash::Solid,
+                    (Some(TriggerMode::Edge), ReadPolicy::Backend) => Dash::Dashed,
+                    (Some(TriggerMode::Edge), ReadPolicy::StopOnShortRead) => Dash::Dotted,
+                    (None, _) => Dash::Solid,
                 },
                 marker: match v.copy {
                     CopyMode::ReadWrite => Marker::Circle,

@@ -1,0 +1,174 @@
+//! Traffic profiles: small TOML files that expand into [`Case`]s.
+//!
+//! The schema is documented in `docs/profiles.md`; in short:
+//!
+//! ```toml
+//! name = "pingpong-64b"         # optional, defaults to the file name
+//! description = "..."           # optional
+//! protocol = "frame"            # frame (default) | echo
+//! connections = 64              # or a list, [1, 16, 64]: one case per count
+//! seed = 1                      # optional, default 1
+//!
+//! [shape]
+//! kind = "pipelined"            # ping_pong | pipelined | constant_rate | bulk
+//! depth = 16                    #   | churn | idle_active | trace
+//!
+//! [sizes]
+//! distribution = "fixed"        # fixed | uniform | log_normal | bimodal
+//! bytes = 64                    # or sweep_bytes = [64, 256, ...]: one case per size
+//! ```
+//!
+//! Every error names the file, line, column and field, e.g.
+//! `profiles/x.toml:7:9: shape.depth: must be between 1 and 4096, got 0`.
+//! Unknown fields are rejected, and so are fields that the chosen `kind` or
+//! `distribution` does not use, so a typo never silently falls back to a
+//! default.
+//!
+//! Built-in profiles live in `profiles/` at the repository root and are
+//! embedded in the binary, so `run` works from any directory.
+
+mod deserialize;
+mod expand;
+mod fields;
+mod limits;
+mod raw;
+mod shape;
+mod sizes;
+
+use std::path::{Path, PathBuf};
+
+use crate::driver::input_error::InputError;
+use crate::results::workload::Case;
+use deserialize::deserialize;
+use fields::Expander;
+
+pub use limits::{
+    DEFAULT_SEED, MAX_ACTIVE_CONNECTIONS, MAX_IDLE_CONNECTIONS, MAX_PIPELINE_DEPTH,
+    MAX_RATE_PER_SECOND, MAX_REQUESTS_PER_CONNECTION, MAX_SWEEP_POINTS, MAX_TRACE_SPEED,
+    MAX_WINDOW_BYTES,
+};
+
+/// Embeds `profiles/<name>.toml` for each name, as `(name, text)` pairs.
+macro_rules! embed_profiles {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../../profiles/", $name, ".toml")))),*]
+    };
+}
+
+/// The built-in profiles, embedded so the binary needs no files at run time.
+const BUILTIN_PROFILES: &[(&str, &str)] = embed_profiles![
+    "pingpong-64b-1conn",
+    "pingpong-64b-64conn",
+    "pipelined-16-64b",
+    "bulk-1mib",
+    "constant-rate-10k",
+    "echo-pingpong-1kib",
+    "size-sweep",
+    "connections-sweep",
+    "churn-100req",
+    "idle-10k-active-16",
+    "mixed-lognormal",
+    "echo-bimodal-pipelined",
+];
+
+/// The built-in profiles `run` uses when no `--profile` is given: one case
+/// each, cheap enough for every variant × 3 repetitions in two minutes.
+/// The expensive ones (`size-sweep`, `connections-sweep`,
+/// `idle-10k-active-16`, ...) are selected by name.
+pub const DEFAULT_SUITE: &[&str] = &[
+    "pingpong-64b-1conn",
+    "pingpong-64b-64conn",
+    "pipelined-16-64b",
+    "bulk-1mib",
+    "constant-rate-10k",
+    "echo-pingpong-1kib",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("{}: cannot read profile: {source}", file.display())]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    /// Bad content; names the file, line, column and field.
+    #[error(transparent)]
+    Invalid(#[from] InputError),
+    #[error("no profile file or built-in profile named `{name}` (built-ins: {builtins})")]
+    Unknown { name: String, builtins: String },
+}
+
+/// `(name, TOML text)` of every built-in profile.
+pub fn builtin_profiles() -> Vec<(&'static str, &'static str)> {
+    BUILTIN_PROFILES.to_vec()
+}
+
+/// The cases of the built-in profile `name`. Errors name the file as
+/// `profiles/<name>.toml`.
+pub fn load_builtin(name: &str) -> Result<Vec<Case>, ProfileError> {
+    let (_, text) = BUILTIN_PROFILES
+        .iter()
+        .find(|(builtin, _)| *builtin == name)
+        .ok_or_else(|| ProfileError::Unknown {
+            name: name.to_string(),
+            builtins: builtin_names(),
+        })?;
+    parse_profile(text, &PathBuf::from(format!("profiles/{name}.toml")))
+}
+
+/// The cases of the default suite ([`DEFAULT_SUITE`]), in order.
+pub fn default_suite() -> Vec<Case> {
+    DEFAULT_SUITE
+        .iter()
+        .flat_map(|name| {
+            // The tests parse every built-in, so this cannot fail at run time.
+            load_builtin(name).unwrap_or_else(|error| panic!("built-in profile {name}: {error}"))
+        })
+        .collect()
+}
+
+/// What a user passed to `--profile`: a path to a profile file, or the name
+/// of a built-in profile. An existing file wins over a built-in name.
+pub fn resolve_profile(argument: &str) -> Result<Vec<Case>, ProfileError> {
+    let path = Path::new(argument);
+    if path.exists() {
+        return load_profile(path);
+    }
+    let looks_like_a_path = argument.contains('/') || argument.ends_with(".toml");
+    if !looks_like_a_path && BUILTIN_PROFILES.iter().any(|(name, _)| *name == argument) {
+        return load_builtin(argument);
+    }
+    if looks_like_a_path {
+        // Let the read error say what is wrong with the path.
+        return load_profile(path);
+    }
+    Err(ProfileError::Unknown {
+        name: argument.to_string(),
+        builtins: builtin_names(),
+    })
+}
+
+fn builtin_names() -> String {
+    BUILTIN_PROFILES
+        .iter()
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Reads the profile file at `path` and expands it into cases.
+pub fn load_profile(path: &Path) -> Result<Vec<Case>, ProfileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    parse_profile(&text, path)
+}
+
+/// Expands profile text into cases. `file` names the profile in errors,
+/// gives the default `name` (its stem), and anchors a relative
+/// `shape.path` (resolved against the file's directory).
+pub fn parse_profile(text: &str, file: &Path) -> Result<Vec<Case>, ProfileError> {
+    let raw = deserialize(text, file)?;
+    Ok(Expander { text, file }.expand(raw)?)
+}

@@ -1,0 +1,13 @@
+//! The load engine against small servers written here (one std thread per
+//! connection, loopback only): correct ones must pass verification with
+//! consistent counts; misbehaving ones (corrupting, wrong `seq`, closing
+//! early, silent, absent) must be caught and counted without hanging.
+//! Bounds are on counts, never on wall time.
+
+mod faults;
+mod harness;
+mod real_servers;
+mod setup_errors;
+mod shapes;
+mod test_server;
+mod traces;

@@ -8,8 +8,9 @@ use epoll_bench::driver::profile::{
     parse_profile, resolve_profile,
 };
 use epoll_bench::driver::trace::{TRACE_HEADER, write_trace_file};
-use epoll_bench::driver::workload::{Case, Shape, SizeDistribution, TraceEvent};
+use epoll_bench::driver::workload::TraceEvent;
 use epoll_bench::protocol::Protocol;
+use epoll_bench::results::workload::{Case, Shape, SizeDistribution};
 
 fn parse(text: &str) -> Result<Vec<Case>, ProfileError> {
     parse_profile(text, Path::new("profiles/bad.toml"))

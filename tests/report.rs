@@ -76,7 +76,10 @@ fn commands_name_a_missing_or_broken_results_file() {
             .contains("no results.json in this directory"),
         "{err}"
     );
-    assert!(err.downcast_ref::<epoll_bench::cli::UsageError>().is_some());
+    assert!(
+        err.downcast_ref::<epoll_bench::error::UsageError>()
+            .is_some()
+    );
 
     let broken = dir.path().join("results.json");
     std::fs::write(&broken, r#"{"schema_version": 99}"#).unwrap();

@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Parser;
 use epoll_bench::commands::run::{RunArgs, prepare, run_prepared};
-use epoll_bench::driver::measurement::{CaseMeasurement, EngineConfig, WindowObserver};
+use epoll_bench::driver::measurement::{EngineConfig, WindowObserver};
 use epoll_bench::driver::orchestrator::{CaseEngine, Silent, run_plan};
-use epoll_bench::driver::workload::Case;
+use epoll_bench::results::measurement::CaseMeasurement;
+use epoll_bench::results::workload::Case;
 use epoll_bench::results::{ResultsFile, RunStatus, Status, VariantResult};
 
 fn binary() -> PathBuf {

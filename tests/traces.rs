@@ -8,7 +8,8 @@ use epoll_bench::driver::trace::{
     Arrivals, GenerateArgs, GenerateSpec, TraceArgs, TraceCommand, TraceError, TraceLength,
     generate, parse_trace, read_trace, run_trace_command, summarize, write_trace, write_trace_file,
 };
-use epoll_bench::driver::workload::{SizeDistribution, TraceEvent};
+use epoll_bench::driver::workload::TraceEvent;
+use epoll_bench::results::workload::SizeDistribution;
 
 fn spec(sizes: SizeDistribution, arrivals: Arrivals, seed: u64) -> GenerateSpec {
     GenerateSpec {

@@ -8,13 +8,13 @@
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
-use epoll_bench::driver::measurement::{CaseMeasurement, LatencySummary, VerificationCounts};
-use epoll_bench::driver::workload::{Case, Shape, SizeDistribution};
 use epoll_bench::protocol::Protocol;
 use epoll_bench::report::charts::render_charts;
 use epoll_bench::report::export::{default_exporters, export_all};
 use epoll_bench::results::aggregate::finish_variant;
 use epoll_bench::results::environment::Pinning;
+use epoll_bench::results::measurement::{CaseMeasurement, LatencySummary, VerificationCounts};
+use epoll_bench::results::workload::{Case, Shape, SizeDistribution};
 use epoll_bench::results::{
     CaseResult, Environment, Repetition, ResultsFile, RunInfo, RunKind, RunSettings, RunStatus,
     SCHEMA_VERSION, Status, now_utc_rfc3339,

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use crate::cli::UsageError;
 use crate::driver::measurement::EngineConfig;
 use crate::driver::orchestrator::{
     CaseEngine, ProgressSink, Step, driver_threads_for, finish_remote_case, measure_remote,
     watch_threads_of,
 };
 use crate::driver::server_process::{RemoteControl, ServerControl};
+use crate::error::UsageError;
 use crate::metrics::cross_check::KernelWatch;
 use crate::results::environment::{Pinning, usable_cpus};
 use crate::results::{

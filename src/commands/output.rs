@@ -9,7 +9,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::cli::UsageError;
+use crate::error::UsageError;
 
 /// Checks that `dir` (given with `flag`) is a directory this process can
 /// write files in, creating it if needed.

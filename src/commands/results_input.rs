@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::UsageError;
+use crate::error::UsageError;
 use crate::results::ResultsFile;
 
 /// The results file and the directory it belongs to.

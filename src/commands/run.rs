@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 
-use crate::cli::UsageError;
 use crate::driver::measurement::EngineConfig;
 use crate::driver::orchestrator::{CaseEngine, Plan, ServerTemplate, run_plan};
 use crate::driver::server_process::DEFAULT_READY_TIMEOUT;
+use crate::error::UsageError;
 use crate::results::environment::{Pinning, usable_cpus};
 use crate::results::{
     Environment, ResultsFile, RunInfo, RunKind, RunSettings, RunStatus, SCHEMA_VERSION,
@@ -41,7 +41,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "auto", value_name = "auto|none|CPUS")]
     pub pin: String,
     /// Serving threads of each server (default: the server's default).
-    #[arg(long, value_name = "N", value_parser = crate::cli::number(1usize.., ""))]
+    #[arg(long, value_name = "N", value_parser = crate::units::number(1usize.., ""))]
     pub threads: Option<usize>,
     #[command(flatten)]
     pub measure: super::session::MeasureArgs,
@@ -88,7 +88,7 @@ pub fn plan_cpus(
                 None => (list, None),
             };
             let parse = |text: &str| {
-                crate::cli::parse_cpu_list(text).map_err(|e| UsageError(format!("--pin: {e}")))
+                crate::units::parse_cpu_list(text).map_err(|e| UsageError(format!("--pin: {e}")))
             };
             let server = parse(server_text)?;
             let driver = match driver_text {
@@ -351,7 +351,7 @@ pub fn assemble(
 /// (and every non-OK finding) and returns it for the environment block.
 fn check_machine(plan: &crate::driver::orchestrator::Plan) -> Option<crate::doctor::DoctorReport> {
     use crate::doctor::{DoctorArgs, Status};
-    use crate::driver::workload::Shape;
+    use crate::results::workload::Shape;
     let connections = plan
         .cases
         .iter()

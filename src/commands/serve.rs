@@ -14,11 +14,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::Context;
 use clap::Args;
 
-use crate::cli::{UsageError, parse_bytes, parse_cpu_list};
+use crate::error::UsageError;
 use crate::protocol::control::{self as control_protocol, Command, LineError, LineReader};
 use crate::protocol::{DEFAULT_MAX_FRAME_BYTES, Protocol};
 use crate::server::{self, Server, ServerConfig, ServerControl, Variant};
 use crate::sys;
+use crate::units::{parse_bytes, parse_cpu_list};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -32,7 +33,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: String,
     /// Independent event loops, each with its own SO_REUSEPORT listener.
-    #[arg(long, default_value_t = 1, value_parser = crate::cli::number(1usize..=1024, ""))]
+    #[arg(long, default_value_t = 1, value_parser = crate::units::number(1usize..=1024, ""))]
     pub threads: usize,
     /// Largest accepted frame payload (frame protocol).
     #[arg(long, default_value_t = DEFAULT_MAX_FRAME_BYTES as u64, value_parser = parse_bytes)]
@@ -45,7 +46,7 @@ pub struct ServeArgs {
     pub pipe_size: u64,
     /// Most events one epoll_wait returns.
     #[arg(long, default_value_t = server::DEFAULT_MAX_EVENTS,
-          value_parser = crate::cli::number(1usize..=1 << 20, ""))]
+          value_parser = crate::units::number(1usize..=1 << 20, ""))]
     pub max_events: usize,
     /// Also serve the control commands on this TCP address.
     #[arg(long)]
@@ -84,32 +85,18 @@ fn config_from(args: &ServeArgs) -> Result<ServerConfig, UsageError> {
     })?;
     let max_frame_bytes = u32::try_from(args.max_frame)
         .map_err(|_| UsageError(format!("--max-frame: {} exceeds 4 GiB - 1", args.max_frame)))?;
-    if args.threads == 0 {
-        return Err(UsageError("--threads must be at least 1".into()));
-    }
-    if args.buffer_size < 64 || args.buffer_size > 1 << 30 {
-        return Err(UsageError(
-            "--buffer-size must be between 64 B and 1 GiB".into(),
-        ));
-    }
-    if args.pipe_size < 4096 || args.pipe_size > 1 << 30 {
-        return Err(UsageError(
-            "--pipe-size must be between 4 KiB and 1 GiB".into(),
-        ));
-    }
-    if args.max_events == 0 {
-        return Err(UsageError("--max-events must be at least 1".into()));
-    }
     let mut config = ServerConfig::new(variant);
     config.protocol = args.protocol;
     config.listen = listen;
     config.threads = args.threads;
     config.max_frame_bytes = max_frame_bytes;
-    config.buffer_size_bytes = args.buffer_size as usize;
-    config.pipe_size_bytes = args.pipe_size as usize;
+    // Saturating: a size beyond usize fails the server's range check.
+    config.buffer_size_bytes = usize::try_from(args.buffer_size).unwrap_or(usize::MAX);
+    config.pipe_size_bytes = usize::try_from(args.pipe_size).unwrap_or(usize::MAX);
     config.max_events = args.max_events;
     config.debug_uncounted_read = args.debug_uncounted_read;
     config.kernel_counters = args.kernel_counters;
+    config.check().map_err(UsageError)?;
     Ok(config)
 }
 
@@ -248,4 +235,35 @@ fn serve_control_client(stream: TcpStream, control: &ServerControl) {
     serve_control_lines(BufReader::new(stream), control, |answer| {
         writeln!(writer, "{answer}")
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn config(line: &[&str]) -> Result<ServerConfig, UsageError> {
+        let argv = ["serve", "--variant", "lt-splice"].iter().chain(line);
+        config_from(&Wrapper::try_parse_from(argv).unwrap().args)
+    }
+
+    #[test]
+    fn pipe_size_follows_the_servers_rule() {
+        assert_eq!(
+            config(&["--pipe-size", "4KiB"]).unwrap().pipe_size_bytes,
+            4096
+        );
+        let refused = config(&["--pipe-size", "1KiB"]).unwrap_err().to_string();
+        let mut server = ServerConfig::new("lt-splice".parse().unwrap());
+        server.pipe_size_bytes = 1024;
+        assert_eq!(Err(refused), server.check());
+        let refused = config(&["--pipe-size", "2GiB"]).unwrap_err().to_string();
+        assert_eq!(refused, "--pipe-size must be between 4 KiB and 1 GiB");
+    }
 }

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::UsageError;
 use crate::driver::measurement::{CasePhase, Progress};
 use crate::driver::orchestrator::{ProgressSink, Step};
 use crate::driver::profile;
-use crate::driver::workload::Case;
+use crate::error::UsageError;
 use crate::report::export::{self, markdown};
+use crate::results::workload::Case;
 use crate::results::{Repetition, ResultsFile, Status};
 
 /// Estimated cost of one measurement beyond its warm-up and window: start
@@ -427,7 +427,7 @@ pub fn finish(results: &ResultsFile, out: &Path) -> anyhow::Result<()> {
             .join(", ")
     );
     if let Some(reason) = &results.run.incomplete_reason {
-        return Err(crate::cli::Interrupted(format!(
+        return Err(crate::error::Interrupted(format!(
             "run incomplete ({reason}); partial results saved in {}",
             out.display()
         ))
@@ -525,26 +525,26 @@ mod tests {
 #[derive(Debug, Clone, clap::Args)]
 pub struct MeasureArgs {
     /// Measured window of each measurement (default: fitted to --budget).
-    #[arg(long, value_name = "SECONDS", value_parser = crate::cli::number(0.01.., "seconds"))]
+    #[arg(long, value_name = "SECONDS", value_parser = crate::units::number(0.01.., "seconds"))]
     pub duration: Option<f64>,
     /// Warm-up before each window (default: a quarter of the window).
-    #[arg(long, value_name = "SECONDS", value_parser = crate::cli::number(0.0.., "seconds"))]
+    #[arg(long, value_name = "SECONDS", value_parser = crate::units::number(0.0.., "seconds"))]
     pub warmup: Option<f64>,
     /// Repetitions of every variant × case (default 3; 1 with --quick).
-    #[arg(long, value_name = "N", value_parser = crate::cli::number(1u32.., ""))]
+    #[arg(long, value_name = "N", value_parser = crate::units::number(1u32.., ""))]
     pub repetitions: Option<u32>,
     /// Active connections of every case, replacing the profiles' counts.
-    #[arg(long, value_name = "N", value_parser = crate::cli::number(1u32.., ""))]
+    #[arg(long, value_name = "N", value_parser = crate::units::number(1u32.., ""))]
     pub connections: Option<u32>,
     /// Seed of every case's sizes and payload, replacing the profiles'.
-    #[arg(long, value_parser = crate::cli::number(0u64.., ""))]
+    #[arg(long, value_parser = crate::units::number(0u64.., ""))]
     pub seed: Option<u64>,
     /// Results directory (default: results/<UTC timestamp>/).
     #[arg(long, value_name = "DIR")]
     pub out: Option<std::path::PathBuf>,
     /// Most driver threads (default: `run` uses the driver's CPUs, `drive`
     /// half the usable CPUs).
-    #[arg(long, value_name = "N", value_parser = crate::cli::number(1usize.., ""))]
+    #[arg(long, value_name = "N", value_parser = crate::units::number(1usize.., ""))]
     pub driver_threads: Option<usize>,
     /// A seconds-long smoke run (for CI): short windows, 1 repetition.
     #[arg(long)]
@@ -554,7 +554,7 @@ pub struct MeasureArgs {
         long,
         value_name = "SECONDS",
         default_value_t = DEFAULT_BUDGET_SECONDS,
-        value_parser = crate::cli::number((Bound::Excluded(0.0), Bound::Unbounded), "seconds")
+        value_parser = crate::units::number((Bound::Excluded(0.0), Bound::Unbounded), "seconds")
     )]
     pub budget: f64,
 }

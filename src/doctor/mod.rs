@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::cpu_steal::CpuTimes;
+pub use crate::results::doctor_report::{DoctorReport, Finding, Status};
 use crate::sys::perf::KernelSyscallCounters;
 use crate::sys::thread::current_tid;
 
@@ -34,7 +35,7 @@ pub struct DoctorArgs {
 
     /// Connections the runs will open (checked against fd limits, backlogs
     /// and local ports).
-    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = crate::cli::number(0u64.., ""))]
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = crate::units::number(0u64.., ""))]
     pub connections: u64,
 
     /// Pipe size the splice variants will ask for, in bytes.
@@ -42,7 +43,7 @@ pub struct DoctorArgs {
         long = "pipe-size",
         value_name = "BYTES",
         default_value_t = 1 << 20,
-        value_parser = crate::cli::number(0u64.., "")
+        value_parser = crate::units::number(0u64.., "")
     )]
     pub pipe_size_bytes: u64,
 
@@ -60,73 +61,6 @@ impl Default for DoctorArgs {
             pipe_size_bytes: 1 << 20,
             root: PathBuf::from("/"),
         }
-    }
-}
-
-/// How a check came out, worst last.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Status {
-    /// Not what limits the results.
-    Ok,
-    /// Results are valid but noisier, or a cross-check is lost.
-    Warn,
-    /// Runs at the requested size will fail or measure the machine's limit.
-    Fail,
-}
-
-impl Status {
-    pub fn label(self) -> &'static str {
-        match self {
-            Status::Ok => "OK",
-            Status::Warn => "WARN",
-            Status::Fail => "FAIL",
-        }
-    }
-}
-
-/// One check's outcome.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Finding {
-    /// The setting checked, by its usual name (`net.core.somaxconn`).
-    pub check: String,
-    pub status: Status,
-    /// The value found, as read.
-    pub observed: String,
-    /// What that value means for the requested run.
-    pub message: String,
-    /// Why this setting matters for this benchmark.
-    pub why: String,
-    /// The command that fixes it; `None` when the status is OK or nothing
-    /// run on this machine can fix it.
-    pub fix: Option<String>,
-}
-
-/// Everything the doctor found.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DoctorReport {
-    pub connections: u64,
-    pub pipe_size_bytes: u64,
-    /// The folder settings were read under (`/` on a real run).
-    pub root: String,
-    pub ok_count: usize,
-    pub warn_count: usize,
-    pub fail_count: usize,
-    pub findings: Vec<Finding>,
-}
-
-impl DoctorReport {
-    /// The worst status of any finding.
-    pub fn worst(&self) -> Status {
-        self.findings
-            .iter()
-            .map(|f| f.status)
-            .max()
-            .unwrap_or(Status::Ok)
-    }
-
-    pub fn finding(&self, check: &str) -> Option<&Finding> {
-        self.findings.iter().find(|f| f.check == check)
     }
 }
 

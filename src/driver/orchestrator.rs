@@ -14,18 +14,18 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::driver::measurement::{
-    CaseMeasurement, EngineConfig, NoObserver, Progress, WindowObserver,
-};
+use crate::driver::measurement::{EngineConfig, NoObserver, Progress, WindowObserver};
+
 use crate::driver::server_process::{
     ProcessMemory, ServerControl, ServerProcess, ServerSpec, ServerWindow, SnapshotWindow,
     WindowError,
 };
-use crate::driver::workload::{Case, Shape};
 use crate::metrics::cpu_steal::steal_note;
 use crate::metrics::cross_check::KernelWatch;
 use crate::protocol::Protocol;
 use crate::results::aggregate::finish_variant;
+use crate::results::measurement::CaseMeasurement;
+use crate::results::workload::{Case, Shape};
 use crate::results::{CaseResult, FailureRecord, Repetition, ServerMemory, Status};
 
 /// Generates the load of one case against one server.

@@ -10,8 +10,8 @@ use rand::distr::{Bernoulli, Distribution, Uniform};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::LogNormal;
 
-use crate::driver::workload::SizeDistribution;
 use crate::protocol::DEFAULT_MAX_FRAME_BYTES;
+use crate::results::workload::SizeDistribution;
 
 /// Largest log-normal `sigma` accepted: beyond it nearly every draw is
 /// clamped to 1 or to `max_bytes`, which is a bimodal distribution in

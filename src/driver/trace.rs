@@ -38,8 +38,9 @@ use rand_distr::Exp;
 
 use crate::driver::input_error::InputError;
 use crate::driver::sizes::SizeSampler;
-use crate::driver::workload::{SizeDistribution, TraceEvent};
+use crate::driver::workload::TraceEvent;
 use crate::protocol::DEFAULT_MAX_FRAME_BYTES;
+use crate::results::workload::SizeDistribution;
 
 /// Connection ids must be below this: replay opens one socket per id, and
 /// far more than this cannot be held open against one server anyway.
@@ -463,7 +464,7 @@ pub struct GenerateArgs {
     #[arg(
         long,
         default_value_t = 16,
-        value_parser = crate::cli::number(1..=MAX_TRACE_CONNECTIONS, "")
+        value_parser = crate::units::number(1..=MAX_TRACE_CONNECTIONS, "")
     )]
     pub connections: u32,
     /// Number of requests to generate.
@@ -471,17 +472,17 @@ pub struct GenerateArgs {
         long,
         required_unless_present = "duration_seconds",
         conflicts_with = "duration_seconds",
-        value_parser = crate::cli::number(1..=MAX_GENERATED_REQUESTS, "")
+        value_parser = crate::units::number(1..=MAX_GENERATED_REQUESTS, "")
     )]
     pub requests: Option<u64>,
     /// Generate every request that starts within this many seconds.
     #[arg(
         long,
-        value_parser = crate::cli::number((Excluded(0.0), Included(1e6)), "seconds")
+        value_parser = crate::units::number((Excluded(0.0), Included(1e6)), "seconds")
     )]
     pub duration_seconds: Option<f64>,
     /// Requests per second over all connections.
-    #[arg(long, value_parser = crate::cli::number((Excluded(0.0), Unbounded), ""))]
+    #[arg(long, value_parser = crate::units::number((Excluded(0.0), Unbounded), ""))]
     pub rate_per_second: f64,
     /// Arrival process.
     #[arg(long, value_enum, default_value_t = Arrivals::Poisson)]
@@ -491,7 +492,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value = "fixed:64", value_parser = parse_size_spec)]
     pub size: SizeDistribution,
     /// Seed for sizes and arrivals.
-    #[arg(long, default_value_t = 1, value_parser = crate::cli::number(0u64.., ""))]
+    #[arg(long, default_value_t = 1, value_parser = crate::units::number(0u64.., ""))]
     pub seed: u64,
 }
 

@@ -8,8 +8,10 @@
 //! total also shows how many syscalls of kinds the suite does not track at
 //! all happened in the window (`unaccounted_syscalls`).
 //!
-//! Everything here is pure: it compares two window deltas and says what it
-//! found, so it is tested without a kernel.
+//! The comparison ([`cross_check`], [`CrossCheck`]) is pure: it compares two
+//! window deltas and says what it found, so it is tested without a kernel.
+//! Only [`KernelWatch`] touches the kernel: it attaches perf counters to a
+//! server's threads and reads them at each window's boundaries.
 
 use std::fmt;
 

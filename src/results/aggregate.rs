@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::driver::measurement::CaseMeasurement;
 use crate::metrics::cross_check::{CrossCheck, CrossCheckReport};
+use crate::results::measurement::CaseMeasurement;
 use crate::server::report::ServerReport;
 
 use super::{

@@ -38,7 +38,7 @@ pub struct Environment {
     /// What `epoll-bench doctor` found before the run (`None`: not run,
     /// e.g. results written by a bench).
     #[serde(default)]
-    pub doctor: Option<crate::doctor::DoctorReport>,
+    pub doctor: Option<crate::results::doctor_report::DoctorReport>,
 }
 
 /// Where server and driver ran.
@@ -166,7 +166,7 @@ pub fn allowed_cpus(status: &str) -> Option<Vec<usize>> {
     let line = status
         .lines()
         .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?;
-    crate::cli::parse_cpu_list(line.trim()).ok()
+    crate::units::parse_cpu_list(line.trim()).ok()
 }
 
 /// CPUs this process may run on.

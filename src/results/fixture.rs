@@ -7,10 +7,10 @@
 //! the driver 4 µs), `et-rw` failed (a payload mismatch).
 //! Case `size-sweep/4096`: `et-splice` passed, noisy (CV > 5 %).
 
-use crate::driver::measurement::{CaseMeasurement, LatencySummary, VerificationCounts};
-use crate::driver::workload::{Case, Shape, SizeDistribution};
 use crate::metrics::cross_check::CrossCheck;
 use crate::protocol::Protocol;
+use crate::results::measurement::{CaseMeasurement, LatencySummary, VerificationCounts};
+use crate::results::workload::{Case, Shape, SizeDistribution};
 use crate::server::report::{LoopCounters, ReportKind, ServerReport, ThreadReport};
 use crate::sys::SyscallKind;
 use crate::sys::rusage::ThreadUsage;
@@ -206,16 +206,16 @@ pub fn environment() -> Environment {
         epoll_bench_version: "0.1.0".into(),
         build_profile: "release".into(),
         syscall_counting: true,
-        doctor: Some(crate::doctor::DoctorReport {
+        doctor: Some(crate::results::doctor_report::DoctorReport {
             connections: 64,
             pipe_size_bytes: 1 << 20,
             root: "/".into(),
             ok_count: 0,
             warn_count: 1,
             fail_count: 0,
-            findings: vec![crate::doctor::Finding {
+            findings: vec![crate::results::doctor_report::Finding {
                 check: "net.core.somaxconn".into(),
-                status: crate::doctor::Status::Warn,
+                status: crate::results::doctor_report::Status::Warn,
                 observed: "128".into(),
                 message: "a backlog of 128 may drop a burst of 64 connects".into(),
                 why: "it caps the listen backlog".into(),

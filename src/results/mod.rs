@@ -4,8 +4,8 @@
 //! Documented field by field in `docs/results-schema.md` (a test keeps the two
 //! in step).
 //!
-//! Measuring fills these structs ([`crate::driver::orchestrator`]); exporters
-//! (`crate::report::export`) only read them.
+//! Measuring (the driver's orchestrator) fills these structs; exporters (the
+//! report layer) only read them. Nothing here imports either.
 //!
 //! A failed repetition keeps its failure record but no measurement, and a
 //! variant with any failed repetition has no summary: failed results are
@@ -14,18 +14,21 @@
 #![forbid(unsafe_code)]
 
 pub mod aggregate;
+pub mod doctor_report;
 pub mod environment;
 pub mod figures;
+pub mod measurement;
+pub mod workload;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::driver::measurement::{CaseMeasurement, VerificationCounts};
-use crate::driver::workload::Case;
 use crate::metrics::cross_check::CrossCheck;
 use crate::server::report::ServerReport;
+use measurement::{CaseMeasurement, VerificationCounts};
+use workload::Case;
 
 pub use environment::Environment;
 

@@ -13,8 +13,10 @@ use super::report::{LoopCounters, ThreadReport};
 use super::trigger::Trigger;
 use crate::sys::{self, Fd, epoll, epoll::Epoll};
 
-const LISTENER_TOKEN: u64 = u64::MAX;
-const WAKER_TOKEN: u64 = u64::MAX - 1;
+/// Epoll tokens of the listener and the control waker (registered by `Server::start`): a
+/// connection's [`token`] has its slot index, far below `u32::MAX - 1`, in the low half.
+pub(crate) const LISTENER_TOKEN: u64 = u64::MAX;
+pub(crate) const WAKER_TOKEN: u64 = u64::MAX - 1;
 
 /// How long accepting stays paused after the process ran out of fds, when
 /// no connection closes first.

@@ -15,6 +15,7 @@ pub mod variant;
 
 use std::io;
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -26,11 +27,15 @@ use crate::protocol::{DEFAULT_MAX_FRAME_BYTES, Protocol};
 use crate::sys::{self, epoll};
 use control::LoopControl;
 use copy::ConnConfig;
-use event_loop::{LoopConfig, LoopResources};
+use event_loop::{LISTENER_TOKEN, LoopConfig, LoopResources, WAKER_TOKEN};
 
 pub const DEFAULT_BUFFER_SIZE_BYTES: usize = 64 << 10;
 pub const DEFAULT_PIPE_SIZE_BYTES: usize = 64 << 10;
 pub const DEFAULT_MAX_EVENTS: usize = 1024;
+/// Per-connection buffer sizes a server accepts (rw, writev).
+pub const BUFFER_SIZE_BYTES: RangeInclusive<usize> = 64..=1 << 30;
+/// Pipe sizes a server asks F_SETPIPE_SZ for (splice): at least a page.
+pub const PIPE_SIZE_BYTES: RangeInclusive<usize> = 4096..=1 << 30;
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -62,6 +67,25 @@ impl ServerConfig {
             debug_uncounted_read: false,
             kernel_counters: false,
         }
+    }
+
+    /// The one rule for sizes and counts a server accepts, applied by
+    /// [`Server::start`] and by `serve` to its flags (as a usage error) before
+    /// anything starts. The message names the flag that sets each field.
+    pub fn check(&self) -> Result<(), String> {
+        if self.threads == 0 {
+            return Err("--threads must be at least 1".into());
+        }
+        if !BUFFER_SIZE_BYTES.contains(&self.buffer_size_bytes) {
+            return Err("--buffer-size must be between 64 B and 1 GiB".into());
+        }
+        if !PIPE_SIZE_BYTES.contains(&self.pipe_size_bytes) {
+            return Err("--pipe-size must be between 4 KiB and 1 GiB".into());
+        }
+        if self.max_events == 0 {
+            return Err("--max-events must be at least 1".into());
+        }
+        Ok(())
     }
 
     fn loop_config(&self, thread_index: usize) -> LoopConfig {
@@ -124,19 +148,7 @@ impl Server {
     /// Binds every listener and starts the serving threads. All set-up
     /// errors surface here, before anything is reported as listening.
     pub fn start(config: ServerConfig) -> Result<Server, ServerError> {
-        if config.threads == 0 {
-            return Err(ServerError::Config("--threads must be at least 1".into()));
-        }
-        if config.buffer_size_bytes < 64 {
-            return Err(ServerError::Config(
-                "--buffer-size must be at least 64 bytes".into(),
-            ));
-        }
-        if config.pipe_size_bytes == 0 || config.max_events == 0 {
-            return Err(ServerError::Config(
-                "--pipe-size and max events must be positive".into(),
-            ));
-        }
+        config.check().map_err(ServerError::Config)?;
         sys::socket::ensure_port_free(config.listen).map_err(|source| ServerError::Listen {
             addr: config.listen,
             source,
@@ -160,10 +172,10 @@ impl Server {
             let epoll = epoll::Epoll::new().map_err(start_error)?;
             let control = Arc::new(LoopControl::new().map_err(start_error)?);
             epoll
-                .add(listener.raw(), epoll::IN, u64::MAX)
+                .add(listener.raw(), epoll::IN, LISTENER_TOKEN)
                 .map_err(start_error)?;
             epoll
-                .add(control.waker_fd(), epoll::IN, u64::MAX - 1)
+                .add(control.waker_fd(), epoll::IN, WAKER_TOKEN)
                 .map_err(start_error)?;
             prepared.push((
                 thread_index,
@@ -277,5 +289,31 @@ impl ServerControl {
             self.protocol,
             threads,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_size_rule_for_the_server_and_serve() {
+        let mut config = ServerConfig::new("lt-splice".parse().unwrap());
+        assert_eq!(config.check(), Ok(()));
+        config.pipe_size_bytes = 4095;
+        let rule = "--pipe-size must be between 4 KiB and 1 GiB";
+        assert_eq!(config.check(), Err(rule.to_string()));
+        match Server::start(config.clone()) {
+            Err(ServerError::Config(message)) => assert_eq!(message, rule),
+            other => panic!("expected the pipe-size rule, got {:?}", other.err()),
+        }
+        config.pipe_size_bytes = (1 << 30) + 1;
+        assert_eq!(config.check(), Err(rule.to_string()));
+        config.pipe_size_bytes = 1 << 30;
+        config.buffer_size_bytes = 63;
+        assert_eq!(
+            config.check(),
+            Err("--buffer-size must be between 64 B and 1 GiB".to_string())
+        );
     }
 }

@@ -4,9 +4,14 @@ use std::io;
 
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 
+use super::counters::{SyscallKind, finish_nix};
+
+// glibc issues getrlimit and setrlimit as prlimit64 on the calling process,
+// so they are counted as that kind, as the kernel's tracepoints see them.
+
 /// `(soft, hard)` RLIMIT_NOFILE of this process.
 pub fn nofile() -> io::Result<(u64, u64)> {
-    getrlimit(Resource::RLIMIT_NOFILE).map_err(io::Error::from)
+    finish_nix(SyscallKind::Prlimit64, getrlimit(Resource::RLIMIT_NOFILE))
 }
 
 /// Raises this process's soft RLIMIT_NOFILE to its hard limit; returns the
@@ -14,7 +19,10 @@ pub fn nofile() -> io::Result<(u64, u64)> {
 pub fn raise_nofile_to_hard() -> io::Result<u64> {
     let (soft, hard) = nofile()?;
     if soft < hard {
-        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).map_err(io::Error::from)?;
+        finish_nix(
+            SyscallKind::Prlimit64,
+            setrlimit(Resource::RLIMIT_NOFILE, hard, hard),
+        )?;
     }
     Ok(hard)
 }

@@ -15,12 +15,12 @@
 
 use std::collections::BTreeMap;
 
-use epoll_bench::driver::measurement::{CaseMeasurement, LatencySummary};
-use epoll_bench::driver::workload::{Case, Shape, SizeDistribution};
 use epoll_bench::protocol::Protocol;
 use epoll_bench::results::aggregate::finish_variant;
 use epoll_bench::results::environment::Sysctls;
 use epoll_bench::results::fixture;
+use epoll_bench::results::measurement::{CaseMeasurement, LatencySummary};
+use epoll_bench::results::workload::{Case, Shape, SizeDistribution};
 use epoll_bench::results::{
     CaseResult, Environment, Repetition, ResultsFile, RunInfo, RunKind, RunSettings, RunStatus,
     SCHEMA_VERSION, Status, VariantResult,

@@ -4,9 +4,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use epoll_bench::driver::measurement::{CaseMeasurement, EngineConfig, Progress, WindowObserver};
-use epoll_bench::driver::workload::{Case, Shape, SizeDistribution};
+use epoll_bench::driver::measurement::{EngineConfig, Progress, WindowObserver};
+
 use epoll_bench::protocol::Protocol;
+use epoll_bench::results::measurement::CaseMeasurement;
+use epoll_bench::results::workload::{Case, Shape, SizeDistribution};
 
 pub(crate) fn case(
     protocol: Protocol,

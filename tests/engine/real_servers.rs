@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use epoll_bench::driver::engine::run_case;
 use epoll_bench::driver::measurement::{EngineConfig, NoObserver};
-use epoll_bench::driver::workload::{Shape, SizeDistribution};
 use epoll_bench::protocol::Protocol;
+use epoll_bench::results::workload::{Shape, SizeDistribution};
 
 use crate::harness::*;
 

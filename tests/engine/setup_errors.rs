@@ -5,8 +5,8 @@ use std::net::{SocketAddr, TcpListener};
 
 use epoll_bench::driver::engine::{EngineError, run_case};
 use epoll_bench::driver::measurement::NoObserver;
-use epoll_bench::driver::workload::Shape;
 use epoll_bench::protocol::Protocol;
+use epoll_bench::results::workload::Shape;
 
 use crate::harness::*;
 use crate::test_server::*;

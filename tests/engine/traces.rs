@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use epoll_bench::driver::engine::{EngineError, run_case, run_case_with_trace};
 use epoll_bench::driver::measurement::NoObserver;
-use epoll_bench::driver::workload::{Shape, TraceEvent};
+use epoll_bench::driver::workload::TraceEvent;
 use epoll_bench::protocol::Protocol;
+use epoll_bench::results::workload::Shape;
 
 use crate::harness::*;
 use crate::test_server::*;

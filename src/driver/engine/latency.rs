@@ -3,7 +3,7 @@
 
 use hdrhistogram::Histogram;
 
-use crate::driver::measurement::LatencySummary;
+use crate::results::measurement::LatencySummary;
 
 /// Largest latency recorded exactly: one hour. Longer ones are clamped
 /// (a request that late has long been counted as unanswered anyway).

@@ -40,11 +40,11 @@ use std::thread::ScopedJoinHandle;
 
 use hdrhistogram::Histogram;
 
-use crate::driver::measurement::{
-    CaseMeasurement, EngineConfig, VerificationCounts, WindowObserver,
-};
+use crate::driver::measurement::{EngineConfig, WindowObserver};
 use crate::driver::payload::PayloadSource;
-use crate::driver::workload::{Case, Shape, TraceEvent};
+use crate::driver::workload::TraceEvent;
+use crate::results::measurement::{CaseMeasurement, VerificationCounts};
+use crate::results::workload::{Case, Shape};
 use crate::sys::SyscallCounts;
 use crate::sys::rusage::ThreadUsage;
 

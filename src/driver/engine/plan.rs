@@ -4,8 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::driver::workload::{Case, Shape, TraceEvent};
+use crate::driver::workload::TraceEvent;
+
 use crate::protocol::Protocol;
+use crate::results::workload::{Case, Shape};
 
 use super::error::EngineError;
 
@@ -263,7 +265,7 @@ pub(super) fn ensure_fd_capacity(connections: u64) -> Result<(), EngineError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::workload::SizeDistribution;
+    use crate::results::workload::SizeDistribution;
 
     fn case(shape: Shape, connections: u32) -> Case {
         Case {

@@ -10,8 +10,8 @@ use crate::driver::profile::fields::Expander;
 use crate::driver::profile::limits::{DEFAULT_SEED, MAX_ACTIVE_CONNECTIONS};
 use crate::driver::profile::raw::{Counts, RawProfile};
 use crate::driver::trace::{self, TraceError};
-use crate::driver::workload::{Case, Shape, SizeDistribution};
 use crate::protocol::Protocol;
+use crate::results::workload::{Case, Shape, SizeDistribution};
 
 impl Expander<'_> {
     pub(super) fn expand(&self, raw: RawProfile) -> Result<Vec<Case>, InputError> {

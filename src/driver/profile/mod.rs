@@ -38,7 +38,7 @@ mod sizes;
 use std::path::{Path, PathBuf};
 
 use crate::driver::input_error::InputError;
-use crate::driver::workload::Case;
+use crate::results::workload::Case;
 use deserialize::deserialize;
 use fields::Expander;
 

@@ -13,7 +13,7 @@ use crate::driver::profile::limits::{
     MAX_TRACE_SPEED, MAX_WINDOW_BYTES,
 };
 use crate::driver::profile::raw::RawShape;
-use crate::driver::workload::Shape;
+use crate::results::workload::Shape;
 
 impl Expander<'_> {
     pub(super) fn shape(&self, raw: &Spanned<RawShape>) -> Result<Shape, InputError> {

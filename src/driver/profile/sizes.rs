@@ -8,8 +8,8 @@ use toml::Spanned;
 use crate::driver::input_error::InputError;
 use crate::driver::profile::fields::Expander;
 use crate::driver::profile::raw::RawSizes;
-use crate::driver::workload::SizeDistribution;
 use crate::protocol::DEFAULT_MAX_FRAME_BYTES;
+use crate::results::workload::SizeDistribution;
 
 impl Expander<'_> {
     /// The size distribution(s): one, or one `Fixed` per `sweep_bytes`

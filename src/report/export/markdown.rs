@@ -7,10 +7,10 @@
 use std::fmt::Write;
 
 use super::{ExportError, Exporter};
-use crate::driver::workload::{Shape, SizeDistribution};
 use crate::metrics::cpu_steal::STEAL_WARN_PERCENT;
 use crate::metrics::cross_check::CrossCheck;
 use crate::results::figures::{self, Figure, Group};
+use crate::results::workload::{Shape, SizeDistribution};
 use crate::results::{
     CaseResult, DriverBottleneck, NOISY_CV_PERCENT, ResultsFile, RunStatus, Spread, Status,
     VariantResult,

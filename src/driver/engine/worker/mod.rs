@@ -28,11 +28,11 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use crate::driver::measurement::VerificationCounts;
 use crate::driver::payload::PayloadSource;
 use crate::driver::sizes::SizeSampler;
-use crate::driver::workload::SizeDistribution;
 use crate::protocol::Protocol;
+use crate::results::measurement::VerificationCounts;
+use crate::results::workload::SizeDistribution;
 use crate::sys::epoll::{self, Epoll, Event};
 use crate::sys::rusage::ThreadUsage;
 use crate::sys::{SyscallCounts, counters};

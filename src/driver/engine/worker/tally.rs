@@ -5,7 +5,7 @@ use hdrhistogram::Histogram;
 
 use crate::driver::engine::connection::{Request, ResponseSink};
 use crate::driver::engine::latency;
-use crate::driver::measurement::VerificationCounts;
+use crate::results::measurement::VerificationCounts;
 
 /// Counts and histogram of one thread; the response sink of its
 /// connections.

@@ -14,8 +14,10 @@
 #![forbid(unsafe_code)]
 
 pub mod aggregate;
+pub mod builder;
 pub mod environment;
 pub mod figures;
+pub mod latency_curve;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -27,6 +29,7 @@ use crate::driver::workload::Case;
 use crate::metrics::cross_check::CrossCheck;
 use crate::server::report::ServerReport;
 
+pub use builder::ResultsBuilder;
 pub use environment::Environment;
 
 /// Bumped whenever a field is renamed, removed or changes meaning.

@@ -107,7 +107,7 @@ pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
         repetitions,
         engine: session::engine_config(&timing, target, driver_threads_max, None),
         driver_threads_max,
-        target: Target::Remote(remote),
+        target: Target::Remote(Box::new(remote)),
     };
     let environment = Environment::collect(Pinning {
         mode: "none".into(),

@@ -23,8 +23,9 @@ use super::plan::Step;
 pub enum Target {
     /// A fresh server for every measurement, of the measurement's variant.
     Spawn(ServerTemplate),
-    /// One server started elsewhere, whatever the plan's variant name.
-    Remote(RemoteServer),
+    /// One server started elsewhere, whatever the plan's variant name
+    /// (boxed: its control connection and kernel watch are large).
+    Remote(Box<RemoteServer>),
 }
 
 impl Target {

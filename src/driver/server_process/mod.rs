@@ -19,6 +19,7 @@
 
 use std::io;
 
+use crate::protocol::control::Command;
 use crate::server::report::ServerReport;
 
 pub mod control_client;
@@ -60,7 +61,10 @@ pub enum ServerError {
         status: String,
         stderr: String,
     },
-    #[error("server {variant} did not answer `snapshot` within {seconds} s")]
+    #[error(
+        "server {variant} did not answer `{}` within {seconds} s",
+        Command::Snapshot
+    )]
     SnapshotTimeout { variant: String, seconds: f64 },
     #[error("server {variant} sent a line that is not a server report ({reason}): `{line}`")]
     BadReport {
@@ -68,7 +72,10 @@ pub enum ServerError {
         line: String,
         reason: String,
     },
-    #[error("server {variant} did not exit within {seconds} s of `stop`; killed it")]
+    #[error(
+        "server {variant} did not exit within {seconds} s of `{}`; killed it",
+        Command::Stop
+    )]
     StopTimeout { variant: String, seconds: f64 },
     #[error("control interface {addr}: {source}")]
     Control { addr: String, source: io::Error },

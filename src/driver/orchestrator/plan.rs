@@ -211,3 +211,106 @@ fn finish_case(case: &Case, run: &Runner, per_variant: Vec<Vec<Repetition>>) -> 
         variants,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::driver::measurement::{CaseMeasurement, WindowObserver};
+    use crate::driver::orchestrator::{RemoteServer, ServerTemplate};
+    use crate::results::fixture;
+
+    /// Never called: every measurement here fails before any load.
+    struct NoLoad;
+
+    impl CaseEngine for NoLoad {
+        fn run_case(
+            &mut self,
+            _: &Case,
+            _: &EngineConfig,
+            _: &mut dyn WindowObserver,
+        ) -> Result<CaseMeasurement, String> {
+            panic!("no measurement here reaches the engine")
+        }
+    }
+
+    /// Raises the interrupt as the first measurement starts, as Ctrl-C in
+    /// the middle of it would.
+    struct InterruptDuringFirst<'a>(&'a AtomicBool);
+
+    impl ProgressSink for InterruptDuringFirst<'_> {
+        fn measurement_started(&mut self, _: &Step) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+        fn measurement_finished(&mut self, _: &Step, _: &Repetition) {}
+    }
+
+    fn plan(target: Target) -> Plan {
+        Plan {
+            cases: vec![fixture::case("pingpong-64b-1conn", 64)],
+            variants: vec!["lt-rw".into()],
+            repetitions: 2,
+            engine: EngineConfig {
+                target: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                warmup: Duration::ZERO,
+                duration: Duration::from_millis(10),
+                driver_threads: 1,
+                driver_cpus: None,
+                drain_timeout: Duration::from_millis(10),
+            },
+            driver_threads_max: 1,
+            target,
+        }
+    }
+
+    fn interrupted_during_first(mut plan: Plan) -> Outcome {
+        let flag = AtomicBool::new(false);
+        run_plan(
+            &mut plan,
+            &mut NoLoad,
+            &mut InterruptDuringFirst(&flag),
+            &flag,
+        )
+    }
+
+    #[test]
+    fn a_failure_under_an_interrupt_that_reached_the_server_is_dropped() {
+        let target = Target::Spawn(ServerTemplate {
+            program: "/nonexistent/epoll-bench".into(),
+            leading_args: Vec::new(),
+            threads: None,
+            cpus: None,
+            extra_args: Vec::new(),
+            ready_timeout: Duration::from_millis(100),
+        });
+        let outcome = interrupted_during_first(plan(target));
+        assert!(outcome.interrupted);
+        assert!(outcome.cases.is_empty(), "the failed repetition was kept");
+    }
+
+    #[test]
+    fn a_remote_failure_under_an_interrupt_is_kept() {
+        // A port nothing listens on any more: connecting is refused.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let remote = RemoteServer::connect(closed, None, Duration::from_millis(200));
+        assert!(remote.unreachable_reason().is_some());
+        let outcome = interrupted_during_first(plan(Target::Remote(Box::new(remote))));
+        assert!(outcome.interrupted);
+        let variant = &outcome.cases[0].variants[0];
+        assert_eq!(variant.repetitions.len(), 1, "one measured, then stopped");
+        assert_eq!(variant.status, Status::Failed);
+        assert!(
+            variant.failure_reasons[0].starts_with("cannot reach the target"),
+            "{:?}",
+            variant.failure_reasons
+        );
+        assert_eq!(
+            variant.server_side_unavailable_reason.as_deref(),
+            Some("no --control interface given")
+        );
+    }
+}

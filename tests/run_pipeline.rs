@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::Parser;
 use epoll_bench::commands::run::{RunArgs, prepare, run_prepared};
 use epoll_bench::driver::measurement::{EngineConfig, WindowObserver};
-use epoll_bench::driver::orchestrator::{CaseEngine, Silent, run_plan};
+use epoll_bench::driver::orchestrator::{CaseEngine, Silent, Target, run_plan};
 use epoll_bench::results::measurement::CaseMeasurement;
 use epoll_bench::results::workload::Case;
 use epoll_bench::results::{ResultsFile, RunStatus, Status, VariantResult};
@@ -168,7 +168,7 @@ fn plan_for(out: &Path, extra: &[&str]) -> epoll_bench::driver::orchestrator::Pl
 #[test]
 fn one_corrupted_repetition_fails_its_variant_only() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = plan_for(
+    let mut plan = plan_for(
         dir.path(),
         &[
             "--variants",
@@ -189,7 +189,7 @@ fn one_corrupted_repetition_fails_its_variant_only() {
         corrupt_on_run: Some(4),
         stop_after: None,
     };
-    let outcome = run_plan(&plan, &mut engine, &mut Silent, &AtomicBool::new(false));
+    let outcome = run_plan(&mut plan, &mut engine, &mut Silent, &AtomicBool::new(false));
     assert!(!outcome.interrupted);
     let case = &outcome.cases[0];
     let lt = &case.variants[0];
@@ -209,7 +209,7 @@ fn one_corrupted_repetition_fails_its_variant_only() {
 #[test]
 fn an_interrupted_run_keeps_what_finished_and_says_incomplete() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = plan_for(
+    let mut plan = plan_for(
         dir.path(),
         &[
             "--variants",
@@ -230,7 +230,7 @@ fn an_interrupted_run_keeps_what_finished_and_says_incomplete() {
         corrupt_on_run: None,
         stop_after: Some((3, &flag)),
     };
-    let outcome = run_plan(&plan, &mut engine, &mut Silent, &flag);
+    let outcome = run_plan(&mut plan, &mut engine, &mut Silent, &flag);
     assert!(outcome.interrupted);
     assert_eq!(engine.runs, 3);
     assert_eq!(outcome.cases.len(), 1, "the second case never started");
@@ -240,17 +240,17 @@ fn an_interrupted_run_keeps_what_finished_and_says_incomplete() {
     assert_eq!(variants[1].repetitions_planned, 2);
     assert_eq!(variants[1].summary.as_ref().unwrap().repetitions_used, 1);
 
-    let results = epoll_bench::commands::run::assemble(
+    let results = ResultsFile::builder(
         epoll_bench::results::RunKind::Run,
         prepare(&args(dir.path(), &["--quick"]), binary())
             .unwrap()
             .settings,
         epoll_bench::results::Environment::collect(Default::default()),
-        outcome.cases,
-        true,
-        "2026-01-01T00:00:00Z".into(),
-        1.0,
-    );
+    )
+    .started_at("2026-01-01T00:00:00Z")
+    .elapsed_seconds(1.0)
+    .interrupted(true)
+    .build(outcome.cases);
     results.validate().unwrap();
     assert_eq!(results.run.status, RunStatus::Incomplete);
     let out = dir.path().join("partial");
@@ -278,13 +278,16 @@ fn a_server_that_cannot_start_fails_every_measurement_clearly() {
             "1",
         ],
     );
-    plan.server.program = dir.path().join("no-such-binary");
+    let Target::Spawn(template) = &mut plan.target else {
+        panic!("`run` plans spawn their servers");
+    };
+    template.program = dir.path().join("no-such-binary");
     let mut engine = Scripted {
         runs: 0,
         corrupt_on_run: None,
         stop_after: None,
     };
-    let outcome = run_plan(&plan, &mut engine, &mut Silent, &AtomicBool::new(false));
+    let outcome = run_plan(&mut plan, &mut engine, &mut Silent, &AtomicBool::new(false));
     assert_eq!(engine.runs, 0);
     let v = &outcome.cases[0].variants[0];
     assert_eq!(v.status, Status::Failed);

@@ -13,11 +13,11 @@ use epoll_bench::report::charts::render_charts;
 use epoll_bench::report::export::{default_exporters, export_all};
 use epoll_bench::results::aggregate::finish_variant;
 use epoll_bench::results::environment::Pinning;
+use epoll_bench::results::latency_curve::{nearest_rank, percentile_curve};
 use epoll_bench::results::measurement::{CaseMeasurement, LatencySummary, VerificationCounts};
 use epoll_bench::results::workload::{Case, Shape, SizeDistribution};
 use epoll_bench::results::{
-    CaseResult, Environment, Repetition, ResultsFile, RunInfo, RunKind, RunSettings, RunStatus,
-    SCHEMA_VERSION, Status, now_utc_rfc3339,
+    CaseResult, Environment, Repetition, ResultsFile, RunKind, RunSettings, Status, now_utc_rfc3339,
 };
 
 use super::support::{MEASUREMENT, WARM_UP, Window, quick_mode, variants};
@@ -52,34 +52,19 @@ pub fn record(r: Recorded) {
     }
 }
 
-/// Value at percentile `p` of sorted `values` (nearest rank).
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 fn latency(latencies_us: &[f64]) -> LatencySummary {
     let mut sorted = latencies_us.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let mut curve = vec![(0.0, sorted.first().copied().unwrap_or(0.0))];
-    let mut rest = 50.0;
-    while 100.0 - rest < 99.9999 {
-        curve.push((100.0 - rest, percentile(&sorted, 100.0 - rest)));
-        rest /= 2.0;
-    }
-    curve.push((100.0, sorted.last().copied().unwrap_or(0.0)));
+    let percentile = |p: f64| nearest_rank(&sorted, p);
     LatencySummary {
         samples: sorted.len() as u64,
         mean_us: sorted.iter().sum::<f64>() / sorted.len().max(1) as f64,
-        p50_us: percentile(&sorted, 50.0),
-        p90_us: percentile(&sorted, 90.0),
-        p99_us: percentile(&sorted, 99.0),
-        p999_us: percentile(&sorted, 99.9),
+        p50_us: percentile(50.0),
+        p90_us: percentile(90.0),
+        p99_us: percentile(99.0),
+        p999_us: percentile(99.9),
         max_us: sorted.last().copied().unwrap_or(0.0),
-        percentile_curve_us: curve,
+        percentile_curve_us: percentile_curve(percentile),
     }
 }
 
@@ -153,43 +138,32 @@ pub fn build(recorded: &[Recorded], started_at_utc: String, elapsed_seconds: f64
             variants,
         });
     }
-    let (passed, failed) = epoll_bench::results::status_counts(&cases);
-    ResultsFile {
-        schema_version: SCHEMA_VERSION,
-        run: RunInfo {
-            kind: RunKind::Run,
-            status: RunStatus::Complete,
-            incomplete_reason: None,
-            started_at_utc,
-            finished_at_utc: now_utc_rfc3339(),
-            elapsed_seconds,
-            settings: RunSettings {
-                variants: variants(),
-                profiles: vec!["cargo bench (round-trip scenario)".into()],
-                warmup_seconds: WARM_UP.as_secs_f64(),
-                duration_seconds: MEASUREMENT.as_secs_f64(),
-                drain_timeout_seconds: 0.0,
-                repetitions_planned: REPETITIONS as u32,
-                connections_override: None,
-                seed_override: None,
-                quick: false,
-                server_threads: None,
-                driver_threads_max: 1,
-                time_budget_seconds: None,
-                target: None,
-                control: None,
-            },
-            passed_count: passed,
-            failed_count: failed,
-        },
-        environment: Environment::collect(Pinning {
-            mode: "none".into(),
-            server_cpus: None,
-            driver_cpus: None,
-            method: "not pinned (cargo bench)".into(),
-        }),
-        cases,
-    }
+    let settings = RunSettings {
+        variants: variants(),
+        profiles: vec!["cargo bench (round-trip scenario)".into()],
+        warmup_seconds: WARM_UP.as_secs_f64(),
+        duration_seconds: MEASUREMENT.as_secs_f64(),
+        drain_timeout_seconds: 0.0,
+        repetitions_planned: REPETITIONS as u32,
+        connections_override: None,
+        seed_override: None,
+        quick: false,
+        server_threads: None,
+        driver_threads_max: 1,
+        time_budget_seconds: None,
+        target: None,
+        control: None,
+    };
+    let environment = Environment::collect(Pinning {
+        mode: "none".into(),
+        server_cpus: None,
+        driver_cpus: None,
+        method: "not pinned (cargo bench)".into(),
+    });
+    ResultsFile::builder(RunKind::Run, settings, environment)
+        .started_at(started_at_utc)
+        .elapsed_seconds(elapsed_seconds)
+        .build(cases)
 }
 
 /// Where `cargo bench` writes its results set.

@@ -8,23 +8,18 @@
 //! incomplete.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
 
-use crate::driver::measurement::EngineConfig;
-use crate::driver::orchestrator::{CaseEngine, Plan, ServerTemplate, run_plan};
+use crate::driver::orchestrator::{CaseEngine, Plan, ServerTemplate, Target, open_connections};
 use crate::driver::server_process::DEFAULT_READY_TIMEOUT;
 use crate::error::UsageError;
 use crate::results::environment::{Pinning, usable_cpus};
-use crate::results::{
-    Environment, ResultsFile, RunInfo, RunKind, RunSettings, RunStatus, SCHEMA_VERSION,
-    now_utc_rfc3339,
-};
+use crate::results::{Environment, RunKind, RunSettings};
 use crate::server::variant::Variant;
 
-use super::session::{self, ProgressDisplay};
+use super::session;
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
@@ -160,18 +155,9 @@ pub struct Prepared {
 pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, UsageError> {
     let variants = select_variants(&args.variants)?;
     let cases = session::load_cases(&args.profiles, args.measure.connections, args.measure.seed)?;
-    let repetitions = args
-        .measure
-        .repetitions
-        .unwrap_or(if args.measure.quick { 1 } else { 3 });
-    if repetitions == 0 {
-        return Err(UsageError("--repetitions: must be at least 1".into()));
-    }
+    let repetitions = args.measure.repetitions()?;
     if args.threads == Some(0) {
         return Err(UsageError("--threads: must be at least 1".into()));
-    }
-    if args.measure.driver_threads == Some(0) {
-        return Err(UsageError("--driver-threads: must be at least 1".into()));
     }
     let measurements = cases.len() * variants.len() * repetitions as usize;
     let timing = session::plan_timing(
@@ -194,25 +180,20 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
             .as_ref()
             .map_or_else(|| (usable.len() / 2).max(1), |d| d.len())
     });
+    let profiles = if args.profiles.is_empty() {
+        vec!["default suite".into()]
+    } else {
+        args.profiles.clone()
+    };
     let settings = RunSettings {
-        variants: variants.clone(),
-        profiles: if args.profiles.is_empty() {
-            vec!["default suite".into()]
-        } else {
-            args.profiles.clone()
-        },
-        warmup_seconds: timing.warmup_seconds,
-        duration_seconds: timing.duration_seconds,
-        drain_timeout_seconds: session::DRAIN_TIMEOUT_SECONDS,
-        repetitions_planned: repetitions,
-        connections_override: args.measure.connections,
-        seed_override: args.measure.seed,
-        quick: args.measure.quick,
         server_threads: args.threads,
-        driver_threads_max,
-        time_budget_seconds: timing.budget_seconds,
-        target: None,
-        control: None,
+        ..args.measure.settings(
+            variants.clone(),
+            profiles,
+            &timing,
+            repetitions,
+            driver_threads_max,
+        )
     };
     let pinning = Pinning {
         mode: args.pin.clone(),
@@ -224,23 +205,22 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
         cases,
         variants,
         repetitions,
-        engine: EngineConfig {
-            target: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            warmup: Duration::from_secs_f64(timing.warmup_seconds),
-            duration: Duration::from_secs_f64(timing.duration_seconds),
-            driver_threads: driver_threads_max,
-            driver_cpus: cpus.driver,
-            drain_timeout: Duration::from_secs_f64(session::DRAIN_TIMEOUT_SECONDS),
-        },
+        // Each spawned server's address replaces the target.
+        engine: session::engine_config(
+            &timing,
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            driver_threads_max,
+            cpus.driver,
+        ),
         driver_threads_max,
-        server: ServerTemplate {
+        target: Target::Spawn(ServerTemplate {
             program: server_program,
             leading_args: Vec::new(),
             threads: args.threads,
             cpus: cpus.server,
             extra_args: Vec::new(),
             ready_timeout: DEFAULT_READY_TIMEOUT,
-        },
+        }),
     };
     Ok(Prepared {
         plan,
@@ -296,74 +276,14 @@ pub fn run_prepared(prepared: Prepared, engine: &mut dyn CaseEngine) -> anyhow::
             _ => environment.pinning.method.clone(),
         }
     );
-    let interrupted = session::interrupt_flag();
-    let started_at_utc = now_utc_rfc3339();
-    let clock = Instant::now();
-    let mut display = ProgressDisplay::new(plan.measurement_count());
-    let outcome = run_plan(&plan, engine, &mut display, &interrupted);
-    display.finish();
-    let results = assemble(
-        RunKind::Run,
-        settings,
-        environment,
-        outcome.cases,
-        outcome.interrupted,
-        started_at_utc,
-        clock.elapsed().as_secs_f64(),
-    );
-    session::finish(&results, &out)
-}
-
-/// Builds the results file from finished cases.
-pub fn assemble(
-    kind: RunKind,
-    settings: RunSettings,
-    environment: Environment,
-    cases: Vec<crate::results::CaseResult>,
-    interrupted: bool,
-    started_at_utc: String,
-    elapsed_seconds: f64,
-) -> ResultsFile {
-    let (passed_count, failed_count) = crate::results::status_counts(&cases);
-    ResultsFile {
-        schema_version: SCHEMA_VERSION,
-        run: RunInfo {
-            kind,
-            status: if interrupted {
-                RunStatus::Incomplete
-            } else {
-                RunStatus::Complete
-            },
-            incomplete_reason: interrupted.then(|| "interrupted (SIGINT/SIGTERM)".to_string()),
-            started_at_utc,
-            finished_at_utc: now_utc_rfc3339(),
-            elapsed_seconds,
-            settings,
-            passed_count,
-            failed_count,
-        },
-        environment,
-        cases,
-    }
+    session::measure_and_write(RunKind::Run, plan, settings, environment, &out, engine)
 }
 
 /// Runs the doctor for the largest case of the plan, prints its verdict
 /// (and every non-OK finding) and returns it for the environment block.
-fn check_machine(plan: &crate::driver::orchestrator::Plan) -> Option<crate::doctor::DoctorReport> {
+fn check_machine(plan: &Plan) -> Option<crate::doctor::DoctorReport> {
     use crate::doctor::{DoctorArgs, Status};
-    use crate::results::workload::Shape;
-    let connections = plan
-        .cases
-        .iter()
-        .map(|case| {
-            let idle = match case.shape {
-                Shape::IdleActive { idle_connections } => idle_connections as u64,
-                _ => 0,
-            };
-            case.connections as u64 + idle
-        })
-        .max()
-        .unwrap_or(1);
+    let connections = plan.cases.iter().map(open_connections).max().unwrap_or(1);
     let args = DoctorArgs {
         connections,
         ..DoctorArgs::default()

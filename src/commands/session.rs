@@ -1,23 +1,25 @@
 //! What `run` and `drive` share: loading cases, timing, Ctrl-C, progress
-//! display, the output directory, and finishing (export, summary, exit
-//! status).
+//! display, the output directory, measuring a plan (the driver's one loop)
+//! and finishing (export, summary, exit status).
 
 use std::io::IsTerminal;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::driver::measurement::{CasePhase, Progress};
-use crate::driver::orchestrator::{ProgressSink, Step};
+use crate::driver::measurement::{CasePhase, EngineConfig, Progress};
+use crate::driver::orchestrator::{CaseEngine, Plan, ProgressSink, Step, run_plan};
 use crate::driver::profile;
 use crate::error::UsageError;
 use crate::report::export::{self, markdown};
 use crate::results::workload::Case;
-use crate::results::{Repetition, ResultsFile, Status};
+use crate::results::{
+    Environment, Repetition, ResultsFile, RunKind, RunSettings, Status, now_utc_rfc3339,
+};
 
 /// Estimated cost of one measurement beyond its warm-up and window: start
 /// the server, attach kernel counters, connect, drain, stop. Measured at
@@ -381,6 +383,31 @@ fn warn_driver_cost(results: &ResultsFile) {
     );
 }
 
+/// Measures `plan` with `engine` (progress on the terminal, Ctrl-C saving
+/// what finished), then writes the results of a `kind` run to `out` as
+/// [`finish`] does.
+pub fn measure_and_write(
+    kind: RunKind,
+    mut plan: Plan,
+    settings: RunSettings,
+    environment: Environment,
+    out: &Path,
+    engine: &mut dyn CaseEngine,
+) -> anyhow::Result<()> {
+    let interrupted = interrupt_flag();
+    let started_at_utc = now_utc_rfc3339();
+    let clock = Instant::now();
+    let mut display = ProgressDisplay::new(plan.measurement_count());
+    let outcome = run_plan(&mut plan, engine, &mut display, &interrupted);
+    display.finish();
+    let results = ResultsFile::builder(kind, settings, environment)
+        .started_at(started_at_utc)
+        .elapsed_seconds(clock.elapsed().as_secs_f64())
+        .interrupted(outcome.interrupted)
+        .build(outcome.cases);
+    finish(&results, out)
+}
+
 /// Writes the results directory, prints the summary and warnings, and turns
 /// failures and interruptions into an error (after saving).
 pub fn finish(results: &ResultsFile, out: &Path) -> anyhow::Result<()> {
@@ -518,6 +545,67 @@ mod tests {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         assert!(dir.starts_with("results"));
         assert!(name.ends_with('Z') && !name.contains(':'), "{name}");
+    }
+}
+
+impl MeasureArgs {
+    /// `--repetitions` or its default (3, 1 with `--quick`), checked along
+    /// with `--driver-threads`.
+    pub fn repetitions(&self) -> Result<u32, UsageError> {
+        let repetitions = self.repetitions.unwrap_or(if self.quick { 1 } else { 3 });
+        if repetitions == 0 {
+            return Err(UsageError("--repetitions: must be at least 1".into()));
+        }
+        if self.driver_threads == Some(0) {
+            return Err(UsageError("--driver-threads: must be at least 1".into()));
+        }
+        Ok(repetitions)
+    }
+
+    /// The settings these options give, for a run of `variants` and
+    /// `profiles`; no server threads, target or control address.
+    pub fn settings(
+        &self,
+        variants: Vec<String>,
+        profiles: Vec<String>,
+        timing: &Timing,
+        repetitions: u32,
+        driver_threads_max: usize,
+    ) -> RunSettings {
+        RunSettings {
+            variants,
+            profiles,
+            warmup_seconds: timing.warmup_seconds,
+            duration_seconds: timing.duration_seconds,
+            drain_timeout_seconds: DRAIN_TIMEOUT_SECONDS,
+            repetitions_planned: repetitions,
+            connections_override: self.connections,
+            seed_override: self.seed,
+            quick: self.quick,
+            server_threads: None,
+            driver_threads_max,
+            time_budget_seconds: timing.budget_seconds,
+            target: None,
+            control: None,
+        }
+    }
+}
+
+/// The engine's timing and driver threads for every measurement against
+/// `target`.
+pub fn engine_config(
+    timing: &Timing,
+    target: std::net::SocketAddr,
+    driver_threads_max: usize,
+    driver_cpus: Option<Vec<usize>>,
+) -> EngineConfig {
+    EngineConfig {
+        target,
+        warmup: Duration::from_secs_f64(timing.warmup_seconds),
+        duration: Duration::from_secs_f64(timing.duration_seconds),
+        driver_threads: driver_threads_max,
+        driver_cpus,
+        drain_timeout: Duration::from_secs_f64(DRAIN_TIMEOUT_SECONDS),
     }
 }
 

@@ -7,11 +7,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-// Transitional: the results types used to live here. Kept so that code
-// written against the old path still compiles while branches merge; import
-// them from `crate::results::measurement` instead.
-pub use crate::results::measurement::{CaseMeasurement, LatencySummary, VerificationCounts};
-
 /// Called by the engine at the exact boundaries of the measured window, so
 /// that the caller can snapshot the server's counters there.
 pub trait WindowObserver {

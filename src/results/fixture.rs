@@ -18,8 +18,8 @@ use crate::sys::rusage::ThreadUsage;
 use super::aggregate::finish_variant;
 use super::environment::{Pinning, Rlimits, Sysctls};
 use super::{
-    CaseResult, Environment, FailureRecord, Repetition, ResultsFile, RunInfo, RunKind, RunSettings,
-    RunStatus, SCHEMA_VERSION, ServerMemory, Status,
+    CaseResult, Environment, FailureRecord, Repetition, ResultsFile, RunKind, RunSettings,
+    ServerMemory, Status,
 };
 
 pub fn case(label: &str, bytes: u32) -> Case {
@@ -252,36 +252,26 @@ pub fn results() -> ResultsFile {
         ],
         None,
     );
-    ResultsFile {
-        schema_version: SCHEMA_VERSION,
-        run: RunInfo {
-            kind: RunKind::Run,
-            status: RunStatus::Complete,
-            incomplete_reason: None,
-            started_at_utc: "2026-01-01T00:00:00Z".into(),
-            finished_at_utc: "2026-01-01T00:01:00Z".into(),
-            elapsed_seconds: 60.0,
-            settings: RunSettings {
-                variants: vec!["lt-rw".into(), "et-rw".into(), "et-splice".into()],
-                profiles: vec!["default suite".into()],
-                warmup_seconds: 0.5,
-                duration_seconds: 1.0,
-                drain_timeout_seconds: 1.0,
-                repetitions_planned: 3,
-                connections_override: Some(1),
-                seed_override: Some(1),
-                quick: false,
-                server_threads: Some(1),
-                driver_threads_max: 1,
-                time_budget_seconds: Some(110.0),
-                target: Some("127.0.0.1:4000".into()),
-                control: Some("127.0.0.1:4001".into()),
-            },
-            passed_count: 2,
-            failed_count: 1,
-        },
-        environment: environment(),
-        cases: vec![
+    let settings = RunSettings {
+        variants: vec!["lt-rw".into(), "et-rw".into(), "et-splice".into()],
+        profiles: vec!["default suite".into()],
+        warmup_seconds: 0.5,
+        duration_seconds: 1.0,
+        drain_timeout_seconds: 1.0,
+        repetitions_planned: 3,
+        connections_override: Some(1),
+        seed_override: Some(1),
+        quick: false,
+        server_threads: Some(1),
+        driver_threads_max: 1,
+        time_budget_seconds: Some(110.0),
+        target: Some("127.0.0.1:4000".into()),
+        control: Some("127.0.0.1:4001".into()),
+    };
+    ResultsFile::builder(RunKind::Run, settings, environment())
+        .started_at("2026-01-01T00:00:00Z")
+        .finished_at("2026-01-01T00:01:00Z", 60.0)
+        .build(vec![
             CaseResult {
                 profile: "pingpong-64b-1conn".into(),
                 label: "pingpong-64b-1conn".into(),
@@ -294,6 +284,5 @@ pub fn results() -> ResultsFile {
                 case: case("size-sweep/4096", 4096),
                 variants: vec![et_splice],
             },
-        ],
-    }
+        ])
 }

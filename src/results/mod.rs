@@ -14,9 +14,11 @@
 #![forbid(unsafe_code)]
 
 pub mod aggregate;
+pub mod builder;
 pub mod doctor_report;
 pub mod environment;
 pub mod figures;
+pub mod latency_curve;
 pub mod measurement;
 pub mod workload;
 
@@ -30,6 +32,7 @@ use crate::server::report::ServerReport;
 use measurement::{CaseMeasurement, VerificationCounts};
 use workload::Case;
 
+pub use builder::ResultsBuilder;
 pub use environment::Environment;
 
 /// Bumped whenever a field is renamed, removed or changes meaning.

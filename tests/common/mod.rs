@@ -19,11 +19,11 @@ use epoll_bench::protocol::Protocol;
 use epoll_bench::results::aggregate::finish_variant;
 use epoll_bench::results::environment::Sysctls;
 use epoll_bench::results::fixture;
+use epoll_bench::results::latency_curve::percentile_curve;
 use epoll_bench::results::measurement::{CaseMeasurement, LatencySummary};
 use epoll_bench::results::workload::{Case, Shape, SizeDistribution};
 use epoll_bench::results::{
-    CaseResult, Environment, Repetition, ResultsFile, RunInfo, RunKind, RunSettings, RunStatus,
-    SCHEMA_VERSION, Status, VariantResult,
+    CaseResult, Environment, Repetition, ResultsFile, RunKind, RunSettings, Status, VariantResult,
 };
 use epoll_bench::server::report::{LoopCounters, ReportKind, ServerReport, ThreadReport};
 use epoll_bench::sys::SyscallKind;
@@ -149,27 +149,11 @@ fn server_window(variant: &str, n: u64, bytes: u32) -> ServerReport {
     report
 }
 
-/// Percentiles of the HdrHistogram-style curve: 0, 50, 75, 87.5, …,
-/// 99.9999, 100.
-pub fn curve_percentiles() -> Vec<f64> {
-    let mut out = vec![0.0];
-    let mut rest = 50.0;
-    while 100.0 - rest < 99.9999 {
-        out.push(100.0 - rest);
-        rest /= 2.0;
-    }
-    out.push(100.0);
-    out
-}
-
 fn measurement(n: u64, bytes: u32, p50_us: f64) -> CaseMeasurement {
-    let curve = curve_percentiles()
-        .into_iter()
-        .map(|p| {
-            let tail = 1.0 / (1.0 - p / 100.0).max(1e-6);
-            (p, (p50_us * (0.5 + 0.5 * tail.powf(0.25))).round())
-        })
-        .collect();
+    let curve = percentile_curve(|p| {
+        let tail = 1.0 / (1.0 - p / 100.0).max(1e-6);
+        (p50_us * (0.5 + 0.5 * tail.powf(0.25))).round()
+    });
     // The unit fixture's window and counts; this shape's latency curve and
     // driver cost.
     CaseMeasurement {
@@ -281,38 +265,26 @@ pub fn results_scaled(scale: impl Fn(&str, &str) -> f64) -> ResultsFile {
             variants,
         });
     }
-    let (passed, failed) = epoll_bench::results::status_counts(&cases);
-    ResultsFile {
-        schema_version: SCHEMA_VERSION,
-        run: RunInfo {
-            kind: RunKind::Run,
-            status: RunStatus::Complete,
-            incomplete_reason: None,
-            started_at_utc: "2026-02-03T04:05:06Z".into(),
-            finished_at_utc: "2026-02-03T04:06:46Z".into(),
-            elapsed_seconds: 100.0,
-            settings: RunSettings {
-                variants: VARIANTS.iter().map(|v| v.to_string()).collect(),
-                profiles: vec!["default suite".into()],
-                warmup_seconds: 0.5,
-                duration_seconds: 1.0,
-                drain_timeout_seconds: 1.0,
-                repetitions_planned: 3,
-                connections_override: None,
-                seed_override: None,
-                quick: false,
-                server_threads: Some(1),
-                driver_threads_max: 1,
-                time_budget_seconds: None,
-                target: None,
-                control: None,
-            },
-            passed_count: passed,
-            failed_count: failed,
-        },
-        environment: environment(),
-        cases,
-    }
+    let settings = RunSettings {
+        variants: VARIANTS.iter().map(|v| v.to_string()).collect(),
+        profiles: vec!["default suite".into()],
+        warmup_seconds: 0.5,
+        duration_seconds: 1.0,
+        drain_timeout_seconds: 1.0,
+        repetitions_planned: 3,
+        connections_override: None,
+        seed_override: None,
+        quick: false,
+        server_threads: Some(1),
+        driver_threads_max: 1,
+        time_budget_seconds: None,
+        target: None,
+        control: None,
+    };
+    ResultsFile::builder(RunKind::Run, settings, environment())
+        .started_at("2026-02-03T04:05:06Z")
+        .finished_at("2026-02-03T04:06:46Z", 100.0)
+        .build(cases)
 }
 
 pub fn results() -> ResultsFile {

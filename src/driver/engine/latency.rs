@@ -3,6 +3,7 @@
 
 use hdrhistogram::Histogram;
 
+use crate::results::latency_curve::percentile_curve;
 use crate::results::measurement::LatencySummary;
 
 /// Largest latency recorded exactly: one hour. Longer ones are clamped
@@ -23,19 +24,6 @@ pub(super) fn record_ns(histogram: &mut Histogram<u64>, latency_ns: u64) {
     histogram.saturating_record(latency_ns.saturating_add(500) / 1000);
 }
 
-/// Percentiles of the summary's curve: 0, 50, 75, 87.5, ... (halving the
-/// distance to 100 each step) up to 99.9999, then 100.
-fn curve_percentiles() -> Vec<f64> {
-    let mut out = vec![0.0];
-    let mut remaining = 50.0;
-    while 100.0 - remaining <= 99.9999 + 1e-9 {
-        out.push(100.0 - remaining);
-        remaining /= 2.0;
-    }
-    out.push(100.0);
-    out
-}
-
 pub(super) fn summarize(histogram: &Histogram<u64>) -> LatencySummary {
     if histogram.is_empty() {
         return LatencySummary::default();
@@ -49,19 +37,13 @@ pub(super) fn summarize(histogram: &Histogram<u64>) -> LatencySummary {
         p99_us: at(99.0),
         p999_us: at(99.9),
         max_us: histogram.max() as f64,
-        percentile_curve_us: curve_percentiles()
-            .into_iter()
-            .map(|p| {
-                (
-                    p,
-                    if p >= 100.0 {
-                        histogram.max() as f64
-                    } else {
-                        at(p)
-                    },
-                )
-            })
-            .collect(),
+        percentile_curve_us: percentile_curve(|p| {
+            if p >= 100.0 {
+                histogram.max() as f64
+            } else {
+                at(p)
+            }
+        }),
     }
 }
 

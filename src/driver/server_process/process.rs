@@ -1,24 +1,10 @@
-//! Lifecycle of one `epoll-bench serve` child process, and the control line
-//! protocol (`snapshot` → one JSON [`ServerReport`] line) spoken to it, either
-//! over the child's stdin/stdout ([`ServerProcess`]) or over TCP to a server
-//! started elsewhere with `--control ADDR` ([`RemoteControl`]).
-//!
-//! Why it is shaped this way:
-//! - The server's counters live in the server process; the driver never reads
-//!   them directly, so driver and server counters cannot mix.
-//! - Stdout is read by a helper thread that forwards lines over a channel, so
-//!   that every wait (ready line, snapshot answer, final report) is bounded by
-//!   a timeout instead of blocking forever on a hung server.
-//! - Stopping uses the server's `stop` control line, which the server contract
-//!   defines as equivalent to SIGTERM; this keeps signal syscalls out of code
-//!   outside `src/sys`. If the server does not exit in time it is killed.
-//!   `Drop` kills the child too, so no error path leaves a server running.
-//! - CPU pinning is the server's own `--cpus LIST`: it pins its main thread
-//!   before starting the serving threads, which inherit the mask.
+//! One `epoll-bench serve` child: what to start ([`ServerSpec`]), starting
+//! it and waiting for its `listening on IP:PORT` line, asking it over its
+//! stdin/stdout, stopping it, and its resident memory.
 
 use std::collections::VecDeque;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::io::{self, BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -27,73 +13,19 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::driver::measurement::WindowObserver;
-use crate::metrics::cross_check::{CrossCheck, KernelWatch, WindowStart};
 use crate::protocol::Protocol;
 use crate::protocol::control::Command as ControlCommand;
 use crate::server::report::{ReportKind, ServerReport};
 
+use super::control_client::{SNAPSHOT_TIMEOUT, parse_report_line, send_command};
+use super::{ServerControl, ServerError};
+
 /// How long a server may take to print `listening on IP:PORT`.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a server may take to answer one `snapshot` line.
-pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a server may take, after `stop`, to print its final report and exit.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(2);
 /// Bytes of the server's stderr kept for error messages.
 const STDERR_TAIL_BYTES: usize = 4096;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    #[error("cannot start server `{program}`: {source}")]
-    Spawn { program: String, source: io::Error },
-    #[error(
-        "server {variant} did not print `listening on IP:PORT` within {seconds} s{stderr}",
-        stderr = stderr_suffix(stderr)
-    )]
-    NotReady {
-        variant: String,
-        seconds: f64,
-        stderr: String,
-    },
-    #[error(
-        "server {variant} printed `{line}` where `listening on IP:PORT` was expected{stderr}",
-        stderr = stderr_suffix(stderr)
-    )]
-    BadListeningLine {
-        variant: String,
-        line: String,
-        stderr: String,
-    },
-    #[error("server {variant} died ({status}){stderr}", stderr = stderr_suffix(stderr))]
-    Died {
-        variant: String,
-        status: String,
-        stderr: String,
-    },
-    #[error("server {variant} did not answer `snapshot` within {seconds} s")]
-    SnapshotTimeout { variant: String, seconds: f64 },
-    #[error("server {variant} sent a line that is not a server report ({reason}): `{line}`")]
-    BadReport {
-        variant: String,
-        line: String,
-        reason: String,
-    },
-    #[error("server {variant} did not exit within {seconds} s of `stop`; killed it")]
-    StopTimeout { variant: String, seconds: f64 },
-    #[error("control interface {addr}: {source}")]
-    Control { addr: String, source: io::Error },
-    #[error("I/O with server {variant}: {source}")]
-    Io { variant: String, source: io::Error },
-}
-
-fn stderr_suffix(stderr: &str) -> String {
-    let trimmed = stderr.trim();
-    if trimmed.is_empty() {
-        String::new()
-    } else {
-        format!("; its stderr ends with: {trimmed}")
-    }
-}
 
 /// What to start: `PROGRAM serve --variant V --protocol P --listen ADDR
 /// [--threads N] [--cpus LIST] EXTRA...`.
@@ -206,14 +138,6 @@ pub fn cpu_list(cpus: &[usize]) -> String {
         .map(|c| c.to_string())
         .collect::<Vec<_>>()
         .join(",")
-}
-
-/// A server that can be asked for its counters.
-pub trait ServerControl {
-    /// Sends `snapshot` and returns the server's answer.
-    fn snapshot(&mut self) -> Result<ServerReport, ServerError>;
-    /// The server's resident memory now, where it can be read (a local child).
-    fn memory(&self) -> Option<ProcessMemory>;
 }
 
 /// A running `epoll-bench serve` child.
@@ -373,8 +297,7 @@ impl ServerProcess {
             .stdin
             .as_mut()
             .ok_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "stdin already closed"))?;
-        stdin.write_all(command.line().as_bytes())?;
-        stdin.flush()
+        send_command(stdin, command)
     }
 
     /// Reads stdout lines until one JSON report of `kind` arrives.
@@ -498,244 +421,6 @@ pub fn parse_listening_line(line: &str) -> Option<SocketAddr> {
         .ok()
 }
 
-/// Parses one control answer. `Ok(None)` for lines that are not JSON (a
-/// stray log line), an error for JSON that is not a report of `kind`.
-fn parse_report_line(
-    variant: &str,
-    line: &str,
-    kind: ReportKind,
-) -> Result<Option<ServerReport>, ServerError> {
-    let trimmed = line.trim();
-    if !trimmed.starts_with('{') {
-        return Ok(None);
-    }
-    let bad = |reason: String| ServerError::BadReport {
-        variant: variant.to_string(),
-        line: truncate(trimmed, 200),
-        reason,
-    };
-    let report: ServerReport = serde_json::from_str(trimmed).map_err(|e| bad(e.to_string()))?;
-    if report.report != kind {
-        return Err(bad(format!(
-            "expected a {kind:?} report, got {:?}",
-            report.report
-        )));
-    }
-    Ok(Some(report))
-}
-
-fn truncate(text: &str, max_chars: usize) -> String {
-    if text.chars().count() <= max_chars {
-        text.to_string()
-    } else {
-        text.chars().take(max_chars).collect::<String>() + "…"
-    }
-}
-
-/// The control interface of a server started elsewhere with `--control ADDR`.
-pub struct RemoteControl {
-    addr: String,
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl RemoteControl {
-    pub fn connect(addr: &str, timeout: Duration) -> Result<RemoteControl, ServerError> {
-        let control_err = |source| ServerError::Control {
-            addr: addr.to_string(),
-            source,
-        };
-        let resolved = addr
-            .to_socket_addrs()
-            .map_err(control_err)?
-            .next()
-            .ok_or_else(|| {
-                control_err(io::Error::new(
-                    io::ErrorKind::NotFound,
-                    "address resolves to nothing",
-                ))
-            })?;
-        let stream = TcpStream::connect_timeout(&resolved, timeout).map_err(control_err)?;
-        stream
-            .set_read_timeout(Some(SNAPSHOT_TIMEOUT))
-            .map_err(control_err)?;
-        let writer = stream.try_clone().map_err(control_err)?;
-        Ok(RemoteControl {
-            addr: addr.to_string(),
-            reader: BufReader::new(stream),
-            writer,
-        })
-    }
-}
-
-impl ServerControl for RemoteControl {
-    fn snapshot(&mut self) -> Result<ServerReport, ServerError> {
-        let control_err = |source| ServerError::Control {
-            addr: self.addr.clone(),
-            source,
-        };
-        self.writer
-            .write_all(ControlCommand::Snapshot.line().as_bytes())
-            .and_then(|()| self.writer.flush())
-            .map_err(control_err)?;
-        loop {
-            let mut line = String::new();
-            let n = self.reader.read_line(&mut line).map_err(|source| {
-                if matches!(
-                    source.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) {
-                    ServerError::SnapshotTimeout {
-                        variant: format!("at {}", self.addr),
-                        seconds: SNAPSHOT_TIMEOUT.as_secs_f64(),
-                    }
-                } else {
-                    ServerError::Control {
-                        addr: self.addr.clone(),
-                        source,
-                    }
-                }
-            })?;
-            if n == 0 {
-                return Err(ServerError::Control {
-                    addr: self.addr.clone(),
-                    source: io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the server closed the control connection",
-                    ),
-                });
-            }
-            let variant = format!("at {}", self.addr);
-            if let Some(report) = parse_report_line(&variant, &line, ReportKind::Snapshot)? {
-                return Ok(report);
-            }
-        }
-    }
-
-    fn memory(&self) -> Option<ProcessMemory> {
-        None
-    }
-}
-
-/// The server's side of one measured window.
-#[derive(Clone, Debug)]
-pub struct ServerWindow {
-    pub start: ServerReport,
-    pub end: ServerReport,
-    /// `end.since(&start)`: what the server did inside the window.
-    pub delta: ServerReport,
-    /// Memory at the end of the window (local servers only).
-    pub memory_at_end: Option<ProcessMemory>,
-    /// In-process against kernel syscall counts over the window, when a
-    /// [`KernelWatch`] was given.
-    pub cross_check: Option<CrossCheck>,
-}
-
-/// A [`WindowObserver`] that snapshots a server when the engine opens and
-/// closes the measured window. The engine's hooks cannot fail, so errors are
-/// kept and returned by [`SnapshotWindow::finish`].
-///
-/// With a [`KernelWatch`], the kernel counters are read just outside the two
-/// snapshots (kernel start, snapshot, load, snapshot, kernel end), so the
-/// kernel window encloses the in-process one.
-pub struct SnapshotWindow<'a> {
-    control: &'a mut dyn ServerControl,
-    kernel: Option<&'a KernelWatch>,
-    kernel_start: Option<WindowStart>,
-    start: Option<Result<ServerReport, ServerError>>,
-    end: Option<Result<ServerReport, ServerError>>,
-    memory_at_end: Option<ProcessMemory>,
-    cross_check: Option<CrossCheck>,
-}
-
-impl<'a> SnapshotWindow<'a> {
-    pub fn new(control: &'a mut dyn ServerControl) -> SnapshotWindow<'a> {
-        SnapshotWindow {
-            control,
-            kernel: None,
-            kernel_start: None,
-            start: None,
-            end: None,
-            memory_at_end: None,
-            cross_check: None,
-        }
-    }
-
-    /// Also cross-checks the window's syscall counts with `kernel`.
-    pub fn with_kernel_watch(mut self, kernel: &'a KernelWatch) -> SnapshotWindow<'a> {
-        self.kernel = Some(kernel);
-        self
-    }
-
-    /// Both reports and their difference, or why they are missing.
-    pub fn finish(self) -> Result<ServerWindow, WindowError> {
-        let start = self.start.ok_or(WindowError::NeverOpened)??;
-        let end = self.end.ok_or(WindowError::NeverClosed)??;
-        if start.threads.len() != end.threads.len() {
-            return Err(WindowError::ThreadsChanged {
-                start: start.threads.len(),
-                end: end.threads.len(),
-            });
-        }
-        let delta = end.since(&start);
-        // Counts the server read from the kernel itself beat counts read
-        // from outside: they were taken in the same instant as its own.
-        let cross_check = server_side_cross_check(&delta.total).or(self.cross_check);
-        Ok(ServerWindow {
-            start,
-            end,
-            delta,
-            memory_at_end: self.memory_at_end,
-            cross_check,
-        })
-    }
-}
-
-impl WindowObserver for SnapshotWindow<'_> {
-    fn window_started(&mut self) {
-        self.kernel_start = self.kernel.map(KernelWatch::start);
-        self.start = Some(self.control.snapshot());
-    }
-
-    fn window_ended(&mut self) {
-        let end = self.control.snapshot();
-        if let (Some(kernel), Some(kernel_start), Some(Ok(start)), Ok(end)) =
-            (self.kernel, &self.kernel_start, &self.start, &end)
-        {
-            let in_process = end.since(start).total.syscalls.calls;
-            self.cross_check = Some(kernel.finish(kernel_start, &in_process));
-        }
-        self.end = Some(end);
-        self.memory_at_end = self.control.memory();
-    }
-}
-
-/// The cross-check of a window from the server's own kernel counts, when it
-/// ran with `--kernel-counters`.
-fn server_side_cross_check(window: &crate::server::ThreadReport) -> Option<CrossCheck> {
-    if let Some(kernel) = &window.kernel_syscalls {
-        return Some(CrossCheck::Checked(
-            crate::metrics::cross_check::cross_check(&window.syscalls.calls, kernel),
-        ));
-    }
-    window
-        .kernel_unavailable_reason
-        .as_ref()
-        .map(CrossCheck::unavailable)
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum WindowError {
-    #[error("the load engine never opened the measured window")]
-    NeverOpened,
-    #[error("the load engine never closed the measured window")]
-    NeverClosed,
-    #[error("the server's thread count changed inside the window ({start} → {end})")]
-    ThreadsChanged { start: usize, end: usize },
-    #[error(transparent)]
-    Server(#[from] ServerError),
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -767,30 +452,6 @@ mod tests {
         assert_eq!(parse_process_memory("VmRSS:\t1 kB\n"), None);
         let own = read_process_memory(std::process::id()).unwrap();
         assert!(own.peak_rss_bytes >= own.rss_bytes && own.rss_bytes > 0);
-    }
-
-    #[test]
-    fn report_lines_are_checked_for_kind() {
-        let report = ServerReport::new(
-            ReportKind::Final,
-            "lt-rw".into(),
-            Protocol::Frame,
-            Vec::new(),
-        );
-        let line = serde_json::to_string(&report).unwrap();
-        assert!(matches!(
-            parse_report_line("lt-rw", &line, ReportKind::Snapshot),
-            Err(ServerError::BadReport { .. })
-        ));
-        assert_eq!(
-            parse_report_line("lt-rw", &line, ReportKind::Final).unwrap(),
-            Some(report)
-        );
-        assert_eq!(
-            parse_report_line("lt-rw", "note: hello", ReportKind::Final).unwrap(),
-            None
-        );
-        assert!(parse_report_line("lt-rw", "{not json", ReportKind::Final).is_err());
     }
 
     #[test]

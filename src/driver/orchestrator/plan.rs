@@ -1,0 +1,317 @@
+//! What a run measures and in which order, and the loop that goes through
+//! it: plan, measure (against the plan's target), judge, collect.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::driver::measurement::{EngineConfig, Progress};
+use crate::metrics::cross_check::KernelWatch;
+use crate::results::aggregate::finish_variant;
+use crate::results::workload::Case;
+use crate::results::{CaseResult, Repetition, Status};
+
+use super::judge::unavailable_reason;
+use super::measure::CaseEngine;
+use super::target::Target;
+
+pub struct Plan {
+    pub cases: Vec<Case>,
+    /// Variant names as results record them (`drive`: the one remote
+    /// server's name).
+    pub variants: Vec<String>,
+    pub repetitions: u32,
+    /// Timing and driver pinning; `driver_threads` is set per case, and
+    /// `target` per measurement when the target spawns its servers.
+    pub engine: EngineConfig,
+    /// A case never gets more driver threads than connections.
+    pub driver_threads_max: usize,
+    pub target: Target,
+}
+
+impl Plan {
+    pub fn measurement_count(&self) -> usize {
+        self.cases.len() * self.variants.len() * self.repetitions as usize
+    }
+}
+
+/// Where one measurement sits in the plan.
+#[derive(Clone, Copy, Debug)]
+pub struct Step<'a> {
+    /// 0-based position among all measurements.
+    pub index: usize,
+    pub total: usize,
+    pub case: &'a Case,
+    pub variant: &'a str,
+    /// 0-based.
+    pub repetition: u32,
+    pub repetitions: u32,
+}
+
+/// Told about each measurement (progress bars, log lines).
+pub trait ProgressSink {
+    fn measurement_started(&mut self, step: &Step);
+    /// The engine's live view of the running measurement (about 10 Hz).
+    fn live(&mut self, _step: &Step, _progress: &Progress) {}
+    fn measurement_finished(&mut self, step: &Step, repetition: &Repetition);
+}
+
+/// A sink that says nothing.
+pub struct Silent;
+
+impl ProgressSink for Silent {
+    fn measurement_started(&mut self, _: &Step) {}
+    fn measurement_finished(&mut self, _: &Step, _: &Repetition) {}
+}
+
+pub struct Outcome {
+    pub cases: Vec<CaseResult>,
+    /// Stopped early by the interrupt flag (or, when the interrupt reaches
+    /// the server, raised at all: see [`Target::interrupt_reaches_server`]).
+    pub interrupted: bool,
+}
+
+/// Driver threads for a case: at most one per active connection.
+pub fn driver_threads_for(case: &Case, max: usize) -> usize {
+    max.min(case.connections as usize).max(1)
+}
+
+/// Runs the whole plan against its target. Checks `interrupted` before each
+/// measurement. A measurement that fails after the flag was raised is
+/// dropped when the interrupt reached the server too (a spawned child: the
+/// failure is the interrupt's, not the variant's), and kept otherwise; one
+/// that passed is always kept.
+pub fn run_plan(
+    plan: &mut Plan,
+    engine: &mut dyn CaseEngine,
+    progress: &mut dyn ProgressSink,
+    interrupted: &AtomicBool,
+) -> Outcome {
+    // Closing the last perf event on a tracepoint unregisters it, which
+    // costs about a second per server for the ~27 tracepoints; one watch
+    // held on this thread for the whole run keeps them registered, so each
+    // server's watch attaches and detaches cheaply.
+    let _keep_tracepoints_registered = plan
+        .target
+        .spawns_servers()
+        .then(|| KernelWatch::attach(&[crate::sys::thread::current_tid()]));
+    let total = plan.measurement_count();
+    let Plan {
+        cases,
+        variants,
+        repetitions,
+        engine: config,
+        driver_threads_max,
+        target,
+    } = plan;
+    let mut run = Runner {
+        variants,
+        repetitions: *repetitions,
+        config,
+        driver_threads_max: *driver_threads_max,
+        target,
+        engine,
+        progress,
+        interrupted,
+        index: 0,
+        total,
+    };
+    let mut results = Vec::new();
+    for case in cases.iter() {
+        let (per_variant, stopped) = run.case(case);
+        results.push(finish_case(case, &run, per_variant));
+        if stopped {
+            results.retain(|c| !c.variants.is_empty());
+            return Outcome {
+                cases: results,
+                interrupted: true,
+            };
+        }
+    }
+    results.retain(|c| !c.variants.is_empty());
+    Outcome {
+        cases: results,
+        interrupted: interrupted.load(Ordering::SeqCst) && run.target.interrupt_reaches_server(),
+    }
+}
+
+/// The loop's state: the plan's parts, and where it has got to.
+struct Runner<'a> {
+    variants: &'a [String],
+    repetitions: u32,
+    config: &'a EngineConfig,
+    driver_threads_max: usize,
+    target: &'a mut Target,
+    engine: &'a mut dyn CaseEngine,
+    progress: &'a mut dyn ProgressSink,
+    interrupted: &'a AtomicBool,
+    index: usize,
+    total: usize,
+}
+
+impl Runner<'_> {
+    /// Every repetition × variant of `case`: the repetitions kept per
+    /// variant, and whether the interrupt stopped the run.
+    fn case(&mut self, case: &Case) -> (Vec<Vec<Repetition>>, bool) {
+        let mut per_variant: Vec<Vec<Repetition>> = vec![Vec::new(); self.variants.len()];
+        let mut config = self.config.clone();
+        config.driver_threads = driver_threads_for(case, self.driver_threads_max);
+        for repetition in 0..self.repetitions {
+            for (v, variant) in self.variants.iter().enumerate() {
+                if self.interrupted.load(Ordering::SeqCst) {
+                    return (per_variant, true);
+                }
+                let step = Step {
+                    index: self.index,
+                    total: self.total,
+                    case,
+                    variant,
+                    repetition,
+                    repetitions: self.repetitions,
+                };
+                self.progress.measurement_started(&step);
+                let progress = &mut *self.progress;
+                let outcome = self
+                    .target
+                    .measure(&config, &step, &mut *self.engine, &mut |p| {
+                        progress.live(&step, p)
+                    });
+                self.progress.measurement_finished(&step, &outcome);
+                self.index += 1;
+                let dropped = outcome.status == Status::Failed
+                    && self.interrupted.load(Ordering::SeqCst)
+                    && self.target.interrupt_reaches_server();
+                if !dropped {
+                    per_variant[v].push(outcome);
+                }
+            }
+        }
+        (per_variant, false)
+    }
+}
+
+fn finish_case(case: &Case, run: &Runner, per_variant: Vec<Vec<Repetition>>) -> CaseResult {
+    let variants = run
+        .variants
+        .iter()
+        .zip(per_variant)
+        // A variant never reached (interrupted) is left out, not failed.
+        .filter(|(_, reps)| !reps.is_empty())
+        .map(|(variant, reps)| {
+            let reason = run
+                .target
+                .unavailable_reason()
+                .map(str::to_string)
+                .or_else(|| unavailable_reason(&reps));
+            finish_variant(variant, run.repetitions, reps, reason)
+        })
+        .collect();
+    CaseResult {
+        profile: case.profile.clone(),
+        label: case.label.clone(),
+        case: case.clone(),
+        variants,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::driver::measurement::WindowObserver;
+    use crate::driver::orchestrator::{RemoteServer, ServerTemplate};
+    use crate::results::fixture;
+    use crate::results::measurement::CaseMeasurement;
+
+    /// Never called: every measurement here fails before any load.
+    struct NoLoad;
+
+    impl CaseEngine for NoLoad {
+        fn run_case(
+            &mut self,
+            _: &Case,
+            _: &EngineConfig,
+            _: &mut dyn WindowObserver,
+        ) -> Result<CaseMeasurement, String> {
+            panic!("no measurement here reaches the engine")
+        }
+    }
+
+    /// Raises the interrupt as the first measurement starts, as Ctrl-C in
+    /// the middle of it would.
+    struct InterruptDuringFirst<'a>(&'a AtomicBool);
+
+    impl ProgressSink for InterruptDuringFirst<'_> {
+        fn measurement_started(&mut self, _: &Step) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+        fn measurement_finished(&mut self, _: &Step, _: &Repetition) {}
+    }
+
+    fn plan(target: Target) -> Plan {
+        Plan {
+            cases: vec![fixture::case("pingpong-64b-1conn", 64)],
+            variants: vec!["lt-rw".into()],
+            repetitions: 2,
+            engine: EngineConfig {
+                target: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                warmup: Duration::ZERO,
+                duration: Duration::from_millis(10),
+                driver_threads: 1,
+                driver_cpus: None,
+                drain_timeout: Duration::from_millis(10),
+            },
+            driver_threads_max: 1,
+            target,
+        }
+    }
+
+    fn interrupted_during_first(mut plan: Plan) -> Outcome {
+        let flag = AtomicBool::new(false);
+        run_plan(
+            &mut plan,
+            &mut NoLoad,
+            &mut InterruptDuringFirst(&flag),
+            &flag,
+        )
+    }
+
+    #[test]
+    fn a_failure_under_an_interrupt_that_reached_the_server_is_dropped() {
+        let target = Target::Spawn(ServerTemplate {
+            program: "/nonexistent/epoll-bench".into(),
+            leading_args: Vec::new(),
+            threads: None,
+            cpus: None,
+            extra_args: Vec::new(),
+            ready_timeout: Duration::from_millis(100),
+        });
+        let outcome = interrupted_during_first(plan(target));
+        assert!(outcome.interrupted);
+        assert!(outcome.cases.is_empty(), "the failed repetition was kept");
+    }
+
+    #[test]
+    fn a_remote_failure_under_an_interrupt_is_kept() {
+        // A port nothing listens on any more: connecting is refused.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let remote = RemoteServer::connect(closed, None, Duration::from_millis(200));
+        assert!(remote.unreachable_reason().is_some());
+        let outcome = interrupted_during_first(plan(Target::Remote(Box::new(remote))));
+        assert!(outcome.interrupted);
+        let variant = &outcome.cases[0].variants[0];
+        assert_eq!(variant.repetitions.len(), 1, "one measured, then stopped");
+        assert_eq!(variant.status, Status::Failed);
+        assert!(
+            variant.failure_reasons[0].starts_with("cannot reach the target"),
+            "{:?}",
+            variant.failure_reasons
+        );
+        assert_eq!(
+            variant.server_side_unavailable_reason.as_deref(),
+            Some("no --control interface given")
+        );
+    }
+}

@@ -8,9 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::control::{LoopControl, Requests};
-use super::copy::{ConnConfig, CopyStrategy, IoSliceScratch, ReadStep, WriteStep};
+use super::copy::{ConnConfig, CopyStrategy, IoSliceScratch};
 use super::report::{LoopCounters, ThreadReport};
 use super::trigger::Trigger;
+pub use super::turn::Watermarks;
+use super::turn::{CloseReason, Conn, Turn, drive};
 use crate::sys::{self, Fd, epoll, epoll::Epoll};
 
 /// Epoll tokens of the listener and the control waker (registered by `Server::start`): a
@@ -23,16 +25,8 @@ pub(crate) const WAKER_TOKEN: u64 = u64::MAX - 1;
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// How long a shutdown waits for pending responses to drain.
 const SHUTDOWN_FLUSH: Duration = Duration::from_millis(500);
-/// Read/write rounds one connection may take per wake-up before others get
-/// a turn (edge-triggered connections stay queued, since no new edge comes).
-const MAX_ROUNDS_PER_TURN: u32 = 16;
-/// Read and write calls one connection may make per turn. Rounds alone do
-/// not bound a turn: one round of 64 KiB of pipelined 1 KiB frames is 128
-/// `write`s under `rw`. A connection that uses them up is requeued behind
-/// the others, so one stream cannot hold the thread.
-const MAX_IO_CALLS_PER_TURN: u32 = 64;
 /// Connection turns between two looks at the control flag. A turn is at
-/// most [`MAX_IO_CALLS_PER_TURN`] calls, so a snapshot or shutdown waits for
+/// most [`super::turn::MAX_IO_CALLS_PER_TURN`] calls, so a snapshot or shutdown waits for
 /// at most this many × that many calls (about 2,000, a few ms) however many
 /// connections are ready; a pass shorter than this answers at its next
 /// `epoll_wait`, as when idle.
@@ -43,10 +37,7 @@ const TURNS_PER_CONTROL_CHECK: usize = 32;
 pub struct LoopConfig {
     pub conn: ConnConfig,
     pub max_events: usize,
-    /// Stop reading from a connection whose pending output reaches this...
-    pub high_watermark_bytes: usize,
-    /// ...until it drains to this.
-    pub low_watermark_bytes: usize,
+    pub watermarks: Watermarks,
     pub thread_index: usize,
     /// Test-only: after every wake-up, make one `read` that bypasses the
     /// counting wrapper, so tests can prove the kernel cross-check catches
@@ -62,40 +53,6 @@ pub struct LoopResources {
     pub epoll: Epoll,
     pub listener: Fd,
     pub control: Arc<LoopControl>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CloseReason {
-    Done,
-    ProtocolError,
-    ConnectionError,
-}
-
-enum Turn {
-    Keep,
-    Requeue,
-    Close(CloseReason),
-}
-
-struct Conn<C> {
-    fd: Fd,
-    data: C,
-    /// Bytes may be waiting (set by readiness, cleared when a read says the
-    /// queue is empty).
-    readable: bool,
-    /// The last write did not finish; wait for EPOLLOUT.
-    write_blocked: bool,
-    /// EOF seen, or shutting down: never read again.
-    read_closed: bool,
-    /// epoll reported EPOLLRDHUP/EPOLLHUP: the peer's FIN (or reset) is
-    /// already queued, and an edge-triggered registration reports it once.
-    hung_up: bool,
-    /// Pending output is above the high watermark (backpressure).
-    paused: bool,
-    /// The last read found no buffer space.
-    no_room: bool,
-    /// Currently registered interest (only level-triggered changes it).
-    interest: u32,
 }
 
 struct Slot<C> {
@@ -423,7 +380,8 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
         };
         let turn = drive::<T, C>(
             conn,
-            &self.config,
+            &self.config.conn,
+            self.config.watermarks,
             &mut self.counters,
             &mut self.scratch,
             self.shutdown_deadline.is_some(),
@@ -516,101 +474,4 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
             }
         }
     }
-}
-
-/// One turn of a connection: read as the trigger allows, write what is
-/// pending, apply the watermarks. Returns what the loop should do with it.
-fn drive<T: Trigger, C: CopyStrategy>(
-    conn: &mut Conn<C>,
-    config: &LoopConfig,
-    counters: &mut LoopCounters,
-    scratch: &mut IoSliceScratch,
-    shutting_down: bool,
-) -> Turn {
-    let fd = conn.fd.raw();
-    let mut calls_left = MAX_IO_CALLS_PER_TURN;
-    for _ in 0..MAX_ROUNDS_PER_TURN {
-        if conn.readable && !conn.read_closed && !conn.paused {
-            while calls_left > 0 {
-                calls_left -= 1;
-                match conn.data.read_once(fd, &config.conn, counters) {
-                    Ok(ReadStep::Data(hint)) => {
-                        // A short read proves the data queue empty, not that
-                        // the EOF behind it was read; once the hang-up edge
-                        // is consumed no other edge comes, so read to EOF.
-                        let drain_to_eof = T::EDGE && conn.hung_up;
-                        if !(drain_to_eof || T::keep_reading(hint)) {
-                            conn.readable = false;
-                            break;
-                        }
-                    }
-                    Ok(ReadStep::WouldBlock) => {
-                        conn.readable = false;
-                        break;
-                    }
-                    Ok(ReadStep::NoRoom) => {
-                        conn.no_room = true;
-                        break;
-                    }
-                    Ok(ReadStep::Eof) => {
-                        conn.read_closed = true;
-                        if conn.data.inside_request() {
-                            return Turn::Close(CloseReason::ProtocolError);
-                        }
-                        break;
-                    }
-                    Ok(ReadStep::ProtocolError) => return Turn::Close(CloseReason::ProtocolError),
-                    Err(_) => return Turn::Close(CloseReason::ConnectionError),
-                }
-            }
-        }
-
-        let pending_before = conn.data.pending_out_bytes();
-        let mut write_idle = false;
-        while !conn.write_blocked && calls_left > 0 {
-            calls_left -= 1;
-            match conn.data.write_once(fd, scratch, counters) {
-                Ok(WriteStep::Wrote) => {}
-                Ok(WriteStep::Blocked) => conn.write_blocked = true,
-                Ok(WriteStep::Idle) => {
-                    write_idle = true;
-                    break;
-                }
-                Err(_) => return Turn::Close(CloseReason::ConnectionError),
-            }
-        }
-        let pending = conn.data.pending_out_bytes();
-        let progressed = pending < pending_before;
-        if progressed {
-            conn.no_room = false;
-        }
-        if pending >= config.high_watermark_bytes || (conn.no_room && conn.write_blocked) {
-            conn.paused = true;
-        } else if pending <= config.low_watermark_bytes {
-            conn.paused = false;
-        }
-        if conn.read_closed && pending == 0 {
-            return Turn::Close(CloseReason::Done);
-        }
-        if shutting_down && conn.write_blocked {
-            return Turn::Keep;
-        }
-        let more_to_read = conn.readable && !conn.read_closed && !conn.paused;
-        if calls_left == 0 {
-            // Out of calls with work left: no readiness event may come for
-            // it (edge-triggered, or output that is not blocked), so the
-            // loop comes back to this connection after the others.
-            let more_to_write = !conn.write_blocked && !write_idle && pending > 0;
-            return if more_to_read || more_to_write {
-                Turn::Requeue
-            } else {
-                Turn::Keep
-            };
-        }
-        // Another round only if writing made room for bytes still waiting.
-        if !(progressed && more_to_read) {
-            return Turn::Keep;
-        }
-    }
-    Turn::Requeue
 }

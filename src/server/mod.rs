@@ -11,6 +11,7 @@ pub mod event_loop;
 pub mod frame;
 pub mod report;
 pub mod trigger;
+mod turn;
 pub mod variant;
 
 use std::io;
@@ -27,7 +28,7 @@ use crate::protocol::{DEFAULT_MAX_FRAME_BYTES, Protocol};
 use crate::sys::{self, epoll};
 use control::LoopControl;
 use copy::ConnConfig;
-use event_loop::{LISTENER_TOKEN, LoopConfig, LoopResources, WAKER_TOKEN};
+use event_loop::{LISTENER_TOKEN, LoopConfig, LoopResources, WAKER_TOKEN, Watermarks};
 
 pub const DEFAULT_BUFFER_SIZE_BYTES: usize = 64 << 10;
 pub const DEFAULT_PIPE_SIZE_BYTES: usize = 64 << 10;
@@ -100,8 +101,10 @@ impl ServerConfig {
             // Pending output is bounded by the buffer (rw/writev) or pipe
             // (splice) plus response headers; pausing at the buffer size
             // keeps headers of tiny pipelined frames bounded too.
-            high_watermark_bytes: self.buffer_size_bytes.max(self.pipe_size_bytes),
-            low_watermark_bytes: self.buffer_size_bytes.max(self.pipe_size_bytes) / 2,
+            watermarks: Watermarks {
+                high_bytes: self.buffer_size_bytes.max(self.pipe_size_bytes),
+                low_bytes: self.buffer_size_bytes.max(self.pipe_size_bytes) / 2,
+            },
             thread_index,
             debug_uncounted_read: self.debug_uncounted_read,
             kernel_counters: self.kernel_counters,

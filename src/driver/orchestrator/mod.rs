@@ -23,9 +23,11 @@
 pub mod judge;
 pub mod measure;
 pub mod plan;
+pub mod progress;
 pub mod target;
 
 pub use judge::{ServerSide, judge, open_connections};
 pub use measure::{CaseEngine, LiveObserver, LoadEngine, watch_threads_of};
-pub use plan::{Outcome, Plan, ProgressSink, Silent, Step, driver_threads_for, run_plan};
+pub use plan::{Outcome, Plan, driver_threads_for, run_plan};
+pub use progress::{ProgressSink, Silent, Step};
 pub use target::{RemoteServer, ServerTemplate, Target};

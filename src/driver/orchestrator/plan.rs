@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::driver::measurement::{EngineConfig, Progress};
+use crate::driver::measurement::EngineConfig;
 use crate::metrics::cross_check::KernelWatch;
 use crate::results::aggregate::finish_variant;
 use crate::results::workload::Case;
@@ -11,6 +11,7 @@ use crate::results::{CaseResult, Repetition, Status};
 
 use super::judge::unavailable_reason;
 use super::measure::CaseEngine;
+use super::progress::{ProgressSink, Step};
 use super::target::Target;
 
 pub struct Plan {
@@ -31,35 +32,6 @@ impl Plan {
     pub fn measurement_count(&self) -> usize {
         self.cases.len() * self.variants.len() * self.repetitions as usize
     }
-}
-
-/// Where one measurement sits in the plan.
-#[derive(Clone, Copy, Debug)]
-pub struct Step<'a> {
-    /// 0-based position among all measurements.
-    pub index: usize,
-    pub total: usize,
-    pub case: &'a Case,
-    pub variant: &'a str,
-    /// 0-based.
-    pub repetition: u32,
-    pub repetitions: u32,
-}
-
-/// Told about each measurement (progress bars, log lines).
-pub trait ProgressSink {
-    fn measurement_started(&mut self, step: &Step);
-    /// The engine's live view of the running measurement (about 10 Hz).
-    fn live(&mut self, _step: &Step, _progress: &Progress) {}
-    fn measurement_finished(&mut self, step: &Step, repetition: &Repetition);
-}
-
-/// A sink that says nothing.
-pub struct Silent;
-
-impl ProgressSink for Silent {
-    fn measurement_started(&mut self, _: &Step) {}
-    fn measurement_finished(&mut self, _: &Step, _: &Repetition) {}
 }
 
 pub struct Outcome {

@@ -17,7 +17,7 @@ use crate::server::report::ServerReport;
 
 use super::judge::not_measured;
 use super::measure::{CaseEngine, measure_remote, measure_spawned, watch_threads_of};
-use super::plan::Step;
+use super::progress::Step;
 
 /// What a plan measures.
 pub enum Target {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::protocol::control::Command;
 use crate::server::report::{ReportKind, ServerReport};
 
-use super::process::ProcessMemory;
+use super::memory::ProcessMemory;
 use super::{ServerControl, ServerError};
 
 /// How long a server may take to answer one `snapshot` line.

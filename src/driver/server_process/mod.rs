@@ -23,13 +23,14 @@ use crate::protocol::control::Command;
 use crate::server::report::ServerReport;
 
 pub mod control_client;
+pub mod memory;
 pub mod process;
 pub mod window;
 
 pub use control_client::{RemoteControl, SNAPSHOT_TIMEOUT};
+pub use memory::{ProcessMemory, read_process_memory};
 pub use process::{
-    DEFAULT_READY_TIMEOUT, ProcessMemory, STOP_TIMEOUT, ServerProcess, ServerSpec, cpu_list,
-    parse_listening_line, read_process_memory,
+    DEFAULT_READY_TIMEOUT, STOP_TIMEOUT, ServerProcess, ServerSpec, cpu_list, parse_listening_line,
 };
 pub use window::{ServerWindow, SnapshotWindow, WindowError};
 

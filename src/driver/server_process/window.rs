@@ -6,7 +6,7 @@ use crate::driver::measurement::WindowObserver;
 use crate::metrics::cross_check::{CrossCheck, KernelWatch, WindowStart};
 use crate::server::report::ServerReport;
 
-use super::process::ProcessMemory;
+use super::memory::ProcessMemory;
 use super::{ServerControl, ServerError};
 
 /// The server's side of one measured window.

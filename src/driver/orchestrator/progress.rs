@@ -1,0 +1,35 @@
+//! How the measurement loop tells its caller where it is: the step being
+//! measured and a sink for progress (bars, log lines, or nothing).
+
+use crate::driver::measurement::Progress;
+use crate::results::Repetition;
+use crate::results::workload::Case;
+
+/// Where one measurement sits in the plan.
+#[derive(Clone, Copy, Debug)]
+pub struct Step<'a> {
+    /// 0-based position among all measurements.
+    pub index: usize,
+    pub total: usize,
+    pub case: &'a Case,
+    pub variant: &'a str,
+    /// 0-based.
+    pub repetition: u32,
+    pub repetitions: u32,
+}
+
+/// Told about each measurement (progress bars, log lines).
+pub trait ProgressSink {
+    fn measurement_started(&mut self, step: &Step);
+    /// The engine's live view of the running measurement (about 10 Hz).
+    fn live(&mut self, _step: &Step, _progress: &Progress) {}
+    fn measurement_finished(&mut self, step: &Step, repetition: &Repetition);
+}
+
+/// A sink that says nothing.
+pub struct Silent;
+
+impl ProgressSink for Silent {
+    fn measurement_started(&mut self, _: &Step) {}
+    fn measurement_finished(&mut self, _: &Step, _: &Repetition) {}
+}

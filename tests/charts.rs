@@ -269,7 +269,7 @@ fn a_case_where_every_variant_failed_is_skipped_with_a_note() {
         .unwrap();
     let n = case.variants.len() as u32;
     for v in &mut case.variants {
-        *v = common::failed_variant(&v.variant.clone());
+        *v = common::failed_variant(&v.variant.to_string());
     }
     results.run.passed_count -= n;
     results.run.failed_count += n;
@@ -314,7 +314,7 @@ fn driver_bound_points_are_ringed_and_the_cpu_crossover_ignores_them() {
         for variant in case
             .variants
             .iter_mut()
-            .filter(|v| v.variant.contains("splice"))
+            .filter(|v| v.variant.to_string().contains("splice"))
         {
             for repetition in &mut variant.repetitions {
                 let m = repetition.measurement.as_mut().unwrap();
@@ -329,7 +329,7 @@ fn driver_bound_points_are_ringed_and_the_cpu_crossover_ignores_them() {
     let sweep = data::sweep(&cases).unwrap();
     let mbps = data::series_over(&sweep, |s| s.payload_megabytes_per_second);
     for series in &mbps {
-        let expected: &[f64] = if series.variant.contains("splice") {
+        let expected: &[f64] = if series.variant.to_string().contains("splice") {
             &[16384.0]
         } else {
             &[]

@@ -36,7 +36,7 @@ fn drive(out: &Path, args: &[&str]) -> Output {
 /// A `serve` child with its control interface on a free loopback port.
 fn serve_with_control(variant: &str, protocol: Protocol) -> (ServerProcess, String) {
     let control = free_port();
-    let mut spec = ServerSpec::new(binary(), variant, protocol);
+    let mut spec = ServerSpec::new(binary(), variant.parse().unwrap(), protocol);
     spec.extra_args = vec!["--control".into(), control.to_string()];
     (ServerProcess::start(&spec).unwrap(), control.to_string())
 }
@@ -104,8 +104,12 @@ fn drive_with_control_measures_the_server_and_names_it() {
 
 #[test]
 fn drive_without_control_says_server_figures_are_unavailable() {
-    let server =
-        ServerProcess::start(&ServerSpec::new(binary(), "et-rw", Protocol::Frame)).unwrap();
+    let server = ServerProcess::start(&ServerSpec::new(
+        binary(),
+        "et-rw".parse().unwrap(),
+        Protocol::Frame,
+    ))
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (output, out) = drive_pingpong(dir.path(), "blind", &server, None);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));

@@ -12,6 +12,7 @@ use epoll_bench::driver::server_process::{
     RemoteControl, ServerControl, ServerError, ServerProcess, ServerSpec, SnapshotWindow,
 };
 use epoll_bench::protocol::{self, Protocol};
+use epoll_bench::server::Variant;
 use epoll_bench::server::report::ReportKind;
 
 fn binary() -> PathBuf {
@@ -19,12 +20,12 @@ fn binary() -> PathBuf {
 }
 
 fn spec(variant: &str) -> ServerSpec {
-    ServerSpec::new(binary(), variant, Protocol::Frame)
+    ServerSpec::new(binary(), variant.parse().unwrap(), Protocol::Frame)
 }
 
 /// A spec that runs `script` with `sh -c` instead of the server.
 fn script(script: &str) -> ServerSpec {
-    let mut spec = ServerSpec::new("/bin/sh".into(), "fake", Protocol::Frame);
+    let mut spec = ServerSpec::new("/bin/sh".into(), Variant::ALL[0], Protocol::Frame);
     spec.leading_args = vec!["-c".into(), script.into(), "sh".into()];
     spec.ready_timeout = Duration::from_millis(500);
     spec

@@ -119,7 +119,12 @@ pub fn build(recorded: &[Recorded], started_at_utc: String, elapsed_seconds: f64
                     .enumerate()
                     .map(|(i, w)| repetition(i, w, size, &r.server_command_line))
                     .collect();
-                finish_variant(&r.variant, REPETITIONS as u32, repetitions, None)
+                finish_variant(
+                    &r.variant.as_str().into(),
+                    REPETITIONS as u32,
+                    repetitions,
+                    None,
+                )
             })
             .collect();
         cases.push(CaseResult {
@@ -139,7 +144,7 @@ pub fn build(recorded: &[Recorded], started_at_utc: String, elapsed_seconds: f64
         });
     }
     let settings = RunSettings {
-        variants: variants(),
+        variants: variants().into_iter().map(Into::into).collect(),
         profiles: vec!["cargo bench (round-trip scenario)".into()],
         warmup_seconds: WARM_UP.as_secs_f64(),
         duration_seconds: MEASUREMENT.as_secs_f64(),

@@ -14,14 +14,13 @@ fn bench(c: &mut Criterion) {
         .warm_up_time(WARM_UP)
         .measurement_time(MEASUREMENT);
     for variant in variants() {
-        let variant = variant.as_str();
         let mut server = BenchServer::start(variant);
         for size in SIZES_BYTES {
             server.set_size(size);
             // Both directions carry the payload.
             group.throughput(Throughput::Bytes(2 * size as u64));
             let mut windows = Vec::new();
-            group.bench_with_input(BenchmarkId::new(variant, size), &size, |b, _| {
+            group.bench_with_input(BenchmarkId::new(variant.name(), size), &size, |b, _| {
                 b.iter_custom(|iters| {
                     let window = server.measured_window(iters);
                     let elapsed = window.elapsed;

@@ -103,13 +103,12 @@ fn bench(c: &mut Criterion<ServerSyscalls>) {
     let shared = measurement();
     let mut group = c.benchmark_group("server-syscalls");
     for variant in variants() {
-        let variant = variant.as_str();
         *shared.server.lock().unwrap_or_else(|e| e.into_inner()) =
             Some(BenchServer::start(variant));
         for size in [SIZES_BYTES[0], SIZES_BYTES[SIZES_BYTES.len() - 1]] {
             shared.with_server(|s| s.set_size(size));
             group.throughput(Throughput::Bytes(2 * size as u64));
-            group.bench_with_input(BenchmarkId::new(variant, size), &size, |b, _| {
+            group.bench_with_input(BenchmarkId::new(variant.name(), size), &size, |b, _| {
                 b.iter(|| shared.with_server(|s| s.round_trip()))
             });
         }

@@ -10,15 +10,13 @@ use epoll_bench::driver::server_process::{ServerControl, ServerProcess, ServerSp
 use epoll_bench::protocol::{
     Protocol, RESPONSE_HEADER_BYTES, parse_response_header, request_header,
 };
+use epoll_bench::server::Variant;
 use epoll_bench::server::report::ServerReport;
 use epoll_bench::sys::rusage::ThreadUsage;
 
 /// Every variant the servers implement, in report order.
-pub fn variants() -> Vec<String> {
-    epoll_bench::server::Variant::ALL
-        .iter()
-        .map(|v| v.name())
-        .collect()
+pub fn variants() -> Vec<Variant> {
+    Variant::ALL.to_vec()
 }
 
 /// Few sizes, so that the whole run stays short: small, page-sized, and
@@ -41,7 +39,7 @@ pub fn quick_mode() -> bool {
 
 /// A running server and one client connection to it.
 pub struct BenchServer {
-    pub variant: String,
+    pub variant: Variant,
     pub process: ServerProcess,
     stream: TcpStream,
     next_seq: u32,
@@ -50,7 +48,7 @@ pub struct BenchServer {
 }
 
 impl BenchServer {
-    pub fn start(variant: &str) -> BenchServer {
+    pub fn start(variant: Variant) -> BenchServer {
         let spec = ServerSpec::new(server_binary(), variant, Protocol::Frame);
         let process = ServerProcess::start(&spec)
             .unwrap_or_else(|e| panic!("starting the {variant} server: {e}"));
@@ -62,7 +60,7 @@ impl BenchServer {
             .set_read_timeout(Some(Duration::from_secs(10)))
             .expect("read timeout");
         BenchServer {
-            variant: variant.to_string(),
+            variant,
             process,
             stream,
             next_seq: 0,
@@ -139,7 +137,7 @@ impl BenchServer {
     }
 
     pub fn stop(self) {
-        let variant = self.variant.clone();
+        let variant = self.variant;
         drop(self.stream);
         if let Err(e) = self.process.stop() {
             panic!("stopping the {variant} server: {e}");

@@ -13,6 +13,7 @@ use crate::driver::orchestrator::{CaseEngine, Plan, RemoteServer, Target};
 use crate::error::UsageError;
 use crate::results::environment::{Pinning, usable_cpus};
 use crate::results::{Environment, RunKind, RunSettings};
+use crate::server::VariantName;
 
 use super::session;
 
@@ -82,8 +83,9 @@ pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
     let name = args
         .name
         .clone()
-        .or_else(|| remote.reported_variant().map(str::to_string))
-        .unwrap_or_else(|| "unknown".into());
+        .map(|name| VariantName::from(name.as_str()))
+        .or_else(|| remote.reported_variant().cloned())
+        .unwrap_or_else(|| VariantName::External("unknown".into()));
 
     let usable = usable_cpus();
     let driver_threads_max = args

@@ -17,7 +17,7 @@ use crate::driver::server_process::DEFAULT_READY_TIMEOUT;
 use crate::error::UsageError;
 use crate::results::environment::{Pinning, usable_cpus};
 use crate::results::{Environment, RunKind, RunSettings};
-use crate::server::variant::Variant;
+use crate::server::variant::{Variant, VariantName};
 
 use super::session;
 
@@ -121,21 +121,18 @@ pub fn plan_cpus(
 }
 
 /// Checks `--variants` against the server's variants (all when empty).
-pub fn select_variants(asked: &[String]) -> Result<Vec<String>, UsageError> {
-    let known: Vec<String> = Variant::ALL.iter().map(|v| v.name()).collect();
+pub fn select_variants(asked: &[String]) -> Result<Vec<VariantName>, UsageError> {
     if asked.is_empty() {
-        return Ok(known);
+        return Ok(Variant::ALL.map(VariantName::from).to_vec());
     }
     let mut selected = Vec::new();
     for name in asked.iter().map(|n| n.trim()) {
-        if !known.iter().any(|k| k == name) {
-            return Err(UsageError(format!(
-                "--variants: unknown variant `{name}` (known: {})",
-                known.join(", ")
-            )));
-        }
-        if !selected.iter().any(|s| s == name) {
-            selected.push(name.to_string());
+        let variant = VariantName::from(
+            name.parse::<Variant>()
+                .map_err(|e| UsageError(format!("--variants: {e}")))?,
+        );
+        if !selected.contains(&variant) {
+            selected.push(variant);
         }
     }
     Ok(selected)

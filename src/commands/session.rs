@@ -20,6 +20,7 @@ use crate::results::workload::Case;
 use crate::results::{
     Environment, Repetition, ResultsFile, RunKind, RunSettings, Status, now_utc_rfc3339,
 };
+use crate::server::VariantName;
 
 /// Estimated cost of one measurement beyond its warm-up and window: start
 /// the server, attach kernel counters, connect, drain, stop. Measured at
@@ -566,7 +567,7 @@ impl MeasureArgs {
     /// `profiles`; no server threads, target or control address.
     pub fn settings(
         &self,
-        variants: Vec<String>,
+        variants: Vec<VariantName>,
         profiles: Vec<String>,
         timing: &Timing,
         repetitions: u32,

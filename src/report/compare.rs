@@ -120,7 +120,7 @@ pub fn compare(a: &ResultsFile, b: &ResultsFile) -> Comparison {
                 };
                 out.rows.push(Row {
                     case: case_a.label.clone(),
-                    variant: va.variant.clone(),
+                    variant: va.variant.to_string(),
                     figure: compared.label,
                     a: fa,
                     b: fb,

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::metrics::cross_check::{CrossCheck, CrossCheckReport};
 use crate::results::measurement::CaseMeasurement;
+use crate::server::VariantName;
 use crate::server::report::ServerReport;
 
 use super::{
@@ -288,7 +289,7 @@ pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
 /// Builds a variant's result from its repetitions: failed if any failed or
 /// none finished; a summary only when passed.
 pub fn finish_variant(
-    variant: &str,
+    variant: &VariantName,
     repetitions_planned: u32,
     repetitions: Vec<Repetition>,
     server_side_unavailable_reason: Option<String>,
@@ -310,7 +311,7 @@ pub fn finish_variant(
         None
     };
     VariantResult {
-        variant: variant.to_string(),
+        variant: variant.clone(),
         status: if summary.is_some() {
             Status::Passed
         } else {
@@ -392,7 +393,7 @@ mod tests {
         let v = &results.cases[0].variants[0];
         let mut reps = v.repetitions.clone();
         reps[1] = fixture::failed_repetition(1);
-        let out = finish_variant("lt-rw", 3, reps, None);
+        let out = finish_variant(&"lt-rw".into(), 3, reps, None);
         assert_eq!(out.status, Status::Failed);
         assert!(out.summary.is_none());
         assert_eq!(out.failure_reasons, ["1 payload mismatch"]);
@@ -408,7 +409,9 @@ mod tests {
             m.driver_usage.cpu_user_seconds = busy_seconds * 0.25;
             m.driver_usage.cpu_system_seconds = busy_seconds * 0.75;
         }
-        finish_variant("lt-rw", 3, reps, None).summary.unwrap()
+        finish_variant(&"lt-rw".into(), 3, reps, None)
+            .summary
+            .unwrap()
     }
 
     #[test]
@@ -462,7 +465,7 @@ mod tests {
         for r in &mut reps {
             r.kernel_cross_check = checked.clone();
         }
-        let s = finish_variant("lt-rw", 3, reps.clone(), None)
+        let s = finish_variant(&"lt-rw".into(), 3, reps.clone(), None)
             .summary
             .unwrap();
         assert_eq!(s.kernel_cross_check_passed, Some(true));
@@ -473,13 +476,15 @@ mod tests {
         if let Some(CrossCheck::Checked(report)) = &mut reps[2].kernel_cross_check {
             report.agrees = false;
         }
-        let s = finish_variant("lt-rw", 3, reps, None).summary.unwrap();
+        let s = finish_variant(&"lt-rw".into(), 3, reps, None)
+            .summary
+            .unwrap();
         assert_eq!(s.kernel_cross_check_passed, Some(false));
     }
 
     #[test]
     fn no_repetitions_means_failed() {
-        let out = finish_variant("lt-rw", 3, Vec::new(), None);
+        let out = finish_variant(&"lt-rw".into(), 3, Vec::new(), None);
         assert_eq!(out.status, Status::Failed);
         assert_eq!(out.failure_reasons, ["no repetition finished"]);
     }

@@ -227,7 +227,7 @@ pub fn environment() -> Environment {
 
 pub fn results() -> ResultsFile {
     let lt_rw = finish_variant(
-        "lt-rw",
+        &"lt-rw".into(),
         3,
         vec![
             passed_repetition(0, 1000, 64, 50.0),
@@ -237,13 +237,13 @@ pub fn results() -> ResultsFile {
         None,
     );
     let et_rw = finish_variant(
-        "et-rw",
+        &"et-rw".into(),
         3,
         vec![failed_repetition(0)],
         Some("fixture: no reason".into()),
     );
     let et_splice = finish_variant(
-        "et-splice",
+        &"et-splice".into(),
         3,
         vec![
             passed_repetition(0, 100, 4096, 100.0),

@@ -28,6 +28,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::cross_check::CrossCheck;
+use crate::server::VariantName;
 use crate::server::report::ServerReport;
 use measurement::{CaseMeasurement, VerificationCounts};
 use workload::Case;
@@ -99,7 +100,7 @@ pub fn status_counts(cases: &[CaseResult]) -> (u32, u32) {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunSettings {
-    pub variants: Vec<String>,
+    pub variants: Vec<VariantName>,
     /// Profile files, or `default suite`.
     pub profiles: Vec<String>,
     pub warmup_seconds: f64,
@@ -145,7 +146,7 @@ pub enum Status {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VariantResult {
-    pub variant: String,
+    pub variant: VariantName,
     /// `failed` when any repetition failed (or none finished).
     pub status: Status,
     pub repetitions_planned: u32,

@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use report::{ReportKind, ServerReport, ThreadReport};
-pub use variant::Variant;
+pub use variant::{Variant, VariantName};
 
 use crate::protocol::{DEFAULT_MAX_FRAME_BYTES, Protocol};
 use crate::sys::{self, epoll};
@@ -211,7 +211,7 @@ impl Server {
     /// A handle other threads can use to take snapshots while the server runs.
     pub fn control(&self) -> ServerControl {
         ServerControl {
-            variant: self.config.variant.name(),
+            variant: self.config.variant,
             protocol: self.config.protocol,
             loops: self.loops.iter().map(|l| Arc::clone(&l.control)).collect(),
         }
@@ -257,7 +257,7 @@ impl Server {
         let config = self.config;
         Ok(ServerReport::new(
             ReportKind::Final,
-            config.variant.name(),
+            config.variant.into(),
             config.protocol,
             threads,
         ))
@@ -267,7 +267,7 @@ impl Server {
 /// Snapshot access to a running server's loops, usable from any thread.
 #[derive(Clone)]
 pub struct ServerControl {
-    variant: String,
+    variant: Variant,
     protocol: Protocol,
     loops: Vec<Arc<LoopControl>>,
 }
@@ -288,7 +288,7 @@ impl ServerControl {
         }
         Ok(ServerReport::new(
             ReportKind::Snapshot,
-            self.variant.clone(),
+            self.variant.into(),
             self.protocol,
             threads,
         ))

@@ -136,7 +136,7 @@ pub enum ReportKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServerReport {
     pub report: ReportKind,
-    pub variant: String,
+    pub variant: crate::server::VariantName,
     pub protocol: crate::protocol::Protocol,
     /// Whether this build counts syscalls (`count-syscalls` feature).
     pub syscall_counting: bool,
@@ -150,7 +150,7 @@ pub struct ServerReport {
 impl ServerReport {
     pub fn new(
         report: ReportKind,
-        variant: String,
+        variant: crate::server::VariantName,
         protocol: crate::protocol::Protocol,
         threads: Vec<ThreadReport>,
     ) -> ServerReport {

@@ -123,26 +123,69 @@ pub struct Variant {
     pub read_policy: ReadPolicy,
 }
 
+/// The one list of variants, in report order: hands `$callback!` one
+/// `test_ident => variant_expression` pair per variant. [`Variant::ALL`] is
+/// built from it, and test suites use it to generate one test function per
+/// variant (`epoll_bench::for_each_variant!(my_tests)`), so a new variant
+/// is one line here and every suite covers it.
+#[macro_export]
+macro_rules! for_each_variant {
+    ($callback:ident) => {
+        $callback! {
+            lt_rw => $crate::server::variant::Variant::epoll(
+                $crate::server::variant::TriggerMode::Level,
+                $crate::server::variant::CopyMode::ReadWrite,
+                $crate::server::variant::ReadPolicy::Backend,
+            ),
+            lt_writev => $crate::server::variant::Variant::epoll(
+                $crate::server::variant::TriggerMode::Level,
+                $crate::server::variant::CopyMode::Writev,
+                $crate::server::variant::ReadPolicy::Backend,
+            ),
+            lt_splice => $crate::server::variant::Variant::epoll(
+                $crate::server::variant::TriggerMode::Level,
+                $crate::server::variant::CopyMode::Splice,
+                $crate::server::variant::ReadPolicy::Backend,
+            ),
+            et_rw => $crate::server::variant::Variant::epoll(
+                $crate::server::variant::TriggerMode::Edge,
+                $crate::server::variant::CopyMode::ReadWrite,
+                $crate::server::variant::ReadPolicy::Backend,
+            ),
+            et_writev => $crate::server::variant::Variant::epoll(
+                $crate::server::variant::TriggerMode::Edge,
+                $crate::server::variant::CopyMode::Writev,
+                $crate::server::variant::ReadPolicy::Backend,
+            ),
+            et_splice => $crate::server::variant::Variant::epoll(
+                $crate::server::variant::TriggerMode::Edge,
+                $crate::server::variant::CopyMode::Splice,
+                $crate::server::variant::ReadPolicy::Backend,
+            ),
+            et_rw_shortread => $crate::server::variant::Variant::epoll(
+                $crate::server::variant::TriggerMode::Edge,
+                $crate::server::variant::CopyMode::ReadWrite,
+                $crate::server::variant::ReadPolicy::StopOnShortRead,
+            ),
+            et_writev_shortread => $crate::server::variant::Variant::epoll(
+                $crate::server::variant::TriggerMode::Edge,
+                $crate::server::variant::CopyMode::Writev,
+                $crate::server::variant::ReadPolicy::StopOnShortRead,
+            ),
+        }
+    };
+}
+
+macro_rules! variant_array {
+    ($($test:ident => $variant:expr),* $(,)?) => {
+        [$($variant),*]
+    };
+}
+
 impl Variant {
-    /// Every variant the servers implement, in report order: the one list.
-    pub const ALL: [Variant; 8] = [
-        Variant::epoll(TriggerMode::Level, CopyMode::ReadWrite, ReadPolicy::Backend),
-        Variant::epoll(TriggerMode::Level, CopyMode::Writev, ReadPolicy::Backend),
-        Variant::epoll(TriggerMode::Level, CopyMode::Splice, ReadPolicy::Backend),
-        Variant::epoll(TriggerMode::Edge, CopyMode::ReadWrite, ReadPolicy::Backend),
-        Variant::epoll(TriggerMode::Edge, CopyMode::Writev, ReadPolicy::Backend),
-        Variant::epoll(TriggerMode::Edge, CopyMode::Splice, ReadPolicy::Backend),
-        Variant::epoll(
-            TriggerMode::Edge,
-            CopyMode::ReadWrite,
-            ReadPolicy::StopOnShortRead,
-        ),
-        Variant::epoll(
-            TriggerMode::Edge,
-            CopyMode::Writev,
-            ReadPolicy::StopOnShortRead,
-        ),
-    ];
+    /// Every variant the servers implement, in report order (from
+    /// [`for_each_variant!`]): what tests, benches, charts and the CLI iterate.
+    pub const ALL: [Variant; 8] = for_each_variant!(variant_array);
 
     pub const fn epoll(trigger: TriggerMode, copy: CopyMode, read_policy: ReadPolicy) -> Variant {
         Variant {
@@ -230,6 +273,88 @@ impl FromStr for Variant {
     }
 }
 
+/// What results call a measured server: one of the variants above, or a
+/// server measured from outside under the name it was given (`drive
+/// --name`). It prints and parses as the plain name (so results files keep
+/// their strings), and a name that is one of [`Variant::ALL`] is always that
+/// variant.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum VariantName {
+    Builtin(Variant),
+    External(String),
+}
+
+impl VariantName {
+    /// The variant, when the name is one of ours.
+    pub fn builtin(&self) -> Option<Variant> {
+        match self {
+            VariantName::Builtin(v) => Some(*v),
+            VariantName::External(_) => None,
+        }
+    }
+
+    /// Position in report order: [`Variant::ALL`]'s order, then external
+    /// servers by name.
+    pub fn report_order(&self) -> (usize, &str) {
+        match self {
+            VariantName::Builtin(v) => (Variant::ALL.iter().position(|a| a == v).unwrap_or(0), ""),
+            VariantName::External(name) => (Variant::ALL.len(), name),
+        }
+    }
+}
+
+impl From<Variant> for VariantName {
+    fn from(v: Variant) -> VariantName {
+        VariantName::Builtin(v)
+    }
+}
+
+impl fmt::Display for VariantName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VariantName::Builtin(v) => v.fmt(f),
+            VariantName::External(name) => f.write_str(name),
+        }
+    }
+}
+
+impl From<&str> for VariantName {
+    fn from(name: &str) -> VariantName {
+        match name.parse::<Variant>() {
+            Ok(v) => VariantName::Builtin(v),
+            Err(_) => VariantName::External(name.to_string()),
+        }
+    }
+}
+
+impl PartialEq<str> for VariantName {
+    fn eq(&self, other: &str) -> bool {
+        match self {
+            VariantName::Builtin(v) => v.to_string() == other,
+            VariantName::External(name) => name == other,
+        }
+    }
+}
+
+impl PartialEq<&str> for VariantName {
+    fn eq(&self, other: &&str) -> bool {
+        self == *other
+    }
+}
+
+impl serde::Serialize for VariantName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for VariantName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<VariantName, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Ok(VariantName::from(name.as_str()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +381,24 @@ mod tests {
         let err = "lt-sendfile".parse::<Variant>().unwrap_err().to_string();
         assert!(err.contains("unknown variant `lt-sendfile`"), "{err}");
         assert!(err.contains("et-writev-shortread"), "{err}");
+    }
+
+    #[test]
+    fn names_travel_typed_and_serialise_as_plain_strings() {
+        for v in Variant::ALL {
+            let name = VariantName::from(v);
+            let json = serde_json::to_string(&name).unwrap();
+            assert_eq!(json, format!("\"{v}\""));
+            let back: VariantName = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, VariantName::Builtin(v));
+        }
+        let external: VariantName = serde_json::from_str("\"tokio-current\"").unwrap();
+        assert_eq!(external, VariantName::External("tokio-current".into()));
+        assert_eq!(external.to_string(), "tokio-current");
+        assert_eq!(external.builtin(), None);
+        // External servers come after every built-in variant in reports.
+        let last = VariantName::from(Variant::ALL[Variant::ALL.len() - 1]);
+        assert!(last.report_order() < external.report_order());
     }
 
     #[test]

@@ -25,20 +25,15 @@ use epoll_bench::results::workload::{Case, Shape, SizeDistribution};
 use epoll_bench::results::{
     CaseResult, Environment, Repetition, ResultsFile, RunKind, RunSettings, Status, VariantResult,
 };
+use epoll_bench::server::Variant;
 use epoll_bench::server::report::{LoopCounters, ReportKind, ServerReport, ThreadReport};
 use epoll_bench::sys::SyscallKind;
 use epoll_bench::sys::rusage::ThreadUsage;
 
-pub const VARIANTS: [&str; 8] = [
-    "lt-rw",
-    "lt-writev",
-    "lt-splice",
-    "et-rw",
-    "et-writev",
-    "et-splice",
-    "et-rw-shortread",
-    "et-writev-shortread",
-];
+/// Every variant's name, from the server's one list.
+pub fn variant_names() -> Vec<String> {
+    Variant::ALL.iter().map(Variant::name).collect()
+}
 
 pub const SWEEP_SIZES: [u32; 4] = [64, 1024, 16384, 262144];
 
@@ -140,7 +135,7 @@ fn server_window(variant: &str, n: u64, bytes: u32) -> ServerReport {
     };
     let mut report = ServerReport::new(
         ReportKind::Snapshot,
-        variant.to_string(),
+        variant.into(),
         Protocol::Frame,
         vec![thread],
     );
@@ -204,11 +199,16 @@ pub fn passed_variant(variant: &str, bytes: u32, rate: f64) -> VariantResult {
             }
         })
         .collect();
-    finish_variant(variant, 3, repetitions, None)
+    finish_variant(&variant.into(), 3, repetitions, None)
 }
 
 pub fn failed_variant(variant: &str) -> VariantResult {
-    finish_variant(variant, 3, vec![fixture::failed_repetition(0)], None)
+    finish_variant(
+        &variant.into(),
+        3,
+        vec![fixture::failed_repetition(0)],
+        None,
+    )
 }
 
 /// The unit tests' environment, with the names these tests look for.
@@ -228,10 +228,10 @@ pub fn environment() -> Environment {
 pub fn results_scaled(scale: impl Fn(&str, &str) -> f64) -> ResultsFile {
     let mut cases = Vec::new();
     for (profile, connections) in [("pingpong-64b-1conn", 1), ("pingpong-64b-64conn", 64)] {
-        let variants = VARIANTS
+        let variants = variant_names()
             .iter()
             .map(|v| {
-                if profile == "pingpong-64b-1conn" && *v == "et-writev-shortread" {
+                if profile == "pingpong-64b-1conn" && v == "et-writev-shortread" {
                     failed_variant(v)
                 } else {
                     passed_variant(v, 64, nominal_rate(v, 64, connections) * scale(v, profile))
@@ -266,7 +266,7 @@ pub fn results_scaled(scale: impl Fn(&str, &str) -> f64) -> ResultsFile {
         });
     }
     let settings = RunSettings {
-        variants: VARIANTS.iter().map(|v| v.to_string()).collect(),
+        variants: Variant::ALL.map(Into::into).to_vec(),
         profiles: vec!["default suite".into()],
         warmup_seconds: 0.5,
         duration_seconds: 1.0,
@@ -296,7 +296,7 @@ pub fn failed_run() -> ResultsFile {
     let mut results = results();
     for case in &mut results.cases {
         for v in &mut case.variants {
-            *v = failed_variant(&v.variant.clone());
+            *v = failed_variant(&v.variant.to_string());
         }
     }
     results.run.failed_count = results.cases.iter().map(|c| c.variants.len() as u32).sum();

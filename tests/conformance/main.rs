@@ -27,7 +27,6 @@ mod shared_server;
 mod sigterm_under_load;
 
 use epoll_bench::protocol::Protocol;
-use epoll_bench::server::Variant;
 
 use emfile_on_accept::emfile_on_accept;
 use oversized_frame::oversized_frame;
@@ -62,33 +61,16 @@ macro_rules! protocol_tests {
     };
 }
 
+/// A module of tests per variant, from the server's one list.
 macro_rules! variant_tests {
-    ($($module:ident => $variant:literal),* $(,)?) => {
-        /// The variants the generated tests cover, in `Variant::ALL` order.
-        const COVERED_VARIANTS: &[&str] = &[$($variant),*];
-
+    ($($module:ident => $variant:expr),* $(,)?) => {
         $(
             mod $module {
-                protocol_tests!(frame, $variant, Protocol::Frame);
-                protocol_tests!(echo, $variant, Protocol::Echo);
+                protocol_tests!(frame, &$variant.name(), Protocol::Frame);
+                protocol_tests!(echo, &$variant.name(), Protocol::Echo);
             }
         )*
     };
 }
 
-variant_tests! {
-    lt_rw => "lt-rw",
-    lt_writev => "lt-writev",
-    lt_splice => "lt-splice",
-    et_rw => "et-rw",
-    et_writev => "et-writev",
-    et_splice => "et-splice",
-    et_rw_shortread => "et-rw-shortread",
-    et_writev_shortread => "et-writev-shortread",
-}
-
-#[test]
-fn every_variant_is_covered() {
-    let all: Vec<String> = Variant::ALL.iter().map(Variant::name).collect();
-    assert_eq!(COVERED_VARIANTS, all.as_slice());
-}
+epoll_bench::for_each_variant!(variant_tests);

@@ -8,6 +8,7 @@ use crate::metrics::cross_check::KernelWatch;
 use crate::results::aggregate::finish_variant;
 use crate::results::workload::Case;
 use crate::results::{CaseResult, Repetition, Status};
+use crate::server::VariantName;
 
 use super::judge::unavailable_reason;
 use super::measure::CaseEngine;
@@ -18,7 +19,7 @@ pub struct Plan {
     pub cases: Vec<Case>,
     /// Variant names as results record them (`drive`: the one remote
     /// server's name).
-    pub variants: Vec<String>,
+    pub variants: Vec<VariantName>,
     pub repetitions: u32,
     /// Timing and driver pinning; `driver_threads` is set per case, and
     /// `target` per measurement when the target spawns its servers.
@@ -107,7 +108,7 @@ pub fn run_plan(
 
 /// The loop's state: the plan's parts, and where it has got to.
 struct Runner<'a> {
-    variants: &'a [String],
+    variants: &'a [VariantName],
     repetitions: u32,
     config: &'a EngineConfig,
     driver_threads_max: usize,

@@ -4,6 +4,7 @@
 use crate::driver::measurement::Progress;
 use crate::results::Repetition;
 use crate::results::workload::Case;
+use crate::server::VariantName;
 
 /// Where one measurement sits in the plan.
 #[derive(Clone, Copy, Debug)]
@@ -12,7 +13,7 @@ pub struct Step<'a> {
     pub index: usize,
     pub total: usize,
     pub case: &'a Case,
-    pub variant: &'a str,
+    pub variant: &'a VariantName,
     /// 0-based.
     pub repetition: u32,
     pub repetitions: u32,

@@ -14,6 +14,7 @@ use crate::protocol::Protocol;
 use crate::results::Repetition;
 use crate::results::workload::Case;
 use crate::server::report::ServerReport;
+use crate::server::{Variant, VariantName};
 
 use super::judge::not_measured;
 use super::measure::{CaseEngine, measure_remote, measure_spawned, watch_threads_of};
@@ -64,14 +65,22 @@ impl Target {
         on_progress: &mut dyn FnMut(&Progress),
     ) -> Repetition {
         match self {
-            Target::Spawn(template) => measure_spawned(
-                &template.spec(step.variant, step.case.protocol),
-                config,
-                step.case,
-                step.repetition,
-                engine,
-                on_progress,
-            ),
+            Target::Spawn(template) => match step.variant.builtin() {
+                Some(variant) => measure_spawned(
+                    &template.spec(variant, step.case.protocol),
+                    config,
+                    step.case,
+                    step.repetition,
+                    engine,
+                    on_progress,
+                ),
+                None => not_measured(
+                    step.repetition,
+                    step.case,
+                    format!("`{}` is not a server this tool can start", step.variant),
+                    Vec::new(),
+                ),
+            },
             Target::Remote(remote) => remote.measure(config, step, engine, on_progress),
         }
     }
@@ -89,7 +98,7 @@ pub struct ServerTemplate {
 }
 
 impl ServerTemplate {
-    pub fn spec(&self, variant: &str, protocol: Protocol) -> ServerSpec {
+    pub fn spec(&self, variant: Variant, protocol: Protocol) -> ServerSpec {
         let mut spec = ServerSpec::new(self.program.clone(), variant, protocol);
         spec.leading_args = self.leading_args.clone();
         spec.threads = self.threads;
@@ -176,8 +185,8 @@ impl RemoteServer {
     }
 
     /// The variant the server reports through its control interface.
-    pub fn reported_variant(&self) -> Option<&str> {
-        self.first_report.as_ref().map(|r| r.variant.as_str())
+    pub fn reported_variant(&self) -> Option<&VariantName> {
+        self.first_report.as_ref().map(|r| &r.variant)
     }
 
     /// Why `case` cannot be driven against this server, if it cannot.

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::protocol::Protocol;
 use crate::protocol::control::Command as ControlCommand;
+use crate::server::Variant;
 use crate::server::report::{ReportKind, ServerReport};
 
 use super::control_client::{SNAPSHOT_TIMEOUT, parse_report_line, send_command};
@@ -35,7 +36,7 @@ pub struct ServerSpec {
     /// Arguments placed before `serve` (tests use it to run a script
     /// through an interpreter).
     pub leading_args: Vec<String>,
-    pub variant: String,
+    pub variant: Variant,
     pub protocol: Protocol,
     pub listen: SocketAddr,
     pub threads: Option<usize>,
@@ -47,15 +48,15 @@ pub struct ServerSpec {
 
 impl ServerSpec {
     /// A spec for this very binary, listening on an ephemeral loopback port.
-    pub fn for_current_exe(variant: &str, protocol: Protocol) -> io::Result<ServerSpec> {
+    pub fn for_current_exe(variant: Variant, protocol: Protocol) -> io::Result<ServerSpec> {
         Ok(ServerSpec::new(std::env::current_exe()?, variant, protocol))
     }
 
-    pub fn new(program: PathBuf, variant: &str, protocol: Protocol) -> ServerSpec {
+    pub fn new(program: PathBuf, variant: Variant, protocol: Protocol) -> ServerSpec {
         ServerSpec {
             program,
             leading_args: Vec::new(),
-            variant: variant.to_string(),
+            variant,
             protocol,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             threads: None,
@@ -71,7 +72,7 @@ impl ServerSpec {
         args.extend([
             "serve".to_string(),
             "--variant".to_string(),
-            self.variant.clone(),
+            self.variant.to_string(),
             "--protocol".to_string(),
             self.protocol.name().to_string(),
             "--listen".to_string(),
@@ -110,7 +111,7 @@ pub struct ServerProcess {
     stdout_lines: Receiver<String>,
     stderr_tail: Arc<Mutex<VecDeque<u8>>>,
     addr: SocketAddr,
-    variant: String,
+    variant: Variant,
     command_line: Vec<String>,
     baseline_memory: Option<ProcessMemory>,
     exited: bool,
@@ -149,7 +150,7 @@ impl ServerProcess {
                 }
             })
             .map_err(|source| ServerError::Io {
-                variant: spec.variant.clone(),
+                variant: spec.variant.to_string(),
                 source,
             })?;
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
@@ -158,7 +159,7 @@ impl ServerProcess {
             .name("server-stderr".into())
             .spawn(move || keep_tail(stderr, &tail))
             .map_err(|source| ServerError::Io {
-                variant: spec.variant.clone(),
+                variant: spec.variant.to_string(),
                 source,
             })?;
 
@@ -168,7 +169,7 @@ impl ServerProcess {
             stdout_lines,
             stderr_tail,
             addr: spec.listen,
-            variant: spec.variant.clone(),
+            variant: spec.variant,
             command_line,
             baseline_memory: None,
             exited: false,
@@ -183,7 +184,7 @@ impl ServerProcess {
             Ok(line) => line,
             Err(RecvTimeoutError::Timeout) => {
                 return Err(ServerError::NotReady {
-                    variant: self.variant.clone(),
+                    variant: self.variant.to_string(),
                     seconds: timeout.as_secs_f64(),
                     stderr: self.stderr_tail(),
                 });
@@ -191,7 +192,7 @@ impl ServerProcess {
             Err(RecvTimeoutError::Disconnected) => return Err(self.died()),
         };
         parse_listening_line(&line).ok_or_else(|| ServerError::BadListeningLine {
-            variant: self.variant.clone(),
+            variant: self.variant.to_string(),
             line,
             stderr: self.stderr_tail(),
         })
@@ -206,8 +207,8 @@ impl ServerProcess {
         self.child.id()
     }
 
-    pub fn variant(&self) -> &str {
-        &self.variant
+    pub fn variant(&self) -> Variant {
+        self.variant
     }
 
     /// The command that started the server.
@@ -232,7 +233,7 @@ impl ServerProcess {
     fn died(&mut self) -> ServerError {
         let status = self.wait_exit(Duration::from_millis(500));
         ServerError::Died {
-            variant: self.variant.clone(),
+            variant: self.variant.to_string(),
             status: describe_status(status),
             stderr: self.stderr_tail(),
         }
@@ -274,13 +275,14 @@ impl ServerProcess {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.stdout_lines.recv_timeout(left) {
                 Ok(line) => {
-                    if let Some(report) = parse_report_line(&self.variant, &line, kind)? {
+                    if let Some(report) = parse_report_line(&self.variant.to_string(), &line, kind)?
+                    {
                         return Ok(report);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     return Err(ServerError::SnapshotTimeout {
-                        variant: self.variant.clone(),
+                        variant: self.variant.to_string(),
                         seconds: timeout.as_secs_f64(),
                     });
                 }
@@ -305,7 +307,7 @@ impl ServerProcess {
         match (report, status) {
             (Ok(report), Some(status)) if status.success() => Ok(report),
             (Ok(_), Some(status)) => Err(ServerError::Died {
-                variant: self.variant.clone(),
+                variant: self.variant.to_string(),
                 status: describe_status(Some(status)),
                 stderr: self.stderr_tail(),
             }),
@@ -313,7 +315,7 @@ impl ServerProcess {
             (_, None) => {
                 self.kill();
                 Err(ServerError::StopTimeout {
-                    variant: self.variant.clone(),
+                    variant: self.variant.to_string(),
                     seconds: STOP_TIMEOUT.as_secs_f64(),
                 })
             }
@@ -404,7 +406,7 @@ mod tests {
 
     #[test]
     fn server_args_carry_variant_protocol_and_threads() {
-        let mut spec = ServerSpec::new("/bin/x".into(), "et-splice", Protocol::Echo);
+        let mut spec = ServerSpec::new("/bin/x".into(), Variant::ALL[5], Protocol::Echo);
         spec.threads = Some(2);
         spec.cpus = Some(vec![1, 3]);
         let args = spec.server_args();

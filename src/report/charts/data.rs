@@ -3,13 +3,13 @@
 //! crossover. Pure functions over [`ResultsFile`], so the numbers a chart
 //! shows can be checked without drawing it.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use crate::report::compare::Better;
 use crate::results::{
     CaseResult, DriverBottleneck, ResultsFile, Spread, Status, Summary, VariantResult,
 };
-use crate::server::variant::{CopyMode, Variant};
+use crate::server::variant::{CopyMode, Variant, VariantName};
 
 use super::style::variant_order;
 
@@ -34,8 +34,7 @@ pub fn passed(case: &CaseResult) -> Vec<Passed<'_>> {
             })
         })
         .collect();
-    let order = variant_order(out.iter().map(|p| p.variant.variant.as_str()));
-    out.sort_by_key(|p| order.iter().position(|o| *o == p.variant.variant));
+    out.sort_by(|a, b| (a.variant.variant.report_order()).cmp(&b.variant.variant.report_order()));
     out
 }
 
@@ -73,7 +72,7 @@ pub fn failures(cases: &[&CaseResult]) -> Vec<String> {
 /// One line of a chart: a variant's median with min and max, at x values.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
-    pub variant: String,
+    pub variant: VariantName,
     /// `(x, spread)` sorted by x.
     pub points: Vec<(f64, Spread)>,
     /// The x values whose result was driver-bound (the driver saturated,
@@ -96,7 +95,7 @@ pub fn series_of_available(
     cases: &[(&CaseResult, f64)],
     figure: impl Fn(&Summary) -> Option<Spread>,
 ) -> Vec<Series> {
-    let mut by_variant: BTreeMap<String, Series> = BTreeMap::new();
+    let mut by_variant: HashMap<VariantName, Series> = HashMap::new();
     for (case, x) in cases {
         for p in passed(case) {
             let Some(value) = figure(p.summary) else {
@@ -118,7 +117,7 @@ pub fn series_of_available(
             }
         }
     }
-    let order = variant_order(by_variant.keys().map(String::as_str));
+    let order = variant_order(by_variant.keys());
     order
         .into_iter()
         .filter_map(|variant| by_variant.remove(&variant))
@@ -143,9 +142,9 @@ pub fn sweep<'a>(cases: &[&'a CaseResult]) -> Option<Vec<(&'a CaseResult, f64)>>
 /// Where a splice variant starts to beat its read/write counterparts.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Crossover {
-    pub splice_variant: String,
+    pub splice_variant: VariantName,
     /// The same-trigger rw/writev variants it was compared with.
-    pub counterparts: Vec<String>,
+    pub counterparts: Vec<VariantName>,
     /// The smallest measured size from which the splice variant's median
     /// is better than every counterpart's at that size and at every larger
     /// measured size.
@@ -163,7 +162,7 @@ pub fn splice_crossovers(series: &[Series], better: Better) -> Vec<Crossover> {
     };
     let parsed: Vec<(Variant, &Series)> = series
         .iter()
-        .filter_map(|s| s.variant.parse::<Variant>().ok().map(|v| (v, s)))
+        .filter_map(|s| s.variant.builtin().map(|v| (v, s)))
         .collect();
     let mut out = Vec::new();
     for (splice, splice_series) in &parsed {

@@ -18,7 +18,7 @@ use plotters_backend::{
     BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind,
 };
 
-use crate::server::variant::{CopyMode, ReadPolicy, TriggerMode, Variant};
+use crate::server::variant::{CopyMode, ReadPolicy, TriggerMode, Variant, VariantName};
 
 /// Okabe–Ito colours: distinguishable with the common colour-vision
 /// deficiencies. Yellow comes last: it is faint on white.
@@ -64,9 +64,9 @@ pub struct VariantStyle {
 
 /// The look of `variant`; unknown names get a cross marker and a colour
 /// from their position in `order`.
-pub fn variant_style(variant: &str, index_in_order: usize) -> VariantStyle {
-    match variant.parse::<Variant>() {
-        Ok(v) => {
+pub fn variant_style(variant: &VariantName, index_in_order: usize) -> VariantStyle {
+    match variant.builtin() {
+        Some(v) => {
             let index = Variant::ALL.iter().position(|a| *a == v).unwrap_or(0);
             VariantStyle {
                 color: OKABE_ITO[index % OKABE_ITO.len()],
@@ -83,7 +83,7 @@ pub fn variant_style(variant: &str, index_in_order: usize) -> VariantStyle {
                 },
             }
         }
-        Err(_) => VariantStyle {
+        None => VariantStyle {
             color: OKABE_ITO[index_in_order % OKABE_ITO.len()],
             dash: Dash::Solid,
             marker: Marker::Cross,
@@ -91,17 +91,11 @@ pub fn variant_style(variant: &str, index_in_order: usize) -> VariantStyle {
     }
 }
 
-/// Variants in report order: the server's own order first, then unknown
-/// names alphabetically.
-pub fn variant_order<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    let mut names: Vec<String> = names.into_iter().map(str::to_string).collect();
-    names.sort_by_key(|n| {
-        let known = n
-            .parse::<Variant>()
-            .ok()
-            .and_then(|v| Variant::ALL.iter().position(|a| *a == v));
-        (known.unwrap_or(usize::MAX), n.clone())
-    });
+/// Variants in report order: the server's own order first, then external
+/// servers alphabetically.
+pub fn variant_order<'a>(names: impl IntoIterator<Item = &'a VariantName>) -> Vec<VariantName> {
+    let mut names: Vec<VariantName> = names.into_iter().cloned().collect();
+    names.sort_by(|a, b| a.report_order().cmp(&b.report_order()));
     names.dedup();
     names
 }

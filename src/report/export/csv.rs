@@ -110,7 +110,7 @@ impl KindColumns {
                 .sweep_size_bytes
                 .map(|b| b.to_string())
                 .unwrap_or_default(),
-            variant.variant.clone(),
+            variant.variant.to_string(),
             match variant.status {
                 Status::Passed => "passed",
                 Status::Failed => "failed",

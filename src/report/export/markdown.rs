@@ -196,14 +196,14 @@ fn columns<'a>(kinds: &[&'a str]) -> Vec<Column<'a>> {
 fn variant_row(v: &VariantResult, kinds: &[&str], width: usize) -> String {
     let Some(s) = v.summary.as_ref().filter(|_| v.status == Status::Passed) else {
         let mut cells = vec![
-            v.variant.clone(),
+            v.variant.to_string(),
             format!("**FAILED**: {}", escape(&v.failure_reasons.join("; "))),
         ];
         cells.resize(width, "—".to_string());
         return format!("| {} |", cells.join(" | "));
     };
     let server = s.server.as_ref();
-    let mut name = v.variant.clone();
+    let mut name = v.variant.to_string();
     match s.driver_bottleneck() {
         Some(DriverBottleneck::DriverOnly { .. }) => name.push_str(" (driver-bound)"),
         Some(_) => name.push_str(" (driver saturated)"),

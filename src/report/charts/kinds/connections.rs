@@ -8,6 +8,7 @@ use crate::report::charts::draw::LinePanel;
 use crate::report::charts::{Chart, ChartPlan, Panel};
 use crate::results::figures::{self, Group};
 use crate::results::{CaseResult, ResultsFile};
+use crate::server::VariantName;
 
 pub struct ThroughputVsConnections;
 
@@ -61,7 +62,7 @@ impl ThroughputVsConnections {
             .collect();
         // Every throughput figure has the same variants and rings.
         let first: &[Series] = charted.first().map_or(&[], |(s, _)| s);
-        let names: Vec<String> = first.iter().map(|s| s.variant.clone()).collect();
+        let names: Vec<VariantName> = first.iter().map(|s| s.variant.clone()).collect();
         if first.iter().any(|s| !s.driver_bound_x.is_empty()) {
             footer.insert(1, RINGS_NOTE.to_string());
         }

@@ -71,7 +71,7 @@ fn bars(passed: &[Passed], figure: &Figure) -> Vec<Bar> {
         .filter_map(|(i, p)| {
             let spread = (figure.pick)(p.summary)?;
             Some(Bar {
-                category: p.variant.variant.clone(),
+                category: p.variant.variant.to_string(),
                 segments: vec![Segment {
                     label: String::new(),
                     value: spread.median,

@@ -7,6 +7,7 @@ use crate::report::charts::draw::{Line, LinePanel};
 use crate::report::charts::style::{variant_order, variant_style};
 use crate::report::charts::{Chart, ChartPlan, Panel};
 use crate::results::CaseResult;
+use crate::server::VariantName;
 
 pub struct LatencyPercentiles;
 
@@ -19,7 +20,7 @@ impl ChartKind for LatencyPercentiles {
     }
 
     fn plan_profile(&self, input: &ProfileCases, plan: &mut ChartPlan) {
-        let mut names: Vec<String> = Vec::new();
+        let mut names: Vec<VariantName> = Vec::new();
         let mut panels = Vec::new();
         for case in input.cases {
             let passed = data::passed(case);
@@ -30,7 +31,7 @@ impl ChartKind for LatencyPercentiles {
             }
             panels.push(Panel::Lines(panel(case, &passed)));
         }
-        let names = variant_order(names.iter().map(String::as_str));
+        let names = variant_order(&names);
         plan.charts.push(Chart {
             file_stem: file_stem(self, input.profile),
             title: format!("Latency by percentile — profile {}", input.profile),

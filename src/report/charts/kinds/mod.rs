@@ -15,6 +15,7 @@ use super::ChartPlan;
 use super::data::{self, Series};
 use super::draw::{LegendKey, Line};
 use super::style::variant_style;
+use crate::server::VariantName;
 
 /// One profile's cases that have a passed variant, with the footer its
 /// charts share.
@@ -119,21 +120,20 @@ fn case_caption(case: &CaseResult) -> String {
     )
 }
 
-fn variant_legend(names: &[String]) -> Vec<(String, LegendKey)> {
+fn variant_legend(names: &[VariantName]) -> Vec<(String, LegendKey)> {
     names
         .iter()
         .enumerate()
-        .map(|(i, n)| (n.clone(), LegendKey::Line(variant_style(n, i))))
+        .map(|(i, n)| (n.to_string(), LegendKey::Line(variant_style(n, i))))
         .collect()
 }
 
 fn lines_of(series: &[Series], x: impl Fn(f64) -> f64) -> Vec<Line> {
-    let names: Vec<String> = series.iter().map(|s| s.variant.clone()).collect();
     series
         .iter()
         .enumerate()
         .map(|(i, s)| Line {
-            style: variant_style(&names[i], i),
+            style: variant_style(&s.variant, i),
             points: s
                 .points
                 .iter()

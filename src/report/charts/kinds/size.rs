@@ -11,6 +11,8 @@ use crate::results::CaseResult;
 use crate::results::figures::{
     self, Better, ChartText, Figure, Group, PAYLOAD_MEGABYTES_PER_SECOND, SERVER_CPU_US_PER_REQUEST,
 };
+use crate::server::VariantName;
+use crate::server::variant::CopyMode;
 
 pub struct ThroughputVsSize;
 
@@ -44,7 +46,11 @@ fn crossover_marks(crossovers: &[Crossover], verb: &str) -> Vec<VerticalMark> {
             label: format!(
                 "{} {verb} {} from {}",
                 c.splice_variant,
-                c.counterparts.join("/"),
+                c.counterparts
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("/"),
                 format_bytes(c.size_bytes)
             ),
             color: variant_style(&c.splice_variant, 0).color,
@@ -95,9 +101,12 @@ impl ThroughputVsSize {
             let marks = crossover_marks(&cpu_crossovers, "cheaper than");
             panels.push(panel(text, &unringed, marks));
         }
-        let names: Vec<String> = mbps.iter().map(|s| s.variant.clone()).collect();
+        let names: Vec<VariantName> = mbps.iter().map(|s| s.variant.clone()).collect();
         let mut footer = input.footer.to_vec();
-        if names.iter().any(|n| n.contains("splice")) {
+        if names
+            .iter()
+            .any(|n| n.builtin().is_some_and(|v| v.copy == CopyMode::Splice))
+        {
             let notes = crossover_notes(
                 throughput_crossovers.is_empty(),
                 (!cpu.is_empty()).then_some(cpu_crossovers.is_empty()),

@@ -149,7 +149,7 @@ impl Stacks {
         }
         let t = server.syscalls_per_request_total;
         Some(Bar {
-            category: p.variant.variant.clone(),
+            category: p.variant.variant.to_string(),
             segments,
             total_range: Some((t.min, t.median, t.max)),
         })

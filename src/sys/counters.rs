@@ -45,9 +45,14 @@ pub enum SyscallKind {
     Connect,
     Getsockopt,
     EpollPwait2,
+    // Shutdown signals (`sys::signal`), made by a server's main thread
+    // only, never by a serving thread.
+    RtSigprocmask,
+    RtSigtimedwait,
+    Kill,
 }
 
-pub const KIND_COUNT: usize = 27;
+pub const KIND_COUNT: usize = 30;
 
 impl SyscallKind {
     pub const ALL: [SyscallKind; KIND_COUNT] = [
@@ -78,6 +83,9 @@ impl SyscallKind {
         SyscallKind::Connect,
         SyscallKind::Getsockopt,
         SyscallKind::EpollPwait2,
+        SyscallKind::RtSigprocmask,
+        SyscallKind::RtSigtimedwait,
+        SyscallKind::Kill,
     ];
 
     /// The name reports use.
@@ -110,6 +118,9 @@ impl SyscallKind {
             SyscallKind::Connect => "connect",
             SyscallKind::Getsockopt => "getsockopt",
             SyscallKind::EpollPwait2 => "epoll_pwait2",
+            SyscallKind::RtSigprocmask => "rt_sigprocmask",
+            SyscallKind::RtSigtimedwait => "rt_sigtimedwait",
+            SyscallKind::Kill => "kill",
         }
     }
 

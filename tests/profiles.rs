@@ -184,6 +184,7 @@ fn defaults_fill_name_protocol_connections_and_seed() {
             },
             seed: 1,
             sweep_size_bytes: None,
+            client: Default::default(),
         }]
     );
 }

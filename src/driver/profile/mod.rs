@@ -27,6 +27,7 @@
 //! Built-in profiles live in `profiles/` at the repository root and are
 //! embedded in the binary, so `run` works from any directory.
 
+mod client;
 mod deserialize;
 mod expand;
 mod fields;
@@ -43,9 +44,10 @@ use deserialize::deserialize;
 use fields::Expander;
 
 pub use limits::{
-    DEFAULT_SEED, MAX_ACTIVE_CONNECTIONS, MAX_IDLE_CONNECTIONS, MAX_PIPELINE_DEPTH,
-    MAX_RATE_PER_SECOND, MAX_REQUESTS_PER_CONNECTION, MAX_SWEEP_POINTS, MAX_TRACE_SPEED,
-    MAX_WINDOW_BYTES,
+    DEFAULT_SEED, FD_HEADROOM, MAX_ACTIVE_CONNECTIONS, MAX_IDLE_CONNECTIONS, MAX_PIPELINE_DEPTH,
+    MAX_RATE_PER_SECOND, MAX_READ_RATE_BYTES_PER_SECOND, MAX_RECEIVE_BUFFER_BYTES,
+    MAX_REQUESTS_PER_CONNECTION, MAX_SWEEP_POINTS, MAX_TRACE_SPEED, MAX_WINDOW_BYTES,
+    MIN_READ_RATE_BYTES_PER_SECOND, MIN_RECEIVE_BUFFER_BYTES,
 };
 
 /// Embeds `profiles/<name>.toml` for each name, as `(name, text)` pairs.
@@ -103,7 +105,8 @@ pub fn builtin_profiles() -> Vec<(&'static str, &'static str)> {
     BUILTIN_PROFILES.to_vec()
 }
 
-/// The cases of the built-in profile `name`. Errors name the file as
+/// The cases of the built-in profile `name`, checked against this
+/// machine's file-descriptor limit. Errors name the file as
 /// `profiles/<name>.toml`.
 pub fn load_builtin(name: &str) -> Result<Vec<Case>, ProfileError> {
     let (_, text) = BUILTIN_PROFILES
@@ -113,7 +116,11 @@ pub fn load_builtin(name: &str) -> Result<Vec<Case>, ProfileError> {
             name: name.to_string(),
             builtins: builtin_names(),
         })?;
-    parse_profile(text, &PathBuf::from(format!("profiles/{name}.toml")))
+    parse_with_limit(
+        text,
+        &PathBuf::from(format!("profiles/{name}.toml")),
+        machine_nofile_hard_limit(),
+    )
 }
 
 /// The cases of the default suite ([`DEFAULT_SUITE`]), in order.
@@ -156,19 +163,53 @@ fn builtin_names() -> String {
         .join(", ")
 }
 
-/// Reads the profile file at `path` and expands it into cases.
+/// Reads the profile file at `path` and expands it into cases, checked
+/// against this machine's file-descriptor limit.
 pub fn load_profile(path: &Path) -> Result<Vec<Case>, ProfileError> {
     let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
         file: path.to_path_buf(),
         source,
     })?;
-    parse_profile(&text, path)
+    parse_with_limit(&text, path, machine_nofile_hard_limit())
 }
 
 /// Expands profile text into cases. `file` names the profile in errors,
 /// gives the default `name` (its stem), and anchors a relative
-/// `shape.path` (resolved against the file's directory).
+/// `shape.path` (resolved against the file's directory). Checks the
+/// profile alone: whether its connections fit a machine is for
+/// [`parse_profile_within_fd_limit`] and the loaders.
 pub fn parse_profile(text: &str, file: &Path) -> Result<Vec<Case>, ProfileError> {
+    parse_with_limit(text, file, None)
+}
+
+/// Like [`parse_profile`], and refuses any case whose connections (active
+/// and idle, one descriptor each, plus [`FD_HEADROOM`]) exceed
+/// `nofile_hard_limit` in the driver or the server process, naming the
+/// limit, so that such a run fails before it starts rather than mid-way.
+pub fn parse_profile_within_fd_limit(
+    text: &str,
+    file: &Path,
+    nofile_hard_limit: u64,
+) -> Result<Vec<Case>, ProfileError> {
+    parse_with_limit(text, file, Some(nofile_hard_limit))
+}
+
+fn parse_with_limit(
+    text: &str,
+    file: &Path,
+    nofile_hard_limit: Option<u64>,
+) -> Result<Vec<Case>, ProfileError> {
     let raw = deserialize(text, file)?;
-    Ok(Expander { text, file }.expand(raw)?)
+    Ok(Expander {
+        text,
+        file,
+        nofile_hard_limit,
+    }
+    .expand(raw)?)
+}
+
+/// This process's hard RLIMIT_NOFILE; `None` (no check) if unreadable. The
+/// server is started by this process and inherits the same limit.
+fn machine_nofile_hard_limit() -> Option<u64> {
+    crate::sys::rlimit::nofile().ok().map(|(_, hard)| hard)
 }

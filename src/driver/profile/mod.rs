@@ -71,12 +71,16 @@ const BUILTIN_PROFILES: &[(&str, &str)] = embed_profiles![
     "idle-10k-active-16",
     "mixed-lognormal",
     "echo-bimodal-pipelined",
+    "fixed-load-50k-64conn",
+    "backpressure-slow-reader",
+    "load-latency-sweep",
+    "idle-scale",
 ];
 
 /// The built-in profiles `run` uses when no `--profile` is given: one case
 /// each, cheap enough for every variant × 3 repetitions in two minutes.
 /// The expensive ones (`size-sweep`, `connections-sweep`,
-/// `idle-10k-active-16`, ...) are selected by name.
+/// `load-latency-sweep`, `idle-scale`, ...) are selected by name.
 pub const DEFAULT_SUITE: &[&str] = &[
     "pingpong-64b-1conn",
     "pingpong-64b-64conn",
@@ -84,6 +88,7 @@ pub const DEFAULT_SUITE: &[&str] = &[
     "bulk-1mib",
     "constant-rate-10k",
     "echo-pingpong-1kib",
+    "fixed-load-50k-64conn",
 ];
 
 #[derive(Debug, thiserror::Error)]

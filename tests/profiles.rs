@@ -145,15 +145,16 @@ fn the_workload_profiles_expand_as_their_files_promise() {
         backpressure[0].client,
         ClientReceive {
             receive_buffer_bytes: Some(4096),
-            read_rate_bytes_per_second: Some(4_000_000),
+            read_rate_bytes_per_second: Some(16_000_000),
         }
     );
-    // A response must not fit in the client's receive buffer, or the
-    // server's writes would not block.
+    // What is in flight per connection must exceed a loopback send buffer
+    // (~4 MB) plus the client's, or the server's writes would not block.
     assert_eq!(
         backpressure[0].sizes,
-        SizeDistribution::Fixed { bytes: 65536 }
+        SizeDistribution::Fixed { bytes: 256 << 10 }
     );
+    assert_eq!(backpressure[0].shape, Shape::Pipelined { depth: 16 });
 
     let sweep = load_builtin("load-latency-sweep").unwrap();
     let rates: Vec<f64> = sweep

@@ -127,13 +127,17 @@ fn default_suite_is_small_and_labels_are_unique() {
     assert!(suite.iter().all(|case| case.sweep_size_bytes.is_none()));
     // The fixed-load case compares server CPU at an offered load every
     // variant sustains.
-    assert!(suite.iter().any(|case| case.label == "fixed-load-50k-64conn"
-        && case.connections == 64
-        && case.shape
-            == Shape::ConstantRate {
-                rate_per_second: 50_000.0
-            }
-        && case.sizes == SizeDistribution::Fixed { bytes: 64 }));
+    assert!(
+        suite
+            .iter()
+            .any(|case| case.label == "fixed-load-50k-64conn"
+                && case.connections == 64
+                && case.shape
+                    == Shape::ConstantRate {
+                        rate_per_second: 50_000.0
+                    }
+                && case.sizes == SizeDistribution::Fixed { bytes: 64 })
+    );
     assert!(suite.iter().all(|case| case.client.is_unset()));
 }
 
@@ -314,7 +318,9 @@ fn connections_beyond_the_descriptor_limit_are_refused_naming_the_limit() {
     );
     // Exactly at the limit is fine; the check alone does not need a machine.
     assert_eq!(
-        parse_profile_within_fd_limit(idle, file, 5080).unwrap().len(),
+        parse_profile_within_fd_limit(idle, file, 5080)
+            .unwrap()
+            .len(),
         2
     );
     assert_eq!(parse_profile(idle, file).unwrap().len(), 2);

@@ -64,7 +64,10 @@ fn a_rate_capped_reader_reads_no_faster_than_its_budget_and_verifies_every_byte(
         // times a second.
         let waits = m.driver_syscalls.calls.get(SyscallKind::EpollWait) as f64;
         let per_second = waits / m.measured_seconds;
-        assert!(per_second < 5_000.0, "{per_second} epoll_wait calls per second");
+        assert!(
+            per_second < 5_000.0,
+            "{per_second} epoll_wait calls per second"
+        );
     }
 }
 

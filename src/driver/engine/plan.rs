@@ -14,7 +14,6 @@ use crate::results::workload::{Case, Shape};
 
 use super::error::EngineError;
 
-
 /// How a slot's requests are issued.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) enum Issue {

@@ -11,9 +11,9 @@ use crate::driver::input_error::InputError;
 use crate::driver::profile::fields::Expander;
 use crate::driver::profile::limits::{DEFAULT_SEED, FD_HEADROOM, MAX_ACTIVE_CONNECTIONS};
 use crate::driver::profile::raw::{Counts, RawProfile};
+use crate::driver::profile::shape::ShapePoint;
 use crate::driver::trace::{self, TraceError};
 use crate::protocol::Protocol;
-use crate::driver::profile::shape::ShapePoint;
 use crate::results::workload::{Case, ClientReceive, Shape, SizeDistribution};
 
 /// What every case of a profile shares, whatever its shape.

@@ -16,7 +16,14 @@
 //! [sizes]
 //! distribution = "fixed"        # fixed | uniform | log_normal | bimodal
 //! bytes = 64                    # or sweep_bytes = [64, 256, ...]: one case per size
+//!
+//! [client]                      # optional: slow consumers
+//! receive_buffer_bytes = 4096   # SO_RCVBUF before connect
+//! read_rate_bytes_per_second = 16000000
 //! ```
+//!
+//! `constant_rate` takes `rates_per_second = [...]` and `idle_active` a list
+//! of `idle_connections`, one case per point, like `connections` lists.
 //!
 //! Every error names the file, line, column and field, e.g.
 //! `profiles/x.toml:7:9: shape.depth: must be between 1 and 4096, got 0`.

@@ -74,10 +74,7 @@ impl Expander<'_> {
                 for (index, item) in list.get_ref().iter().enumerate() {
                     let item_field = format!("{field}[{index}]");
                     let rate = self.positive_up_to(item, &item_field, MAX_RATE_PER_SECOND)?;
-                    if points
-                        .iter()
-                        .any(|point| point.shape == rate_case(rate))
-                    {
+                    if points.iter().any(|point| point.shape == rate_case(rate)) {
                         return Err(self.error(
                             item.span(),
                             &item_field,

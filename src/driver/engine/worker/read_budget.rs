@@ -65,7 +65,11 @@ mod tests {
     fn never_more_than_the_rate_plus_one_bucket() {
         let rate = 100_000;
         let mut budget = ReadBudget::new(rate, 0);
-        assert_eq!(budget.available(0), 1000, "a full bucket is 10 ms of traffic");
+        assert_eq!(
+            budget.available(0),
+            1000,
+            "a full bucket is 10 ms of traffic"
+        );
         let mut read = 0u64;
         let mut now = 0;
         // A greedy reader that reads everything it may, every 0.7 ms.

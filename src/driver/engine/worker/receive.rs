@@ -75,8 +75,7 @@ impl Worker<'_> {
             let slot = &mut self.slots[index];
             // A slot closed or reconnected since it parked has nothing to
             // read from that socket any more.
-            if !slot.read_parked || slot.generation != generation || slot.state != SlotState::Open
-            {
+            if !slot.read_parked || slot.generation != generation || slot.state != SlotState::Open {
                 continue;
             }
             slot.read_parked = false;

@@ -5,12 +5,12 @@ use std::path::Path;
 
 use epoll_bench::driver::profile::{
     DEFAULT_SUITE, ProfileError, builtin_profiles, default_suite, load_builtin, load_profile,
-    parse_profile, resolve_profile,
+    parse_profile, parse_profile_within_fd_limit, resolve_profile,
 };
 use epoll_bench::driver::trace::{TRACE_HEADER, write_trace_file};
 use epoll_bench::driver::workload::TraceEvent;
 use epoll_bench::protocol::Protocol;
-use epoll_bench::results::workload::{Case, Shape, SizeDistribution};
+use epoll_bench::results::workload::{Case, ClientReceive, Shape, SizeDistribution};
 
 fn parse(text: &str) -> Result<Vec<Case>, ProfileError> {
     parse_profile(text, Path::new("profiles/bad.toml"))
@@ -93,6 +93,8 @@ fn builtins_cover_the_shapes_the_issue_asks_for() {
         }
         && c.connections == 16));
     assert!(has(&|c| c.protocol == Protocol::Echo));
+    assert!(has(&|c| c.client.read_rate_bytes_per_second.is_some()
+        && c.client.receive_buffer_bytes.is_some()));
 
     let sweep: Vec<u32> = load_builtin("size-sweep")
         .unwrap()
@@ -123,6 +125,217 @@ fn default_suite_is_small_and_labels_are_unique() {
             .all(|case| !matches!(case.shape, Shape::IdleActive { .. }))
     );
     assert!(suite.iter().all(|case| case.sweep_size_bytes.is_none()));
+    // The fixed-load case compares server CPU at an offered load every
+    // variant sustains.
+    assert!(
+        suite
+            .iter()
+            .any(|case| case.label == "fixed-load-50k-64conn"
+                && case.connections == 64
+                && case.shape
+                    == Shape::ConstantRate {
+                        rate_per_second: 50_000.0
+                    }
+                && case.sizes == SizeDistribution::Fixed { bytes: 64 })
+    );
+    assert!(suite.iter().all(|case| case.client.is_unset()));
+}
+
+#[test]
+fn the_workload_profiles_expand_as_their_files_promise() {
+    let backpressure = load_builtin("backpressure-slow-reader").unwrap();
+    assert_eq!(backpressure.len(), 1);
+    assert_eq!(
+        backpressure[0].client,
+        ClientReceive {
+            receive_buffer_bytes: Some(4096),
+            read_rate_bytes_per_second: Some(16_000_000),
+        }
+    );
+    // What is in flight per connection must exceed a loopback send buffer
+    // (~4 MB) plus the client's, or the server's writes would not block.
+    assert_eq!(
+        backpressure[0].sizes,
+        SizeDistribution::Fixed { bytes: 256 << 10 }
+    );
+    assert_eq!(backpressure[0].shape, Shape::Pipelined { depth: 16 });
+
+    let sweep = load_builtin("load-latency-sweep").unwrap();
+    let rates: Vec<f64> = sweep
+        .iter()
+        .map(|case| match case.shape {
+            Shape::ConstantRate { rate_per_second } => rate_per_second,
+            ref other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        rates,
+        [10e3, 25e3, 50e3, 75e3, 100e3, 125e3, 150e3, 200e3],
+        "from low load past a 2-CPU machine's capacity"
+    );
+    assert_eq!(sweep[0].label, "load-latency-sweep/10000rps");
+    assert_eq!(sweep[7].label, "load-latency-sweep/200000rps");
+    assert!(sweep.iter().all(|case| case.connections == 64));
+
+    let idle: Vec<(String, Shape)> = load_builtin("idle-scale")
+        .unwrap()
+        .into_iter()
+        .map(|case| (case.label, case.shape))
+        .collect();
+    let expected: Vec<(String, Shape)> = [1000, 10_000, 18_000]
+        .into_iter()
+        .map(|idle_connections| {
+            (
+                format!("idle-scale/{idle_connections}idle"),
+                Shape::IdleActive { idle_connections },
+            )
+        })
+        .collect();
+    assert_eq!(idle, expected);
+}
+
+#[test]
+fn client_options_parse_into_every_case() {
+    let cases = parse(
+        r#"
+name = "slow"
+connections = [1, 4]
+[shape]
+kind = "ping_pong"
+[sizes]
+distribution = "fixed"
+bytes = 65536
+[client]
+receive_buffer_bytes = 4096
+read_rate_bytes_per_second = 1000000
+"#,
+    )
+    .unwrap();
+    assert_eq!(cases.len(), 2);
+    for case in &cases {
+        assert_eq!(case.client.receive_buffer_bytes, Some(4096));
+        assert_eq!(case.client.read_rate_bytes_per_second, Some(1_000_000));
+    }
+    // Either option alone is fine; none means a fast reader.
+    let only_rate = parse(&format!(
+        "{PING_PONG}[client]\nread_rate_bytes_per_second = 5000\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        only_rate[0].client,
+        ClientReceive {
+            receive_buffer_bytes: None,
+            read_rate_bytes_per_second: Some(5000)
+        }
+    );
+    assert!(parse(PING_PONG).unwrap()[0].client.is_unset());
+    // Unset options stay out of results files, so older ones still read.
+    let json = serde_json::to_value(&parse(PING_PONG).unwrap()[0]).unwrap();
+    assert!(json.get("client").is_none(), "{json}");
+}
+
+#[test]
+fn rate_and_idle_sweeps_expand_into_labelled_cases() {
+    let cases = parse(
+        r#"
+name = "rates"
+connections = [2, 8]
+[shape]
+kind = "constant_rate"
+rates_per_second = [1000, 2500.5]
+[sizes]
+distribution = "fixed"
+bytes = 64
+"#,
+    )
+    .unwrap();
+    let got: Vec<(&str, u32, Shape)> = cases
+        .iter()
+        .map(|case| (case.label.as_str(), case.connections, case.shape.clone()))
+        .collect();
+    let rate = |rate_per_second| Shape::ConstantRate { rate_per_second };
+    assert_eq!(
+        got,
+        [
+            ("rates/2conn/1000rps", 2, rate(1000.0)),
+            ("rates/2conn/2500.5rps", 2, rate(2500.5)),
+            ("rates/8conn/1000rps", 8, rate(1000.0)),
+            ("rates/8conn/2500.5rps", 8, rate(2500.5)),
+        ]
+    );
+
+    let cases = parse(
+        r#"
+name = "idle"
+connections = 4
+[shape]
+kind = "idle_active"
+idle_connections = [10, 100]
+[sizes]
+distribution = "fixed"
+sweep_bytes = [64, 1024]
+"#,
+    )
+    .unwrap();
+    let labels: Vec<&str> = cases.iter().map(|case| case.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "idle/10idle/64B",
+            "idle/10idle/1024B",
+            "idle/100idle/64B",
+            "idle/100idle/1024B"
+        ]
+    );
+    assert_eq!(
+        cases[3].shape,
+        Shape::IdleActive {
+            idle_connections: 100
+        }
+    );
+    // A single count is not a sweep: no label part.
+    let single = parse(
+        "name = \"one\"\n[shape]\nkind = \"idle_active\"\nidle_connections = 7\n[sizes]\ndistribution = \"fixed\"\nbytes = 64\n",
+    )
+    .unwrap();
+    assert_eq!(single[0].label, "one");
+}
+
+#[test]
+fn connections_beyond_the_descriptor_limit_are_refused_naming_the_limit() {
+    let idle = "name = \"x\"\nconnections = 16\n[shape]\nkind = \"idle_active\"\nidle_connections = [1000, 5000]\n[sizes]\ndistribution = \"fixed\"\nbytes = 64\n";
+    let file = Path::new("profiles/bad.toml");
+    let message = parse_profile_within_fd_limit(idle, file, 2000)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        message,
+        "profiles/bad.toml:5:27: shape.idle_connections[1]: 5000 idle + 16 active connections \
+         need 5080 file descriptors in each of the driver and the server process (one per \
+         connection + 64 spare), above this machine's hard RLIMIT_NOFILE of 2000; at most \
+         1936 connections fit (raise the hard limit, e.g. in /etc/security/limits.conf, to \
+         run more)"
+    );
+    // Exactly at the limit is fine; the check alone does not need a machine.
+    assert_eq!(
+        parse_profile_within_fd_limit(idle, file, 5080)
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(parse_profile(idle, file).unwrap().len(), 2);
+
+    let many = format!("connections = [10, 3000]\n{PING_PONG}");
+    let message = parse_profile_within_fd_limit(&many, file, 2000)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.starts_with(
+            "profiles/bad.toml:1:15: connections: 3000 connections need 3064 file descriptors"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("hard RLIMIT_NOFILE of 2000"), "{message}");
 }
 
 #[test]
@@ -184,6 +397,7 @@ fn defaults_fill_name_protocol_connections_and_seed() {
             },
             seed: 1,
             sweep_size_bytes: None,
+            client: Default::default(),
         }]
     );
 }
@@ -315,6 +529,68 @@ fn every_kind_of_mistake_names_file_line_and_field() {
         (
             with_sizes("distribution = \"fixed\"\nbytes = 64\nsweep_bytes = [1]"),
             "profiles/bad.toml:7:15: sizes.sweep_bytes: give either bytes or sweep_bytes, not both",
+        ),
+        // The [client] table.
+        (
+            format!("{PING_PONG}[client]\nreceive_buffer_bytes = 100\n"),
+            "profiles/bad.toml:9:24: client.receive_buffer_bytes: must be between 1024 and 1073741824, got 100",
+        ),
+        (
+            format!("{PING_PONG}[client]\nread_rate_bytes_per_second = 0\n"),
+            "profiles/bad.toml:9:30: client.read_rate_bytes_per_second: must be between 1000 and 100000000000, got 0",
+        ),
+        (
+            format!("{PING_PONG}[client]\nread_rate_bytes_per_second = -5\n"),
+            "profiles/bad.toml:9:30: client.read_rate_bytes_per_second: must be between 1000 and 100000000000, got -5",
+        ),
+        (
+            format!("{PING_PONG}[client]\nread_rate_bytes_per_second = \"4 MB\"\n"),
+            "profiles/bad.toml:9:30: client.read_rate_bytes_per_second: invalid type: string \"4 MB\", expected an integer",
+        ),
+        (
+            format!("{PING_PONG}[client]\nread_rate = 5000\n"),
+            "profiles/bad.toml:9:1: client.read_rate: unknown field `read_rate`",
+        ),
+        (
+            format!("{PING_PONG}[client]\n"),
+            "profiles/bad.toml:8:1: client: give receive_buffer_bytes, read_rate_bytes_per_second or both",
+        ),
+        // Sweeps of shape parameters.
+        (
+            with_shape("kind = \"constant_rate\"\nrates_per_second = [1000, 0]"),
+            "profiles/bad.toml:4:27: shape.rates_per_second[1]: must be greater than 0 and at most 10000000, got 0",
+        ),
+        (
+            with_shape("kind = \"constant_rate\"\nrates_per_second = [1000, 2000, 1000]"),
+            "profiles/bad.toml:4:33: shape.rates_per_second[2]: 1000 is listed twice",
+        ),
+        (
+            with_shape("kind = \"constant_rate\"\nrates_per_second = []"),
+            "profiles/bad.toml:4:20: shape.rates_per_second: must list 1 to 64 rates, got 0",
+        ),
+        (
+            with_shape("kind = \"constant_rate\"\nrate_per_second = 5\nrates_per_second = [1]"),
+            "profiles/bad.toml:5:20: shape.rates_per_second: give either rate_per_second or rates_per_second, not both",
+        ),
+        (
+            with_shape("kind = \"constant_rate\""),
+            "profiles/bad.toml:2:1: shape.rate_per_second: missing (required by shape kind \"constant_rate\"; or give rates_per_second)",
+        ),
+        (
+            with_shape("kind = \"ping_pong\"\nrates_per_second = [1]"),
+            "profiles/bad.toml:4:20: shape.rates_per_second: not used by shape kind \"ping_pong\"",
+        ),
+        (
+            with_shape("kind = \"idle_active\"\nidle_connections = [10, 0]"),
+            "profiles/bad.toml:4:25: shape.idle_connections[1]: must be between 1 and 1000000, got 0",
+        ),
+        (
+            with_shape("kind = \"idle_active\"\nidle_connections = [10, 10]"),
+            "profiles/bad.toml:4:25: shape.idle_connections[1]: 10 is listed twice",
+        ),
+        (
+            with_shape("kind = \"idle_active\"\nidle_connections = 0"),
+            "profiles/bad.toml:4:20: shape.idle_connections: must be between 1 and 1000000, got 0",
         ),
         // Cross-field rules.
         (

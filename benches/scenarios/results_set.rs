@@ -139,6 +139,7 @@ pub fn build(recorded: &[Recorded], started_at_utc: String, elapsed_seconds: f64
                 sizes: SizeDistribution::Fixed { bytes: size },
                 seed: 0,
                 sweep_size_bytes: Some(size),
+                client: Default::default(),
             },
             variants,
         });

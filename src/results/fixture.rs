@@ -32,6 +32,7 @@ pub fn case(label: &str, bytes: u32) -> Case {
         sizes: SizeDistribution::Fixed { bytes },
         seed: 1,
         sweep_size_bytes: label.contains('/').then_some(bytes),
+        client: Default::default(),
     }
 }
 

@@ -92,4 +92,31 @@ pub struct Case {
     /// Message size of this case when it is part of a size sweep (for charts
     /// of throughput against size).
     pub sweep_size_bytes: Option<u32>,
+    /// How the driver's connections receive (slow consumers); absent from
+    /// results files when every option is unset.
+    #[serde(default, skip_serializing_if = "ClientReceive::is_unset")]
+    pub client: ClientReceive,
+}
+
+/// How every driver connection of a case receives its responses. Unset,
+/// the driver reads as fast as it can into the kernel's default buffer; set,
+/// it plays a slow consumer whose backlog fills the server's send buffer,
+/// so the server's writes block (`EAGAIN`) and a level-triggered loop must
+/// re-arm `EPOLLOUT`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientReceive {
+    /// `SO_RCVBUF` set on each socket before it connects (the kernel
+    /// doubles it for its own bookkeeping).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receive_buffer_bytes: Option<u32>,
+    /// The most response bytes (headers included) each connection reads
+    /// per second, enforced by a token bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_rate_bytes_per_second: Option<u64>,
+}
+
+impl ClientReceive {
+    pub fn is_unset(&self) -> bool {
+        *self == ClientReceive::default()
+    }
 }

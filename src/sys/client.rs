@@ -22,8 +22,12 @@ pub enum ConnectProgress {
 
 /// Opens a non-blocking, close-on-exec TCP socket with TCP_NODELAY (small
 /// requests must leave at once, as the servers' responses do) and starts
-/// connecting it to `addr`.
-pub fn connect_nonblocking(addr: SocketAddr) -> io::Result<(Fd, ConnectProgress)> {
+/// connecting it to `addr`. `receive_buffer_bytes`, when given, becomes the
+/// socket's `SO_RCVBUF` before the handshake.
+pub fn connect_nonblocking(
+    addr: SocketAddr,
+    receive_buffer_bytes: Option<u32>,
+) -> io::Result<(Fd, ConnectProgress)> {
     let family = match addr {
         SocketAddr::V4(_) => AddressFamily::Inet,
         SocketAddr::V6(_) => AddressFamily::Inet6,
@@ -39,6 +43,9 @@ pub fn connect_nonblocking(addr: SocketAddr) -> io::Result<(Fd, ConnectProgress)
     )?
     .into();
     super::socket::set_nodelay(fd.raw())?;
+    if let Some(bytes) = receive_buffer_bytes {
+        super::socket::set_receive_buffer(fd.raw(), bytes)?;
+    }
     let storage = SockaddrStorage::from(addr);
     match finish_nix(
         SyscallKind::Connect,

@@ -101,6 +101,14 @@ pub fn set_nodelay(fd: RawFd) -> io::Result<()> {
     set_int_option(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)
 }
 
+/// `SO_RCVBUF`: set before `connect` so the window the socket advertises
+/// in its handshake already reflects it. Fails with `EINVAL` above
+/// `i32::MAX`.
+pub fn set_receive_buffer(fd: RawFd, bytes: u32) -> io::Result<()> {
+    let value = i32::try_from(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    set_int_option(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, value)
+}
+
 fn set_int_option(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
     // SAFETY: passes a pointer to an int and its exact size.
     syscall!(

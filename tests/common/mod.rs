@@ -50,6 +50,7 @@ pub fn case(profile: &str, label: &str, bytes: u32, connections: u32, sweep: boo
         sizes: SizeDistribution::Fixed { bytes },
         seed: 7,
         sweep_size_bytes: sweep.then_some(bytes),
+        client: Default::default(),
     }
 }
 

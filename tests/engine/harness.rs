@@ -25,6 +25,7 @@ pub(crate) fn case(
         sizes,
         seed: 42,
         sweep_size_bytes: None,
+        client: Default::default(),
     }
 }
 

@@ -9,5 +9,6 @@ mod harness;
 mod real_servers;
 mod setup_errors;
 mod shapes;
+mod slow_readers;
 mod test_server;
 mod traces;

@@ -169,6 +169,7 @@ fn worker_init<'a>(
         payload,
         sizes: &case.sizes,
         seed: case.seed,
+        client: case.client,
         slots,
     }
 }

@@ -4,16 +4,15 @@
 
 use std::collections::BTreeMap;
 
+// Descriptors the driver needs beside its connections: the same spare the
+// profile check allows for, so a profile that passes it fits here too.
+use crate::driver::profile::FD_HEADROOM;
 use crate::driver::workload::TraceEvent;
 
 use crate::protocol::Protocol;
 use crate::results::workload::{Case, Shape};
 
 use super::error::EngineError;
-
-/// File descriptors the driver process needs besides its connections
-/// (stdio, one epoll and one eventfd per thread, the test harness, ...).
-const FD_HEADROOM: u64 = 64;
 
 /// How a slot's requests are issued.
 #[derive(Clone, Debug, PartialEq)]
@@ -277,6 +276,7 @@ mod tests {
             sizes: SizeDistribution::Fixed { bytes: 64 },
             seed: 1,
             sweep_size_bytes: None,
+            client: Default::default(),
         }
     }
 

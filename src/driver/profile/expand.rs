@@ -1,5 +1,7 @@
 //! A checked [`RawProfile`] expanded into [`Case`]s: name, protocol, seed,
-//! one case per connection count × swept size, or one case for a trace.
+//! one case per connection count × swept size × swept shape parameter
+//! (rate or idle count), or one case for a trace; and whether each case's
+//! connections fit this machine's file-descriptor limit.
 
 use std::path::Path;
 
@@ -7,21 +9,43 @@ use toml::Spanned;
 
 use crate::driver::input_error::InputError;
 use crate::driver::profile::fields::Expander;
-use crate::driver::profile::limits::{DEFAULT_SEED, MAX_ACTIVE_CONNECTIONS};
+use crate::driver::profile::limits::{DEFAULT_SEED, FD_HEADROOM, MAX_ACTIVE_CONNECTIONS};
 use crate::driver::profile::raw::{Counts, RawProfile};
+use crate::driver::profile::shape::ShapePoint;
 use crate::driver::trace::{self, TraceError};
 use crate::protocol::Protocol;
-use crate::results::workload::{Case, Shape, SizeDistribution};
+use crate::results::workload::{Case, ClientReceive, Shape, SizeDistribution};
+
+/// What every case of a profile shares, whatever its shape.
+struct CaseHead {
+    name: String,
+    protocol: Protocol,
+    seed: u64,
+    client: ClientReceive,
+}
 
 impl Expander<'_> {
     pub(super) fn expand(&self, raw: RawProfile) -> Result<Vec<Case>, InputError> {
         let name = self.name(&raw)?;
         let protocol = self.protocol(&raw.protocol)?;
         let seed = self.seed(&raw.seed)?;
-        let shape = self.shape(&raw.shape)?;
+        let client = self.client(&raw.client)?;
+        let shape_points = self.shapes(&raw.shape)?;
 
-        if let Shape::Trace { path, .. } = &shape {
-            return self.trace_case(&raw, name, protocol, seed, shape.clone(), path);
+        if let [
+            ShapePoint {
+                shape: shape @ Shape::Trace { path, .. },
+                ..
+            },
+        ] = shape_points.as_slice()
+        {
+            let head = CaseHead {
+                name,
+                protocol,
+                seed,
+                client,
+            };
+            return self.trace_case(&raw, head, shape.clone(), path);
         }
 
         let connection_counts = self.connection_counts(&raw.connections)?;
@@ -40,7 +64,7 @@ impl Expander<'_> {
             .max()
             .unwrap_or(0);
         if let (Shape::Bulk { window_bytes }, Some(raw_window)) =
-            (&shape, &raw.shape.get_ref().window_bytes)
+            (&shape_points[0].shape, &raw.shape.get_ref().window_bytes)
             && *window_bytes < u64::from(largest_request)
         {
             return Err(self.error(
@@ -54,27 +78,78 @@ impl Expander<'_> {
 
         let mut cases = Vec::new();
         for &connections in &connection_counts {
-            for (sizes, sweep_size_bytes) in &size_points {
-                let mut label_parts = vec![name.clone()];
-                if connection_counts.len() > 1 {
-                    label_parts.push(format!("{connections}conn"));
+            for point in &shape_points {
+                self.check_fd_limit(connections, point, &raw.connections)?;
+                for (sizes, sweep_size_bytes) in &size_points {
+                    let mut label_parts = vec![name.clone()];
+                    if connection_counts.len() > 1 {
+                        label_parts.push(format!("{connections}conn"));
+                    }
+                    label_parts.extend(point.label.clone());
+                    if let Some(bytes) = sweep_size_bytes {
+                        label_parts.push(format!("{bytes}B"));
+                    }
+                    cases.push(Case {
+                        profile: name.clone(),
+                        label: label_parts.join("/"),
+                        protocol,
+                        connections,
+                        shape: point.shape.clone(),
+                        sizes: sizes.clone(),
+                        seed,
+                        sweep_size_bytes: *sweep_size_bytes,
+                        client,
+                    });
                 }
-                if let Some(bytes) = sweep_size_bytes {
-                    label_parts.push(format!("{bytes}B"));
-                }
-                cases.push(Case {
-                    profile: name.clone(),
-                    label: label_parts.join("/"),
-                    protocol,
-                    connections,
-                    shape: shape.clone(),
-                    sizes: sizes.clone(),
-                    seed,
-                    sweep_size_bytes: *sweep_size_bytes,
-                });
             }
         }
         Ok(cases)
+    }
+
+    /// Refuses, before anything runs, a case whose connections cannot all
+    /// be open at once: the driver and the server are separate processes
+    /// and each needs one descriptor per connection, so each must fit the
+    /// hard RLIMIT_NOFILE (the soft one is raised to it at run time).
+    fn check_fd_limit(
+        &self,
+        active: u32,
+        point: &ShapePoint,
+        raw_connections: &Option<Spanned<Counts>>,
+    ) -> Result<(), InputError> {
+        let Some(hard_limit) = self.nofile_hard_limit else {
+            return Ok(());
+        };
+        let idle = match point.shape {
+            Shape::IdleActive { idle_connections } => idle_connections,
+            _ => 0,
+        };
+        let needed = u64::from(active) + u64::from(idle) + FD_HEADROOM;
+        if needed <= hard_limit {
+            return Ok(());
+        }
+        let (field, span) = match &point.idle_count_at {
+            Some((field, span)) => (field.clone(), span.clone()),
+            None => (
+                "connections".to_string(),
+                raw_connections.as_ref().map_or(0..0, Spanned::span),
+            ),
+        };
+        let connections = if idle > 0 {
+            format!("{idle} idle + {active} active connections")
+        } else {
+            format!("{active} connections")
+        };
+        Err(self.error(
+            span,
+            &field,
+            format!(
+                "{connections} need {needed} file descriptors in each of the driver and the \
+                 server process (one per connection + {FD_HEADROOM} spare), above this \
+                 machine's hard RLIMIT_NOFILE of {hard_limit}; at most {} connections fit \
+                 (raise the hard limit, e.g. in /etc/security/limits.conf, to run more)",
+                hard_limit.saturating_sub(FD_HEADROOM)
+            ),
+        ))
     }
 
     fn protocol(&self, raw: &Option<Spanned<String>>) -> Result<Protocol, InputError> {
@@ -155,12 +230,16 @@ impl Expander<'_> {
     fn trace_case(
         &self,
         raw: &RawProfile,
-        name: String,
-        protocol: Protocol,
-        seed: u64,
+        head: CaseHead,
         shape: Shape,
         path: &Path,
     ) -> Result<Vec<Case>, InputError> {
+        let CaseHead {
+            name,
+            protocol,
+            seed,
+            client,
+        } = head;
         let why = "with shape kind \"trace\": the trace file gives them";
         self.unused(&raw.connections, "connections", why)?;
         self.unused(&raw.sizes, "sizes", why)?;
@@ -190,6 +269,7 @@ impl Expander<'_> {
             },
             seed,
             sweep_size_bytes: None,
+            client,
         }])
     }
 }

@@ -15,6 +15,9 @@ use crate::driver::profile::limits::MAX_SWEEP_POINTS;
 pub(super) struct Expander<'a> {
     pub(super) text: &'a str,
     pub(super) file: &'a Path,
+    /// The hard RLIMIT_NOFILE every case's connections must fit in; `None`
+    /// checks the profile alone, whatever machine it will run on.
+    pub(super) nofile_hard_limit: Option<u64>,
 }
 
 impl Expander<'_> {
@@ -134,6 +137,24 @@ impl Expander<'_> {
         }
     }
 
+    /// A sweep of `length` points: 1 to [`MAX_SWEEP_POINTS`].
+    pub(super) fn sweep_length(
+        &self,
+        length: usize,
+        span: Range<usize>,
+        field: &str,
+        items: &str,
+    ) -> Result<(), InputError> {
+        if length == 0 || length > MAX_SWEEP_POINTS {
+            return Err(self.error(
+                span,
+                field,
+                format!("must list 1 to {MAX_SWEEP_POINTS} {items}, got {length}"),
+            ));
+        }
+        Ok(())
+    }
+
     /// A list of 1 to [`MAX_SWEEP_POINTS`] distinct integers in
     /// `1..=high` (a sweep), each error naming `field[index]`.
     pub(super) fn distinct_list(
@@ -144,16 +165,7 @@ impl Expander<'_> {
         items: &str,
         high: u32,
     ) -> Result<Vec<u32>, InputError> {
-        if list.is_empty() || list.len() > MAX_SWEEP_POINTS {
-            return Err(self.error(
-                span,
-                field,
-                format!(
-                    "must list 1 to {MAX_SWEEP_POINTS} {items}, got {}",
-                    list.len()
-                ),
-            ));
-        }
+        self.sweep_length(list.len(), span, field, items)?;
         let mut seen = HashSet::new();
         let mut values = Vec::new();
         for (index, item) in list.iter().enumerate() {

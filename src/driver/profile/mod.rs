@@ -16,7 +16,14 @@
 //! [sizes]
 //! distribution = "fixed"        # fixed | uniform | log_normal | bimodal
 //! bytes = 64                    # or sweep_bytes = [64, 256, ...]: one case per size
+//!
+//! [client]                      # optional: slow consumers
+//! receive_buffer_bytes = 4096   # SO_RCVBUF before connect
+//! read_rate_bytes_per_second = 16000000
 //! ```
+//!
+//! `constant_rate` takes `rates_per_second = [...]` and `idle_active` a list
+//! of `idle_connections`, one case per point, like `connections` lists.
 //!
 //! Every error names the file, line, column and field, e.g.
 //! `profiles/x.toml:7:9: shape.depth: must be between 1 and 4096, got 0`.
@@ -27,6 +34,7 @@
 //! Built-in profiles live in `profiles/` at the repository root and are
 //! embedded in the binary, so `run` works from any directory.
 
+mod client;
 mod deserialize;
 mod expand;
 mod fields;
@@ -43,9 +51,10 @@ use deserialize::deserialize;
 use fields::Expander;
 
 pub use limits::{
-    DEFAULT_SEED, MAX_ACTIVE_CONNECTIONS, MAX_IDLE_CONNECTIONS, MAX_PIPELINE_DEPTH,
-    MAX_RATE_PER_SECOND, MAX_REQUESTS_PER_CONNECTION, MAX_SWEEP_POINTS, MAX_TRACE_SPEED,
-    MAX_WINDOW_BYTES,
+    DEFAULT_SEED, FD_HEADROOM, MAX_ACTIVE_CONNECTIONS, MAX_IDLE_CONNECTIONS, MAX_PIPELINE_DEPTH,
+    MAX_RATE_PER_SECOND, MAX_READ_RATE_BYTES_PER_SECOND, MAX_RECEIVE_BUFFER_BYTES,
+    MAX_REQUESTS_PER_CONNECTION, MAX_SWEEP_POINTS, MAX_TRACE_SPEED, MAX_WINDOW_BYTES,
+    MIN_READ_RATE_BYTES_PER_SECOND, MIN_RECEIVE_BUFFER_BYTES,
 };
 
 /// Embeds `profiles/<name>.toml` for each name, as `(name, text)` pairs.
@@ -69,12 +78,16 @@ const BUILTIN_PROFILES: &[(&str, &str)] = embed_profiles![
     "idle-10k-active-16",
     "mixed-lognormal",
     "echo-bimodal-pipelined",
+    "fixed-load-50k-64conn",
+    "backpressure-slow-reader",
+    "load-latency-sweep",
+    "idle-scale",
 ];
 
 /// The built-in profiles `run` uses when no `--profile` is given: one case
 /// each, cheap enough for every variant × 3 repetitions in two minutes.
 /// The expensive ones (`size-sweep`, `connections-sweep`,
-/// `idle-10k-active-16`, ...) are selected by name.
+/// `load-latency-sweep`, `idle-scale`, ...) are selected by name.
 pub const DEFAULT_SUITE: &[&str] = &[
     "pingpong-64b-1conn",
     "pingpong-64b-64conn",
@@ -82,6 +95,7 @@ pub const DEFAULT_SUITE: &[&str] = &[
     "bulk-1mib",
     "constant-rate-10k",
     "echo-pingpong-1kib",
+    "fixed-load-50k-64conn",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -103,7 +117,8 @@ pub fn builtin_profiles() -> Vec<(&'static str, &'static str)> {
     BUILTIN_PROFILES.to_vec()
 }
 
-/// The cases of the built-in profile `name`. Errors name the file as
+/// The cases of the built-in profile `name`, checked against this
+/// machine's file-descriptor limit. Errors name the file as
 /// `profiles/<name>.toml`.
 pub fn load_builtin(name: &str) -> Result<Vec<Case>, ProfileError> {
     let (_, text) = BUILTIN_PROFILES
@@ -113,7 +128,11 @@ pub fn load_builtin(name: &str) -> Result<Vec<Case>, ProfileError> {
             name: name.to_string(),
             builtins: builtin_names(),
         })?;
-    parse_profile(text, &PathBuf::from(format!("profiles/{name}.toml")))
+    parse_with_limit(
+        text,
+        &PathBuf::from(format!("profiles/{name}.toml")),
+        machine_nofile_hard_limit(),
+    )
 }
 
 /// The cases of the default suite ([`DEFAULT_SUITE`]), in order.
@@ -156,19 +175,53 @@ fn builtin_names() -> String {
         .join(", ")
 }
 
-/// Reads the profile file at `path` and expands it into cases.
+/// Reads the profile file at `path` and expands it into cases, checked
+/// against this machine's file-descriptor limit.
 pub fn load_profile(path: &Path) -> Result<Vec<Case>, ProfileError> {
     let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
         file: path.to_path_buf(),
         source,
     })?;
-    parse_profile(&text, path)
+    parse_with_limit(&text, path, machine_nofile_hard_limit())
 }
 
 /// Expands profile text into cases. `file` names the profile in errors,
 /// gives the default `name` (its stem), and anchors a relative
-/// `shape.path` (resolved against the file's directory).
+/// `shape.path` (resolved against the file's directory). Checks the
+/// profile alone: whether its connections fit a machine is for
+/// [`parse_profile_within_fd_limit`] and the loaders.
 pub fn parse_profile(text: &str, file: &Path) -> Result<Vec<Case>, ProfileError> {
+    parse_with_limit(text, file, None)
+}
+
+/// Like [`parse_profile`], and refuses any case whose connections (active
+/// and idle, one descriptor each, plus [`FD_HEADROOM`]) exceed
+/// `nofile_hard_limit` in the driver or the server process, naming the
+/// limit, so that such a run fails before it starts rather than mid-way.
+pub fn parse_profile_within_fd_limit(
+    text: &str,
+    file: &Path,
+    nofile_hard_limit: u64,
+) -> Result<Vec<Case>, ProfileError> {
+    parse_with_limit(text, file, Some(nofile_hard_limit))
+}
+
+fn parse_with_limit(
+    text: &str,
+    file: &Path,
+    nofile_hard_limit: Option<u64>,
+) -> Result<Vec<Case>, ProfileError> {
     let raw = deserialize(text, file)?;
-    Ok(Expander { text, file }.expand(raw)?)
+    Ok(Expander {
+        text,
+        file,
+        nofile_hard_limit,
+    }
+    .expand(raw)?)
+}
+
+/// This process's hard RLIMIT_NOFILE; `None` (no check) if unreadable. The
+/// server is started by this process and inherits the same limit.
+fn machine_nofile_hard_limit() -> Option<u64> {
+    crate::sys::rlimit::nofile().ok().map(|(_, hard)| hard)
 }

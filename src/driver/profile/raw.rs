@@ -17,6 +17,15 @@ pub(super) struct RawProfile {
     pub(super) seed: Option<Spanned<i64>>,
     pub(super) shape: Spanned<RawShape>,
     pub(super) sizes: Option<Spanned<RawSizes>>,
+    pub(super) client: Option<Spanned<RawClient>>,
+}
+
+/// `[client]`: how the driver's connections receive (slow consumers).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawClient {
+    pub(super) receive_buffer_bytes: Option<Spanned<i64>>,
+    pub(super) read_rate_bytes_per_second: Option<Spanned<i64>>,
 }
 
 /// Fields of every shape kind; which ones a kind uses is checked later, so
@@ -27,9 +36,10 @@ pub(super) struct RawShape {
     pub(super) kind: Spanned<String>,
     pub(super) depth: Option<Spanned<i64>>,
     pub(super) rate_per_second: Option<Spanned<f64>>,
+    pub(super) rates_per_second: Option<Spanned<Vec<Spanned<f64>>>>,
     pub(super) window_bytes: Option<Spanned<i64>>,
     pub(super) requests_per_connection: Option<Spanned<i64>>,
-    pub(super) idle_connections: Option<Spanned<i64>>,
+    pub(super) idle_connections: Option<Spanned<Counts>>,
     pub(super) path: Option<Spanned<String>>,
     pub(super) speed: Option<Spanned<f64>>,
 }
@@ -49,7 +59,8 @@ pub(super) struct RawSizes {
     pub(super) large_fraction: Option<Spanned<f64>>,
 }
 
-/// `connections = 64` or `connections = [1, 16, 64]`.
+/// `connections = 64` or `connections = [1, 16, 64]` (and the same for
+/// `shape.idle_connections`).
 pub(super) enum Counts {
     One(i64),
     Many(Vec<Spanned<i64>>),
@@ -94,6 +105,7 @@ impl RawShape {
         [
             ("depth", span_of(&self.depth)),
             ("rate_per_second", span_of(&self.rate_per_second)),
+            ("rates_per_second", span_of(&self.rates_per_second)),
             ("window_bytes", span_of(&self.window_bytes)),
             (
                 "requests_per_connection",

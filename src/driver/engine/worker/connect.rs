@@ -21,10 +21,13 @@ impl Worker<'_> {
         slot.conn.reset_for_new_socket();
         slot.write_blocked = false;
         slot.requests_on_socket = 0;
-        let (fd, progress) = match client::connect_nonblocking(self.target) {
-            Ok(ok) => ok,
-            Err(error) => return self.connect_failed(index, error),
-        };
+        slot.read_parked = false;
+        slot.peer_hung_up = false;
+        let (fd, progress) =
+            match client::connect_nonblocking(self.target, self.receive_buffer_bytes) {
+                Ok(ok) => ok,
+                Err(error) => return self.connect_failed(index, error),
+            };
         let token = slot.token(index);
         if let Err(error) = self.epoll.add(
             fd.raw(),

@@ -15,6 +15,7 @@
 
 mod connect;
 mod drain;
+mod read_budget;
 mod receive;
 mod send;
 mod slot;
@@ -32,12 +33,13 @@ use crate::driver::payload::PayloadSource;
 use crate::driver::sizes::SizeSampler;
 use crate::protocol::Protocol;
 use crate::results::measurement::VerificationCounts;
-use crate::results::workload::SizeDistribution;
+use crate::results::workload::{ClientReceive, SizeDistribution};
 use crate::sys::epoll::{self, Epoll, Event};
 use crate::sys::rusage::ThreadUsage;
 use crate::sys::{SyscallCounts, counters};
 use drain::DrainWatch;
 pub use drain::MAX_DRAIN;
+use read_budget::ReadBudget;
 
 use super::connection::Connection;
 use super::plan::{Issue, SlotPlan};
@@ -101,6 +103,7 @@ pub(super) struct WorkerInit<'a> {
     pub payload: &'a PayloadSource,
     pub sizes: &'a SizeDistribution,
     pub seed: u64,
+    pub client: ClientReceive,
     pub slots: Vec<SlotPlan>,
 }
 
@@ -110,12 +113,18 @@ pub(super) struct Worker<'a> {
     target: std::net::SocketAddr,
     drain_timeout: Duration,
     payload: &'a PayloadSource,
+    /// `SO_RCVBUF` for every new socket (slow-consumer cases).
+    receive_buffer_bytes: Option<u32>,
     epoll: Epoll,
     slots: Vec<Slot>,
     events: Vec<Event>,
     read_buffer: Vec<u8>,
     /// Open-loop slots by the due time of their next request.
     due: BinaryHeap<Reverse<(u64, usize)>>,
+    /// Rate-limited slots parked with bytes unread, by the time their read
+    /// budget is full again, with the socket generation they were parked
+    /// on.
+    parked_readers: BinaryHeap<Reverse<(u64, usize, u32)>>,
     tally: Tally,
     connecting: usize,
     active_remaining: usize,
@@ -137,6 +146,8 @@ impl<'a> Worker<'a> {
             .add(init.shared.wakers[init.index].raw(), epoll::IN, WAKE_TOKEN)
             .map_err(io_failure("registering the driver's wake-up eventfd"))?;
         let mut active_remaining = 0;
+        let now = init.shared.now_ns();
+        let read_rate = init.client.read_rate_bytes_per_second;
         let slots = init
             .slots
             .into_iter()
@@ -146,6 +157,10 @@ impl<'a> Worker<'a> {
                     Issue::Depth(_) | Issue::Window(_) | Issue::Churn(_) | Issue::Rate { .. }
                 )
                 .then(|| SizeSampler::new(init.sizes, slot_seed(init.seed, plan.payload_id)));
+                let read_budget = match (&plan.issue, read_rate) {
+                    (Issue::Idle, _) | (_, None) => None,
+                    (_, Some(rate)) => Some(ReadBudget::new(rate, now)),
+                };
                 if plan.issue != Issue::Idle {
                     active_remaining += 1;
                 }
@@ -165,6 +180,9 @@ impl<'a> Worker<'a> {
                     requests_on_socket: 0,
                     next_scheduled: 0,
                     done: false,
+                    read_budget,
+                    read_parked: false,
+                    peer_hung_up: false,
                 }
             })
             .collect::<Vec<_>>();
@@ -174,8 +192,10 @@ impl<'a> Worker<'a> {
             target: init.target,
             drain_timeout: init.drain_timeout,
             payload: init.payload,
+            receive_buffer_bytes: init.client.receive_buffer_bytes,
             epoll,
             due: BinaryHeap::with_capacity(slots.len()),
+            parked_readers: BinaryHeap::new(),
             slots,
             events: epoll::event_buffer(EVENTS_PER_WAIT),
             read_buffer: vec![0u8; READ_BUFFER_BYTES],
@@ -298,7 +318,14 @@ impl<'a> Worker<'a> {
             if let (Some(watch), false) = (&drain_watch, drained) {
                 wake_at = wake_at.min(watch.deadline_ns());
             }
+            if let Some(Reverse((full_at, _, _))) = self.parked_readers.peek() {
+                wake_at = wake_at.min(*full_at);
+            }
             self.wait_and_dispatch(Some(Duration::from_nanos(wake_at.saturating_sub(now))))?;
+            if !self.parked_readers.is_empty() {
+                let now = self.shared.now_ns();
+                self.wake_parked_readers(now);
+            }
             if self.connecting > 0 {
                 let now = self.shared.now_ns();
                 self.expire_connects(now);
@@ -356,7 +383,13 @@ impl<'a> Worker<'a> {
                 SlotState::Open => {
                     if flags & (epoll::IN | epoll::RDHUP | epoll::HUP | epoll::ERR) != 0 {
                         let to_the_end = flags & (epoll::RDHUP | epoll::HUP | epoll::ERR) != 0;
-                        self.read_ready(index, to_the_end);
+                        if slot.read_parked {
+                            // Its wake-up reads the new bytes too; remember
+                            // a hang-up, whose edge does not come again.
+                            self.slots[index].peer_hung_up |= to_the_end;
+                        } else {
+                            self.read_ready(index, to_the_end);
+                        }
                     }
                     let slot = &mut self.slots[index];
                     if slot.state == SlotState::Open && flags & epoll::OUT != 0 {

@@ -1,6 +1,7 @@
 //! A worker reading responses: verified where they land in the shared read
 //! buffer, then the slot's next step (reconnect, finish, or issue more).
 
+use std::cmp::Reverse;
 use std::io;
 
 use crate::driver::engine::plan::Issue;
@@ -9,16 +10,40 @@ use super::Worker;
 use super::slot::SlotState;
 
 impl Worker<'_> {
+    /// Reads what the socket holds (within the slot's read budget, if it
+    /// has one) and verifies it. `to_the_end`: the peer hung up, so read
+    /// until end of file rather than stopping at the first short read.
     pub(super) fn read_ready(&mut self, index: usize, to_the_end: bool) {
         let Some(fd) = self.slots[index].raw_fd() else {
             return;
         };
+        let to_the_end = to_the_end || self.slots[index].peer_hung_up;
         loop {
-            match crate::sys::io::read(fd, &mut self.read_buffer) {
+            let slot = &mut self.slots[index];
+            let limit = match slot.read_budget.as_mut() {
+                None => self.read_buffer.len(),
+                Some(budget) => {
+                    let allowed = budget.available(self.shared.now_ns());
+                    if allowed == 0 {
+                        // Bytes may be waiting; come back when the budget
+                        // is full again rather than spin.
+                        slot.read_parked = true;
+                        slot.peer_hung_up = to_the_end;
+                        let wake = Reverse((budget.full_at_ns(), index, slot.generation));
+                        self.parked_readers.push(wake);
+                        break;
+                    }
+                    allowed.min(self.read_buffer.len())
+                }
+            };
+            match crate::sys::io::read(fd, &mut self.read_buffer[..limit]) {
                 Ok(0) => return self.closed_by_peer(index),
                 Ok(n) => {
                     let now = self.shared.now_ns();
                     let slot = &mut self.slots[index];
+                    if let Some(budget) = slot.read_budget.as_mut() {
+                        budget.spend(n);
+                    }
                     if let Err(violation) = slot.conn.on_response_bytes(
                         &self.read_buffer[..n],
                         self.payload,
@@ -27,7 +52,7 @@ impl Worker<'_> {
                     ) {
                         return self.violation(index, violation);
                     }
-                    if n < self.read_buffer.len() && !to_the_end {
+                    if n < limit && !to_the_end {
                         break;
                     }
                 }
@@ -38,6 +63,25 @@ impl Worker<'_> {
         }
         let now = self.shared.now_ns();
         self.after_responses(index, now);
+    }
+
+    /// Reads for every parked slot whose read budget is full by `now`.
+    pub(super) fn wake_parked_readers(&mut self, now: u64) {
+        while let Some(&Reverse((full_at, index, generation))) = self.parked_readers.peek() {
+            if full_at > now {
+                break;
+            }
+            self.parked_readers.pop();
+            let slot = &mut self.slots[index];
+            // A slot closed or reconnected since it parked has nothing to
+            // read from that socket any more.
+            if !slot.read_parked || slot.generation != generation || slot.state != SlotState::Open {
+                continue;
+            }
+            slot.read_parked = false;
+            let to_the_end = slot.peer_hung_up;
+            self.read_ready(index, to_the_end);
+        }
     }
 
     pub(super) fn after_responses(&mut self, index: usize, now: u64) {

@@ -6,6 +6,8 @@ use crate::driver::engine::plan::Issue;
 use crate::driver::sizes::SizeSampler;
 use crate::sys::Fd;
 
+use super::read_budget::ReadBudget;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum SlotState {
     NotConnected,
@@ -34,6 +36,13 @@ pub(super) struct Slot {
     pub(super) next_scheduled: u64,
     /// Counted in `active_remaining` until it is lost or finishes its trace.
     pub(super) done: bool,
+    /// Slow-consumer cases: how many response bytes it may read now.
+    pub(super) read_budget: Option<ReadBudget>,
+    /// Out of read budget with bytes left in the socket: an edge-triggered
+    /// socket reports them no more, so a timer reads them.
+    pub(super) read_parked: bool,
+    /// The peer hung up while the slot was parked: read to the end.
+    pub(super) peer_hung_up: bool,
 }
 
 impl Slot {

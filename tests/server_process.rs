@@ -100,15 +100,19 @@ fn pinned_server_starts_with_its_cpu_list() {
 }
 
 #[test]
-fn unknown_variant_is_a_clear_startup_error() {
-    let err = match ServerProcess::start(&spec("lt-nonsense")) {
+fn a_server_refusing_its_arguments_is_a_clear_startup_error() {
+    // Variants are typed by now, so a refused flag stands in for any
+    // start-up error: the server's own message and exit code come back.
+    let mut refused = spec("lt-rw");
+    refused.extra_args = vec!["--max-frame".into(), "lots".into()];
+    let err = match ServerProcess::start(&refused) {
         Err(e) => e,
-        Ok(_) => panic!("a server with an unknown variant started"),
+        Ok(_) => panic!("a server with a bad --max-frame started"),
     };
     let text = err.to_string();
     assert!(matches!(err, ServerError::Died { .. }), "{text}");
     assert!(text.contains("exit code 2"), "{text}");
-    assert!(text.contains("lt-nonsense"), "{text}");
+    assert!(text.contains("lots"), "{text}");
 }
 
 #[test]

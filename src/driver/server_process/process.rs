@@ -22,8 +22,11 @@ use super::{ServerControl, ServerError};
 
 /// How long a server may take to print `listening on IP:PORT`.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a server may take, after `stop`, to print its final report and exit.
-pub const STOP_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a server may take, after `stop`, to print its final report and
+/// exit. With `--kernel-counters` and no other process holding the syscall
+/// tracepoints, closing its perf events unregisters ~30 tracepoints, which
+/// takes about a second on an idle machine and more on a busy one.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bytes of the server's stderr kept for error messages.
 const STDERR_TAIL_BYTES: usize = 4096;
 

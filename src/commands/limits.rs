@@ -48,14 +48,7 @@ pub fn render_table(limits: &MachineLimits) -> String {
         .figures()
         .iter()
         .map(|f| {
-            let label = f
-                .label
-                .replace("N streams", &format!("{} streams", limits.parallel_streams));
-            let label = if f.field == "null_syscall_ns" {
-                format!("{label} ({})", limits.null_syscall)
-            } else {
-                label
-            };
+            let label = f.describe(limits);
             [
                 label,
                 f.unit.format(f.spread.median),
@@ -104,7 +97,7 @@ mod tests {
         let table = render_table(&crate::results::fixture::machine_limits());
         for needle in [
             "loopback TCP, one way, 1 stream",
-            "loopback TCP echo, each way, 2 streams",
+            "loopback TCP echo, each way, N streams (N = 2)",
             "3.00 GB/s",
             "null syscall (gettid)",
             "50.0 ns",

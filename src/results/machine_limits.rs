@@ -134,6 +134,23 @@ impl MachineLimits {
     }
 }
 
+impl LimitFigure<'_> {
+    /// The label with what `limits` says: the stream count of the N-stream
+    /// figures, the syscall timed as the null syscall.
+    pub fn describe(&self, limits: &MachineLimits) -> String {
+        let label = if self.label.ends_with("N streams") {
+            format!("{} (N = {})", self.label, limits.parallel_streams)
+        } else {
+            self.label.to_string()
+        };
+        if self.field == "null_syscall_ns" {
+            format!("{label} ({})", limits.null_syscall)
+        } else {
+            label
+        }
+    }
+}
+
 impl LimitUnit {
     /// `value` in this unit for a reader: bytes per second as GB/s
     /// (10^9 B/s, as `docs/results-schema.md` counts megabytes), times in ns.
@@ -183,6 +200,18 @@ mod tests {
             };
             assert!(figure.field.ends_with(suffix), "{}", figure.field);
         }
+    }
+
+    #[test]
+    fn descriptions_name_the_stream_count_and_the_null_syscall() {
+        let limits = fixture::machine_limits();
+        let described: Vec<String> = limits
+            .figures()
+            .iter()
+            .map(|f| f.describe(&limits))
+            .collect();
+        assert!(described.contains(&"loopback TCP, one way, N streams (N = 2)".to_string()));
+        assert!(described.contains(&"null syscall (gettid)".to_string()));
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub enum Command {
     Serve(commands::serve::ServeArgs),
     /// Check whether this machine measures the variants or its own limits.
     Doctor(crate::doctor::DoctorArgs),
+    /// Measure what this machine allows: loopback TCP and memory bandwidth, syscall and wake-up costs.
+    Limits(commands::limits::LimitsArgs),
     /// Draw every chart of a results directory (or results.json) into RESULTS/charts/.
     Chart(commands::chart::ChartArgs),
     /// Regenerate summary.md of a results directory from its results.json.
@@ -81,6 +83,7 @@ pub fn main() -> i32 {
         Command::Drive(args) => commands::drive::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Doctor(args) => commands::doctor::run(args),
+        Command::Limits(args) => commands::limits::run(args),
         Command::Chart(args) => commands::chart::run(args),
         Command::Report(args) => commands::report::run(args),
         Command::Compare(args) => commands::compare::run(args),

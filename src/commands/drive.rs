@@ -117,5 +117,13 @@ pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
         driver_cpus: None,
         method: "drive: the server was started elsewhere".into(),
     });
-    session::measure_and_write(RunKind::Drive, plan, settings, environment, &out, engine)
+    session::measure_and_write(
+        RunKind::Drive,
+        plan,
+        settings,
+        environment,
+        None,
+        &out,
+        engine,
+    )
 }

@@ -17,6 +17,7 @@ pub mod chart;
 pub mod compare;
 pub mod doctor;
 pub mod drive;
+pub mod limits;
 pub mod output;
 pub mod report;
 pub mod results_input;

@@ -38,6 +38,10 @@ pub struct RunArgs {
     /// Serving threads of each server (default: the server's default).
     #[arg(long, value_name = "N", value_parser = crate::units::number(1usize.., ""))]
     pub threads: Option<usize>,
+    /// Do not measure the machine's limits (`epoll-bench limits --quick`,
+    /// about 2 s) before the first case.
+    #[arg(long)]
+    pub no_limits: bool,
     #[command(flatten)]
     pub measure: super::session::MeasureArgs,
 }
@@ -145,6 +149,8 @@ pub struct Prepared {
     pub pinning: Pinning,
     pub out: PathBuf,
     pub estimated_total_seconds: f64,
+    /// Measure the machine's limits first (not `--no-limits`).
+    pub measure_limits: bool,
 }
 
 /// Checks the arguments and builds the plan. Every error is a
@@ -225,6 +231,7 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
         pinning,
         out,
         estimated_total_seconds: timing.estimated_total_seconds,
+        measure_limits: !args.no_limits,
     })
 }
 
@@ -245,6 +252,7 @@ pub fn run_prepared(prepared: Prepared, engine: &mut dyn CaseEngine) -> anyhow::
         pinning,
         out,
         estimated_total_seconds,
+        measure_limits,
     } = prepared;
     super::output::check_dir("--out", &out)?;
     match crate::sys::rlimit::raise_nofile_to_hard() {
@@ -273,7 +281,38 @@ pub fn run_prepared(prepared: Prepared, engine: &mut dyn CaseEngine) -> anyhow::
             _ => environment.pinning.method.clone(),
         }
     );
-    session::measure_and_write(RunKind::Run, plan, settings, environment, &out, engine)
+    let machine_limits = measure_limits.then(measure_machine_limits).flatten();
+    session::measure_and_write(
+        RunKind::Run,
+        plan,
+        settings,
+        environment,
+        machine_limits,
+        &out,
+        engine,
+    )
+}
+
+/// `epoll-bench limits --quick`, before any server starts, for the results'
+/// `machine_limits` block; a failure is a warning, not a failed run.
+fn measure_machine_limits() -> Option<crate::results::machine_limits::MachineLimits> {
+    use crate::driver::limits::{self, LimitsPlan};
+    let plan = LimitsPlan::quick(limits::default_parallel_streams());
+    match limits::measure(&plan, &mut |_| {}) {
+        Ok(measured) => {
+            say!(
+                "machine limits: loopback {:.2} GB/s one way (1 stream), memcpy {:.2} GB/s, null syscall {:.0} ns (recorded in the results; --no-limits skips)",
+                measured.loopback_one_way_1_stream_bytes_per_second.median / 1e9,
+                measured.memcpy_bytes_per_second.median / 1e9,
+                measured.null_syscall_ns.median
+            );
+            Some(measured)
+        }
+        Err(e) => {
+            say!("warning: cannot measure the machine's limits: {e}");
+            None
+        }
+    }
 }
 
 /// Runs the doctor for the largest case of the plan, prints its verdict

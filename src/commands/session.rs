@@ -392,6 +392,7 @@ pub fn measure_and_write(
     mut plan: Plan,
     settings: RunSettings,
     environment: Environment,
+    machine_limits: Option<crate::results::machine_limits::MachineLimits>,
     out: &Path,
     engine: &mut dyn CaseEngine,
 ) -> anyhow::Result<()> {
@@ -405,6 +406,7 @@ pub fn measure_and_write(
         .started_at(started_at_utc)
         .elapsed_seconds(clock.elapsed().as_secs_f64())
         .interrupted(outcome.interrupted)
+        .machine_limits(machine_limits)
         .build(outcome.cases);
     finish(&results, out)
 }

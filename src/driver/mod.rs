@@ -4,6 +4,7 @@
 
 pub mod engine;
 pub mod input_error;
+pub mod limits;
 pub mod measurement;
 pub mod orchestrator;
 pub mod payload;

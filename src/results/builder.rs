@@ -2,6 +2,7 @@
 //! finished cases in, the run block (status, counts, schema version) derived
 //! from them, so no caller can write counts that disagree with its cases.
 
+use super::machine_limits::MachineLimits;
 use super::{
     CaseResult, Environment, ResultsFile, RunInfo, RunKind, RunSettings, RunStatus, SCHEMA_VERSION,
     now_utc_rfc3339, status_counts,
@@ -20,6 +21,7 @@ pub struct ResultsBuilder {
     finished_at_utc: Option<String>,
     elapsed_seconds: f64,
     incomplete_reason: Option<String>,
+    machine_limits: Option<MachineLimits>,
 }
 
 impl ResultsFile {
@@ -39,6 +41,7 @@ impl ResultsFile {
             finished_at_utc: None,
             elapsed_seconds: 0.0,
             incomplete_reason: None,
+            machine_limits: None,
         }
     }
 }
@@ -70,6 +73,12 @@ impl ResultsBuilder {
         self
     }
 
+    /// Records what the machine allows, when it was measured.
+    pub fn machine_limits(mut self, limits: Option<MachineLimits>) -> ResultsBuilder {
+        self.machine_limits = limits;
+        self
+    }
+
     /// The file, with passed and failed counts taken from `cases`.
     pub fn build(self, cases: Vec<CaseResult>) -> ResultsFile {
         let (passed_count, failed_count) = status_counts(&cases);
@@ -94,6 +103,7 @@ impl ResultsBuilder {
             },
             environment: self.environment,
             cases,
+            machine_limits: self.machine_limits,
         }
     }
 }

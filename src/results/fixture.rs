@@ -287,3 +287,33 @@ pub fn results() -> ResultsFile {
             },
         ])
 }
+
+/// A machine-limits block with round numbers (results from before the
+/// block existed, like [`results`], have none).
+pub fn machine_limits() -> super::machine_limits::MachineLimits {
+    let spread = |median: f64| super::Spread {
+        median,
+        min: median * 0.9,
+        max: median * 1.1,
+        cv_percent: 5.0,
+        samples: 3,
+    };
+    super::machine_limits::MachineLimits {
+        quick: true,
+        elapsed_seconds: 2.0,
+        loopback_trial_seconds: 0.1,
+        parallel_streams: 2,
+        loopback_message_bytes: 1 << 20,
+        loopback_window_bytes: 4 << 20,
+        loopback_one_way_1_stream_bytes_per_second: spread(3e9),
+        loopback_one_way_n_streams_bytes_per_second: spread(5e9),
+        loopback_both_ways_1_stream_bytes_per_second: spread(2e9),
+        loopback_both_ways_n_streams_bytes_per_second: spread(3e9),
+        memcpy_buffer_bytes: 64 << 20,
+        memcpy_bytes_per_second: spread(1e10),
+        null_syscall: "gettid".into(),
+        null_syscall_ns: spread(50.0),
+        empty_epoll_wait_ns: spread(100.0),
+        thread_wakeup_ns: spread(5000.0),
+    }
+}

@@ -19,6 +19,7 @@ pub mod doctor_report;
 pub mod environment;
 pub mod figures;
 pub mod latency_curve;
+pub mod machine_limits;
 pub mod measurement;
 pub mod workload;
 
@@ -47,6 +48,11 @@ pub struct ResultsFile {
     pub run: RunInfo,
     pub environment: Environment,
     pub cases: Vec<CaseResult>,
+    /// What this machine allows (`epoll-bench limits`, quick), measured at
+    /// the start of the run; absent when skipped (`--no-limits`, `drive`)
+    /// or in files written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_limits: Option<machine_limits::MachineLimits>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -125,7 +125,11 @@ mod tests {
         ))
         .unwrap();
         let documented = documented_paths(&doc);
-        let produced = leaf_paths(&serde_json::to_value(fixture::results()).unwrap());
+        let results = crate::results::ResultsFile {
+            machine_limits: Some(fixture::machine_limits()),
+            ..fixture::results()
+        };
+        let produced = leaf_paths(&serde_json::to_value(results).unwrap());
         let missing: Vec<_> = produced.difference(&documented).collect();
         assert!(
             missing.is_empty(),

@@ -123,3 +123,13 @@ fn set_int_option(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()
     )
     .map(|_| ())
 }
+
+/// Makes `fd` blocking: the machine-limits measurement moves bytes with one
+/// thread per socket, where blocking calls are the cheapest loop.
+pub fn set_blocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFL takes no argument and no pointers.
+    let flags = syscall!(Fcntl, fcntl(fd, libc::F_GETFL))?;
+    let blocking = (flags as libc::c_int) & !libc::O_NONBLOCK;
+    // SAFETY: F_SETFL takes an int argument and no pointers.
+    syscall!(Fcntl, fcntl(fd, libc::F_SETFL, blocking)).map(|_| ())
+}

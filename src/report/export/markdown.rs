@@ -367,10 +367,40 @@ pub fn summary_markdown(results: &ResultsFile) -> String {
         out,
         "Syscall sources: `syscalls/req` and the per-kind columns are the server's in-process counts (every call through src/sys); `kernel syscalls/req` is the kernel's count of the same serving threads (perf tracepoints `syscalls:sys_enter_*`), read in the same instant; `kernel check` says whether the two agree within 1% for every kind.\n"
     );
+    machine_limits_section(&mut out, results);
     for case in &results.cases {
         case_table(&mut out, case);
     }
     out
+}
+
+/// "Machine limits": what this machine allowed when the run started
+/// (`epoll-bench limits`), to read the tables' throughput against; nothing
+/// when the run did not measure it.
+fn machine_limits_section(out: &mut String, results: &ResultsFile) {
+    let Some(limits) = &results.machine_limits else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "## Machine limits\n\nMeasured by the tool before the first case (`epoll-bench limits{}`): median over {} trials, min–max. Loopback moves {} B messages; echo figures count each direction.\n",
+        if limits.quick { " --quick" } else { "" },
+        limits.null_syscall_ns.samples,
+        limits.loopback_message_bytes
+    );
+    let _ = writeln!(out, "| limit | median | min – max |\n|---|---:|---|");
+    for figure in limits.figures() {
+        let (unit, spread) = (figure.unit, figure.spread);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} – {} |",
+            figure.describe(limits),
+            unit.format(spread.median),
+            unit.format(spread.min),
+            unit.format(spread.max)
+        );
+    }
+    out.push('\n');
 }
 
 #[cfg(test)]

@@ -165,7 +165,7 @@ fn write_all(connection: &Fd, mut bytes: &[u8]) -> std::io::Result<()> {
 
 /// A blocking client socket connected to `addr`.
 fn connect_blocking(addr: SocketAddr) -> std::io::Result<Fd> {
-    let (fd, progress) = connect_nonblocking(addr)?;
+    let (fd, progress) = connect_nonblocking(addr, None)?;
     if progress == ConnectProgress::InProgress {
         let poller = Epoll::new()?;
         poller.add(fd.raw(), epoll::OUT, 0)?;
@@ -273,6 +273,7 @@ pub(super) fn both_ways(
         },
         seed: 1,
         sweep_size_bytes: None,
+        client: Default::default(),
     };
     let config = EngineConfig {
         target: echo.addr,

@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 
 use epoll_bench::metrics::cross_check::{CrossCheck, cross_check};
 use epoll_bench::sys::counters::{self, COUNTING_ENABLED, SyscallKind};
@@ -58,7 +58,7 @@ fn counted_reads_match_the_kernel_exactly() {
     let ours_start = counters::snapshot();
     for _ in 0..COUNTED_READS {
         assert_eq!(
-            epoll_bench::sys::io::read(zero.as_raw_fd(), &mut buf).unwrap(),
+            epoll_bench::sys::io::read(zero.as_fd(), &mut buf).unwrap(),
             buf.len()
         );
     }
@@ -87,7 +87,7 @@ fn reads_that_bypass_src_sys_fail_the_cross_check() {
     let kernel_start = kernel.read().unwrap();
     let ours_start = counters::snapshot();
     for _ in 0..COUNTED_READS {
-        epoll_bench::sys::io::read(zero.as_raw_fd(), &mut buf).unwrap();
+        epoll_bench::sys::io::read(zero.as_fd(), &mut buf).unwrap();
     }
     // std's File::read issues read(2) directly: the kernel sees these, the
     // in-process counter does not.
@@ -128,7 +128,7 @@ fn counters_watch_a_thread_other_than_the_reader() {
         let zero = File::open("/dev/zero").unwrap();
         let mut buf = [0u8; 8];
         for _ in 0..COUNTED_READS {
-            epoll_bench::sys::io::read(zero.as_raw_fd(), &mut buf).unwrap();
+            epoll_bench::sys::io::read(zero.as_fd(), &mut buf).unwrap();
         }
         counters::snapshot().calls.get(SyscallKind::Read)
     });
@@ -178,7 +178,7 @@ fn a_kernel_lacking_some_tracepoints_counts_the_others() {
     let kernel_start = kernel.read().unwrap();
     let ours_start = counters::snapshot();
     for _ in 0..10 {
-        epoll_bench::sys::io::read(zero.as_raw_fd(), &mut buf).unwrap();
+        epoll_bench::sys::io::read(zero.as_fd(), &mut buf).unwrap();
     }
     // A counted call of a kind the kernel cannot see here.
     let _ = epoll_bench::sys::rusage::this_thread().unwrap();
@@ -228,7 +228,7 @@ fn a_kernel_watch_brackets_a_window() {
     let start = watch.start();
     let ours_start = counters::snapshot();
     for _ in 0..COUNTED_READS {
-        epoll_bench::sys::io::read(zero.as_raw_fd(), &mut buf).unwrap();
+        epoll_bench::sys::io::read(zero.as_fd(), &mut buf).unwrap();
     }
     let ours = counters::snapshot().since(&ours_start).calls;
     let check = watch.finish(&start, &ours);

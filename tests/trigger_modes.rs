@@ -10,7 +10,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ struct Watched {
 }
 
 impl Watched {
-    fn new(fd: i32, interest: u32, name: &'static str) -> Watched {
+    fn new(fd: BorrowedFd<'_>, interest: u32, name: &'static str) -> Watched {
         let epoll = Epoll::new().expect("epoll_create1");
         epoll.add(fd, interest, 7).expect("EPOLL_CTL_ADD");
         Watched { epoll, name }
@@ -67,9 +67,13 @@ impl Watched {
 }
 
 /// Runs the partly-drained scenario on `reader`, fed by `writer`.
-fn partly_drained_socket(writer: &mut impl Write, reader: &mut impl Read, fd: i32) {
-    let level = Watched::new(fd, Level::initial_interest(), "level-triggered");
-    let edge = Watched::new(fd, Edge::<false>::initial_interest(), "edge-triggered");
+fn partly_drained_socket(writer: &mut impl Write, reader: &mut (impl Read + AsFd)) {
+    let level = Watched::new(reader.as_fd(), Level::initial_interest(), "level-triggered");
+    let edge = Watched::new(
+        reader.as_fd(),
+        Edge::<false>::initial_interest(),
+        "edge-triggered",
+    );
     assert_eq!(Edge::<false>::initial_interest() & epoll::ET, epoll::ET);
     assert_eq!(Level::initial_interest() & epoll::ET, 0);
 
@@ -106,8 +110,7 @@ fn unix_socket_pair_level_repeats_edge_waits_for_new_data() {
     reader
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("read timeout");
-    let fd = reader.as_raw_fd();
-    partly_drained_socket(&mut writer, &mut reader, fd);
+    partly_drained_socket(&mut writer, &mut reader);
 }
 
 #[test]
@@ -119,8 +122,7 @@ fn tcp_loopback_pair_level_repeats_edge_waits_for_new_data() {
     reader
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("read timeout");
-    let fd = reader.as_raw_fd();
-    partly_drained_socket(&mut writer, &mut reader, fd);
+    partly_drained_socket(&mut writer, &mut reader);
 }
 
 /// The hang-up case the short-read ET variants must handle: a FIN queued
@@ -129,7 +131,7 @@ fn tcp_loopback_pair_level_repeats_edge_waits_for_new_data() {
 #[test]
 fn edge_reports_a_queued_hang_up_once() {
     let (mut writer, mut reader) = UnixStream::pair().expect("socketpair");
-    let fd = reader.as_raw_fd();
+    let fd = reader.as_fd();
     let level = Watched::new(fd, Level::initial_interest(), "level-triggered");
     let edge = Watched::new(fd, Edge::<false>::initial_interest(), "edge-triggered");
     writer.write_all(b"last").expect("write");

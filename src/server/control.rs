@@ -51,8 +51,8 @@ impl LoopControl {
         })
     }
 
-    pub fn waker_fd(&self) -> std::os::fd::RawFd {
-        self.waker.raw()
+    pub fn waker_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.waker.as_fd()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

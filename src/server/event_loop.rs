@@ -4,6 +4,7 @@
 
 use std::io;
 use std::marker::PhantomData;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -237,13 +238,11 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
     }
 
     fn accept_all(&mut self) {
-        let Some(listener) = self.listener.as_ref().map(Fd::raw) else {
-            return;
-        };
         loop {
-            let accepted = match self.parked.take() {
-                Some(fd) => Ok(fd),
-                None => sys::socket::accept(listener),
+            let accepted = match (self.parked.take(), &self.listener) {
+                (Some(fd), _) => Ok(fd),
+                (None, Some(listener)) => sys::socket::accept(listener.as_fd()),
+                (None, None) => return,
             };
             match accepted {
                 Ok(fd) => {
@@ -276,7 +275,7 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
     }
 
     fn register(&mut self, fd: Fd) -> io::Result<()> {
-        sys::socket::set_nodelay(fd.raw())?;
+        sys::socket::set_nodelay(fd.as_fd())?;
         let data = match C::new(&self.config.conn) {
             Ok(data) => data,
             Err(e) => {
@@ -300,7 +299,7 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
         let interest = T::initial_interest();
         if let Err(e) = self
             .epoll
-            .add(fd.raw(), interest, token(index, slot.generation))
+            .add(fd.as_fd(), interest, token(index, slot.generation))
         {
             self.free_slots.push(index);
             return Err(e);
@@ -327,7 +326,7 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
         }
         if let Some(listener) = &self.listener {
             // Interest 0 keeps the registration but reports nothing.
-            let _ = self.epoll.modify(listener.raw(), 0, LISTENER_TOKEN);
+            let _ = self.epoll.modify(listener.as_fd(), 0, LISTENER_TOKEN);
         }
         self.accept_paused_since = Some(Instant::now());
         self.counters.accept_pauses_emfile += 1;
@@ -338,7 +337,9 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
             return;
         }
         if let Some(listener) = &self.listener {
-            let _ = self.epoll.modify(listener.raw(), epoll::IN, LISTENER_TOKEN);
+            let _ = self
+                .epoll
+                .modify(listener.as_fd(), epoll::IN, LISTENER_TOKEN);
             self.accept_all();
         }
     }
@@ -402,7 +403,7 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
         if let Some(wanted) = T::wanted_interest(wants_read, conn.write_blocked)
             && wanted != conn.interest
         {
-            match self.epoll.modify(conn.fd.raw(), wanted, token) {
+            match self.epoll.modify(conn.fd.as_fd(), wanted, token) {
                 Ok(()) => conn.interest = wanted,
                 Err(_) => self.close(index, CloseReason::ConnectionError),
             }

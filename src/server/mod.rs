@@ -17,6 +17,7 @@ pub mod variant;
 use std::io;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -175,7 +176,7 @@ impl Server {
             let epoll = epoll::Epoll::new().map_err(start_error)?;
             let control = Arc::new(LoopControl::new().map_err(start_error)?);
             epoll
-                .add(listener.raw(), epoll::IN, LISTENER_TOKEN)
+                .add(listener.as_fd(), epoll::IN, LISTENER_TOKEN)
                 .map_err(start_error)?;
             epoll
                 .add(control.waker_fd(), epoll::IN, WAKER_TOKEN)

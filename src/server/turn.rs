@@ -7,6 +7,7 @@ use super::copy::{ConnConfig, CopyStrategy, IoSliceScratch, ReadStep, WriteStep}
 use super::report::LoopCounters;
 use super::trigger::Trigger;
 use crate::sys::Fd;
+use std::os::fd::AsFd;
 
 /// Read/write rounds one connection may take per wake-up before others get
 /// a turn (edge-triggered connections stay queued, since no new edge comes).
@@ -68,7 +69,7 @@ pub(super) fn drive<T: Trigger, C: CopyStrategy>(
     scratch: &mut IoSliceScratch,
     shutting_down: bool,
 ) -> Turn {
-    let fd = conn.fd.raw();
+    let fd = conn.fd.as_fd();
     let mut calls_left = MAX_IO_CALLS_PER_TURN;
     for _ in 0..MAX_ROUNDS_PER_TURN {
         if conn.readable && !conn.read_closed && !conn.paused {

@@ -42,9 +42,9 @@ pub fn connect_nonblocking(
         ),
     )?
     .into();
-    super::socket::set_nodelay(fd.raw())?;
+    super::socket::set_nodelay(fd.as_fd())?;
     if let Some(bytes) = receive_buffer_bytes {
-        super::socket::set_receive_buffer(fd.raw(), bytes)?;
+        super::socket::set_receive_buffer(fd.as_fd(), bytes)?;
     }
     let storage = SockaddrStorage::from(addr);
     match finish_nix(

@@ -1,7 +1,7 @@
 //! epoll: create, register, wait.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
 use super::Fd;
@@ -28,18 +28,22 @@ impl Epoll {
         })
     }
 
-    pub fn add(&self, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
+    pub fn add(&self, fd: BorrowedFd<'_>, events: u32, token: u64) -> io::Result<()> {
         self.ctl(libc::EPOLL_CTL_ADD, fd, events, token)
     }
 
-    pub fn modify(&self, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
+    pub fn modify(&self, fd: BorrowedFd<'_>, events: u32, token: u64) -> io::Result<()> {
         self.ctl(libc::EPOLL_CTL_MOD, fd, events, token)
     }
 
-    fn ctl(&self, op: i32, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
+    fn ctl(&self, op: i32, fd: BorrowedFd<'_>, events: u32, token: u64) -> io::Result<()> {
         let mut event = Event { events, u64: token };
         // SAFETY: `event` is a valid epoll_event that outlives the call.
-        syscall!(EpollCtl, epoll_ctl(self.fd.raw(), op, fd, &mut event)).map(|_| ())
+        syscall!(
+            EpollCtl,
+            epoll_ctl(self.fd.raw(), op, fd.as_raw_fd(), &mut event)
+        )
+        .map(|_| ())
     }
 
     /// Waits for events, filling `events` from the start; returns how many.

@@ -1,7 +1,7 @@
 //! eventfd: how other threads wake a serving thread's `epoll_wait`.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, BorrowedFd, RawFd};
 
 use super::Fd;
 
@@ -18,8 +18,8 @@ impl EventFd {
         })
     }
 
-    pub fn raw(&self) -> RawFd {
-        self.fd.raw()
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 
     /// Makes the descriptor readable. Called from non-serving threads, so it

@@ -2,7 +2,7 @@
 
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use nix::sys::socket::{self as nix_socket, AddressFamily, SockFlag, SockType, SockaddrStorage};
 
@@ -63,13 +63,15 @@ pub fn listen_reuseport(addr: SocketAddr) -> io::Result<(Fd, SocketAddr)> {
         SyscallKind::Listen,
         nix_socket::listen(&fd.as_fd(), nix_socket::Backlog::MAXALLOWABLE),
     )?;
-    let local = local_addr(fd.raw())?;
+    let local = local_addr(fd.as_fd())?;
     Ok((fd, local))
 }
 
-pub fn local_addr(fd: RawFd) -> io::Result<SocketAddr> {
-    let storage: SockaddrStorage =
-        finish_nix(SyscallKind::Getsockname, nix_socket::getsockname(fd))?;
+pub fn local_addr(fd: BorrowedFd<'_>) -> io::Result<SocketAddr> {
+    let storage: SockaddrStorage = finish_nix(
+        SyscallKind::Getsockname,
+        nix_socket::getsockname(fd.as_raw_fd()),
+    )?;
     if let Some(v4) = storage.as_sockaddr_in() {
         return Ok(SocketAddr::V4(SocketAddrV4::from(*v4)));
     }
@@ -83,12 +85,12 @@ pub fn local_addr(fd: RawFd) -> io::Result<SocketAddr> {
 }
 
 /// Accepts one pending connection as a non-blocking, close-on-exec socket.
-pub fn accept(listener: RawFd) -> io::Result<Fd> {
+pub fn accept(listener: BorrowedFd<'_>) -> io::Result<Fd> {
     // SAFETY: null address pointers tell accept4 not to report the peer.
     let raw = syscall!(
         Accept4,
         accept4(
-            listener,
+            listener.as_raw_fd(),
             std::ptr::null_mut(),
             std::ptr::null_mut(),
             libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC
@@ -97,24 +99,24 @@ pub fn accept(listener: RawFd) -> io::Result<Fd> {
     Ok(Fd::from_new(raw as RawFd))
 }
 
-pub fn set_nodelay(fd: RawFd) -> io::Result<()> {
+pub fn set_nodelay(fd: BorrowedFd<'_>) -> io::Result<()> {
     set_int_option(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)
 }
 
 /// `SO_RCVBUF`: set before `connect` so the window the socket advertises
 /// in its handshake already reflects it. Fails with `EINVAL` above
 /// `i32::MAX`.
-pub fn set_receive_buffer(fd: RawFd, bytes: u32) -> io::Result<()> {
+pub fn set_receive_buffer(fd: BorrowedFd<'_>, bytes: u32) -> io::Result<()> {
     let value = i32::try_from(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     set_int_option(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, value)
 }
 
-fn set_int_option(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
+fn set_int_option(fd: BorrowedFd<'_>, level: i32, name: i32, value: i32) -> io::Result<()> {
     // SAFETY: passes a pointer to an int and its exact size.
     syscall!(
         Setsockopt,
         setsockopt(
-            fd,
+            fd.as_raw_fd(),
             level,
             name,
             (&value as *const i32).cast(),

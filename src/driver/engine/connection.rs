@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 
 use crate::driver::payload::PayloadSource;
 use crate::protocol::{
@@ -156,7 +156,7 @@ impl Connection {
     /// headers and payload slices of several requests into each `writev`.
     pub fn write_pending(
         &mut self,
-        fd: RawFd,
+        fd: BorrowedFd<'_>,
         payload: &PayloadSource,
     ) -> io::Result<WriteProgress> {
         let header_bytes = self.header_bytes();
@@ -354,7 +354,7 @@ mod tests {
     #[test]
     fn frame_requests_go_out_gathered_and_responses_verify_byte_by_byte() {
         use std::io::Read;
-        use std::os::fd::AsRawFd;
+        use std::os::fd::AsFd;
         let payload = PayloadSource::new(7);
         let (driver, mut peer) = pair();
         let mut conn = Connection::new(3, Protocol::Frame, 4);
@@ -371,7 +371,7 @@ mod tests {
             }
             all
         });
-        while conn.write_pending(driver.as_raw_fd(), &payload).unwrap() == WriteProgress::Blocked {
+        while conn.write_pending(driver.as_fd(), &payload).unwrap() == WriteProgress::Blocked {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         let sent = reader.join().unwrap();
@@ -400,7 +400,7 @@ mod tests {
     }
 
     fn written_connection(protocol: Protocol, sizes: &[u32]) -> (Connection, PayloadSource) {
-        use std::os::fd::AsRawFd;
+        use std::os::fd::AsFd;
         let payload = PayloadSource::new(1);
         let (driver, _peer) = pair();
         let mut conn = Connection::new(0, protocol, 4);
@@ -408,7 +408,7 @@ mod tests {
             conn.issue(size, 0);
         }
         assert_eq!(
-            conn.write_pending(driver.as_raw_fd(), &payload).unwrap(),
+            conn.write_pending(driver.as_fd(), &payload).unwrap(),
             WriteProgress::AllWritten
         );
         (conn, payload)
@@ -486,10 +486,10 @@ mod tests {
         )
         .unwrap();
         conn.reset_for_new_socket();
-        use std::os::fd::AsRawFd;
+        use std::os::fd::AsFd;
         let (driver, _peer) = pair();
         conn.issue(8, 0);
-        conn.write_pending(driver.as_raw_fd(), &payload).unwrap();
+        conn.write_pending(driver.as_fd(), &payload).unwrap();
         conn.on_response_bytes(
             &frame_response(&payload, 0, 1, 0, 8),
             &payload,

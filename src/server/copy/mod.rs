@@ -17,7 +17,7 @@ pub mod splice;
 pub mod writev;
 
 use std::io::{self, IoSlice};
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 
 use super::report::LoopCounters;
 use super::trigger::ReadHint;
@@ -92,7 +92,7 @@ pub trait CopyStrategy: Sized + 'static {
     /// Issues exactly one read-family call (or none, for `NoRoom`).
     fn read_once(
         &mut self,
-        fd: RawFd,
+        fd: BorrowedFd<'_>,
         config: &ConnConfig,
         counters: &mut LoopCounters,
     ) -> io::Result<ReadStep>;
@@ -100,7 +100,7 @@ pub trait CopyStrategy: Sized + 'static {
     /// Issues exactly one write-family call (or none, for `Idle`).
     fn write_once(
         &mut self,
-        fd: RawFd,
+        fd: BorrowedFd<'_>,
         scratch: &mut IoSliceScratch,
         counters: &mut LoopCounters,
     ) -> io::Result<WriteStep>;

@@ -3,7 +3,7 @@
 //! and a payload write (two if the payload wraps around the ring).
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 
 use super::ring::RingConn;
 use super::{ConnConfig, CopyStrategy, IoSliceScratch, ReadStep, WriteStep, write_outcome};
@@ -21,7 +21,7 @@ impl CopyStrategy for ReadWrite {
 
     fn read_once(
         &mut self,
-        fd: RawFd,
+        fd: BorrowedFd<'_>,
         config: &ConnConfig,
         counters: &mut LoopCounters,
     ) -> io::Result<ReadStep> {
@@ -38,7 +38,7 @@ impl CopyStrategy for ReadWrite {
 
     fn write_once(
         &mut self,
-        fd: RawFd,
+        fd: BorrowedFd<'_>,
         _scratch: &mut IoSliceScratch,
         counters: &mut LoopCounters,
     ) -> io::Result<WriteStep> {

@@ -6,7 +6,8 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::AsFd;
+use std::os::fd::BorrowedFd;
 
 use super::{ConnConfig, CopyStrategy, IoSliceScratch, ReadStep, WriteStep, write_outcome};
 use crate::protocol::{Protocol, RESPONSE_HEADER_BYTES};
@@ -46,7 +47,7 @@ impl Spliced {
 
     fn read_header(
         &mut self,
-        fd: RawFd,
+        fd: BorrowedFd<'_>,
         config: &ConnConfig,
         counters: &mut LoopCounters,
     ) -> io::Result<ReadStep> {
@@ -79,7 +80,7 @@ impl Spliced {
 
     fn splice_in(
         &mut self,
-        fd: RawFd,
+        fd: BorrowedFd<'_>,
         limit: usize,
         config: &ConnConfig,
         counters: &mut LoopCounters,
@@ -89,7 +90,7 @@ impl Spliced {
             return Ok(ReadStep::NoRoom);
         }
         let asked = room.min(limit);
-        let n = match sys::io::splice(fd, self.pipe.write_end.raw(), asked) {
+        let n = match sys::io::splice(fd, self.pipe.write_end.as_fd(), asked) {
             Ok(0) => return Ok(ReadStep::Eof),
             Ok(n) => n,
             // EAGAIN means an empty socket or a pipe out of slots (each
@@ -132,7 +133,7 @@ impl CopyStrategy for Spliced {
 
     fn read_once(
         &mut self,
-        fd: RawFd,
+        fd: BorrowedFd<'_>,
         config: &ConnConfig,
         counters: &mut LoopCounters,
     ) -> io::Result<ReadStep> {
@@ -150,7 +151,7 @@ impl CopyStrategy for Spliced {
 
     fn write_once(
         &mut self,
-        fd: RawFd,
+        fd: BorrowedFd<'_>,
         _scratch: &mut IoSliceScratch,
         counters: &mut LoopCounters,
     ) -> io::Result<WriteStep> {
@@ -170,7 +171,7 @@ impl CopyStrategy for Spliced {
             }
             Segment::Piped(left) => {
                 let asked = *left;
-                let result = sys::io::splice(self.pipe.read_end.raw(), fd, asked);
+                let result = sys::io::splice(self.pipe.read_end.as_fd(), fd, asked);
                 let (n, step) = write_outcome(result, asked)?;
                 *left -= n;
                 if *left == 0 {

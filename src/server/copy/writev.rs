@@ -3,7 +3,7 @@
 //! responses) in one call, up to `IOV_MAX`.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 
 use super::ring::RingConn;
 use super::{ConnConfig, CopyStrategy, IoSliceScratch, ReadStep, WriteStep, write_outcome};
@@ -21,7 +21,7 @@ impl CopyStrategy for Gathered {
 
     fn read_once(
         &mut self,
-        fd: RawFd,
+        fd: BorrowedFd<'_>,
         config: &ConnConfig,
         counters: &mut LoopCounters,
     ) -> io::Result<ReadStep> {
@@ -39,7 +39,7 @@ impl CopyStrategy for Gathered {
 
     fn write_once(
         &mut self,
-        fd: RawFd,
+        fd: BorrowedFd<'_>,
         scratch: &mut IoSliceScratch,
         counters: &mut LoopCounters,
     ) -> io::Result<WriteStep> {

@@ -2,6 +2,7 @@
 //! and what a close or a protocol violation counts as.
 
 use std::io;
+use std::os::fd::AsFd;
 
 use crate::driver::engine::connection::Violation;
 use crate::driver::engine::plan::Issue;
@@ -30,7 +31,7 @@ impl Worker<'_> {
             };
         let token = slot.token(index);
         if let Err(error) = self.epoll.add(
-            fd.raw(),
+            fd.as_fd(),
             epoll::IN | epoll::OUT | epoll::RDHUP | epoll::ET,
             token,
         ) {

@@ -143,7 +143,11 @@ impl<'a> Worker<'a> {
         let io_failure = |context| move |error| SetupFailure::Io { context, error };
         let epoll = Epoll::new().map_err(io_failure("creating the driver's epoll"))?;
         epoll
-            .add(init.shared.wakers[init.index].raw(), epoll::IN, WAKE_TOKEN)
+            .add(
+                init.shared.wakers[init.index].as_fd(),
+                epoll::IN,
+                WAKE_TOKEN,
+            )
             .map_err(io_failure("registering the driver's wake-up eventfd"))?;
         let mut active_remaining = 0;
         let now = init.shared.now_ns();

@@ -3,6 +3,7 @@
 
 use std::cmp::Reverse;
 use std::io;
+use std::os::fd::AsFd;
 
 use crate::driver::engine::plan::Issue;
 
@@ -14,9 +15,9 @@ impl Worker<'_> {
     /// has one) and verifies it. `to_the_end`: the peer hung up, so read
     /// until end of file rather than stopping at the first short read.
     pub(super) fn read_ready(&mut self, index: usize, to_the_end: bool) {
-        let Some(fd) = self.slots[index].raw_fd() else {
+        if self.slots[index].socket.is_none() {
             return;
-        };
+        }
         let to_the_end = to_the_end || self.slots[index].peer_hung_up;
         loop {
             let slot = &mut self.slots[index];
@@ -36,7 +37,10 @@ impl Worker<'_> {
                     allowed.min(self.read_buffer.len())
                 }
             };
-            match crate::sys::io::read(fd, &mut self.read_buffer[..limit]) {
+            let Some(socket) = self.slots[index].socket.as_ref() else {
+                return;
+            };
+            match crate::sys::io::read(socket.as_fd(), &mut self.read_buffer[..limit]) {
                 Ok(0) => return self.closed_by_peer(index),
                 Ok(n) => {
                     let now = self.shared.now_ns();

@@ -2,6 +2,7 @@
 //! window full, open-loop slots follow their schedule.
 
 use std::cmp::Reverse;
+use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 
 use crate::driver::engine::connection::WriteProgress;
@@ -139,10 +140,10 @@ impl Worker<'_> {
         if slot.write_blocked || !slot.conn.has_unwritten() {
             return;
         }
-        let Some(fd) = slot.raw_fd() else {
+        let Some(socket) = slot.socket.as_ref() else {
             return;
         };
-        match slot.conn.write_pending(fd, self.payload) {
+        match slot.conn.write_pending(socket.as_fd(), self.payload) {
             Ok(WriteProgress::AllWritten) => {}
             Ok(WriteProgress::Blocked) => slot.write_blocked = true,
             // EPIPE or ECONNRESET: the server went away.

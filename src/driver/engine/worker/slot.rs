@@ -49,10 +49,6 @@ impl Slot {
     pub(super) fn token(&self, index: usize) -> u64 {
         (u64::from(self.generation) << 32) | index as u64
     }
-
-    pub(super) fn raw_fd(&self) -> Option<i32> {
-        self.socket.as_ref().map(Fd::raw)
-    }
 }
 
 /// Seeds each slot's size stream from the case seed and the slot's id, so

@@ -128,10 +128,10 @@ fn set_int_option(fd: BorrowedFd<'_>, level: i32, name: i32, value: i32) -> io::
 
 /// Makes `fd` blocking: the machine-limits measurement moves bytes with one
 /// thread per socket, where blocking calls are the cheapest loop.
-pub fn set_blocking(fd: RawFd) -> io::Result<()> {
+pub fn set_blocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: F_GETFL takes no argument and no pointers.
-    let flags = syscall!(Fcntl, fcntl(fd, libc::F_GETFL))?;
+    let flags = syscall!(Fcntl, fcntl(fd.as_raw_fd(), libc::F_GETFL))?;
     let blocking = (flags as libc::c_int) & !libc::O_NONBLOCK;
     // SAFETY: F_SETFL takes an int argument and no pointers.
-    syscall!(Fcntl, fcntl(fd, libc::F_SETFL, blocking)).map(|_| ())
+    syscall!(Fcntl, fcntl(fd.as_raw_fd(), libc::F_SETFL, blocking)).map(|_| ())
 }

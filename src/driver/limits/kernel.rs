@@ -77,7 +77,7 @@ impl Waiter {
     fn new() -> std::io::Result<Waiter> {
         let poller = Epoll::new()?;
         let event = EventFd::new()?;
-        poller.add(event.raw(), epoll::IN, 0)?;
+        poller.add(event.as_fd(), epoll::IN, 0)?;
         Ok(Waiter { poller, event })
     }
 

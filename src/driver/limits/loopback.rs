@@ -7,6 +7,7 @@
 //! loop that moves bytes; an acceptor thread hands out connections.
 
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -90,7 +91,7 @@ fn accept_loop(
     stop: &AtomicBool,
 ) -> std::io::Result<()> {
     let poller = Epoll::new()?;
-    poller.add(listener.raw(), epoll::IN, 0)?;
+    poller.add(listener.as_fd(), epoll::IN, 0)?;
     let mut events = epoll::event_buffer(1);
     let mut served = Vec::new();
     let result = loop {
@@ -119,12 +120,12 @@ fn accept_pending(
     served: &mut Vec<JoinHandle<()>>,
 ) -> std::io::Result<()> {
     loop {
-        let connection = match socket::accept(listener.raw()) {
+        let connection = match socket::accept(listener.as_fd()) {
             Ok(fd) => fd,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
             Err(e) => return Err(e),
         };
-        socket::set_blocking(connection.raw())?;
+        socket::set_blocking(connection.as_fd())?;
         let received = received.clone();
         served.push(
             std::thread::Builder::new()
@@ -138,7 +139,7 @@ fn accept_pending(
 fn serve(connection: &Fd, mode: Mode, received: &AtomicU64) {
     let mut buffer = vec![0u8; READ_BUFFER_BYTES];
     loop {
-        let n = match io::read(connection.raw(), &mut buffer) {
+        let n = match io::read(connection.as_fd(), &mut buffer) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
@@ -157,7 +158,7 @@ fn serve(connection: &Fd, mode: Mode, received: &AtomicU64) {
 
 fn write_all(connection: &Fd, mut bytes: &[u8]) -> std::io::Result<()> {
     while !bytes.is_empty() {
-        let n = io::write(connection.raw(), bytes)?;
+        let n = io::write(connection.as_fd(), bytes)?;
         bytes = &bytes[n..];
     }
     Ok(())
@@ -168,7 +169,7 @@ fn connect_blocking(addr: SocketAddr) -> std::io::Result<Fd> {
     let (fd, progress) = connect_nonblocking(addr, None)?;
     if progress == ConnectProgress::InProgress {
         let poller = Epoll::new()?;
-        poller.add(fd.raw(), epoll::OUT, 0)?;
+        poller.add(fd.as_fd(), epoll::OUT, 0)?;
         let mut events = epoll::event_buffer(1);
         if poller.wait(&mut events, CONNECT_TIMEOUT_MS)? == 0 {
             return Err(std::io::Error::new(
@@ -178,7 +179,7 @@ fn connect_blocking(addr: SocketAddr) -> std::io::Result<Fd> {
         }
         take_connect_result(&fd)?;
     }
-    socket::set_blocking(fd.raw())?;
+    socket::set_blocking(fd.as_fd())?;
     Ok(fd)
 }
 
@@ -187,7 +188,7 @@ fn write_until(addr: SocketAddr, message_bytes: usize, stop: &AtomicBool) -> std
     let connection = connect_blocking(addr)?;
     let message: Vec<u8> = (0..message_bytes).map(|i| i as u8).collect();
     while !stop.load(Ordering::Relaxed) {
-        io::write(connection.raw(), &message)?;
+        io::write(connection.as_fd(), &message)?;
     }
     Ok(())
 }

@@ -159,7 +159,8 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
     if args.threads == Some(0) {
         return Err(UsageError("--threads: must be at least 1".into()));
     }
-    let measurements = cases.len() * variants.len() * repetitions as usize;
+    // One counting repetition (kernel counters on) after the timing ones.
+    let measurements = cases.len() * variants.len() * (repetitions as usize + 1);
     let timing = session::plan_timing(
         measurements,
         args.measure.duration,
@@ -257,10 +258,11 @@ pub fn run_prepared(prepared: Prepared, engine: &mut dyn CaseEngine) -> anyhow::
     let mut environment = Environment::collect(pinning);
     environment.doctor = check_machine(&plan);
     say!(
-        "plan: {} cases × {} variants × {} repetitions = {} measurements; warm-up {:.2} s + window {:.2} s each; about {:.0} s",
+        "plan: {} cases × {} variants × ({} timing + {} counting repetitions) = {} measurements; warm-up {:.2} s + window {:.2} s each; about {:.0} s",
         plan.cases.len(),
         plan.variants.len(),
         plan.repetitions,
+        plan.target.counting_repetitions(),
         plan.measurement_count(),
         settings.warmup_seconds,
         settings.duration_seconds,

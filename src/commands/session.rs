@@ -234,11 +234,10 @@ impl ProgressDisplay {
     fn show(&self, step: &Step, requests_per_second: f64, phase: &str) {
         if let Some(bar) = &self.bar {
             bar.set_message(format!(
-                "{} · {} · rep {}/{} · {phase} · {} req/s",
+                "{} · {} · {} · {phase} · {} req/s",
                 step.variant,
                 step.case.label,
-                step.repetition + 1,
-                step.repetitions,
+                step.repetition_label(),
                 markdown::number(requests_per_second)
             ));
         }
@@ -254,13 +253,12 @@ impl ProgressDisplay {
 /// One line about a finished measurement.
 pub fn outcome_line(step: &Step, repetition: &Repetition) -> String {
     let what = format!(
-        "[{:>3}/{}] {:<20} {:<24} rep {}/{}",
+        "[{:>3}/{}] {:<20} {:<24} {}",
         step.index + 1,
         step.total,
         step.variant,
         step.case.label,
-        step.repetition + 1,
-        step.repetitions
+        step.repetition_label()
     );
     match (&repetition.measurement, &repetition.failure) {
         (Some(m), _) => format!(

@@ -18,8 +18,8 @@ use crate::sys::rusage::ThreadUsage;
 use super::aggregate::finish_variant;
 use super::environment::{Pinning, Rlimits, Sysctls};
 use super::{
-    CaseResult, Environment, FailureRecord, Repetition, ResultsFile, RunKind, RunSettings,
-    ServerMemory, Status,
+    CaseResult, Environment, FailureRecord, Repetition, RepetitionPurpose, ResultsFile, RunKind,
+    RunSettings, ServerMemory, Status,
 };
 
 pub fn case(label: &str, bytes: u32) -> Case {
@@ -144,6 +144,8 @@ pub fn passed_repetition(index: u32, n: u64, payload: u64, p50_us: f64) -> Repet
             "--variant".into(),
             "lt-rw".into(),
         ],
+        purpose: RepetitionPurpose::TimingAndCounting,
+        order_position: Some(0),
     }
 }
 
@@ -166,6 +168,8 @@ pub fn failed_repetition(index: u32) -> Repetition {
         server_memory: None,
         kernel_cross_check: None,
         server_command_line: vec!["epoll-bench".into(), "serve".into()],
+        purpose: RepetitionPurpose::TimingAndCounting,
+        order_position: Some(0),
     }
 }
 

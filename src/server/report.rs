@@ -178,7 +178,7 @@ impl ServerReport {
             report,
             variant,
             protocol,
-            syscall_counting: crate::sys::counters::COUNTING_ENABLED,
+            syscall_counting: crate::sys::counters::counting(),
             pid: std::process::id(),
             total,
             threads,

@@ -375,7 +375,7 @@ pub fn finish_variant(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::fixture;
+    use crate::results::{RepetitionPurpose, fixture};
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-9 * b.abs().max(1.0)
@@ -523,6 +523,96 @@ mod tests {
         }
         let s = finish_variant("lt-rw", 3, reps, None).summary.unwrap();
         assert_eq!(s.kernel_cross_check_passed, Some(false));
+    }
+
+    /// The fixture's three repetitions (1000, 1100, 1200 requests) as two
+    /// timing ones and a counting one; only the counting one checked in the
+    /// kernel, agreeing or not.
+    fn timing_timing_counting(counting_agrees: bool) -> Vec<Repetition> {
+        let results = fixture::results();
+        let mut reps = results.cases[0].variants[0].repetitions.clone();
+        let checked = reps[0].kernel_cross_check.clone();
+        for r in &mut reps[..2] {
+            r.purpose = RepetitionPurpose::Timing;
+            r.kernel_cross_check = None;
+        }
+        reps[2].purpose = RepetitionPurpose::Counting;
+        reps[2].kernel_cross_check = checked;
+        if let Some(CrossCheck::Checked(report)) = &mut reps[2].kernel_cross_check {
+            report.agrees = counting_agrees;
+        }
+        // The counting window's server was slowed by its kernel counters:
+        // three times the CPU per request, which no time figure may show.
+        let window = reps[2].server_window.as_mut().unwrap();
+        window.total.usage.cpu_user_seconds *= 3.0;
+        window.total.usage.cpu_system_seconds *= 3.0;
+        reps
+    }
+
+    #[test]
+    fn time_figures_come_from_timing_repetitions_and_counts_from_all() {
+        let reps = timing_timing_counting(true);
+        let all = finish_variant("lt-rw", 3, reps.clone(), None);
+        assert_eq!(all.status, Status::Passed);
+        let s = all.summary.unwrap();
+        assert_eq!(s.repetitions_used, 2);
+        // 1000 and 1100 req/s; the counting window's 1200 is left out.
+        assert_eq!(s.requests_per_second.median, 1050.0);
+        assert_eq!(s.requests_per_second.max, 1100.0);
+        assert_eq!(s.requests_per_second.samples, 2);
+        assert_eq!(s.p50_latency_us.max, 60.0);
+        assert_eq!(s.driver_cpu_us_per_request.samples, 2);
+        assert_eq!(s.driver_cpu_utilization_percent.unwrap().samples, 2);
+        let server = s.server.as_ref().unwrap();
+        assert!(close(server.server_cpu_us_per_request.max, 10.0));
+        assert_eq!(server.server_cpu_us_per_request.samples, 2);
+        assert_eq!(s.server_cpu_utilization_percent.unwrap().samples, 2);
+        assert_eq!(s.driver_to_server_cpu_ratio.unwrap().samples, 2);
+        assert_eq!(server.context_switches_per_request.samples, 2);
+        // Syscall counts are exact in every window: all three count.
+        assert_eq!(server.syscalls_per_request_total.samples, 3);
+        assert_eq!(server.syscalls_per_request["read"].samples, 3);
+        assert_eq!(server.payload_copy_bytes_per_request.samples, 3);
+        // The cross-check from the counting repetition alone.
+        assert_eq!(s.kernel_cross_check_passed, Some(true));
+        assert_eq!(s.kernel_syscalls_per_request_total.unwrap().samples, 1);
+
+        // Without the counting repetition, the time figures are the same.
+        let timed_only = finish_variant("lt-rw", 2, reps[..2].to_vec(), None)
+            .summary
+            .unwrap();
+        assert_eq!(timed_only.requests_per_second, s.requests_per_second);
+        assert_eq!(
+            timed_only.server.unwrap().server_cpu_us_per_request,
+            server.server_cpu_us_per_request
+        );
+        assert_eq!(timed_only.kernel_cross_check_passed, None);
+    }
+
+    #[test]
+    fn a_disagreement_in_the_counting_repetition_fails_the_trust_check() {
+        let s = finish_variant("lt-rw", 3, timing_timing_counting(false), None)
+            .summary
+            .unwrap();
+        assert_eq!(s.kernel_cross_check_passed, Some(false));
+        // Also when the counting repetition agrees but a timing one (a
+        // remote server with its own kernel counters) disagreed.
+        let mut reps = timing_timing_counting(true);
+        reps[0].kernel_cross_check = reps[2].kernel_cross_check.clone();
+        if let Some(CrossCheck::Checked(report)) = &mut reps[0].kernel_cross_check {
+            report.agrees = false;
+        }
+        let s = finish_variant("lt-rw", 3, reps, None).summary.unwrap();
+        assert_eq!(s.kernel_cross_check_passed, Some(false));
+    }
+
+    #[test]
+    fn only_a_counting_repetition_gives_no_figures() {
+        let reps = timing_timing_counting(true)[2..].to_vec();
+        let out = finish_variant("lt-rw", 3, reps, None);
+        assert_eq!(out.status, Status::Failed);
+        assert!(out.summary.is_none());
+        assert_eq!(out.failure_reasons, ["no timing repetition finished"]);
     }
 
     #[test]

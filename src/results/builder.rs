@@ -94,6 +94,7 @@ impl ResultsBuilder {
             },
             environment: self.environment,
             cases,
+            instrument_cost: None,
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod builder;
 pub mod doctor_report;
 pub mod environment;
 pub mod figures;
+pub mod instrument_cost;
 pub mod latency_curve;
 pub mod measurement;
 pub mod workload;
@@ -46,6 +47,10 @@ pub struct ResultsFile {
     pub run: RunInfo,
     pub environment: Environment,
     pub cases: Vec<CaseResult>,
+    /// What the instruments cost the server (`run --instrument-cost`);
+    /// absent when not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instrument_cost: Option<instrument_cost::InstrumentCost>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

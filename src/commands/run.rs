@@ -12,7 +12,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use crate::driver::orchestrator::{CaseEngine, Plan, ServerTemplate, Target, open_connections};
+use crate::driver::orchestrator::instrument_cost::{
+    FIXED_LOAD_RATE_PER_SECOND, MIN_ROUNDS, PREFERRED_VARIANT,
+};
+use crate::driver::orchestrator::{
+    CaseEngine, InstrumentCostRequest, Plan, ServerTemplate, Target, open_connections,
+};
 use crate::driver::server_process::DEFAULT_READY_TIMEOUT;
 use crate::error::UsageError;
 use crate::results::environment::{Pinning, usable_cpus};
@@ -38,6 +43,13 @@ pub struct RunArgs {
     /// Serving threads of each server (default: the server's default).
     #[arg(long, value_name = "N", value_parser = crate::units::number(1usize.., ""))]
     pub threads: Option<usize>,
+    /// Also measure what the instruments cost the server (recorded in
+    /// results.json and summary.md): lt-writev (or the first variant) at
+    /// 50,000 req/s × 64 connections × 64 B, open loop, with no
+    /// instruments, in-process counting, and kernel counters too, in
+    /// interleaved rounds (as many as --repetitions, at least 3).
+    #[arg(long)]
+    pub instrument_cost: bool,
     #[command(flatten)]
     pub measure: super::session::MeasureArgs,
 }
@@ -159,8 +171,20 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
     if args.threads == Some(0) {
         return Err(UsageError("--threads: must be at least 1".into()));
     }
-    // One counting repetition (kernel counters on) after the timing ones.
-    let measurements = cases.len() * variants.len() * (repetitions as usize + 1);
+    let instrument_cost = args.instrument_cost.then(|| InstrumentCostRequest {
+        variant: variants
+            .iter()
+            .find(|v| *v == PREFERRED_VARIANT)
+            .unwrap_or(&variants[0])
+            .clone(),
+        rounds: repetitions.max(MIN_ROUNDS),
+    });
+    // One counting repetition (kernel counters on) after the timing ones;
+    // three windows per instrument-cost round.
+    let measurements = cases.len() * variants.len() * (repetitions as usize + 1)
+        + instrument_cost
+            .as_ref()
+            .map_or(0, |r| 3 * r.rounds as usize);
     let timing = session::plan_timing(
         measurements,
         args.measure.duration,
@@ -222,6 +246,7 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
             extra_args: Vec::new(),
             ready_timeout: DEFAULT_READY_TIMEOUT,
         }),
+        instrument_cost,
     };
     Ok(Prepared {
         plan,
@@ -268,6 +293,14 @@ pub fn run_prepared(prepared: Prepared, engine: &mut dyn CaseEngine) -> anyhow::
         settings.duration_seconds,
         estimated_total_seconds
     );
+    if let Some(request) = &plan.instrument_cost {
+        say!(
+            "then the instrument cost: {} at {} req/s, {} rounds × 3 servers",
+            request.variant,
+            crate::report::export::markdown::number(FIXED_LOAD_RATE_PER_SECOND),
+            request.rounds
+        );
+    }
     say!(
         "pinning: {}",
         match (

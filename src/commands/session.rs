@@ -398,11 +398,18 @@ pub fn measure_and_write(
     let mut display = ProgressDisplay::new(plan.measurement_count());
     let outcome = run_plan(&mut plan, engine, &mut display, &interrupted);
     display.finish();
-    let results = ResultsFile::builder(kind, settings, environment)
+    let mut results = ResultsFile::builder(kind, settings, environment)
         .started_at(started_at_utc)
         .elapsed_seconds(clock.elapsed().as_secs_f64())
         .interrupted(outcome.interrupted)
         .build(outcome.cases);
+    results.instrument_cost = match outcome.instrument_cost {
+        Some(Err(reason)) => {
+            eprintln!("warning: instrument cost not measured: {reason}");
+            None
+        }
+        measured => measured.and_then(Result::ok),
+    };
     finish(&results, out)
 }
 

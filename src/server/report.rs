@@ -196,6 +196,8 @@ impl ServerReport {
             .collect();
         let mut out = ServerReport::new(self.report, self.variant.clone(), self.protocol, threads);
         out.pid = self.pid;
+        // The server's own switch, not that of the process computing this.
+        out.syscall_counting = self.syscall_counting && earlier.syscall_counting;
         out
     }
 }

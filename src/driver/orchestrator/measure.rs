@@ -68,7 +68,7 @@ pub fn watch_threads_of(server: &mut dyn ServerControl) -> KernelWatch {
 
 /// The engine's load, its window edges told to `window`; an engine error
 /// comes back as the reason to record.
-fn load(
+pub(super) fn load(
     engine: &mut dyn CaseEngine,
     case: &Case,
     config: &EngineConfig,

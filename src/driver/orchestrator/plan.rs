@@ -13,6 +13,9 @@ use crate::results::aggregate::finish_variant;
 use crate::results::workload::Case;
 use crate::results::{CaseResult, Repetition, RepetitionPurpose, Status};
 
+use crate::results::instrument_cost::InstrumentCost;
+
+use super::instrument_cost::{InstrumentCostRequest, measure_instrument_cost};
 use super::judge::unavailable_reason;
 use super::measure::CaseEngine;
 use super::progress::{ProgressSink, Step};
@@ -32,6 +35,9 @@ pub struct Plan {
     /// A case never gets more driver threads than connections.
     pub driver_threads_max: usize,
     pub target: Target,
+    /// Also measure what the instruments cost, after the cases (a spawned
+    /// target only).
+    pub instrument_cost: Option<InstrumentCostRequest>,
 }
 
 impl Plan {
@@ -50,6 +56,9 @@ pub struct Outcome {
     /// Stopped early by the interrupt flag (or, when the interrupt reaches
     /// the server, raised at all: see [`Target::interrupt_reaches_server`]).
     pub interrupted: bool,
+    /// The instrument cost, when asked for and the run was not
+    /// interrupted: the block, or why it could not be measured.
+    pub instrument_cost: Option<Result<InstrumentCost, String>>,
 }
 
 /// The order of `count` variants in `repetition` of `case`: a shuffle seeded
@@ -120,6 +129,7 @@ pub fn run_plan(
         engine: config,
         driver_threads_max,
         target,
+        instrument_cost,
     } = plan;
     let mut run = Runner {
         variants,
@@ -142,13 +152,29 @@ pub fn run_plan(
             return Outcome {
                 cases: results,
                 interrupted: true,
+                instrument_cost: None,
             };
         }
     }
     results.retain(|c| !c.variants.is_empty());
+    let interrupted = interrupted.load(Ordering::SeqCst) && run.target.interrupt_reaches_server();
+    let instrument_cost = match (instrument_cost.as_ref(), &*run.target) {
+        (Some(request), Target::Spawn(template)) if !interrupted => Some(measure_instrument_cost(
+            request,
+            template,
+            config,
+            *driver_threads_max,
+            &mut *run.engine,
+        )),
+        (Some(_), Target::Remote(_)) => Some(Err(
+            "measured only with servers the run starts itself".to_string(),
+        )),
+        _ => None,
+    };
     Outcome {
         cases: results,
-        interrupted: interrupted.load(Ordering::SeqCst) && run.target.interrupt_reaches_server(),
+        interrupted,
+        instrument_cost,
     }
 }
 
@@ -297,6 +323,7 @@ mod tests {
             },
             driver_threads_max: 1,
             target,
+            instrument_cost: None,
         }
     }
 

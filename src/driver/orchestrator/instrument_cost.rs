@@ -12,7 +12,7 @@ use crate::results::{RepetitionPurpose, Status};
 
 use super::judge::{ServerSide, judge};
 use super::measure::{CaseEngine, load};
-use super::plan::{driver_threads_for, variant_order};
+use super::schedule::{driver_threads_for, variant_order};
 use super::target::ServerTemplate;
 
 /// The fixed load: open loop, so the server's CPU per request does not

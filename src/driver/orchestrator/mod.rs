@@ -9,6 +9,7 @@
 //!   measurement from a [`ServerTemplate`] (`run`), or a [`RemoteServer`]
 //!   started elsewhere, with or without its control interface (`drive`).
 //! - [`measure`]: one measurement against one server.
+//! - [`schedule`]: the shuffled order of the variants in a repetition.
 //! - [`judge`]: whether a measurement passed, and what it keeps.
 //! - [`instrument_cost`]: what the measuring instruments cost the server
 //!   at a fixed load (`run --instrument-cost`).
@@ -27,6 +28,7 @@ pub mod judge;
 pub mod measure;
 pub mod plan;
 pub mod progress;
+pub mod schedule;
 pub mod target;
 
 pub use instrument_cost::InstrumentCostRequest;

@@ -98,6 +98,8 @@ fn repetition(
         server_memory: None,
         kernel_cross_check: None,
         server_command_line: command_line.to_vec(),
+        purpose: Default::default(),
+        order_position: None,
     }
 }
 

@@ -110,6 +110,7 @@ pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
         engine: session::engine_config(&timing, target, driver_threads_max, None),
         driver_threads_max,
         target: Target::Remote(Box::new(remote)),
+        instrument_cost: None,
     };
     let environment = Environment::collect(Pinning {
         mode: "none".into(),

@@ -12,7 +12,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use crate::driver::orchestrator::{CaseEngine, Plan, ServerTemplate, Target, open_connections};
+use crate::driver::orchestrator::instrument_cost::{
+    FIXED_LOAD_RATE_PER_SECOND, MIN_ROUNDS, PREFERRED_VARIANT,
+};
+use crate::driver::orchestrator::{
+    CaseEngine, InstrumentCostRequest, Plan, ServerTemplate, Target, open_connections,
+};
 use crate::driver::server_process::DEFAULT_READY_TIMEOUT;
 use crate::error::UsageError;
 use crate::results::environment::{Pinning, usable_cpus};
@@ -42,6 +47,13 @@ pub struct RunArgs {
     /// about 2 s) before the first case.
     #[arg(long)]
     pub no_limits: bool,
+    /// Also measure what the instruments cost the server (recorded in
+    /// results.json and summary.md): lt-writev (or the first variant) at
+    /// 50,000 req/s × 64 connections × 64 B, open loop, with no
+    /// instruments, in-process counting, and kernel counters too, in
+    /// interleaved rounds (as many as --repetitions, at least 3).
+    #[arg(long)]
+    pub instrument_cost: bool,
     #[command(flatten)]
     pub measure: super::session::MeasureArgs,
 }
@@ -162,7 +174,21 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
     if args.threads == Some(0) {
         return Err(UsageError("--threads: must be at least 1".into()));
     }
-    let measurements = cases.len() * variants.len() * repetitions as usize;
+    let built_in: Vec<Variant> = variants.iter().filter_map(VariantName::builtin).collect();
+    let instrument_cost = args.instrument_cost.then(|| InstrumentCostRequest {
+        variant: built_in
+            .iter()
+            .copied()
+            .find(|v| v.name() == PREFERRED_VARIANT)
+            .unwrap_or(built_in[0]),
+        rounds: repetitions.max(MIN_ROUNDS),
+    });
+    // One counting repetition (kernel counters on) after the timing ones;
+    // three windows per instrument-cost round.
+    let measurements = cases.len() * variants.len() * (repetitions as usize + 1)
+        + instrument_cost
+            .as_ref()
+            .map_or(0, |r| 3 * r.rounds as usize);
     let timing = session::plan_timing(
         measurements,
         args.measure.duration,
@@ -224,6 +250,7 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
             extra_args: Vec::new(),
             ready_timeout: DEFAULT_READY_TIMEOUT,
         }),
+        instrument_cost,
     };
     Ok(Prepared {
         plan,
@@ -262,15 +289,24 @@ pub fn run_prepared(prepared: Prepared, engine: &mut dyn CaseEngine) -> anyhow::
     let mut environment = Environment::collect(pinning);
     environment.doctor = check_machine(&plan);
     say!(
-        "plan: {} cases × {} variants × {} repetitions = {} measurements; warm-up {:.2} s + window {:.2} s each; about {:.0} s",
+        "plan: {} cases × {} variants × ({} timing + {} counting repetitions) = {} measurements; warm-up {:.2} s + window {:.2} s each; about {:.0} s",
         plan.cases.len(),
         plan.variants.len(),
         plan.repetitions,
+        plan.target.counting_repetitions(),
         plan.measurement_count(),
         settings.warmup_seconds,
         settings.duration_seconds,
         estimated_total_seconds
     );
+    if let Some(request) = &plan.instrument_cost {
+        say!(
+            "then the instrument cost: {} at {} req/s, {} rounds × 3 servers",
+            request.variant,
+            crate::report::export::markdown::number(FIXED_LOAD_RATE_PER_SECOND),
+            request.rounds
+        );
+    }
     say!(
         "pinning: {}",
         match (

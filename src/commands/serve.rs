@@ -58,6 +58,10 @@ pub struct ServeArgs {
     /// tracepoints; needs root or CAP_PERFMON) and report both counts.
     #[arg(long)]
     pub kernel_counters: bool,
+    /// Do not count syscalls in-process (reports then carry no counts): to
+    /// measure what the counting costs with the same binary.
+    #[arg(long, conflicts_with = "kernel_counters")]
+    pub no_syscall_counting: bool,
     /// Stop (as on SIGTERM) when stdin reaches EOF: for a parent process that
     /// drives the server through stdin, so the server cannot outlive it.
     #[arg(long)]
@@ -102,6 +106,8 @@ fn config_from(args: &ServeArgs) -> Result<ServerConfig, UsageError> {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = config_from(&args)?;
+    // Before any serving thread exists: they all read the switch.
+    sys::counters::set_counting(!args.no_syscall_counting);
     // Before any thread exists, so that all of them inherit the mask and
     // only the main thread's sigwait sees SIGINT/SIGTERM.
     sys::signal::block_shutdown_signals().context("cannot block SIGINT/SIGTERM")?;
@@ -251,6 +257,26 @@ mod tests {
     fn config(line: &[&str]) -> Result<ServerConfig, UsageError> {
         let argv = ["serve", "--variant", "lt-splice"].iter().chain(line);
         config_from(&Wrapper::try_parse_from(argv).unwrap().args)
+    }
+
+    #[test]
+    fn kernel_counters_need_the_in_process_counts_they_check() {
+        let argv = [
+            "serve",
+            "--variant",
+            "lt-rw",
+            "--kernel-counters",
+            "--no-syscall-counting",
+        ];
+        let err = Wrapper::try_parse_from(argv).err().unwrap().to_string();
+        assert!(err.contains("--no-syscall-counting"), "{err}");
+        let argv = ["serve", "--variant", "lt-rw", "--no-syscall-counting"];
+        assert!(
+            Wrapper::try_parse_from(argv)
+                .unwrap()
+                .args
+                .no_syscall_counting
+        );
     }
 
     #[test]

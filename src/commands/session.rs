@@ -235,11 +235,10 @@ impl ProgressDisplay {
     fn show(&self, step: &Step, requests_per_second: f64, phase: &str) {
         if let Some(bar) = &self.bar {
             bar.set_message(format!(
-                "{} · {} · rep {}/{} · {phase} · {} req/s",
+                "{} · {} · {} · {phase} · {} req/s",
                 step.variant,
                 step.case.label,
-                step.repetition + 1,
-                step.repetitions,
+                step.repetition_label(),
                 markdown::number(requests_per_second)
             ));
         }
@@ -255,13 +254,12 @@ impl ProgressDisplay {
 /// One line about a finished measurement.
 pub fn outcome_line(step: &Step, repetition: &Repetition) -> String {
     let what = format!(
-        "[{:>3}/{}] {:<20} {:<24} rep {}/{}",
+        "[{:>3}/{}] {:<20} {:<24} {}",
         step.index + 1,
         step.total,
         step.variant,
         step.case.label,
-        step.repetition + 1,
-        step.repetitions
+        step.repetition_label()
     );
     match (&repetition.measurement, &repetition.failure) {
         (Some(m), _) => format!(
@@ -402,12 +400,19 @@ pub fn measure_and_write(
     let mut display = ProgressDisplay::new(plan.measurement_count());
     let outcome = run_plan(&mut plan, engine, &mut display, &interrupted);
     display.finish();
-    let results = ResultsFile::builder(kind, settings, environment)
+    let mut results = ResultsFile::builder(kind, settings, environment)
         .started_at(started_at_utc)
         .elapsed_seconds(clock.elapsed().as_secs_f64())
         .interrupted(outcome.interrupted)
         .machine_limits(machine_limits)
         .build(outcome.cases);
+    results.instrument_cost = match outcome.instrument_cost {
+        Some(Err(reason)) => {
+            eprintln!("warning: instrument cost not measured: {reason}");
+            None
+        }
+        measured => measured.and_then(Result::ok),
+    };
     finish(&results, out)
 }
 

@@ -147,45 +147,71 @@ fn by_kind(maps: &[&BTreeMap<String, f64>]) -> BTreeMap<String, Spread> {
         .collect()
 }
 
-fn server_summary(figures: &[ServerFigures]) -> ServerSummary {
+/// `counted`: figures of every repetition (syscall counts are exact with
+/// or without kernel counters); `timed`: those of the timing repetitions
+/// only, for what the kernel counters would have stretched.
+fn server_summary(counted: &[ServerFigures], timed: &[ServerFigures]) -> ServerSummary {
     ServerSummary {
-        syscalls_per_request_total: over(figures, |f| f.syscalls_per_request_total),
+        syscalls_per_request_total: over(counted, |f| f.syscalls_per_request_total),
         syscalls_per_request: by_kind(
-            &figures
+            &counted
                 .iter()
                 .map(|f| &f.syscalls_per_request)
                 .collect::<Vec<_>>(),
         ),
-        eagain_per_request_total: over(figures, |f| f.eagain_per_request_total),
+        eagain_per_request_total: over(counted, |f| f.eagain_per_request_total),
         eagain_per_request: by_kind(
-            &figures
+            &counted
                 .iter()
                 .map(|f| &f.eagain_per_request)
                 .collect::<Vec<_>>(),
         ),
-        epoll_wait_calls_per_request: over(figures, |f| f.epoll_wait_calls_per_request),
-        epoll_events_per_wakeup: over(figures, |f| f.epoll_events_per_wakeup),
-        payload_copy_bytes_in_per_request: over(figures, |f| f.payload_copy_bytes_in_per_request),
-        payload_copy_bytes_out_per_request: over(figures, |f| f.payload_copy_bytes_out_per_request),
-        payload_copy_bytes_per_request: over(figures, |f| {
+        epoll_wait_calls_per_request: over(counted, |f| f.epoll_wait_calls_per_request),
+        epoll_events_per_wakeup: over(counted, |f| f.epoll_events_per_wakeup),
+        payload_copy_bytes_in_per_request: over(counted, |f| f.payload_copy_bytes_in_per_request),
+        payload_copy_bytes_out_per_request: over(counted, |f| f.payload_copy_bytes_out_per_request),
+        payload_copy_bytes_per_request: over(counted, |f| {
             f.payload_copy_bytes_in_per_request + f.payload_copy_bytes_out_per_request
         }),
-        server_cpu_us_per_request: over(figures, |f| f.server_cpu_us_per_request()),
-        server_cpu_user_us_per_request: over(figures, |f| f.server_cpu_user_us_per_request),
-        server_cpu_system_us_per_request: over(figures, |f| f.server_cpu_system_us_per_request),
-        context_switches_per_request: over(figures, |f| {
+        server_cpu_us_per_request: over(timed, |f| f.server_cpu_us_per_request()),
+        server_cpu_user_us_per_request: over(timed, |f| f.server_cpu_user_us_per_request),
+        server_cpu_system_us_per_request: over(timed, |f| f.server_cpu_system_us_per_request),
+        // Scheduling follows the server's speed, so the instrument moves it.
+        context_switches_per_request: over(timed, |f| {
             f.voluntary_context_switches_per_request + f.involuntary_context_switches_per_request
         }),
-        voluntary_context_switches_per_request: over(figures, |f| {
+        voluntary_context_switches_per_request: over(timed, |f| {
             f.voluntary_context_switches_per_request
         }),
-        involuntary_context_switches_per_request: over(figures, |f| {
+        involuntary_context_switches_per_request: over(timed, |f| {
             f.involuntary_context_switches_per_request
         }),
     }
 }
 
-/// Aggregates passed repetitions; `None` if there are none or any failed.
+/// Whether the kernel cross-check passed: `false` when it disagreed in any
+/// repetition (even one not meant for it: a server started elsewhere with
+/// `--kernel-counters` checks every window), `true` when every repetition
+/// meant for it agreed, `None` when some could not be checked.
+fn kernel_cross_check_passed(
+    repetitions: &[Repetition],
+    checked: Option<&[&CrossCheckReport]>,
+) -> Option<bool> {
+    let disagreed = repetitions
+        .iter()
+        .any(|r| r.kernel_cross_check.as_ref().and_then(|c| c.passed()) == Some(false));
+    if disagreed {
+        return Some(false);
+    }
+    checked.map(|reports| reports.iter().all(|k| k.agrees))
+}
+
+/// Aggregates passed repetitions; `None` if there are none, any failed, or
+/// none was timed. Time figures (throughput, latency, CPU, utilisation,
+/// steal) come from the repetitions that give them
+/// ([`RepetitionPurpose::gives_time`](super::RepetitionPurpose::gives_time)),
+/// syscall counts and memory from all, the kernel cross-check from those
+/// meant for it.
 pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
     if repetitions.is_empty() || repetitions.iter().any(|r| r.status != Status::Passed) {
         return None;
@@ -194,6 +220,14 @@ pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
         .iter()
         .map(|r| r.measurement.as_ref())
         .collect::<Option<_>>()?;
+    let timed_index: Vec<usize> = (0..repetitions.len())
+        .filter(|&i| repetitions[i].purpose.gives_time())
+        .collect();
+    if timed_index.is_empty() {
+        return None;
+    }
+    let timed_measurements: Vec<&CaseMeasurement> =
+        timed_index.iter().map(|&i| measurements[i]).collect();
     // Server-side figures only when every repetition has its window.
     let windows: Option<Vec<(&ServerReport, &CaseMeasurement)>> = repetitions
         .iter()
@@ -206,10 +240,16 @@ pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
             .map(|(w, m)| server_figures(w, m.requests_completed))
             .collect()
     });
+    let timed_server: Option<Vec<ServerFigures>> = server
+        .as_ref()
+        .map(|figures| timed_index.iter().map(|&i| figures[i].clone()).collect());
     let server_utilization: Option<Vec<f64>> = windows.as_ref().map(|windows| {
-        windows
+        timed_index
             .iter()
-            .map(|(w, m)| server_cpu_utilization_percent(w, m.measured_seconds))
+            .map(|&i| {
+                let (w, m) = windows[i];
+                server_cpu_utilization_percent(w, m.measured_seconds)
+            })
             .collect()
     });
     let memory: Option<Vec<&ServerMemory>> = repetitions
@@ -217,36 +257,38 @@ pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
         .map(|r| r.server_memory.as_ref())
         .collect();
 
-    let kernel_reports: Option<Vec<&CrossCheckReport>> = repetitions
+    let meant_for_check: Vec<(&Repetition, &CaseMeasurement)> = repetitions
         .iter()
-        .map(|r| match &r.kernel_cross_check {
-            Some(CrossCheck::Checked(report)) => Some(report),
-            _ => None,
-        })
+        .zip(&measurements)
+        .filter(|(r, _)| r.purpose.gives_cross_check())
+        .map(|(r, m)| (r, *m))
         .collect();
+    let kernel_reports: Option<Vec<&CrossCheckReport>> = (!meant_for_check.is_empty())
+        .then(|| {
+            meant_for_check
+                .iter()
+                .map(|(r, _)| match &r.kernel_cross_check {
+                    Some(CrossCheck::Checked(report)) => Some(report),
+                    _ => None,
+                })
+                .collect()
+        })
+        .flatten();
     let kernel_syscalls = kernel_reports.as_ref().map(|reports| {
         let values: Vec<f64> = reports
             .iter()
-            .zip(&measurements)
-            .map(|(k, m)| {
+            .zip(&meant_for_check)
+            .map(|(k, (_, m))| {
                 k.kernel_tracked_kinds_syscalls as f64 / m.requests_completed.max(1) as f64
             })
             .collect();
         spread(&values)
     });
-    let kernel_passed = match &kernel_reports {
-        Some(reports) => Some(reports.iter().all(|k| k.agrees)),
-        // A disagreement anywhere fails the trust check even if another
-        // repetition could not be checked.
-        None => repetitions
-            .iter()
-            .any(|r| r.kernel_cross_check.as_ref().and_then(|c| c.passed()) == Some(false))
-            .then_some(false),
-    };
-    let driver_cpu = over(&measurements, |m| driver_cpu_us_per_request(m));
-    let driver_utilization = over(&measurements, |m| m.driver_cpu_utilization() * 100.0);
-    let ratio = server.as_ref().map(|figures| {
-        let ratios: Vec<f64> = measurements
+    let kernel_passed = kernel_cross_check_passed(repetitions, kernel_reports.as_deref());
+    let driver_cpu = over(&timed_measurements, |m| driver_cpu_us_per_request(m));
+    let driver_utilization = over(&timed_measurements, |m| m.driver_cpu_utilization() * 100.0);
+    let ratio = timed_server.as_ref().map(|figures| {
+        let ratios: Vec<f64> = timed_measurements
             .iter()
             .zip(figures)
             .map(|(m, f)| {
@@ -260,21 +302,25 @@ pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
             .collect();
         spread(&ratios)
     });
+    let timed = &timed_measurements;
     Some(Summary {
-        repetitions_used: repetitions.len() as u32,
-        requests_per_second: over(&measurements, |m| m.requests_per_second()),
-        payload_megabytes_per_second: over(&measurements, |m| m.payload_megabytes_per_second()),
-        p50_latency_us: over(&measurements, |m| m.latency.p50_us),
-        p90_latency_us: over(&measurements, |m| m.latency.p90_us),
-        p99_latency_us: over(&measurements, |m| m.latency.p99_us),
-        p999_latency_us: over(&measurements, |m| m.latency.p999_us),
-        max_latency_us: over(&measurements, |m| m.latency.max_us),
+        repetitions_used: timed.len() as u32,
+        requests_per_second: over(timed, |m| m.requests_per_second()),
+        payload_megabytes_per_second: over(timed, |m| m.payload_megabytes_per_second()),
+        p50_latency_us: over(timed, |m| m.latency.p50_us),
+        p90_latency_us: over(timed, |m| m.latency.p90_us),
+        p99_latency_us: over(timed, |m| m.latency.p99_us),
+        p999_latency_us: over(timed, |m| m.latency.p999_us),
+        max_latency_us: over(timed, |m| m.latency.max_us),
         driver_cpu_us_per_request: driver_cpu,
-        server: server.as_deref().map(server_summary),
+        server: server
+            .as_deref()
+            .zip(timed_server.as_deref())
+            .map(|(counted, timed)| server_summary(counted, timed)),
         driver_bottleneck_warning: driver_utilization.median >= DRIVER_SATURATED_PERCENT,
         driver_cpu_utilization_percent: Some(driver_utilization),
         server_cpu_utilization_percent: server_utilization.map(|u| spread(&u)),
-        cpu_steal_percent: measurements
+        cpu_steal_percent: timed
             .iter()
             .map(|m| m.cpu_steal_percent)
             .collect::<Option<Vec<f64>>>()
@@ -304,6 +350,8 @@ pub fn finish_variant(
     }
     if repetitions.is_empty() {
         failure_reasons.push("no repetition finished".to_string());
+    } else if !repetitions.iter().any(|r| r.purpose.gives_time()) {
+        failure_reasons.push("no timing repetition finished".to_string());
     }
     let summary = if failure_reasons.is_empty() {
         summarize(&repetitions)
@@ -328,7 +376,7 @@ pub fn finish_variant(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::fixture;
+    use crate::results::{RepetitionPurpose, fixture};
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-9 * b.abs().max(1.0)
@@ -480,6 +528,98 @@ mod tests {
             .summary
             .unwrap();
         assert_eq!(s.kernel_cross_check_passed, Some(false));
+    }
+
+    /// The fixture's three repetitions (1000, 1100, 1200 requests) as two
+    /// timing ones and a counting one; only the counting one checked in the
+    /// kernel, agreeing or not.
+    fn timing_timing_counting(counting_agrees: bool) -> Vec<Repetition> {
+        let results = fixture::results();
+        let mut reps = results.cases[0].variants[0].repetitions.clone();
+        let checked = reps[0].kernel_cross_check.clone();
+        for r in &mut reps[..2] {
+            r.purpose = RepetitionPurpose::Timing;
+            r.kernel_cross_check = None;
+        }
+        reps[2].purpose = RepetitionPurpose::Counting;
+        reps[2].kernel_cross_check = checked;
+        if let Some(CrossCheck::Checked(report)) = &mut reps[2].kernel_cross_check {
+            report.agrees = counting_agrees;
+        }
+        // The counting window's server was slowed by its kernel counters:
+        // three times the CPU per request, which no time figure may show.
+        let window = reps[2].server_window.as_mut().unwrap();
+        window.total.usage.cpu_user_seconds *= 3.0;
+        window.total.usage.cpu_system_seconds *= 3.0;
+        reps
+    }
+
+    #[test]
+    fn time_figures_come_from_timing_repetitions_and_counts_from_all() {
+        let reps = timing_timing_counting(true);
+        let all = finish_variant(&"lt-rw".into(), 3, reps.clone(), None);
+        assert_eq!(all.status, Status::Passed);
+        let s = all.summary.unwrap();
+        assert_eq!(s.repetitions_used, 2);
+        // 1000 and 1100 req/s; the counting window's 1200 is left out.
+        assert_eq!(s.requests_per_second.median, 1050.0);
+        assert_eq!(s.requests_per_second.max, 1100.0);
+        assert_eq!(s.requests_per_second.samples, 2);
+        assert_eq!(s.p50_latency_us.max, 60.0);
+        assert_eq!(s.driver_cpu_us_per_request.samples, 2);
+        assert_eq!(s.driver_cpu_utilization_percent.unwrap().samples, 2);
+        let server = s.server.as_ref().unwrap();
+        assert!(close(server.server_cpu_us_per_request.max, 10.0));
+        assert_eq!(server.server_cpu_us_per_request.samples, 2);
+        assert_eq!(s.server_cpu_utilization_percent.unwrap().samples, 2);
+        assert_eq!(s.driver_to_server_cpu_ratio.unwrap().samples, 2);
+        assert_eq!(server.context_switches_per_request.samples, 2);
+        // Syscall counts are exact in every window: all three count.
+        assert_eq!(server.syscalls_per_request_total.samples, 3);
+        assert_eq!(server.syscalls_per_request["read"].samples, 3);
+        assert_eq!(server.payload_copy_bytes_per_request.samples, 3);
+        // The cross-check from the counting repetition alone.
+        assert_eq!(s.kernel_cross_check_passed, Some(true));
+        assert_eq!(s.kernel_syscalls_per_request_total.unwrap().samples, 1);
+
+        // Without the counting repetition, the time figures are the same.
+        let timed_only = finish_variant(&"lt-rw".into(), 2, reps[..2].to_vec(), None)
+            .summary
+            .unwrap();
+        assert_eq!(timed_only.requests_per_second, s.requests_per_second);
+        assert_eq!(
+            timed_only.server.unwrap().server_cpu_us_per_request,
+            server.server_cpu_us_per_request
+        );
+        assert_eq!(timed_only.kernel_cross_check_passed, None);
+    }
+
+    #[test]
+    fn a_disagreement_in_the_counting_repetition_fails_the_trust_check() {
+        let s = finish_variant(&"lt-rw".into(), 3, timing_timing_counting(false), None)
+            .summary
+            .unwrap();
+        assert_eq!(s.kernel_cross_check_passed, Some(false));
+        // Also when the counting repetition agrees but a timing one (a
+        // remote server with its own kernel counters) disagreed.
+        let mut reps = timing_timing_counting(true);
+        reps[0].kernel_cross_check = reps[2].kernel_cross_check.clone();
+        if let Some(CrossCheck::Checked(report)) = &mut reps[0].kernel_cross_check {
+            report.agrees = false;
+        }
+        let s = finish_variant(&"lt-rw".into(), 3, reps, None)
+            .summary
+            .unwrap();
+        assert_eq!(s.kernel_cross_check_passed, Some(false));
+    }
+
+    #[test]
+    fn only_a_counting_repetition_gives_no_figures() {
+        let reps = timing_timing_counting(true)[2..].to_vec();
+        let out = finish_variant(&"lt-rw".into(), 3, reps, None);
+        assert_eq!(out.status, Status::Failed);
+        assert!(out.summary.is_none());
+        assert_eq!(out.failure_reasons, ["no timing repetition finished"]);
     }
 
     #[test]

@@ -104,6 +104,7 @@ impl ResultsBuilder {
             environment: self.environment,
             cases,
             machine_limits: self.machine_limits,
+            instrument_cost: None,
         }
     }
 }

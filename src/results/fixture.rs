@@ -17,9 +17,10 @@ use crate::sys::rusage::ThreadUsage;
 
 use super::aggregate::finish_variant;
 use super::environment::{Pinning, Rlimits, Sysctls};
+use super::instrument_cost::{FixedLoad, InstrumentCost, Round, SettingWindow};
 use super::{
-    CaseResult, Environment, FailureRecord, Repetition, ResultsFile, RunKind, RunSettings,
-    ServerMemory, Status,
+    CaseResult, Environment, FailureRecord, Repetition, RepetitionPurpose, ResultsFile, RunKind,
+    RunSettings, ServerMemory, Status,
 };
 
 pub fn case(label: &str, bytes: u32) -> Case {
@@ -145,6 +146,8 @@ pub fn passed_repetition(index: u32, n: u64, payload: u64, p50_us: f64) -> Repet
             "--variant".into(),
             "lt-rw".into(),
         ],
+        purpose: RepetitionPurpose::TimingAndCounting,
+        order_position: Some(0),
     }
 }
 
@@ -167,6 +170,8 @@ pub fn failed_repetition(index: u32) -> Repetition {
         server_memory: None,
         kernel_cross_check: None,
         server_command_line: vec!["epoll-bench".into(), "serve".into()],
+        purpose: RepetitionPurpose::TimingAndCounting,
+        order_position: Some(0),
     }
 }
 
@@ -269,7 +274,7 @@ pub fn results() -> ResultsFile {
         target: Some("127.0.0.1:4000".into()),
         control: Some("127.0.0.1:4001".into()),
     };
-    ResultsFile::builder(RunKind::Run, settings, environment())
+    let results = ResultsFile::builder(RunKind::Run, settings, environment())
         .started_at("2026-01-01T00:00:00Z")
         .finished_at("2026-01-01T00:01:00Z", 60.0)
         .build(vec![
@@ -285,7 +290,37 @@ pub fn results() -> ResultsFile {
                 case: case("size-sweep/4096", 4096),
                 variants: vec![et_splice],
             },
-        ])
+        ]);
+    ResultsFile {
+        instrument_cost: Some(instrument_cost()),
+        ..results
+    }
+}
+
+/// An instrument-cost block: counting +0.5%, kernel counters +12% on top.
+pub fn instrument_cost() -> InstrumentCost {
+    let window = |cpu_us: f64, syscalls: Option<f64>| SettingWindow {
+        server_cpu_us_per_request: cpu_us,
+        requests_per_second: 50_000.0,
+        syscalls_per_request: syscalls,
+    };
+    let rounds: Vec<Round> = [10.0, 10.2, 10.1]
+        .iter()
+        .map(|&base| Round {
+            no_instruments: window(base, None),
+            syscall_counting: window(base * 1.005, Some(4.0)),
+            syscall_and_kernel_counting: window(base * 1.005 * 1.12, Some(4.0)),
+        })
+        .collect();
+    let load = FixedLoad {
+        variant: "lt-writev".into(),
+        offered_rate_per_second: 50_000.0,
+        connections: 64,
+        payload_bytes: 64,
+        warmup_seconds: 0.5,
+        window_seconds: 2.0,
+    };
+    InstrumentCost::from_rounds(load, &rounds)
 }
 
 /// A machine-limits block with round numbers (results from before the

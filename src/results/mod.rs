@@ -18,6 +18,7 @@ pub mod builder;
 pub mod doctor_report;
 pub mod environment;
 pub mod figures;
+pub mod instrument_cost;
 pub mod latency_curve;
 pub mod machine_limits;
 pub mod measurement;
@@ -53,6 +54,10 @@ pub struct ResultsFile {
     /// or in files written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine_limits: Option<machine_limits::MachineLimits>,
+    /// What the instruments cost the server (`run --instrument-cost`);
+    /// absent when not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instrument_cost: Option<instrument_cost::InstrumentCost>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,6 +190,59 @@ pub struct Repetition {
     pub kernel_cross_check: Option<CrossCheck>,
     /// The command that started the server (`run` only).
     pub server_command_line: Vec<String>,
+    /// What this repetition was measured for: time figures, the kernel
+    /// cross-check, or (results written before the two were separated)
+    /// both at once.
+    #[serde(default)]
+    pub purpose: RepetitionPurpose,
+    /// 0-based place of this measurement in its repetition's (shuffled)
+    /// order of variants; `None` in results written before the order was
+    /// shuffled.
+    #[serde(default)]
+    pub order_position: Option<u32>,
+}
+
+/// What one repetition was for. Kernel counters cost the server about
+/// 0.35–0.4 µs per syscall, so a window that counts in the kernel is not
+/// timed, and a timed one does not count in the kernel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepetitionPurpose {
+    /// The server counted in-process only: time figures (throughput,
+    /// latency, CPU) and syscall counts.
+    Timing,
+    /// The server also counted in the kernel (`serve --kernel-counters`):
+    /// the cross-check and syscall counts, no time figures.
+    Counting,
+    /// One window did both (results written before they were separated).
+    #[default]
+    TimingAndCounting,
+}
+
+impl RepetitionPurpose {
+    /// Whether its time figures are reported.
+    pub fn gives_time(self) -> bool {
+        matches!(
+            self,
+            RepetitionPurpose::Timing | RepetitionPurpose::TimingAndCounting
+        )
+    }
+
+    /// Whether its kernel cross-check is reported.
+    pub fn gives_cross_check(self) -> bool {
+        matches!(
+            self,
+            RepetitionPurpose::Counting | RepetitionPurpose::TimingAndCounting
+        )
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RepetitionPurpose::Timing => "timing",
+            RepetitionPurpose::Counting => "counting",
+            RepetitionPurpose::TimingAndCounting => "timing and counting",
+        }
+    }
 }
 
 /// Why a repetition failed, with the counts that decided it.

@@ -178,7 +178,7 @@ impl ServerReport {
             report,
             variant,
             protocol,
-            syscall_counting: crate::sys::counters::COUNTING_ENABLED,
+            syscall_counting: crate::sys::counters::counting(),
             pid: std::process::id(),
             total,
             threads,
@@ -196,6 +196,8 @@ impl ServerReport {
             .collect();
         let mut out = ServerReport::new(self.report, self.variant.clone(), self.protocol, threads);
         out.pid = self.pid;
+        // The server's own switch, not that of the process computing this.
+        out.syscall_counting = self.syscall_counting && earlier.syscall_counting;
         out
     }
 }

@@ -8,6 +8,7 @@
 
 use std::cell::Cell;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -263,6 +264,27 @@ thread_local! {
 /// Whether this build counts syscalls (the `count-syscalls` feature).
 pub const COUNTING_ENABLED: bool = cfg!(feature = "count-syscalls");
 
+/// The run-time switch (`serve --no-syscall-counting`), so that one binary
+/// can measure what counting costs. Set once, before any serving thread
+/// starts, and only read afterwards: a relaxed load of a static that never
+/// changes is a plain load from a cache line every core keeps shared, and
+/// the branch on it is always predicted, next to a syscall of ~100 ns or
+/// more.
+static COUNTING_SWITCHED_ON: AtomicBool = AtomicBool::new(true);
+
+/// Turns in-process counting on or off for every thread of the process.
+/// Meant for start-up: a window that spans a change counts part of its
+/// calls.
+pub fn set_counting(on: bool) {
+    COUNTING_SWITCHED_ON.store(on, Ordering::Relaxed);
+}
+
+/// Whether syscalls are being counted: built in and switched on.
+#[inline(always)]
+pub fn counting() -> bool {
+    COUNTING_ENABLED && COUNTING_SWITCHED_ON.load(Ordering::Relaxed)
+}
+
 #[inline(always)]
 fn bump(cell: &Cell<u64>, by: u64) {
     cell.set(cell.get().wrapping_add(by));
@@ -274,7 +296,7 @@ fn bump(cell: &Cell<u64>, by: u64) {
 pub(crate) fn finish(kind: SyscallKind, ret: i64) -> io::Result<i64> {
     if ret < 0 {
         let err = io::Error::last_os_error();
-        if COUNTING_ENABLED {
+        if counting() {
             let would_block = err.raw_os_error() == Some(libc::EAGAIN);
             COUNTERS.with(|c| {
                 bump(&c.calls[kind as usize], 1);
@@ -285,7 +307,7 @@ pub(crate) fn finish(kind: SyscallKind, ret: i64) -> io::Result<i64> {
         }
         Err(err)
     } else {
-        if COUNTING_ENABLED {
+        if counting() {
             COUNTERS.with(|c| bump(&c.calls[kind as usize], 1));
         }
         Ok(ret)
@@ -294,7 +316,7 @@ pub(crate) fn finish(kind: SyscallKind, ret: i64) -> io::Result<i64> {
 
 /// Records a call made through `nix` rather than `libc`.
 pub(crate) fn finish_nix<T>(kind: SyscallKind, result: nix::Result<T>) -> io::Result<T> {
-    if COUNTING_ENABLED {
+    if counting() {
         COUNTERS.with(|c| {
             bump(&c.calls[kind as usize], 1);
             if matches!(result, Err(nix::errno::Errno::EAGAIN)) {
@@ -307,14 +329,14 @@ pub(crate) fn finish_nix<T>(kind: SyscallKind, result: nix::Result<T>) -> io::Re
 
 #[inline(always)]
 pub(crate) fn copied_in(bytes: usize) {
-    if COUNTING_ENABLED {
+    if counting() {
         COUNTERS.with(|c| bump(&c.user_copy_bytes_in, bytes as u64));
     }
 }
 
 #[inline(always)]
 pub(crate) fn copied_out(bytes: usize) {
-    if COUNTING_ENABLED {
+    if counting() {
         COUNTERS.with(|c| bump(&c.user_copy_bytes_out, bytes as u64));
     }
 }

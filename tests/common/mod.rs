@@ -197,6 +197,8 @@ pub fn passed_variant(variant: &str, bytes: u32, rate: f64) -> VariantResult {
                     "--variant".into(),
                     variant.into(),
                 ],
+                purpose: Default::default(),
+                order_position: None,
             }
         })
         .collect();

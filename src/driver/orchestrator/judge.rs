@@ -85,6 +85,9 @@ pub fn judge(
             server_memory: None,
             kernel_cross_check: None,
             server_command_line,
+            // Set by the loop, which knows the plan.
+            purpose: Default::default(),
+            order_position: None,
         };
     }
     let window = window.window;
@@ -102,6 +105,8 @@ pub fn judge(
             .filter(|delta| delta.syscall_counting),
         server_memory,
         server_command_line,
+        purpose: Default::default(),
+        order_position: None,
     }
 }
 

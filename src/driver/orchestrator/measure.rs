@@ -68,7 +68,7 @@ pub fn watch_threads_of(server: &mut dyn ServerControl) -> KernelWatch {
 
 /// The engine's load, its window edges told to `window`; an engine error
 /// comes back as the reason to record.
-fn load(
+pub(super) fn load(
     engine: &mut dyn CaseEngine,
     case: &Case,
     config: &EngineConfig,
@@ -126,19 +126,22 @@ pub fn measure_spawned(
 }
 
 /// Measures one case against a server started elsewhere, through its
-/// control interface when there is one (and its kernel counters when it
-/// runs on this host).
+/// control interface when there is one (and its kernel counters when a
+/// watch is given).
 pub fn measure_remote(
     case: &Case,
     config: &EngineConfig,
     repetition: u32,
     engine: &mut dyn CaseEngine,
-    control: Option<(&mut dyn ServerControl, &KernelWatch)>,
+    control: Option<(&mut dyn ServerControl, Option<&KernelWatch>)>,
     on_progress: &mut dyn FnMut(&Progress),
 ) -> Repetition {
     let (result, server_side) = match control {
         Some((control, kernel)) => {
-            let mut window = SnapshotWindow::new(control).with_kernel_watch(kernel);
+            let mut window = SnapshotWindow::new(control);
+            if let Some(kernel) = kernel {
+                window = window.with_kernel_watch(kernel);
+            }
             let result = load(engine, case, config, &mut window, on_progress);
             (result, ServerSide::of_window(window.finish()))
         }

@@ -9,7 +9,10 @@
 //!   measurement from a [`ServerTemplate`] (`run`), or a [`RemoteServer`]
 //!   started elsewhere, with or without its control interface (`drive`).
 //! - [`measure`]: one measurement against one server.
+//! - [`schedule`]: the shuffled order of the variants in a repetition.
 //! - [`judge`]: whether a measurement passed, and what it keeps.
+//! - [`instrument_cost`]: what the measuring instruments cost the server
+//!   at a fixed load (`run --instrument-cost`).
 //!
 //! Order: for each case, for each repetition, every variant in turn, so that
 //! slow drift of the machine (thermal, background load) spreads over all
@@ -20,12 +23,15 @@
 //! [`Repetition`]: crate::results::Repetition
 //! [`CaseResult`]: crate::results::CaseResult
 
+pub mod instrument_cost;
 pub mod judge;
 pub mod measure;
 pub mod plan;
 pub mod progress;
+pub mod schedule;
 pub mod target;
 
+pub use instrument_cost::InstrumentCostRequest;
 pub use judge::{ServerSide, judge, open_connections};
 pub use measure::{CaseEngine, LiveObserver, LoadEngine, watch_threads_of};
 pub use plan::{Outcome, Plan, driver_threads_for, run_plan};

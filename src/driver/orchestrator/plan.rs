@@ -7,12 +7,16 @@ use crate::driver::measurement::EngineConfig;
 use crate::metrics::cross_check::KernelWatch;
 use crate::results::aggregate::finish_variant;
 use crate::results::workload::Case;
-use crate::results::{CaseResult, Repetition, Status};
+use crate::results::{CaseResult, Repetition, RepetitionPurpose, Status};
 use crate::server::VariantName;
 
+use crate::results::instrument_cost::InstrumentCost;
+
+use super::instrument_cost::{InstrumentCostRequest, measure_instrument_cost};
 use super::judge::unavailable_reason;
 use super::measure::CaseEngine;
 use super::progress::{ProgressSink, Step};
+pub use super::schedule::{driver_threads_for, variant_order};
 use super::target::Target;
 
 pub struct Plan {
@@ -20,6 +24,8 @@ pub struct Plan {
     /// Variant names as results record them (`drive`: the one remote
     /// server's name).
     pub variants: Vec<VariantName>,
+    /// Timing repetitions (`--repetitions`); the target adds its counting
+    /// ones ([`Target::counting_repetitions`]).
     pub repetitions: u32,
     /// Timing and driver pinning; `driver_threads` is set per case, and
     /// `target` per measurement when the target spawns its servers.
@@ -27,11 +33,19 @@ pub struct Plan {
     /// A case never gets more driver threads than connections.
     pub driver_threads_max: usize,
     pub target: Target,
+    /// Also measure what the instruments cost, after the cases (a spawned
+    /// target only).
+    pub instrument_cost: Option<InstrumentCostRequest>,
 }
 
 impl Plan {
     pub fn measurement_count(&self) -> usize {
-        self.cases.len() * self.variants.len() * self.repetitions as usize
+        self.cases.len() * self.variants.len() * self.repetitions_per_variant() as usize
+    }
+
+    /// Timing plus counting repetitions of every variant × case.
+    pub fn repetitions_per_variant(&self) -> u32 {
+        self.repetitions + self.target.counting_repetitions()
     }
 }
 
@@ -40,11 +54,9 @@ pub struct Outcome {
     /// Stopped early by the interrupt flag (or, when the interrupt reaches
     /// the server, raised at all: see [`Target::interrupt_reaches_server`]).
     pub interrupted: bool,
-}
-
-/// Driver threads for a case: at most one per active connection.
-pub fn driver_threads_for(case: &Case, max: usize) -> usize {
-    max.min(case.connections as usize).max(1)
+    /// The instrument cost, when asked for and the run was not
+    /// interrupted: the block, or why it could not be measured.
+    pub instrument_cost: Option<Result<InstrumentCost, String>>,
 }
 
 /// Runs the whole plan against its target. Checks `interrupted` before each
@@ -62,9 +74,7 @@ pub fn run_plan(
     // costs about a second per server for the ~27 tracepoints; one watch
     // held on this thread for the whole run keeps them registered, so each
     // server's watch attaches and detaches cheaply.
-    let _keep_tracepoints_registered = plan
-        .target
-        .spawns_servers()
+    let _keep_tracepoints_registered = (plan.target.counting_repetitions() > 0)
         .then(|| KernelWatch::attach(&[crate::sys::thread::current_tid()]));
     let total = plan.measurement_count();
     let Plan {
@@ -74,6 +84,7 @@ pub fn run_plan(
         engine: config,
         driver_threads_max,
         target,
+        instrument_cost,
     } = plan;
     let mut run = Runner {
         variants,
@@ -96,13 +107,29 @@ pub fn run_plan(
             return Outcome {
                 cases: results,
                 interrupted: true,
+                instrument_cost: None,
             };
         }
     }
     results.retain(|c| !c.variants.is_empty());
+    let interrupted = interrupted.load(Ordering::SeqCst) && run.target.interrupt_reaches_server();
+    let instrument_cost = match (instrument_cost.as_ref(), &*run.target) {
+        (Some(request), Target::Spawn(template)) if !interrupted => Some(measure_instrument_cost(
+            request,
+            template,
+            config,
+            *driver_threads_max,
+            &mut *run.engine,
+        )),
+        (Some(_), Target::Remote(_)) => Some(Err(
+            "measured only with servers the run starts itself".to_string(),
+        )),
+        _ => None,
+    };
     Outcome {
         cases: results,
-        interrupted: interrupted.load(Ordering::SeqCst) && run.target.interrupt_reaches_server(),
+        interrupted,
+        instrument_cost,
     }
 }
 
@@ -122,13 +149,24 @@ struct Runner<'a> {
 
 impl Runner<'_> {
     /// Every repetition × variant of `case`: the repetitions kept per
-    /// variant, and whether the interrupt stopped the run.
+    /// variant, and whether the interrupt stopped the run. Repetition `i`
+    /// of every variant is measured in one block, in that block's shuffled
+    /// order; the counting repetitions come after the timing ones.
     fn case(&mut self, case: &Case) -> (Vec<Vec<Repetition>>, bool) {
         let mut per_variant: Vec<Vec<Repetition>> = vec![Vec::new(); self.variants.len()];
         let mut config = self.config.clone();
         config.driver_threads = driver_threads_for(case, self.driver_threads_max);
-        for repetition in 0..self.repetitions {
-            for (v, variant) in self.variants.iter().enumerate() {
+        let counting = self.target.counting_repetitions();
+        let mut previous: Option<Vec<usize>> = None;
+        for repetition in 0..self.repetitions + counting {
+            let purpose = if repetition < self.repetitions {
+                RepetitionPurpose::Timing
+            } else {
+                RepetitionPurpose::Counting
+            };
+            let order = variant_order(case, repetition, self.variants.len(), previous.as_deref());
+            for (position, &v) in order.iter().enumerate() {
+                let variant = &self.variants[v];
                 if self.interrupted.load(Ordering::SeqCst) {
                     return (per_variant, true);
                 }
@@ -139,14 +177,17 @@ impl Runner<'_> {
                     variant,
                     repetition,
                     repetitions: self.repetitions,
+                    purpose,
                 };
                 self.progress.measurement_started(&step);
                 let progress = &mut *self.progress;
-                let outcome = self
-                    .target
-                    .measure(&config, &step, &mut *self.engine, &mut |p| {
-                        progress.live(&step, p)
-                    });
+                let mut outcome =
+                    self.target
+                        .measure(&config, &step, &mut *self.engine, &mut |p| {
+                            progress.live(&step, p)
+                        });
+                outcome.purpose = purpose;
+                outcome.order_position = Some(position as u32);
                 self.progress.measurement_finished(&step, &outcome);
                 self.index += 1;
                 let dropped = outcome.status == Status::Failed
@@ -156,6 +197,7 @@ impl Runner<'_> {
                     per_variant[v].push(outcome);
                 }
             }
+            previous = Some(order);
         }
         (per_variant, false)
     }
@@ -174,7 +216,8 @@ fn finish_case(case: &Case, run: &Runner, per_variant: Vec<Vec<Repetition>>) -> 
                 .unavailable_reason()
                 .map(str::to_string)
                 .or_else(|| unavailable_reason(&reps));
-            finish_variant(variant, run.repetitions, reps, reason)
+            let planned = run.repetitions + run.target.counting_repetitions();
+            finish_variant(variant, planned, reps, reason)
         })
         .collect();
     CaseResult {
@@ -191,7 +234,7 @@ mod tests {
 
     use super::*;
     use crate::driver::measurement::WindowObserver;
-    use crate::driver::orchestrator::{RemoteServer, ServerTemplate};
+    use crate::driver::orchestrator::{RemoteServer, ServerTemplate, Silent};
     use crate::results::fixture;
     use crate::results::measurement::CaseMeasurement;
 
@@ -235,6 +278,7 @@ mod tests {
             },
             driver_threads_max: 1,
             target,
+            instrument_cost: None,
         }
     }
 
@@ -246,6 +290,96 @@ mod tests {
             &mut InterruptDuringFirst(&flag),
             &flag,
         )
+    }
+
+    fn missing_server() -> Target {
+        Target::Spawn(ServerTemplate {
+            program: "/nonexistent/epoll-bench".into(),
+            leading_args: Vec::new(),
+            threads: None,
+            cpus: None,
+            extra_args: Vec::new(),
+            ready_timeout: Duration::from_millis(100),
+        })
+    }
+
+    #[test]
+    fn variant_orders_are_seeded_permutations_that_change_every_repetition() {
+        let case = fixture::case("pingpong-64b-64conn", 64);
+        let mut previous: Option<Vec<usize>> = None;
+        let mut orders = Vec::new();
+        for repetition in 0..6 {
+            let order = variant_order(&case, repetition, 8, previous.as_deref());
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..8).collect::<Vec<_>>(), "not a permutation");
+            if let Some(previous) = &previous {
+                assert_ne!(
+                    &order, previous,
+                    "repetition {repetition} repeats the order"
+                );
+            }
+            // Same seed, same case, same repetition: the same order.
+            assert_eq!(
+                order,
+                variant_order(&case, repetition, 8, previous.as_deref())
+            );
+            orders.push(order.clone());
+            previous = Some(order);
+        }
+        // Shuffled, not rotated or kept: some variant is not first in
+        // some repetition, and the first places are not all one variant.
+        assert!(orders.iter().any(|o| o != &(0..8).collect::<Vec<_>>()));
+        assert!(orders.iter().any(|o| o[0] != orders[0][0]));
+        // Another seed or another case gives other orders.
+        let mut reseeded = case.clone();
+        reseeded.seed += 1;
+        let other_label = fixture::case("pingpong-64b-1conn", 64);
+        let first = |c: &Case| variant_order(c, 0, 8, None);
+        assert!(first(&reseeded) != orders[0] || first(&other_label) != orders[0]);
+        // Two variants: the two orders alternate.
+        let two: Vec<Vec<usize>> = (0..4)
+            .scan(None::<Vec<usize>>, |prev, r| {
+                let order = variant_order(&case, r, 2, prev.as_deref());
+                *prev = Some(order.clone());
+                Some(order)
+            })
+            .collect();
+        assert!(two.windows(2).all(|w| w[0] != w[1]), "{two:?}");
+        assert_eq!(variant_order(&case, 0, 1, None), [0]);
+        assert!(variant_order(&case, 0, 0, None).is_empty());
+    }
+
+    #[test]
+    fn repetitions_carry_their_purpose_and_place_in_the_shuffled_block() {
+        let mut plan = plan(missing_server());
+        plan.variants = vec!["lt-rw".into(), "et-rw".into(), "lt-writev".into()];
+        assert_eq!(plan.repetitions_per_variant(), 3);
+        assert_eq!(plan.measurement_count(), 9);
+        let flag = AtomicBool::new(false);
+        let outcome = run_plan(&mut plan, &mut NoLoad, &mut Silent, &flag);
+        let case = &plan.cases[0];
+        let variants = &outcome.cases[0].variants;
+        let mut previous = None;
+        for repetition in 0..3u32 {
+            let order = variant_order(case, repetition, 3, previous.as_deref());
+            for (position, &v) in order.iter().enumerate() {
+                let rep = &variants[v].repetitions[repetition as usize];
+                assert_eq!(rep.index, repetition);
+                assert_eq!(rep.order_position, Some(position as u32));
+                let expected = if repetition < 2 {
+                    RepetitionPurpose::Timing
+                } else {
+                    RepetitionPurpose::Counting
+                };
+                assert_eq!(rep.purpose, expected);
+            }
+            previous = Some(order);
+        }
+        for v in variants {
+            assert_eq!(v.repetitions_planned, 3);
+            assert_eq!(v.status, Status::Failed);
+        }
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! measured and a sink for progress (bars, log lines, or nothing).
 
 use crate::driver::measurement::Progress;
-use crate::results::Repetition;
 use crate::results::workload::Case;
+use crate::results::{Repetition, RepetitionPurpose};
 use crate::server::VariantName;
 
 /// Where one measurement sits in the plan.
@@ -14,9 +14,27 @@ pub struct Step<'a> {
     pub total: usize,
     pub case: &'a Case,
     pub variant: &'a VariantName,
-    /// 0-based.
+    /// 0-based, timing repetitions first.
     pub repetition: u32,
+    /// Timing repetitions planned.
     pub repetitions: u32,
+    pub purpose: RepetitionPurpose,
+}
+
+impl Step<'_> {
+    /// `rep 2/3 (timing)`, or `counting` for the repetition that runs the
+    /// kernel cross-check.
+    pub fn repetition_label(&self) -> String {
+        match self.purpose {
+            RepetitionPurpose::Counting => "counting".to_string(),
+            purpose => format!(
+                "rep {}/{} ({})",
+                self.repetition + 1,
+                self.repetitions,
+                purpose.name()
+            ),
+        }
+    }
 }
 
 /// Told about each measurement (progress bars, log lines).

@@ -11,8 +11,8 @@ use crate::driver::measurement::{EngineConfig, Progress};
 use crate::driver::server_process::{RemoteControl, ServerControl, ServerSpec};
 use crate::metrics::cross_check::KernelWatch;
 use crate::protocol::Protocol;
-use crate::results::Repetition;
 use crate::results::workload::Case;
+use crate::results::{Repetition, RepetitionPurpose};
 use crate::server::report::ServerReport;
 use crate::server::{Variant, VariantName};
 
@@ -47,6 +47,17 @@ impl Target {
         matches!(self, Target::Spawn(_))
     }
 
+    /// Repetitions per variant × case, after the timing ones, whose server
+    /// counts its syscalls in the kernel too: the cross-check runs there,
+    /// apart from the timed windows it would slow. None where the kernel
+    /// cannot count the server (another host, no control interface).
+    pub fn counting_repetitions(&self) -> u32 {
+        match self {
+            Target::Spawn(_) => 1,
+            Target::Remote(remote) => u32::from(remote.kernel_unavailable.is_none()),
+        }
+    }
+
     /// Why server-side figures are missing from every measurement, when
     /// the target itself says so.
     pub fn unavailable_reason(&self) -> Option<&str> {
@@ -67,7 +78,7 @@ impl Target {
         match self {
             Target::Spawn(template) => match step.variant.builtin() {
                 Some(variant) => measure_spawned(
-                    &template.spec(variant, step.case.protocol),
+                    &template.spec(variant, step.case.protocol, step.purpose),
                     config,
                     step.case,
                     step.repetition,
@@ -98,8 +109,16 @@ pub struct ServerTemplate {
 }
 
 impl ServerTemplate {
-    pub fn spec(&self, variant: Variant, protocol: Protocol) -> ServerSpec {
+    /// The server of one measurement: with kernel counters only when the
+    /// repetition is for counting.
+    pub fn spec(
+        &self,
+        variant: Variant,
+        protocol: Protocol,
+        purpose: RepetitionPurpose,
+    ) -> ServerSpec {
         let mut spec = ServerSpec::new(self.program.clone(), variant, protocol);
+        spec.kernel_counters = purpose.gives_cross_check();
         spec.leading_args = self.leading_args.clone();
         spec.threads = self.threads;
         spec.cpus = self.cpus.clone();
@@ -117,7 +136,10 @@ pub struct RemoteServer {
     /// The control interface's first answer: the server's variant and
     /// protocol.
     first_report: Option<ServerReport>,
-    kernel: KernelWatch,
+    /// Why the kernel cannot count the server's syscalls; `None`: a watch
+    /// is attached for each counting repetition (and only then, since the
+    /// counters slow every call they count).
+    kernel_unavailable: Option<String>,
     /// Why server-side figures are unavailable.
     unavailable: Option<String>,
     /// What to tell the user about the server-side figures.
@@ -159,16 +181,16 @@ impl RemoteServer {
         };
         // Kernel counters attach to thread ids, which only mean this
         // server on this host.
-        let kernel = match (&mut control, target.ip().is_loopback()) {
-            (Some(control), true) => watch_threads_of(control),
-            (Some(_), false) => KernelWatch::unavailable("the server runs on another host"),
-            (None, _) => KernelWatch::unavailable("no control interface"),
+        let kernel_unavailable = match (&control, target.ip().is_loopback()) {
+            (Some(_), true) => None,
+            (Some(_), false) => Some("the server runs on another host".to_string()),
+            (None, _) => Some("no control interface".to_string()),
         };
         RemoteServer {
             unreachable,
             control,
             first_report,
-            kernel,
+            kernel_unavailable,
             unavailable,
             control_note,
         }
@@ -217,10 +239,17 @@ impl RemoteServer {
         if let Some(reason) = self.not_drivable(step.case) {
             return not_measured(step.repetition, step.case, reason, Vec::new());
         }
+        let watch = match (&self.kernel_unavailable, self.control.as_mut()) {
+            (Some(reason), _) => Some(KernelWatch::unavailable(reason)),
+            (None, Some(control)) if step.purpose.gives_cross_check() => {
+                Some(watch_threads_of(control))
+            }
+            _ => None,
+        };
         let control = self
             .control
             .as_mut()
-            .map(|c| (c as &mut dyn ServerControl, &self.kernel));
+            .map(|c| (c as &mut dyn ServerControl, watch.as_ref()));
         measure_remote(
             step.case,
             config,
@@ -229,5 +258,60 @@ impl RemoteServer {
             control,
             on_progress,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template() -> ServerTemplate {
+        ServerTemplate {
+            program: "/bin/epoll-bench".into(),
+            leading_args: Vec::new(),
+            threads: Some(1),
+            cpus: Some(vec![1]),
+            extra_args: Vec::new(),
+            ready_timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn only_counting_repetitions_spawn_servers_with_kernel_counters() {
+        let args = |purpose| {
+            template()
+                .spec("lt-writev".parse().unwrap(), Protocol::Frame, purpose)
+                .server_args()
+        };
+        let timing = args(RepetitionPurpose::Timing);
+        assert!(
+            !timing.contains(&"--kernel-counters".to_string()),
+            "{timing:?}"
+        );
+        // Timing windows still count in-process: the counts are exact and
+        // cheap.
+        assert!(!timing.contains(&"--no-syscall-counting".to_string()));
+        let counting = args(RepetitionPurpose::Counting);
+        assert!(
+            counting.contains(&"--kernel-counters".to_string()),
+            "{counting:?}"
+        );
+        // Nothing else differs between the two servers.
+        let without: Vec<&String> = counting
+            .iter()
+            .filter(|a| *a != "--kernel-counters")
+            .collect();
+        assert_eq!(without, timing.iter().collect::<Vec<_>>());
+        assert_eq!(Target::Spawn(template()).counting_repetitions(), 1);
+    }
+
+    #[test]
+    fn a_remote_server_the_kernel_cannot_watch_gets_no_counting_repetition() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let remote = RemoteServer::connect(closed, None, Duration::from_millis(200));
+        assert_eq!(Target::Remote(Box::new(remote)).counting_repetitions(), 0);
     }
 }

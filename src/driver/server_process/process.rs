@@ -31,7 +31,8 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 const STDERR_TAIL_BYTES: usize = 4096;
 
 /// What to start: `PROGRAM serve --variant V --protocol P --listen ADDR
-/// [--threads N] [--cpus LIST] EXTRA...`.
+/// [--kernel-counters | --no-syscall-counting] [--threads N] [--cpus LIST]
+/// EXTRA...`.
 #[derive(Clone, Debug)]
 pub struct ServerSpec {
     /// The `epoll-bench` binary (normally [`std::env::current_exe`]).
@@ -47,6 +48,12 @@ pub struct ServerSpec {
     /// CPUs the whole server process may run on (`None`: unpinned).
     pub cpus: Option<Vec<usize>>,
     pub ready_timeout: Duration,
+    /// `--kernel-counters`: the server also counts its syscalls in the
+    /// kernel, for the cross-check; each counted call then costs it more.
+    pub kernel_counters: bool,
+    /// In-process syscall counting (off: `--no-syscall-counting`, to
+    /// measure what counting costs).
+    pub syscall_counting: bool,
 }
 
 impl ServerSpec {
@@ -66,6 +73,8 @@ impl ServerSpec {
             extra_args: Vec::new(),
             cpus: None,
             ready_timeout: DEFAULT_READY_TIMEOUT,
+            kernel_counters: true,
+            syscall_counting: true,
         }
     }
 
@@ -80,10 +89,17 @@ impl ServerSpec {
             self.protocol.name().to_string(),
             "--listen".to_string(),
             self.listen.to_string(),
+        ]);
+        if self.kernel_counters {
             // Each serving thread reads its own kernel counters with every
             // snapshot, so both counts cover the same calls (see
             // `SnapshotWindow`).
-            "--kernel-counters".to_string(),
+            args.push("--kernel-counters".to_string());
+        }
+        if !self.syscall_counting {
+            args.push("--no-syscall-counting".to_string());
+        }
+        args.extend([
             // A driver that dies (even SIGKILLed) closes the pipe: the
             // server then stops instead of running on as an orphan.
             "--exit-on-stdin-eof".to_string(),
@@ -431,5 +447,12 @@ mod tests {
                 "1,3"
             ]
         );
+        spec.kernel_counters = false;
+        let args = spec.server_args();
+        assert!(!args.iter().any(|a| a.contains("counters")), "{args:?}");
+        assert!(!args.contains(&"--no-syscall-counting".to_string()));
+        spec.syscall_counting = false;
+        let args = spec.server_args();
+        assert!(args.contains(&"--no-syscall-counting".to_string()));
     }
 }

@@ -371,6 +371,72 @@ pub fn summary_markdown(results: &ResultsFile) -> String {
     for case in &results.cases {
         case_table(&mut out, case);
     }
+    out.push_str(&instrument_cost_section(results));
+    out
+}
+
+/// What the instruments cost the server, when the run measured it
+/// (`run --instrument-cost`); empty otherwise.
+fn instrument_cost_section(results: &ResultsFile) -> String {
+    let Some(cost) = &results.instrument_cost else {
+        return String::new();
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## Instrument cost
+
+{} at {} req/s offered (open loop) × {} connections × {} B, {} interleaved rounds of {:.2} s windows; server CPU µs per request, median ±CV:
+",
+        cost.variant,
+        number(cost.offered_rate_per_second),
+        cost.connections,
+        cost.payload_bytes,
+        cost.rounds,
+        cost.window_seconds
+    );
+    let _ = writeln!(
+        out,
+        "| server | CPU µs/req | req/s | syscalls/req | cost |\n|---|---|---|---|---|"
+    );
+    let settings = [
+        ("no instruments", &cost.no_instruments, None),
+        (
+            "in-process counting (timing windows)",
+            &cost.syscall_counting,
+            Some(&cost.syscall_counting_cost_percent),
+        ),
+        (
+            "+ kernel counters (counting windows)",
+            &cost.syscall_and_kernel_counting,
+            Some(&cost.kernel_counters_cost_percent),
+        ),
+    ];
+    for (name, setting, extra) in settings {
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {} | {} | {} |",
+            spread_cell(&setting.server_cpu_us_per_request),
+            spread_cell(&setting.requests_per_second),
+            optional_cell(setting.syscalls_per_request_total.as_ref()),
+            extra.map_or("–".to_string(), |p| format!(
+                "{:+.1}% (rounds {:+.1} to {:+.1}%)",
+                p.median, p.min, p.max
+            )),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nKernel counters: {:.3} µs per counted syscall. In-process counting, the only instrument in timing windows, costs {:+.1}% of server CPU per request: {} the {:.0}% limit. Costs are paired per round; on a shared machine their spread across rounds can be larger than the costs.\n",
+        cost.kernel_counters_cost_us_per_syscall,
+        cost.syscall_counting_cost_percent.median,
+        if cost.timing_window_within_limit {
+            "within"
+        } else {
+            "above"
+        },
+        cost.timing_window_limit_percent
+    );
     out
 }
 
@@ -416,6 +482,23 @@ mod tests {
             .take_while(|l| l.starts_with('|'))
             .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
             .collect()
+    }
+
+    #[test]
+    fn the_instrument_cost_is_shown_when_measured() {
+        let mut results = fixture::results();
+        let md = summary_markdown(&results);
+        assert!(md.contains("## Instrument cost"), "{md}");
+        assert!(
+            md.contains("costs +0.5% of server CPU per request: within the 1% limit"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| + kernel counters (counting windows) |"),
+            "{md}"
+        );
+        results.instrument_cost = None;
+        assert!(!summary_markdown(&results).contains("Instrument cost"));
     }
 
     #[test]

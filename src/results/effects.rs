@@ -449,7 +449,10 @@ pub fn case_effects(case: &CaseResult) -> Vec<Effect> {
         .map(|(_, v)| RepetitionFigures::of(v))
         .collect();
     let find = |variant: Variant| {
-        let i = variants.iter().position(|v| *v == variant).expect("present");
+        let i = variants
+            .iter()
+            .position(|v| *v == variant)
+            .expect("present");
         (present[i].1, &figures[i])
     };
     let mut out = Vec::new();

@@ -113,7 +113,10 @@ fn no_effect_is_not_a_verdict() {
     let effects = case_effects(&effects);
     let effect = cpu_effect(&effects);
     let interval = effect.interval.expect("an interval");
-    assert!(interval.ci_low <= 1.0 && interval.ci_high >= 1.0, "{interval:?}");
+    assert!(
+        interval.ci_low <= 1.0 && interval.ci_high >= 1.0,
+        "{interval:?}"
+    );
     assert_eq!(interval.change(), Change::NoDifference);
     let bound = percent(interval.largest_deviation_percent());
     assert_eq!(
@@ -126,7 +129,10 @@ fn no_effect_is_not_a_verdict() {
         .find(|e| e.figure == "syscalls_per_request_total")
         .unwrap();
     let interval = syscalls.interval.unwrap();
-    assert_eq!((interval.ci_low, interval.ratio, interval.ci_high), (1.0, 1.0, 1.0));
+    assert_eq!(
+        (interval.ci_low, interval.ratio, interval.ci_high),
+        (1.0, 1.0, 1.0)
+    );
     assert_eq!(syscalls.verdict, "no difference larger than ±0.0%");
 }
 
@@ -141,7 +147,10 @@ fn pairing_narrows_the_interval() {
     };
     let paired = paired_interval(&values(0), &values(1)).unwrap();
     let unpaired = unpaired_interval(&values(0), &values(1)).unwrap();
-    assert!((paired.ratio - unpaired.ratio).abs() < 1e-12, "one estimator");
+    assert!(
+        (paired.ratio - unpaired.ratio).abs() < 1e-12,
+        "one estimator"
+    );
     assert!(
         unpaired.ci_half_width_percent > 3.0 * paired.ci_half_width_percent,
         "{paired:?} {unpaired:?}"

@@ -516,6 +516,11 @@ fn wording(figure: &Figure) -> (&'static str, &'static str, &'static str, &'stat
     }
 }
 
+/// How verdicts and charts name a figure, e.g. `server CPU per request`.
+pub fn figure_phrase(figure: &Figure) -> &'static str {
+    wording(figure).3
+}
+
 /// The sentence for one effect: a direction only when the interval
 /// excludes 1, otherwise the largest difference the data leaves open.
 pub fn verdict(

@@ -5,6 +5,7 @@
 
 mod connections;
 mod cpu;
+mod effects;
 mod latency;
 mod size;
 mod syscalls;
@@ -44,6 +45,7 @@ pub const CHART_KINDS: &[&dyn ChartKind] = &[
     &latency::LatencyPercentiles,
     &cpu::CpuPerRequest,
     &connections::ThroughputVsConnections,
+    &effects::Effects,
 ];
 
 /// `<prefix>-<slug>`: a chart's file name without extension.

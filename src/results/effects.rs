@@ -147,7 +147,6 @@ pub fn comparisons(variants: &[Variant]) -> Vec<(Axis, Variant, Variant)> {
         .filter_map(|(a, b)| one_step(a, b).map(|axis| (axis, a, b)))
         .collect();
     out.sort_by_key(|(axis, a, b)| (*axis, step(*axis, a), order(b)));
-    out.dedup();
     out
 }
 
@@ -391,17 +390,9 @@ impl RepetitionFigures {
 }
 
 fn failure(v: &VariantResult) -> Option<String> {
-    (v.status == Status::Failed).then(|| {
-        format!(
-            "`{}` failed ({})",
-            v.variant,
-            if v.failure_reasons.is_empty() {
-                "no reason recorded".to_string()
-            } else {
-                v.failure_reasons.join("; ")
-            }
-        )
-    })
+    // Validation guarantees a failed result has reasons.
+    (v.status == Status::Failed)
+        .then(|| format!("`{}` failed ({})", v.variant, v.failure_reasons.join("; ")))
 }
 
 /// The paired interval of `figure` between two variant results.

@@ -51,6 +51,8 @@ fn renders_every_chart_kind_as_valid_svg_and_png_of_the_declared_size() {
         "latency-percentiles-pingpong-64b-64conn",
         "throughput-vs-connections-pingpong-64b-1conn-pingpong-64b-64conn",
         "cpu-per-request-pingpong-64b-1conn",
+        "effects-pingpong-64b-1conn",
+        "effects-size-sweep-16384",
     ] {
         for ext in ["svg", "png"] {
             let name = format!("{stem}.{ext}");
@@ -366,4 +368,43 @@ fn driver_bound_points_are_ringed_and_the_cpu_crossover_ignores_them() {
     assert!(texts.contains("Ringed points: the driver was saturated"));
     // Two splice variants × the two throughput panels; none on server CPU.
     assert_eq!(svg.matches("r=\"9\"").count(), 4, "rings drawn");
+}
+
+/// The effect chart: one panel per figure, server CPU first, a row per
+/// comparison with its change and interval, the failed variant's rows
+/// without a number.
+#[test]
+fn effect_charts_show_each_comparison_with_its_interval() {
+    let charts = plan(&common::results()).unwrap().charts;
+    let chart = charts
+        .iter()
+        .find(|c| c.file_stem == "effects-size-sweep-16384")
+        .unwrap();
+    assert_eq!(chart.panels.len(), 5);
+    let svg = svg_texts(&render_svg(chart).unwrap());
+    let at = |text: &str| {
+        svg.iter()
+            .position(|t| t == text)
+            .unwrap_or_else(|| panic!("no text `{text}` in {svg:?}"))
+    };
+    assert!(
+        at("server CPU per request — lower is better")
+            < at("requests per second — higher is better")
+    );
+    // splice needs 0.6× writev's server CPU in every repetition.
+    let row = at("lt-splice / lt-writev");
+    assert!(svg[row..].contains(&"−40.0% (−40.0% … −40.0%)".to_string()));
+    assert!(svg.contains(&"1×".to_string()), "the line at 1 is labelled");
+    assert!(svg.contains(&"B better than A".to_string()));
+
+    let one_conn = charts
+        .iter()
+        .find(|c| c.file_stem == "effects-pingpong-64b-1conn")
+        .unwrap();
+    let svg = svg_texts(&render_svg(one_conn).unwrap());
+    let failed = svg
+        .iter()
+        .position(|t| t == "et-writev-shortread / et-writev")
+        .unwrap();
+    assert_eq!(svg[failed + 1], "not enough data", "{svg:?}");
 }

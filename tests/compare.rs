@@ -6,7 +6,8 @@ mod common;
 use epoll_bench::commands::compare::{CompareArgs, run};
 use epoll_bench::report::compare::{Better, Verdict, compare, compare_markdown, verdict};
 use epoll_bench::report::export::{default_exporters, export_all};
-use epoll_bench::results::Spread;
+use epoll_bench::results::ResultsFile;
+use epoll_bench::results::effects::unpaired_interval;
 
 /// B: lt-rw 1.5× as fast, lt-writev half as fast, et-rw 1 % faster (inside
 /// the ±3 % repetition spread).
@@ -23,6 +24,21 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9
 }
 
+/// Geometric mean of a variant's per-repetition p50 latency.
+fn p50_geometric_mean(results: &ResultsFile, case: &str, variant: &str) -> f64 {
+    let v = results
+        .variant_results()
+        .find(|(c, v)| c.label == case && v.variant == variant)
+        .unwrap()
+        .1;
+    let logs: Vec<f64> = v
+        .repetitions
+        .iter()
+        .map(|r| r.measurement.as_ref().unwrap().latency.p50_us.ln())
+        .collect();
+    (logs.iter().sum::<f64>() / logs.len() as f64).exp()
+}
+
 #[test]
 fn ratios_and_verdicts_per_variant_case_and_figure() {
     let comparison = compare(&common::results(), &b_results());
@@ -34,14 +50,20 @@ fn ratios_and_verdicts_per_variant_case_and_figure() {
     // lt-rw: 39,844 → 59,766 req/s on one connection.
     let r = row("pingpong-64b-1conn", "lt-rw", "req/s");
     assert_eq!((r.a.median, r.b.median), (39844.0, 59766.0));
-    assert!(close(r.ratio.unwrap(), 1.5));
+    // B/A is the ratio of geometric means: 1.5 when every repetition
+    // scaled by 1.5 (up to rounding the request counts).
+    assert!((r.ratio().unwrap() - 1.5).abs() < 1e-4, "{r:?}");
+    let interval = r.interval.as_ref().unwrap();
+    assert!(interval.ci_low > 1.0 && interval.ci_low < 1.5 && interval.ci_high > 1.5);
     assert_eq!(r.verdict, Verdict::Better);
     let r = row("pingpong-64b-1conn", "lt-rw", "MB/s");
-    assert!(close(r.ratio.unwrap(), 1.5));
-    // Latency went down: better, i.e. faster. p50 20 → 13 µs.
+    assert!((r.ratio().unwrap() - 1.5).abs() < 1e-4, "{r:?}");
+    // Latency went down: better, i.e. faster. p50 20 → 13 µs (medians).
     let r = row("pingpong-64b-1conn", "lt-rw", "p50 µs");
     assert_eq!((r.a.median, r.b.median), (20.0, 13.0));
-    assert!(close(r.ratio.unwrap(), 0.65));
+    let expected = p50_geometric_mean(&b_results(), "pingpong-64b-1conn", "lt-rw")
+        / p50_geometric_mean(&common::results(), "pingpong-64b-1conn", "lt-rw");
+    assert!(close(r.ratio().unwrap(), expected), "{r:?} {expected}");
     assert_eq!(r.verdict, Verdict::Better);
     // Same syscalls and CPU per request: no change.
     assert_eq!(
@@ -50,7 +72,7 @@ fn ratios_and_verdicts_per_variant_case_and_figure() {
     );
     assert!(close(
         row("pingpong-64b-1conn", "lt-rw", "syscalls/request")
-            .ratio
+            .ratio()
             .unwrap(),
         1.0
     ));
@@ -61,11 +83,16 @@ fn ratios_and_verdicts_per_variant_case_and_figure() {
     // Half the rate: slower.
     let r = row("size-sweep/1024", "lt-writev", "req/s");
     assert_eq!(r.verdict, Verdict::Worse);
-    assert!((r.ratio.unwrap() - 0.5).abs() < 1e-4);
+    assert!((r.ratio().unwrap() - 0.5).abs() < 1e-4);
     // 1 % inside a ±3 % spread: no change.
     let r = row("pingpong-64b-64conn", "et-rw", "req/s");
-    assert!((r.ratio.unwrap() - 1.01).abs() < 1e-3);
+    assert!((r.ratio().unwrap() - 1.01).abs() < 1e-3);
     assert_eq!(r.verdict, Verdict::NoChange);
+    let interval = r.interval.as_ref().unwrap();
+    assert!(
+        interval.ci_low < 1.0 && interval.ci_high > 1.01,
+        "{interval:?}"
+    );
     // The failed variant is listed, not compared.
     assert!(
         comparison
@@ -84,34 +111,25 @@ fn ratios_and_verdicts_per_variant_case_and_figure() {
 }
 
 #[test]
-fn verdict_rule_needs_disjoint_ranges_and_enough_repetitions() {
-    let s = |min: f64, median: f64, max: f64, samples: u32| Spread {
-        median,
-        min,
-        max,
-        cv_percent: 0.0,
-        samples,
-    };
-    let a = s(90.0, 100.0, 110.0, 3);
+fn verdict_follows_the_interval_and_needs_enough_repetitions() {
+    let a = [90.0, 100.0, 110.0];
+    let higher = unpaired_interval(&a, &[111.0, 120.0, 130.0]);
+    assert_eq!(verdict(&higher, Better::Higher), Verdict::Better);
+    assert_eq!(verdict(&higher, Better::Lower), Verdict::Worse);
+    let lower = unpaired_interval(&a, &[50.0, 60.0, 89.0]);
+    assert_eq!(verdict(&lower, Better::Lower), Verdict::Better);
+    assert_eq!(verdict(&lower, Better::Higher), Verdict::Worse);
+    // Overlapping repetitions: the interval holds 1.
+    let same = unpaired_interval(&a, &[95.0, 105.0, 100.0]);
+    assert_eq!(verdict(&same, Better::Higher), Verdict::NoChange);
+    let too_few = unpaired_interval(&a, &[200.0, 200.0]);
     assert_eq!(
-        verdict(&a, &s(111.0, 120.0, 130.0, 3), Better::Higher),
-        Verdict::Better
-    );
-    assert_eq!(
-        verdict(&a, &s(111.0, 120.0, 130.0, 3), Better::Lower),
-        Verdict::Worse
-    );
-    assert_eq!(
-        verdict(&a, &s(110.0, 120.0, 130.0, 3), Better::Higher),
-        Verdict::NoChange
-    );
-    assert_eq!(
-        verdict(&a, &s(50.0, 60.0, 89.0, 3), Better::Lower),
-        Verdict::Better
-    );
-    assert_eq!(
-        verdict(&a, &s(200.0, 200.0, 200.0, 1), Better::Higher),
+        verdict(&too_few, Better::Higher),
         Verdict::TooFewRepetitions
+    );
+    assert_eq!(
+        too_few.unwrap_err(),
+        "2 repetitions of B, at least 3 needed"
     );
 }
 
@@ -119,16 +137,16 @@ fn verdict_rule_needs_disjoint_ranges_and_enough_repetitions() {
 fn markdown_explains_the_rule_and_shows_the_cells() {
     let md = compare_markdown(&common::results(), "before", &b_results(), "after");
     assert!(
-        md.contains("min–max ranges of A's and B's repetitions do not overlap"),
+        md.contains("A verdict is given only when the interval excludes 1"),
         "{md}"
     );
     assert!(md.contains("## pingpong-64b-1conn"));
-    assert!(md.contains("| variant | figure | A | B | B/A | verdict |"));
+    assert!(md.contains("| variant | figure | A | B | B/A | 95% CI | verdict |"));
     assert!(
-        md.contains("| lt-rw | req/s | 39,844 [38,649–41,039] | 59,766 [57,973–61,559] | 1.500× | **faster** |"),
+        md.contains("| lt-rw | req/s | 39,844 [38,649–41,039] | 59,766 [57,973–61,559] | 1.500× | 1.441–1.561 | **faster** |"),
         "{md}"
     );
-    assert!(md.contains("| lt-rw | syscalls/request | 4.00 [4.00–4.00] | 4.00 [4.00–4.00] | 1.000× | no change |"), "{md}");
+    assert!(md.contains("| lt-rw | syscalls/request | 4.00 [4.00–4.00] | 4.00 [4.00–4.00] | 1.000× | 1.000–1.000 | no difference larger than ±0.0% |"), "{md}");
     assert!(md.contains("| lt-writev | req/s |"));
     assert!(md.contains("**slower**"));
     assert!(md.contains("## Not compared"));
@@ -150,7 +168,8 @@ fn command_writes_the_table_and_names_bad_files() {
     })
     .unwrap();
     let md = std::fs::read_to_string(&out).unwrap();
-    assert!(md.contains("| 1.500× | **faster** |"));
+    assert!(md.contains("| 1.500× | "), "{md}");
+    assert!(md.contains(" | **faster** |"), "{md}");
 
     let missing = dir.path().join("nowhere");
     let err = run(CompareArgs {

@@ -164,3 +164,35 @@ fn summary_marks_results_whose_windows_were_stolen_from() {
     );
     assert_eq!(md.matches("hypervisor took").count(), 1);
 }
+
+/// summary.md states each case's effects from the stored repetitions:
+/// the fixture's splice needs 0.6× writev's server CPU from 16 KiB on, and
+/// ET's nominal rate is 1.02× LT's in every repetition.
+#[test]
+fn summary_states_effects_with_intervals() {
+    let md = MarkdownExporter.render(&common::results()).unwrap();
+    let md = String::from_utf8(md).unwrap();
+    let start = md.find("## size-sweep/16384\n").unwrap();
+    let case = &md[start..];
+    let case = &case[..case[3..].find("\n## ").map_or(case.len(), |i| i + 3)];
+    assert!(
+        case.contains("| lt-splice / lt-writev | server CPU µs/req | 0.600 | 0.600–0.600 | **splice saves 40.0% of writev's server CPU per request (95% CI 40.0–40.0%)** |"),
+        "{case}"
+    );
+    assert!(
+        case.contains("| et-rw / lt-rw | req/s | 1.020 | 1.020–1.020 | **ET serves 2.0% more requests per second than LT (95% CI 2.0–2.0%)** |"),
+        "{case}"
+    );
+    assert!(
+        case.contains("| et-rw / lt-rw | server CPU µs/req | 1.000 | 1.000–1.000 | no difference larger than ±0.0% |"),
+        "{case}"
+    );
+    // Six variants without short-read ones: 3 + 2 + 2 comparisons.
+    let cpu_effects = case
+        .lines()
+        .filter(|l| l.contains(" / ") && l.contains("| server CPU µs/req |"))
+        .count();
+    assert_eq!(cpu_effects, 7, "{case}");
+    // The failed variant's comparison on one connection has no number.
+    assert!(md.contains("| et-writev-shortread / et-writev | server CPU µs/req | — | — | not enough data: `et-writev-shortread` failed (1 payload mismatch) |"), "{md}");
+}

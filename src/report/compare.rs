@@ -1,36 +1,34 @@
 //! `compare A B`: two result sets side by side, for before/after a kernel
 //! upgrade, another machine or a tuning change. For every case and variant
 //! that passed in both, each figure the registry gives a compare label
-//! ([`compared_figures`]) gets the ratio of medians B/A
-//! and a verdict that says whether the difference is beyond the
-//! run-to-run spread.
+//! ([`compared_figures`]) gets the ratio B/A with a confidence interval, and
+//! a verdict only when the interval excludes 1.
 //!
-//! The rule: a figure changed only when the min–max ranges of its
-//! repetitions in A and in B do not overlap, and each side has at least
-//! [`MIN_REPETITIONS`] repetitions. With 3 repetitions a side, ranges that
-//! do not overlap happen by chance for two equal setups with probability
-//! 2/20 = 10 % (all of B's repetitions above all of A's, or all below), so
-//! a verdict other than "no change" is a signal, not proof; more
-//! repetitions make it stricter.
+//! The method is the effects' ([`crate::results::effects`]): the ratio of
+//! geometric means over repetitions and a percentile bootstrap, here
+//! unpaired ([`unpaired_interval`]): the two runs' repetitions were not
+//! measured together, so each run's are resampled on their own. Fewer than
+//! [`MIN_REPETITIONS`] repetitions on a side give "not enough data".
 
 use std::fmt::Write;
 
 use crate::report::export::markdown::number;
+use crate::results::effects::{
+    CONFIDENCE_PERCENT, NotEnoughData, RatioInterval, RepetitionFigures, percent, unpaired_interval,
+};
 use crate::results::figures::compared_figures;
 use crate::results::{ResultsFile, Spread};
 
+pub use crate::results::effects::MIN_REPETITIONS;
 pub use crate::results::figures::Better;
-
-/// Repetitions each side needs for a verdict.
-pub const MIN_REPETITIONS: u32 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// B is better beyond the spread.
+    /// B is better: the interval excludes 1 on the better side.
     Better,
-    /// B is worse beyond the spread.
+    /// B is worse: the interval excludes 1 on the worse side.
     Worse,
-    /// The ranges overlap.
+    /// The interval contains 1.
     NoChange,
     /// Too few repetitions to tell.
     TooFewRepetitions,
@@ -49,17 +47,16 @@ impl Verdict {
     }
 }
 
-/// The verdict for `b` against `a` under the rule in the module docs.
-pub fn verdict(a: &Spread, b: &Spread, better: Better) -> Verdict {
-    if a.samples < MIN_REPETITIONS || b.samples < MIN_REPETITIONS {
-        return Verdict::TooFewRepetitions;
-    }
-    let b_higher = b.min > a.max;
-    let b_lower = b.max < a.min;
-    match (b_higher, b_lower, better) {
-        (true, _, Better::Higher) | (_, true, Better::Lower) => Verdict::Better,
-        (true, _, Better::Lower) | (_, true, Better::Higher) => Verdict::Worse,
-        _ => Verdict::NoChange,
+/// The verdict for an interval of B/A on a figure where `better` is
+/// better.
+pub fn verdict(interval: &Result<RatioInterval, NotEnoughData>, better: Better) -> Verdict {
+    match interval {
+        Err(_) => Verdict::TooFewRepetitions,
+        Ok(i) => match i.b_is_better(better) {
+            Some(true) => Verdict::Better,
+            Some(false) => Verdict::Worse,
+            None => Verdict::NoChange,
+        },
     }
 }
 
@@ -70,10 +67,17 @@ pub struct Row {
     pub figure: &'static str,
     pub a: Spread,
     pub b: Spread,
-    /// Median of B over median of A (`None` when A's median is 0).
-    pub ratio: Option<f64>,
+    /// B/A with its interval, or why there is none.
+    pub interval: Result<RatioInterval, NotEnoughData>,
     pub verdict: Verdict,
     pub speed: bool,
+}
+
+impl Row {
+    /// B/A: the ratio of geometric means over repetitions.
+    pub fn ratio(&self) -> Option<f64> {
+        self.interval.as_ref().ok().map(|i| i.ratio)
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -113,19 +117,24 @@ pub fn compare(a: &ResultsFile, b: &ResultsFile) -> Comparison {
                 out.not_compared.push(format!("{at}: {side}"));
                 continue;
             };
+            let (ra, rb) = (RepetitionFigures::of(va), RepetitionFigures::of(vb));
             for compared in compared_figures() {
                 let pick = compared.figure.pick;
                 let (Some(fa), Some(fb)) = (pick(sa), pick(sb)) else {
                     continue;
                 };
+                let values = |r: &RepetitionFigures| -> Vec<f64> {
+                    r.values(compared.figure).into_values().collect()
+                };
+                let interval = unpaired_interval(&values(&ra), &values(&rb));
                 out.rows.push(Row {
                     case: case_a.label.clone(),
                     variant: va.variant.to_string(),
                     figure: compared.label,
                     a: fa,
                     b: fb,
-                    ratio: (fa.median != 0.0).then(|| fb.median / fa.median),
-                    verdict: verdict(&fa, &fb, compared.better),
+                    verdict: verdict(&interval, compared.better),
+                    interval,
                     speed: compared.speed,
                 });
             }
@@ -169,40 +178,50 @@ pub fn compare_markdown(a: &ResultsFile, a_name: &str, b: &ResultsFile, b_name: 
     let _ = writeln!(md, "- B: {}\n", describe(b, b_name));
     let _ = writeln!(
         md,
-        "How to read: cells are the median over repetitions with [min–max]; **B/A** is B's median over A's. \
-         The verdict says whether B differs beyond the run-to-run spread: a figure changed only when the \
-         min–max ranges of A's and B's repetitions do not overlap (and each side has at least \
-         {MIN_REPETITIONS} repetitions); otherwise \"no change\". For req/s, MB/s and latency the verdict is \
-         faster/slower, for syscalls and CPU per request cheaper/costlier. With 3 repetitions a side, two \
-         equal setups give non-overlapping ranges by chance 10 % of the time: treat a verdict as a signal \
-         and rerun with more repetitions to confirm.\n"
+        "How to read: cells are the median over repetitions with [min–max]; **B/A** is the ratio of B's \
+         geometric mean over repetitions to A's, with its {CONFIDENCE_PERCENT:.0}% bootstrap interval (each run's \
+         repetitions resampled on their own; README: Methodology). A verdict is given only when the interval \
+         excludes 1: faster/slower for req/s, MB/s and latency, cheaper/costlier for syscalls and CPU per \
+         request. Otherwise the row says how large a difference the runs leave open (\"no difference larger \
+         than ±x%\": the farther bound of the interval from 1). Fewer than {MIN_REPETITIONS} repetitions on a \
+         side: not enough data.\n"
     );
     let mut current_case: Option<&str> = None;
     for row in &comparison.rows {
         if current_case != Some(row.case.as_str()) {
             current_case = Some(row.case.as_str());
             let _ = writeln!(md, "\n## {}\n", row.case);
-            let _ = writeln!(md, "| variant | figure | A | B | B/A | verdict |");
-            let _ = writeln!(md, "|---|---|---:|---:|---:|---|");
+            let _ = writeln!(
+                md,
+                "| variant | figure | A | B | B/A | {CONFIDENCE_PERCENT:.0}% CI | verdict |"
+            );
+            let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---|");
         }
-        let ratio = row
-            .ratio
-            .map_or_else(|| "n/a".to_string(), |r| format!("{r:.3}×"));
-        let verdict = row.verdict.word(row.speed);
-        let verdict = if matches!(row.verdict, Verdict::Better | Verdict::Worse) {
-            format!("**{verdict}**")
-        } else {
-            verdict.to_string()
+        let (ratio, interval, verdict) = match (&row.interval, row.verdict) {
+            (Err(reason), _) => (
+                "n/a".to_string(),
+                "n/a".to_string(),
+                format!("not enough data: {reason}"),
+            ),
+            (Ok(i), v) => (
+                format!("{:.3}×", i.ratio),
+                format!("{:.3}–{:.3}", i.ci_low, i.ci_high),
+                match v {
+                    Verdict::Better | Verdict::Worse => format!("**{}**", v.word(row.speed)),
+                    _ => format!(
+                        "no difference larger than ±{}%",
+                        percent(i.largest_deviation_percent())
+                    ),
+                },
+            ),
         };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {ratio} | {interval} | {verdict} |",
             row.variant,
             row.figure,
             range_cell(&row.a),
             range_cell(&row.b),
-            ratio,
-            verdict
         );
     }
     if comparison.rows.is_empty() {

@@ -16,6 +16,7 @@
 pub mod aggregate;
 pub mod builder;
 pub mod doctor_report;
+pub mod effects;
 pub mod environment;
 pub mod figures;
 pub mod instrument_cost;

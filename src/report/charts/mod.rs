@@ -12,7 +12,9 @@
 //! 4. `cpu-per-request-*`: server CPU µs and context switches per request;
 //! 5. `throughput-vs-connections-*`: the throughput figures against
 //!    connection count, for cases that differ only in their connection
-//!    count.
+//!    count;
+//! 6. `effects-*`: per case, each comparison's ratio B/A with its 95%
+//!    interval, one panel per figure ([`crate::results::effects`]).
 //!
 //! Which figures are plotted, and their captions and axes, come from the
 //! figure registry ([`crate::results::figures`]).
@@ -131,6 +133,7 @@ pub struct ChartPlan {
 pub enum Panel {
     Lines(LinePanel),
     Bars(BarPanel),
+    Effects(draw::EffectPanel),
 }
 
 /// One chart, ready to draw on any backend.
@@ -169,6 +172,7 @@ impl Chart {
             match panel {
                 Panel::Lines(p) => draw::draw_line_panel(area, p)?,
                 Panel::Bars(p) => draw::draw_bar_panel(area, p)?,
+                Panel::Effects(p) => draw::draw_effect_panel(area, p)?,
             }
         }
         root.present().msg()

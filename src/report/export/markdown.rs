@@ -3,13 +3,17 @@
 //! with its coefficient of variation, and noisy cells (CV above
 //! [`NOISY_CV_PERCENT`]) are marked. Failed results show why, never numbers.
 //! The figure columns are the registry's [`figures::summary_figures`].
+//! After each case's table, its effects ([`crate::results::effects`]):
+//! ratios between variants with intervals, computed here from the stored
+//! repetitions, so older results get them too.
 
 use std::fmt::Write;
 
 use super::{ExportError, Exporter};
 use crate::metrics::cpu_steal::STEAL_WARN_PERCENT;
 use crate::metrics::cross_check::CrossCheck;
-use crate::results::figures::{self, Figure, Group};
+use crate::results::effects::{self, CONFIDENCE_PERCENT, Effect};
+use crate::results::figures::{self, FIGURES, Figure, Group};
 use crate::results::workload::{Shape, SizeDistribution};
 use crate::results::{
     CaseResult, DriverBottleneck, NOISY_CV_PERCENT, ResultsFile, RunStatus, Spread, Status,
@@ -310,6 +314,58 @@ fn case_table(out: &mut String, case: &CaseResult) {
         }
     }
     out.push('\n');
+    effects_table(out, &effects::case_effects(case));
+}
+
+/// How the effects table names a figure: its summary column heading.
+fn figure_heading(name: &str) -> &str {
+    FIGURES
+        .iter()
+        .find(|f| f.name == name)
+        .and_then(|f| f.summary_column)
+        .unwrap_or(name)
+}
+
+/// The case's effects as one compact table; nothing when the case has no
+/// pair of variants to compare.
+fn effects_table(out: &mut String, effects: &[Effect]) {
+    if effects.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "### Effects\n");
+    let _ = writeln!(
+        out,
+        "B/A: ratio of geometric means over repetitions paired by index, with its {CONFIDENCE_PERCENT:.0}% bootstrap interval (README: Methodology).\n"
+    );
+    let _ = writeln!(
+        out,
+        "| B / A | figure | B/A | {CONFIDENCE_PERCENT:.0}% CI | verdict |"
+    );
+    let _ = writeln!(out, "|:---|:---|---:|---:|:---|");
+    for effect in effects {
+        let (ratio, interval) = match &effect.interval {
+            Some(i) => (
+                format!("{:.3}", i.ratio),
+                format!("{:.3}–{:.3}", i.ci_low, i.ci_high),
+            ),
+            None => ("—".to_string(), "—".to_string()),
+        };
+        let verdict = if effect
+            .interval
+            .is_some_and(|i| i.change() != effects::Change::NoDifference)
+        {
+            format!("**{}**", escape(&effect.verdict))
+        } else {
+            escape(&effect.verdict)
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {ratio} | {interval} | {verdict} |",
+            effect.comparison.name(),
+            figure_heading(effect.figure)
+        );
+    }
+    out.push('\n');
 }
 
 /// The whole `summary.md`.
@@ -556,6 +612,27 @@ mod tests {
         assert!(md.contains("et-rw: server-side figures unavailable (fixture: no reason)."));
         assert!(md.contains("## size-sweep/4096\n"));
         assert!(md.contains("2 passed, 1 failed"));
+    }
+
+    #[test]
+    fn effects_follow_each_case_table_and_a_failed_variant_has_no_number() {
+        let md = summary_markdown(&fixture::results());
+        let start = md.find("## pingpong-64b-1conn\n").unwrap();
+        let end = md.find("## size-sweep/4096\n").unwrap();
+        let case = &md[start..end];
+        let effects = case.find("### Effects\n").expect("an effects section");
+        assert!(effects > case.find("| lt-rw |").unwrap(), "after the table");
+        assert!(
+            case.contains("| B / A | figure | B/A | 95% CI | verdict |"),
+            "{case}"
+        );
+        assert!(
+            case.contains("| et-rw / lt-rw | server CPU µs/req | — | — | not enough data: `et-rw` failed (1 payload mismatch) |"),
+            "{case}"
+        );
+        assert_eq!(case.matches("| et-rw / lt-rw |").count(), 5, "{case}");
+        // One variant: nothing to compare, no section.
+        assert!(!md[end..].contains("### Effects"));
     }
 
     #[test]

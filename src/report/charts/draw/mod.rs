@@ -4,6 +4,7 @@
 //! and PNG come from the same code.
 
 mod bars;
+mod effects;
 mod frame;
 mod lines;
 
@@ -11,6 +12,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 pub use bars::{Bar, BarPanel, Segment, bar_panel_width, draw_bar_panel};
+pub use effects::{
+    EffectPanel, EffectRow, draw_effect_panel, effect_panel_height, effect_text_widths,
+};
 pub use frame::{
     FOOTER_LINE_PX, LEGEND_ROW_PX, LegendKey, TITLE_HEIGHT_PX, frame, frame_height, legend_rows,
 };

@@ -5,6 +5,7 @@
 
 mod connections;
 mod cpu;
+mod effects;
 mod latency;
 mod size;
 mod syscalls;
@@ -45,6 +46,7 @@ pub const CHART_KINDS: &[&dyn ChartKind] = &[
     &latency::LatencyPercentiles,
     &cpu::CpuPerRequest,
     &connections::ThroughputVsConnections,
+    &effects::Effects,
 ];
 
 /// `<prefix>-<slug>`: a chart's file name without extension.

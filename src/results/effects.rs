@@ -1,0 +1,593 @@
+//! Effects: what a reviewer cites. For every case, the comparisons the suite
+//! exists for (ET against LT, short-read stopping against draining, writev
+//! against rw, splice against writev) as a ratio B/A with a 95% confidence
+//! interval, for the figures in [`effect_figures`].
+//!
+//! The comparisons come from the variant axes ([`comparisons`]), not from a
+//! list of names: two variants are compared when they differ in exactly one
+//! axis, by one step along it. A new variant gets its comparisons without
+//! an edit here.
+//!
+//! The estimator is the ratio of geometric means over repetitions,
+//! `exp(mean(ln B) − mean(ln A))`. Why the geometric mean rather than the
+//! ratio of arithmetic means: run-to-run drift on a shared machine
+//! (frequency, steal, cache state) scales a repetition's figures, so it is
+//! multiplicative and cancels in the log of a paired ratio; the estimate is
+//! symmetric (A/B is exactly the inverse of B/A, so "ET costs 4% more" and
+//! "LT saves 4%" come from one number); and for paired repetitions it *is*
+//! the geometric mean of the per-repetition ratios, so one estimator serves
+//! both [`paired_interval`] (effects within a run: repetition `i` of A with
+//! repetition `i` of B, measured interleaved) and [`unpaired_interval`]
+//! (`compare A B`: two runs, nothing to pair).
+//!
+//! The interval is a percentile bootstrap: [`RESAMPLES`] resamples, drawn
+//! from a ChaCha8 generator with a fixed seed, so the same results give the
+//! same intervals on every machine. With few repetitions the bootstrap can
+//! only be as wide as the spread it sees (with 3 pairs its 95% interval is
+//! about the range of the 3 per-repetition ratios); [`MIN_REPETITIONS`] is
+//! the floor below which no number is given at all.
+//!
+//! Failed variant results never produce a number: their effects say "not
+//! enough data" and why.
+
+use std::collections::BTreeMap;
+
+use rand::SeedableRng;
+use rand::distr::{Distribution, Uniform};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use super::aggregate::summarize;
+use super::figures::{Better, FIGURES, Figure};
+use super::workload::Shape;
+use super::{CaseResult, ResultsFile, Status, Summary, VariantResult};
+use crate::server::variant::{Backend, CopyMode, ReadPolicy, Variant};
+
+/// Repetitions (pairs, or per side when unpaired) below which an effect is
+/// "not enough data".
+pub const MIN_REPETITIONS: usize = 3;
+/// Bootstrap resamples per interval.
+pub const RESAMPLES: usize = 10_000;
+/// Coverage of the intervals.
+pub const CONFIDENCE_PERCENT: f64 = 95.0;
+/// The bootstrap generator's seed: fixed, so output is deterministic.
+const BOOTSTRAP_SEED: u64 = 0x6566_6665_6374_7321;
+
+/// The one place a stored variant name becomes a [`Variant`]. Names that
+/// are not built-in variants (external servers measured by `drive --name`)
+/// have no axes, so no comparisons.
+pub fn parse_variant(name: &str) -> Option<Variant> {
+    name.parse().ok()
+}
+
+/// The axis along which a comparison's two variants differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Axis {
+    /// Backend, e.g. the epoll trigger mode: ET against LT.
+    Backend,
+    /// Read policy: short-read stopping against draining.
+    ReadPolicy,
+    /// Copy strategy: writev against rw, splice against writev.
+    Copy,
+}
+
+/// Position of each axis member in its declared order; a comparison goes
+/// one step along it.
+fn backend_rank(backend: Backend) -> usize {
+    Backend::ALL
+        .iter()
+        .position(|b| *b == backend)
+        .expect("every backend is in Backend::ALL")
+}
+
+fn copy_rank(copy: CopyMode) -> usize {
+    CopyMode::ALL
+        .iter()
+        .position(|c| *c == copy)
+        .expect("every copy mode is in CopyMode::ALL")
+}
+
+fn read_policy_rank(policy: ReadPolicy) -> usize {
+    match policy {
+        ReadPolicy::Backend => 0,
+        ReadPolicy::StopOnShortRead => 1,
+    }
+}
+
+/// How verdicts name a variant's member of `axis`, e.g. `ET`, `writev`.
+fn axis_label(axis: Axis, v: Variant) -> String {
+    match axis {
+        Axis::Backend => v.backend.name().to_uppercase(),
+        Axis::Copy => v.copy.name().to_string(),
+        Axis::ReadPolicy => match v.read_policy {
+            ReadPolicy::Backend => "draining".to_string(),
+            ReadPolicy::StopOnShortRead => "short-read stopping".to_string(),
+        },
+    }
+}
+
+/// The axis along which `b` is one step after `a`, if they differ in that
+/// axis only. Backend and copy comparisons are between variants with the
+/// backend's own read policy: a refinement (short-read stopping) is
+/// compared with what it refines, not across the other axes.
+fn one_step(a: Variant, b: Variant) -> Option<Axis> {
+    let differing = [
+        (Axis::Backend, a.backend != b.backend),
+        (Axis::ReadPolicy, a.read_policy != b.read_policy),
+        (Axis::Copy, a.copy != b.copy),
+    ];
+    let mut axes = differing.iter().filter(|(_, d)| *d).map(|(axis, _)| *axis);
+    let axis = axes.next()?;
+    if axes.next().is_some() {
+        return None;
+    }
+    let next = match axis {
+        Axis::Backend => backend_rank(b.backend) == backend_rank(a.backend) + 1,
+        Axis::ReadPolicy => read_policy_rank(b.read_policy) == read_policy_rank(a.read_policy) + 1,
+        Axis::Copy => copy_rank(b.copy) == copy_rank(a.copy) + 1,
+    };
+    let own_policy = axis == Axis::ReadPolicy || a.read_policy == ReadPolicy::Backend;
+    (next && own_policy).then_some(axis)
+}
+
+/// Which variant is compared with which: `(axis, A, B)`, the ratio being
+/// B/A. Ordered by axis, then by the step along it, then by B's place in
+/// [`Variant::ALL`].
+pub fn comparisons(variants: &[Variant]) -> Vec<(Axis, Variant, Variant)> {
+    let order = |v: &Variant| Variant::ALL.iter().position(|w| w == v);
+    let step = |axis: Axis, a: &Variant| match axis {
+        Axis::Backend => backend_rank(a.backend),
+        Axis::ReadPolicy => read_policy_rank(a.read_policy),
+        Axis::Copy => copy_rank(a.copy),
+    };
+    let mut out: Vec<(Axis, Variant, Variant)> = variants
+        .iter()
+        .flat_map(|a| variants.iter().map(move |b| (*a, *b)))
+        .filter_map(|(a, b)| one_step(a, b).map(|axis| (axis, a, b)))
+        .collect();
+    out.sort_by_key(|(axis, a, b)| (*axis, step(*axis, a), order(b)));
+    out
+}
+
+/// Two variants of one case, compared as B/A.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Comparison {
+    pub axis: Axis,
+    /// A, e.g. `lt-rw`.
+    pub baseline_variant: String,
+    /// B, e.g. `et-rw`.
+    pub variant: String,
+    /// How verdicts name A and B on the axis, e.g. `LT` and `ET`.
+    pub baseline_label: String,
+    pub variant_label: String,
+}
+
+impl Comparison {
+    fn of(axis: Axis, a: Variant, b: Variant) -> Comparison {
+        Comparison {
+            axis,
+            baseline_variant: a.name(),
+            variant: b.name(),
+            baseline_label: axis_label(axis, a),
+            variant_label: axis_label(axis, b),
+        }
+    }
+
+    /// `B / A`, e.g. `et-rw / lt-rw`.
+    pub fn name(&self) -> String {
+        format!("{} / {}", self.variant, self.baseline_variant)
+    }
+}
+
+/// A ratio B/A with its bootstrap interval.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct RatioInterval {
+    /// B over A: the ratio of geometric means over repetitions.
+    pub ratio: f64,
+    /// Lower bound of the [`CONFIDENCE_PERCENT`] interval of the ratio.
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// Half the interval's width relative to the ratio, percent: the
+    /// precision of the effect.
+    pub ci_half_width_percent: f64,
+    /// Repetitions behind the interval: pairs, or the smaller side when
+    /// unpaired.
+    pub repetitions: u32,
+}
+
+/// What an interval says about B against A.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// The interval lies above 1.
+    Higher,
+    /// The interval lies below 1.
+    Lower,
+    /// The interval contains 1.
+    NoDifference,
+}
+
+impl RatioInterval {
+    pub fn change(&self) -> Change {
+        if self.ci_low > 1.0 {
+            Change::Higher
+        } else if self.ci_high < 1.0 {
+            Change::Lower
+        } else {
+            Change::NoDifference
+        }
+    }
+
+    /// The largest deviation of the interval's bounds from 1, percent: no
+    /// difference larger than this is compatible with the data.
+    pub fn largest_deviation_percent(&self) -> f64 {
+        (self.ci_low - 1.0).abs().max((self.ci_high - 1.0).abs()) * 100.0
+    }
+
+    /// Whether B is better than A beyond the interval (`None`: no
+    /// difference).
+    pub fn b_is_better(&self, better: Better) -> Option<bool> {
+        match (self.change(), better) {
+            (Change::NoDifference, _) => None,
+            (Change::Higher, Better::Higher) | (Change::Lower, Better::Lower) => Some(true),
+            _ => Some(false),
+        }
+    }
+}
+
+/// Why there is no interval.
+pub type NotEnoughData = String;
+
+fn checked_logs(values: &[f64], side: &str) -> Result<Vec<f64>, NotEnoughData> {
+    if values.len() < MIN_REPETITIONS {
+        return Err(format!(
+            "{} repetition{} of {side}, at least {MIN_REPETITIONS} needed",
+            values.len(),
+            if values.len() == 1 { "" } else { "s" }
+        ));
+    }
+    values
+        .iter()
+        .map(|v| {
+            if v.is_finite() && *v > 0.0 {
+                Ok(v.ln())
+            } else {
+                Err(format!("{side} has a repetition at {v}: no ratio"))
+            }
+        })
+        .collect()
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64
+}
+
+/// Mean of a resample of `values` (drawn with replacement).
+fn resampled_mean(values: &[f64], rng: &mut ChaCha8Rng) -> f64 {
+    // u32 draws: the same sequence on 32- and 64-bit platforms.
+    let index = Uniform::new(0u32, values.len() as u32).expect("at least one value");
+    let sum: f64 = (0..values.len())
+        .map(|_| values[index.sample(rng) as usize])
+        .sum();
+    sum / values.len() as f64
+}
+
+/// The interval from the log-ratio estimate and its bootstrap replicates.
+fn interval(estimate: f64, mut replicates: Vec<f64>, repetitions: usize) -> RatioInterval {
+    replicates.sort_by(f64::total_cmp);
+    let tail = (100.0 - CONFIDENCE_PERCENT) / 200.0;
+    let n = replicates.len();
+    let low = replicates[(tail * n as f64).floor() as usize];
+    let high = replicates[((1.0 - tail) * n as f64).ceil() as usize - 1];
+    let ratio = estimate.exp();
+    let (ci_low, ci_high) = (low.exp(), high.exp());
+    RatioInterval {
+        ratio,
+        ci_low,
+        ci_high,
+        ci_half_width_percent: (ci_high - ci_low) / 2.0 / ratio * 100.0,
+        repetitions: repetitions as u32,
+    }
+}
+
+/// B/A over paired repetitions (`a[i]` and `b[i]` measured in the same
+/// round): the geometric mean of the per-pair ratios, and the percentile
+/// bootstrap over pairs.
+pub fn paired_interval(a: &[f64], b: &[f64]) -> Result<RatioInterval, NotEnoughData> {
+    assert_eq!(a.len(), b.len(), "paired values come in pairs");
+    let log_a = checked_logs(a, "A")?;
+    let log_b = checked_logs(b, "B")?;
+    let log_ratios: Vec<f64> = log_b.iter().zip(&log_a).map(|(b, a)| b - a).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(BOOTSTRAP_SEED);
+    let replicates = (0..RESAMPLES)
+        .map(|_| resampled_mean(&log_ratios, &mut rng))
+        .collect();
+    Ok(interval(mean(&log_ratios), replicates, log_ratios.len()))
+}
+
+/// B/A over two independent sets of repetitions: the ratio of geometric
+/// means, each side resampled on its own.
+pub fn unpaired_interval(a: &[f64], b: &[f64]) -> Result<RatioInterval, NotEnoughData> {
+    let log_a = checked_logs(a, "A")?;
+    let log_b = checked_logs(b, "B")?;
+    let mut rng = ChaCha8Rng::seed_from_u64(BOOTSTRAP_SEED);
+    let replicates = (0..RESAMPLES)
+        .map(|_| resampled_mean(&log_b, &mut rng) - resampled_mean(&log_a, &mut rng))
+        .collect();
+    Ok(interval(
+        mean(&log_b) - mean(&log_a),
+        replicates,
+        log_a.len().min(log_b.len()),
+    ))
+}
+
+/// The figures effects are given for, in the order reports show them:
+/// `(registry name, headline)`. Headline effects are the ones a precision
+/// target applies to. Bulk cases are judged by payload throughput instead
+/// of requests per second.
+pub fn effect_figures(shape: &Shape) -> [(&'static Figure, bool); 5] {
+    let throughput = match shape {
+        Shape::Bulk { .. } => "payload_megabytes_per_second",
+        _ => "requests_per_second",
+    };
+    [
+        (registry_figure("server_cpu_us_per_request"), true),
+        (registry_figure(throughput), true),
+        (registry_figure("p50_latency_us"), false),
+        (registry_figure("p99_latency_us"), false),
+        (registry_figure("syscalls_per_request_total"), false),
+    ]
+}
+
+fn registry_figure(name: &str) -> &'static Figure {
+    FIGURES
+        .iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("figure `{name}` is not in the registry"))
+}
+
+/// One figure's effect in one comparison.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Effect {
+    pub comparison: Comparison,
+    /// Registry name of the figure, e.g. `server_cpu_us_per_request`.
+    pub figure: &'static str,
+    /// A headline effect: what a precision target applies to.
+    pub headline: bool,
+    /// `None`: not enough data ([`Effect::verdict`] says why).
+    #[serde(flatten)]
+    pub interval: Option<RatioInterval>,
+    /// The sentence to cite.
+    pub verdict: String,
+}
+
+/// Per-repetition figures of one variant result: its passed repetitions
+/// by index, each summarised alone.
+pub struct RepetitionFigures {
+    by_index: BTreeMap<u32, Summary>,
+}
+
+impl RepetitionFigures {
+    pub fn of(v: &VariantResult) -> RepetitionFigures {
+        RepetitionFigures {
+            by_index: v
+                .repetitions
+                .iter()
+                .filter(|r| r.status == Status::Passed)
+                .filter_map(|r| Some((r.index, summarize(std::slice::from_ref(r))?)))
+                .collect(),
+        }
+    }
+
+    /// `figure` in each passed repetition that has it, by index.
+    pub fn values(&self, figure: &Figure) -> BTreeMap<u32, f64> {
+        self.by_index
+            .iter()
+            .filter_map(|(i, s)| Some((*i, (figure.pick)(s)?.median)))
+            .collect()
+    }
+}
+
+fn failure(v: &VariantResult) -> Option<String> {
+    // Validation guarantees a failed result has reasons.
+    (v.status == Status::Failed)
+        .then(|| format!("`{}` failed ({})", v.variant, v.failure_reasons.join("; ")))
+}
+
+/// The paired interval of `figure` between two variant results.
+fn paired_effect(
+    (a, a_figures): (&VariantResult, &RepetitionFigures),
+    (b, b_figures): (&VariantResult, &RepetitionFigures),
+    figure: &Figure,
+) -> Result<RatioInterval, NotEnoughData> {
+    if let Some(reason) = failure(a).or_else(|| failure(b)) {
+        return Err(reason);
+    }
+    let a_values = a_figures.values(figure);
+    let b_values = b_figures.values(figure);
+    for (v, values) in [(a, &a_values), (b, &b_values)] {
+        if values.is_empty() {
+            return Err(format!("`{}` has no {} figures", v.variant, figure.name));
+        }
+    }
+    let (pa, pb): (Vec<f64>, Vec<f64>) = a_values
+        .iter()
+        .filter_map(|(i, va)| Some((*va, *b_values.get(i)?)))
+        .unzip();
+    if pa.len() < MIN_REPETITIONS {
+        return Err(format!(
+            "{} paired repetition{}, at least {MIN_REPETITIONS} needed",
+            pa.len(),
+            if pa.len() == 1 { "" } else { "s" }
+        ));
+    }
+    paired_interval(&pa, &pb)
+}
+
+/// Every effect of one case, in [`comparisons`] order, each with the
+/// figures of [`effect_figures`]. Variants the case did not run have no
+/// comparisons; variants that failed have effects without numbers.
+pub fn case_effects(case: &CaseResult) -> Vec<Effect> {
+    let present: Vec<(Variant, &VariantResult)> = case
+        .variants
+        .iter()
+        .filter_map(|v| Some((parse_variant(&v.variant)?, v)))
+        .collect();
+    let variants: Vec<Variant> = present.iter().map(|(v, _)| *v).collect();
+    let figures: Vec<RepetitionFigures> = present
+        .iter()
+        .map(|(_, v)| RepetitionFigures::of(v))
+        .collect();
+    let find = |variant: Variant| {
+        let i = variants
+            .iter()
+            .position(|v| *v == variant)
+            .expect("present");
+        (present[i].1, &figures[i])
+    };
+    let mut out = Vec::new();
+    for (axis, a, b) in comparisons(&variants) {
+        let comparison = Comparison::of(axis, a, b);
+        for (figure, headline) in effect_figures(&case.case.shape) {
+            let interval = paired_effect(find(a), find(b), figure);
+            out.push(Effect {
+                verdict: verdict(&comparison, figure, &interval),
+                comparison: comparison.clone(),
+                figure: figure.name,
+                headline,
+                interval: interval.ok(),
+            });
+        }
+    }
+    out
+}
+
+/// The effects of one case.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CaseEffects {
+    /// The case label, e.g. `pingpong-64b-64conn`.
+    pub case: String,
+    pub effects: Vec<Effect>,
+}
+
+/// Every case's effects, in the results' case order.
+pub fn effects(results: &ResultsFile) -> Vec<CaseEffects> {
+    results
+        .cases
+        .iter()
+        .map(|case| CaseEffects {
+            case: case.label.clone(),
+            effects: case_effects(case),
+        })
+        .collect()
+}
+
+/// Formats a percentage as verdicts write it.
+pub fn percent(value: f64) -> String {
+    if value.abs() >= 100.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.1}")
+    }
+}
+
+/// How a verdict words an increase and a decrease of a figure:
+/// `(verb, more, less, what)` reads "B costs 4.1% more server CPU per
+/// request than A".
+fn wording(figure: &Figure) -> (&'static str, &'static str, &'static str, &'static str) {
+    match figure.name {
+        "server_cpu_us_per_request" => ("costs", "more", "less", "server CPU per request"),
+        "syscalls_per_request_total" => ("makes", "more", "fewer", "syscalls per request"),
+        "requests_per_second" => ("serves", "more", "fewer", "requests per second"),
+        "payload_megabytes_per_second" => ("moves", "more", "less", "payload per second"),
+        "p50_latency_us" => ("has", "higher", "lower", "p50 latency"),
+        "p99_latency_us" => ("has", "higher", "lower", "p99 latency"),
+        _ => ("has", "higher", "lower", figure.name),
+    }
+}
+
+/// How verdicts and charts name a figure, e.g. `server CPU per request`.
+pub fn figure_phrase(figure: &Figure) -> &'static str {
+    wording(figure).3
+}
+
+/// The sentence for one effect: a direction only when the interval
+/// excludes 1, otherwise the largest difference the data leaves open.
+pub fn verdict(
+    comparison: &Comparison,
+    figure: &Figure,
+    interval: &Result<RatioInterval, NotEnoughData>,
+) -> String {
+    let interval = match interval {
+        Ok(interval) => interval,
+        Err(reason) => return format!("not enough data: {reason}"),
+    };
+    let (verb, more, less, what) = wording(figure);
+    let (b, a) = (&comparison.variant_label, &comparison.baseline_label);
+    // The change and its interval in the change's direction, percent.
+    let (word, change, low, high) = match interval.change() {
+        Change::NoDifference => {
+            return format!(
+                "no difference larger than ±{}%",
+                percent(interval.largest_deviation_percent())
+            );
+        }
+        Change::Higher => (
+            more,
+            interval.ratio - 1.0,
+            interval.ci_low - 1.0,
+            interval.ci_high - 1.0,
+        ),
+        Change::Lower => (
+            less,
+            1.0 - interval.ratio,
+            1.0 - interval.ci_high,
+            1.0 - interval.ci_low,
+        ),
+    };
+    let ci = format!(
+        "({CONFIDENCE_PERCENT:.0}% CI {}–{}%)",
+        percent(low * 100.0),
+        percent(high * 100.0)
+    );
+    let change = percent(change * 100.0);
+    if figure.name == "server_cpu_us_per_request" && interval.change() == Change::Lower {
+        // "ET saves 4.1% of LT's server CPU per request" reads better than
+        // "costs 4.1% less".
+        return format!("{b} saves {change}% of {a}'s {what} {ci}");
+    }
+    format!("{b} {verb} {change}% {word} {what} than {a} {ci}")
+}
+
+/// How precisely a case's headline effects are known.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HeadlinePrecision {
+    /// The widest interval half-width among headline effects with an
+    /// interval, percent, with the effect's comparison and figure.
+    pub widest_half_width_percent: Option<f64>,
+    pub widest: Option<(String, &'static str)>,
+    /// Headline effects without an interval: `(comparison, figure)`.
+    pub without_interval: Vec<(String, &'static str)>,
+}
+
+/// The widest CI half-width over `effects`' headline effects (one case's,
+/// as [`case_effects`] returns them), for a precision target.
+pub fn headline_precision(effects: &[Effect]) -> HeadlinePrecision {
+    let mut out = HeadlinePrecision::default();
+    for effect in effects.iter().filter(|e| e.headline) {
+        let id = (effect.comparison.name(), effect.figure);
+        match &effect.interval {
+            Some(i) if out.widest_half_width_percent < Some(i.ci_half_width_percent) => {
+                out.widest_half_width_percent = Some(i.ci_half_width_percent);
+                out.widest = Some(id);
+            }
+            Some(_) => {}
+            None => out.without_interval.push(id),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,301 @@
+use super::*;
+use crate::protocol::Protocol;
+use crate::results::aggregate::finish_variant;
+use crate::results::fixture;
+use crate::results::{CaseResult, Repetition};
+use crate::server::report::{ReportKind, ServerReport};
+
+/// A passed repetition of `requests` requests with `cpu_us` server CPU per
+/// request; the rest is the unit fixture's.
+fn repetition(index: u32, requests: u64, cpu_us: f64) -> Repetition {
+    let mut rep = fixture::passed_repetition(index, requests, 64, 50.0);
+    let mut thread = fixture::server_window(requests, 64, 1, 1).threads[0].clone();
+    thread.usage.cpu_user_seconds = cpu_us * 0.6e-6 * requests as f64;
+    thread.usage.cpu_system_seconds = cpu_us * 0.4e-6 * requests as f64;
+    rep.server_window = Some(ServerReport::new(
+        ReportKind::Snapshot,
+        "lt-rw".into(),
+        Protocol::Frame,
+        vec![thread],
+    ));
+    rep
+}
+
+/// Run-to-run drift shared by the variants of one round (they run
+/// interleaved), up to ±4 %.
+fn drift(i: u32) -> f64 {
+    1.0 + 0.04 * (i as f64 * 1.7).sin()
+}
+
+/// Noise of one variant's own window, up to ±0.5 %.
+fn own_noise(i: u32, variant: u32) -> f64 {
+    1.0 + 0.005 * (i as f64 * 3.1 + variant as f64 * 0.9).sin()
+}
+
+/// `lt-rw` and `et-rw` over `repetitions` rounds, et-rw's server CPU per
+/// request `effect` times lt-rw's.
+fn case_with_effect(effect: f64, repetitions: u32) -> CaseResult {
+    let variant = |name: &str, id: u32, factor: f64| {
+        let reps = (0..repetitions)
+            .map(|i| repetition(i, 1000, 10.0 * factor * drift(i) * own_noise(i, id)))
+            .collect();
+        finish_variant(name, repetitions, reps, None)
+    };
+    CaseResult {
+        profile: "synthetic".into(),
+        label: "synthetic".into(),
+        case: fixture::case("synthetic", 64),
+        variants: vec![variant("lt-rw", 0, 1.0), variant("et-rw", 1, effect)],
+    }
+}
+
+fn cpu_effect(effects: &[Effect]) -> &Effect {
+    effects
+        .iter()
+        .find(|e| e.figure == "server_cpu_us_per_request" && e.comparison.name() == "et-rw / lt-rw")
+        .expect("the ET vs LT server CPU effect")
+}
+
+#[test]
+fn the_comparisons_come_from_the_axes() {
+    let names: Vec<String> = comparisons(&Variant::ALL)
+        .into_iter()
+        .map(|(_, a, b)| format!("{b}/{a}"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "et-rw/lt-rw",
+            "et-writev/lt-writev",
+            "et-splice/lt-splice",
+            "et-rw-shortread/et-rw",
+            "et-writev-shortread/et-writev",
+            "lt-writev/lt-rw",
+            "et-writev/et-rw",
+            "lt-splice/lt-writev",
+            "et-splice/et-writev",
+        ]
+    );
+    // Only what the case ran is compared.
+    let some = ["lt-rw", "et-rw", "et-splice"].map(|n| parse_variant(n).unwrap());
+    assert_eq!(comparisons(&some).len(), 1);
+}
+
+#[test]
+fn a_five_percent_effect_is_found() {
+    let effects = case_effects(&case_with_effect(1.05, 10));
+    let effect = cpu_effect(&effects);
+    let interval = effect.interval.expect("an interval");
+    assert!(
+        interval.ci_low > 1.0 && interval.ci_low <= 1.05 && interval.ci_high >= 1.05,
+        "{interval:?}"
+    );
+    assert!((interval.ratio - 1.05).abs() < 0.005, "{interval:?}");
+    assert_eq!(interval.change(), Change::Higher);
+    assert_eq!(interval.repetitions, 10);
+    assert!(
+        effect
+            .verdict
+            .starts_with("ET costs 5.0% more server CPU per request than LT (95% CI "),
+        "{}",
+        effect.verdict
+    );
+    // The 4 % drift cancels in the pairs: the interval is much narrower
+    // than the spread of either variant.
+    assert!(interval.ci_half_width_percent < 1.0, "{interval:?}");
+    // Every figure of every comparison the two variants allow.
+    assert_eq!(effects.len(), 5);
+}
+
+#[test]
+fn no_effect_is_not_a_verdict() {
+    let effects = case_with_effect(1.0, 10);
+    let effects = case_effects(&effects);
+    let effect = cpu_effect(&effects);
+    let interval = effect.interval.expect("an interval");
+    assert!(
+        interval.ci_low <= 1.0 && interval.ci_high >= 1.0,
+        "{interval:?}"
+    );
+    assert_eq!(interval.change(), Change::NoDifference);
+    let bound = percent(interval.largest_deviation_percent());
+    assert_eq!(
+        effect.verdict,
+        format!("no difference larger than ±{bound}%")
+    );
+    // Identical counts: a ratio of exactly 1 with no width.
+    let syscalls = effects
+        .iter()
+        .find(|e| e.figure == "syscalls_per_request_total")
+        .unwrap();
+    let interval = syscalls.interval.unwrap();
+    assert_eq!(
+        (interval.ci_low, interval.ratio, interval.ci_high),
+        (1.0, 1.0, 1.0)
+    );
+    assert_eq!(syscalls.verdict, "no difference larger than ±0.0%");
+}
+
+#[test]
+fn pairing_narrows_the_interval() {
+    let case = case_with_effect(1.05, 10);
+    let values = |v: usize| -> Vec<f64> {
+        RepetitionFigures::of(&case.variants[v])
+            .values(registry_figure("server_cpu_us_per_request"))
+            .into_values()
+            .collect()
+    };
+    let paired = paired_interval(&values(0), &values(1)).unwrap();
+    let unpaired = unpaired_interval(&values(0), &values(1)).unwrap();
+    assert!(
+        (paired.ratio - unpaired.ratio).abs() < 1e-12,
+        "one estimator"
+    );
+    assert!(
+        unpaired.ci_half_width_percent > 3.0 * paired.ci_half_width_percent,
+        "{paired:?} {unpaired:?}"
+    );
+}
+
+#[test]
+fn a_failed_variant_gives_no_number() {
+    let mut case = case_with_effect(1.05, 10);
+    case.variants[1] = finish_variant("et-rw", 3, vec![fixture::failed_repetition(0)], None);
+    let effects = case_effects(&case);
+    assert_eq!(effects.len(), 5);
+    for effect in &effects {
+        assert_eq!(effect.interval, None);
+        assert_eq!(
+            effect.verdict,
+            "not enough data: `et-rw` failed (1 payload mismatch)"
+        );
+    }
+    let json = serde_json::to_value(&effects[0]).unwrap();
+    assert!(json.get("ratio").is_none(), "{json}");
+}
+
+#[test]
+fn fewer_than_three_pairs_give_no_number() {
+    let mut case = case_with_effect(1.5, 3);
+    case.variants[1].repetitions.truncate(2);
+    let effects = case_effects(&case);
+    assert_eq!(cpu_effect(&effects).interval, None);
+    assert_eq!(
+        cpu_effect(&effects).verdict,
+        "not enough data: 2 paired repetitions, at least 3 needed"
+    );
+    // Three pairs are enough.
+    let effects = case_effects(&case_with_effect(1.5, 3));
+    assert_eq!(
+        cpu_effect(&effects).interval.unwrap().change(),
+        Change::Higher
+    );
+    // Repetitions pair by index, not by position.
+    let mut case = case_with_effect(1.5, 5);
+    case.variants[0].repetitions.remove(0);
+    case.variants[1].repetitions.remove(4);
+    let effects = case_effects(&case);
+    assert_eq!(cpu_effect(&effects).interval.unwrap().repetitions, 3);
+}
+
+#[test]
+fn same_input_same_output() {
+    let case = case_with_effect(1.02, 5);
+    let first = serde_json::to_string(&case_effects(&case)).unwrap();
+    let second = serde_json::to_string(&case_effects(&case)).unwrap();
+    assert_eq!(first, second);
+    // Pinned: a change of generator, seed or method shows here.
+    let interval = cpu_effect(&case_effects(&case)).interval.unwrap();
+    assert_eq!(
+        format!("{:.6} {:.6}", interval.ci_low, interval.ci_high),
+        "1.017485 1.024161"
+    );
+}
+
+#[test]
+fn verdicts_say_the_direction_and_the_interval() {
+    let comparison = Comparison::of(
+        Axis::Backend,
+        parse_variant("lt-rw").unwrap(),
+        parse_variant("et-rw").unwrap(),
+    );
+    let at = |ratio, ci_low, ci_high| {
+        Ok(RatioInterval {
+            ratio,
+            ci_low,
+            ci_high,
+            ci_half_width_percent: 0.0,
+            repetitions: 3,
+        })
+    };
+    let cpu = registry_figure("server_cpu_us_per_request");
+    assert_eq!(
+        verdict(&comparison, cpu, &at(1.041, 1.020, 1.063)),
+        "ET costs 4.1% more server CPU per request than LT (95% CI 2.0–6.3%)"
+    );
+    assert_eq!(
+        verdict(&comparison, cpu, &at(0.959, 0.937, 0.980)),
+        "ET saves 4.1% of LT's server CPU per request (95% CI 2.0–6.3%)"
+    );
+    assert_eq!(
+        verdict(&comparison, cpu, &at(1.01, 0.968, 1.02)),
+        "no difference larger than ±3.2%"
+    );
+    assert_eq!(
+        verdict(
+            &comparison,
+            registry_figure("requests_per_second"),
+            &at(0.9, 0.85, 0.95)
+        ),
+        "ET serves 10.0% fewer requests per second than LT (95% CI 5.0–15.0%)"
+    );
+    assert_eq!(
+        verdict(
+            &comparison,
+            registry_figure("p99_latency_us"),
+            &at(1.5, 1.2, 2.5)
+        ),
+        "ET has 50.0% higher p99 latency than LT (95% CI 20.0–150%)"
+    );
+}
+
+#[test]
+fn bulk_cases_are_judged_by_payload_throughput() {
+    let names = |shape: &Shape| effect_figures(shape).map(|(f, _)| f.name);
+    assert!(names(&Shape::PingPong).contains(&"requests_per_second"));
+    let bulk = names(&Shape::Bulk { window_bytes: 1 });
+    assert!(bulk.contains(&"payload_megabytes_per_second"));
+    assert!(!bulk.contains(&"requests_per_second"));
+    for (figure, _) in effect_figures(&Shape::PingPong) {
+        assert!(figure.better.is_some(), "{}", figure.name);
+    }
+}
+
+#[test]
+fn headline_precision_is_the_widest_headline_interval() {
+    let mut case = case_with_effect(1.05, 10);
+    case.variants.push(finish_variant(
+        "et-writev",
+        3,
+        vec![fixture::failed_repetition(0)],
+        None,
+    ));
+    let effects = case_effects(&case);
+    let precision = headline_precision(&effects);
+    let widest = effects
+        .iter()
+        .filter(|e| e.headline)
+        .filter_map(|e| e.interval)
+        .map(|i| i.ci_half_width_percent)
+        .fold(0.0, f64::max);
+    assert_eq!(precision.widest_half_width_percent, Some(widest));
+    assert!(widest > 0.0);
+    // et-writev failed: its comparison with et-rw has no headline interval.
+    assert_eq!(
+        precision.without_interval,
+        [
+            ("et-writev / et-rw".to_string(), "server_cpu_us_per_request"),
+            ("et-writev / et-rw".to_string(), "requests_per_second"),
+        ]
+    );
+}

@@ -53,13 +53,6 @@ pub const CONFIDENCE_PERCENT: f64 = 95.0;
 /// The bootstrap generator's seed: fixed, so output is deterministic.
 const BOOTSTRAP_SEED: u64 = 0x6566_6665_6374_7321;
 
-/// The one place a stored variant name becomes a [`Variant`]. Names that
-/// are not built-in variants (external servers measured by `drive --name`)
-/// have no axes, so no comparisons.
-pub fn parse_variant(name: &str) -> Option<Variant> {
-    name.parse().ok()
-}
-
 /// The axis along which a comparison's two variants differ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -432,7 +425,8 @@ pub fn case_effects(case: &CaseResult) -> Vec<Effect> {
     let present: Vec<(Variant, &VariantResult)> = case
         .variants
         .iter()
-        .filter_map(|v| Some((parse_variant(&v.variant)?, v)))
+        // External servers (`drive --name`) have no axes: no comparisons.
+        .filter_map(|v| Some((v.variant.builtin()?, v)))
         .collect();
     let variants: Vec<Variant> = present.iter().map(|(v, _)| *v).collect();
     let figures: Vec<RepetitionFigures> = present

@@ -39,7 +39,7 @@ fn case_with_effect(effect: f64, repetitions: u32) -> CaseResult {
         let reps = (0..repetitions)
             .map(|i| repetition(i, 1000, 10.0 * factor * drift(i) * own_noise(i, id)))
             .collect();
-        finish_variant(name, repetitions, reps, None)
+        finish_variant(&name.into(), repetitions, reps, None)
     };
     CaseResult {
         profile: "synthetic".into(),
@@ -77,7 +77,7 @@ fn the_comparisons_come_from_the_axes() {
         ]
     );
     // Only what the case ran is compared.
-    let some = ["lt-rw", "et-rw", "et-splice"].map(|n| parse_variant(n).unwrap());
+    let some = ["lt-rw", "et-rw", "et-splice"].map(|n| n.parse::<Variant>().unwrap());
     assert_eq!(comparisons(&some).len(), 1);
 }
 
@@ -160,7 +160,12 @@ fn pairing_narrows_the_interval() {
 #[test]
 fn a_failed_variant_gives_no_number() {
     let mut case = case_with_effect(1.05, 10);
-    case.variants[1] = finish_variant("et-rw", 3, vec![fixture::failed_repetition(0)], None);
+    case.variants[1] = finish_variant(
+        &"et-rw".into(),
+        3,
+        vec![fixture::failed_repetition(0)],
+        None,
+    );
     let effects = case_effects(&case);
     assert_eq!(effects.len(), 5);
     for effect in &effects {
@@ -216,8 +221,8 @@ fn same_input_same_output() {
 fn verdicts_say_the_direction_and_the_interval() {
     let comparison = Comparison::of(
         Axis::Backend,
-        parse_variant("lt-rw").unwrap(),
-        parse_variant("et-rw").unwrap(),
+        "lt-rw".parse::<Variant>().unwrap(),
+        "et-rw".parse::<Variant>().unwrap(),
     );
     let at = |ratio, ci_low, ci_high| {
         Ok(RatioInterval {
@@ -275,7 +280,7 @@ fn bulk_cases_are_judged_by_payload_throughput() {
 fn headline_precision_is_the_widest_headline_interval() {
     let mut case = case_with_effect(1.05, 10);
     case.variants.push(finish_variant(
-        "et-writev",
+        &"et-writev".into(),
         3,
         vec![fixture::failed_repetition(0)],
         None,

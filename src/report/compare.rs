@@ -5,9 +5,9 @@
 //! a verdict only when the interval excludes 1.
 //!
 //! The method is the effects' ([`crate::results::effects`]): the ratio of
-//! geometric means over repetitions and a percentile bootstrap, here
-//! unpaired ([`unpaired_interval`]): the two runs' repetitions were not
-//! measured together, so each run's are resampled on their own. Fewer than
+//! geometric means over repetitions and a t interval on the logs, here
+//! unpaired ([`unpaired_interval`], Welch): the two runs' repetitions were
+//! not measured together. Fewer than
 //! [`MIN_REPETITIONS`] repetitions on a side give "not enough data".
 
 use std::fmt::Write;
@@ -179,8 +179,8 @@ pub fn compare_markdown(a: &ResultsFile, a_name: &str, b: &ResultsFile, b_name: 
     let _ = writeln!(
         md,
         "How to read: cells are the median over repetitions with [min–max]; **B/A** is the ratio of B's \
-         geometric mean over repetitions to A's, with its {CONFIDENCE_PERCENT:.0}% bootstrap interval (each run's \
-         repetitions resampled on their own; README: Methodology). A verdict is given only when the interval \
+         geometric mean over repetitions to A's, with its {CONFIDENCE_PERCENT:.0}% interval (Welch's t on the logs, \
+         the runs unpaired; README: Methodology). A verdict is given only when the interval \
          excludes 1: faster/slower for req/s, MB/s and latency, cheaper/costlier for syscalls and CPU per \
          request. Otherwise the row says how large a difference the runs leave open (\"no difference larger \
          than ±x%\": the farther bound of the interval from 1). Fewer than {MIN_REPETITIONS} repetitions on a \

@@ -335,7 +335,7 @@ fn effects_table(out: &mut String, effects: &[Effect]) {
     let _ = writeln!(out, "### Effects\n");
     let _ = writeln!(
         out,
-        "B/A: ratio of geometric means over repetitions paired by index, with its {CONFIDENCE_PERCENT:.0}% bootstrap interval (README: Methodology).\n"
+        "B/A: ratio of geometric means over repetitions paired by index, with its {CONFIDENCE_PERCENT:.0}% interval (Student's t on the paired log-ratios; README: Methodology).\n"
     );
     let _ = writeln!(
         out,

@@ -209,12 +209,30 @@ fn same_input_same_output() {
     let first = serde_json::to_string(&case_effects(&case)).unwrap();
     let second = serde_json::to_string(&case_effects(&case)).unwrap();
     assert_eq!(first, second);
-    // Pinned: a change of generator, seed or method shows here.
-    let interval = cpu_effect(&case_effects(&case)).interval.unwrap();
-    assert_eq!(
-        format!("{:.6} {:.6}", interval.ci_low, interval.ci_high),
-        "1.017485 1.024161"
-    );
+}
+
+/// Textbook values, computed independently (Python's statistics module):
+/// three pairs with ratios 1.1, 1.2, 1.3 give a geometric mean of 1.1972
+/// and, with t(2) = 4.303, the interval 0.9728–1.4734.
+#[test]
+fn the_paired_interval_is_students_t_on_the_log_ratios() {
+    let interval = paired_interval(&[1.0, 2.0, 4.0], &[1.1, 2.4, 5.2]).unwrap();
+    let close = |got: f64, want: f64| (got - want).abs() < 5e-4;
+    assert!(close(interval.ratio, 1.19722), "{interval:?}");
+    assert!(close(interval.ci_low, 0.97281), "{interval:?}");
+    assert!(close(interval.ci_high, 1.47339), "{interval:?}");
+    assert_eq!(interval.repetitions, 3);
+}
+
+/// Welch: 4 against 3 repetitions, 4.96 degrees of freedom rounded down
+/// to 4 (t = 2.776).
+#[test]
+fn the_unpaired_interval_is_welchs_t_on_the_logs() {
+    let interval = unpaired_interval(&[10.0, 11.0, 12.0, 10.5], &[12.0, 12.5, 13.5]).unwrap();
+    let close = |got: f64, want: f64| (got - want).abs() < 5e-4;
+    assert!(close(interval.ratio, 1.16601), "{interval:?}");
+    assert!(close(interval.ci_low, 1.00944), "{interval:?}");
+    assert!(close(interval.ci_high, 1.34686), "{interval:?}");
 }
 
 #[test]

@@ -119,7 +119,7 @@ impl ChartKind for Effects {
             footer.insert(
                 2.min(footer.len()),
                 format!(
-                    "Points: B/A, ratio of geometric means over up to {repetitions} repetitions paired by index; whiskers: {CONFIDENCE_PERCENT:.0}% bootstrap interval."
+                    "Points: B/A, ratio of geometric means over up to {repetitions} repetitions paired by index; whiskers: {CONFIDENCE_PERCENT:.0}% t interval."
                 ),
             );
             plan.charts.push(Chart {

@@ -8,3 +8,4 @@
 pub mod charts;
 pub mod compare;
 pub mod export;
+pub mod findings;

@@ -35,12 +35,13 @@ pub trait Exporter {
     fn render(&self, results: &ResultsFile) -> Result<Vec<u8>, ExportError>;
 }
 
-/// results.json, results.csv and summary.md.
+/// results.json, results.csv, summary.md and findings.md.
 pub fn default_exporters() -> Vec<Box<dyn Exporter>> {
     vec![
         Box::new(json::JsonExporter),
         Box::new(csv::CsvExporter),
         Box::new(markdown::MarkdownExporter),
+        Box::new(super::findings::FindingsExporter),
     ]
 }
 

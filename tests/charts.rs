@@ -7,9 +7,12 @@ mod common;
 use epoll_bench::report::compare::Better;
 use std::path::{Path, PathBuf};
 
+use epoll_bench::report::charts::draw::LegendKey;
+use epoll_bench::report::charts::style::OKABE_ITO;
 use epoll_bench::report::charts::{
     ChartError, data, plan, render_charts, render_charts_with_notes, render_svg,
 };
+use plotters::style::RGBColor;
 
 fn file_names(paths: &[PathBuf]) -> Vec<String> {
     paths
@@ -366,4 +369,88 @@ fn driver_bound_points_are_ringed_and_the_cpu_crossover_ignores_them() {
     assert!(texts.contains("Ringed points: the driver was saturated"));
     // Two splice variants × the two throughput panels; none on server CPU.
     assert_eq!(svg.matches("r=\"9\"").count(), 4, "rings drawn");
+}
+
+/// The swatch colour of every legend entry of a chart.
+fn legend_colors(chart: &epoll_bench::report::charts::Chart) -> Vec<(String, RGBColor)> {
+    chart
+        .legend
+        .iter()
+        .filter_map(|(label, key)| match key {
+            LegendKey::Swatch(c) => Some((label.clone(), *c)),
+            LegendKey::Line(_) => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_syscall_kind_has_one_colour_in_every_chart_and_none_of_the_variants() {
+    let mut results = common::results();
+    // Take the most-called kinds out of one profile, so the two charts rank
+    // their kinds differently.
+    let dropped = ["epoll_wait", "read"];
+    for case in results
+        .cases
+        .iter_mut()
+        .filter(|c| c.profile == "pingpong-64b-1conn")
+    {
+        for v in &mut case.variants {
+            if let Some(server) = v.summary.as_mut().and_then(|s| s.server.as_mut()) {
+                server
+                    .syscalls_per_request
+                    .retain(|k, _| !dropped.contains(&k.as_str()));
+            }
+        }
+    }
+    let charts = plan(&results).unwrap().charts;
+    let legend_of = |stem: &str| {
+        legend_colors(charts.iter().find(|c| c.file_stem == stem).unwrap())
+    };
+    let narrow = legend_of("syscalls-per-request-pingpong-64b-1conn");
+    let full = legend_of("syscalls-per-request-pingpong-64b-64conn");
+    assert!(narrow.iter().all(|(k, _)| !dropped.contains(&k.as_str())));
+    assert!(full.iter().any(|(k, _)| k == "epoll_wait"));
+    let mut shared = 0;
+    for (kind, color) in &narrow {
+        if let Some((_, other)) = full.iter().find(|(k, _)| k == kind) {
+            assert_eq!(color, other, "{kind} changes colour between charts");
+            shared += 1;
+        }
+    }
+    assert!(shared >= 2, "{narrow:?} / {full:?}");
+    for (kind, color) in narrow.iter().chain(&full) {
+        assert!(
+            !OKABE_ITO.contains(color),
+            "{kind} is drawn in a variant colour"
+        );
+    }
+}
+
+#[test]
+fn percentile_curves_stop_where_the_sample_count_does() {
+    assert!((data::supported_percentile(257) - 96.108).abs() < 0.01);
+    assert!((data::supported_percentile(1_000_000) - 99.999).abs() < 1e-9);
+    assert_eq!(data::supported_percentile(5), 50.0);
+
+    let mut results = common::results();
+    let case = &mut results.cases[0];
+    let variant = &mut case.variants[0];
+    // A synthetic curve out to 99.9999 % from few samples; one repetition
+    // has fewer than the others, and that one decides.
+    let curve: Vec<(f64, f64)> = [0.0, 50.0, 90.0, 95.0, 96.0, 97.0, 99.0, 99.9, 99.9999]
+        .into_iter()
+        .map(|p| (p, 100.0 + p))
+        .collect();
+    for (i, repetition) in variant.repetitions.iter_mut().enumerate() {
+        let m = repetition.measurement.as_mut().unwrap();
+        m.latency.percentile_curve_us = curve.clone();
+        m.latency.samples = if i == 1 { 257 } else { 5000 };
+    }
+    let passed = data::passed(&results.cases[0]);
+    let p = passed
+        .iter()
+        .find(|p| p.variant.variant == results.cases[0].variants[0].variant)
+        .unwrap();
+    let percentiles: Vec<f64> = data::latency_curve(p).iter().map(|q| q.0).collect();
+    assert_eq!(percentiles, [0.0, 50.0, 90.0, 95.0, 96.0]);
 }

@@ -241,18 +241,39 @@ pub fn connection_groups(results: &ResultsFile) -> Vec<Vec<(&CaseResult, f64)>> 
         .collect()
 }
 
+/// The highest percentile `samples` latency samples support: the one with
+/// [`TAIL_SAMPLES_NEEDED`] samples above it, `100 × (1 − 10/N)`. Beyond it
+/// a curve shows a handful of samples (257 samples reach 99.6 % with one),
+/// not a tail. Never below the median, so a short repetition still shows it.
+pub fn supported_percentile(samples: u64) -> f64 {
+    let supported = 100.0 * (1.0 - TAIL_SAMPLES_NEEDED / samples.max(1) as f64);
+    supported.max(50.0)
+}
+
+/// Samples above the highest percentile a curve is drawn to.
+pub const TAIL_SAMPLES_NEEDED: f64 = 10.0;
+
 /// A latency percentile curve: `(percentile, median µs, min µs, max µs)`
 /// over repetitions, from the repetitions' HdrHistogram curves (or the
-/// summary's percentiles when no curve was recorded).
+/// summary's percentiles when no curve was recorded), cut at the
+/// [`supported_percentile`] of the repetition with the fewest samples.
 pub fn latency_curve(p: &Passed) -> Vec<(f64, f64, f64, f64)> {
-    let curves: Vec<&Vec<(f64, f64)>> = p
+    let measured: Vec<_> = p
         .variant
         .repetitions
         .iter()
         .filter_map(|r| r.measurement.as_ref())
-        .map(|m| &m.latency.percentile_curve_us)
-        .filter(|c| !c.is_empty())
+        .filter(|m| !m.latency.percentile_curve_us.is_empty())
         .collect();
+    let curves: Vec<&Vec<(f64, f64)>> = measured
+        .iter()
+        .map(|m| &m.latency.percentile_curve_us)
+        .collect();
+    let cut = measured
+        .iter()
+        .map(|m| m.latency.samples)
+        .min()
+        .map_or(100.0, supported_percentile);
     if curves.is_empty() {
         let s = p.summary;
         return [
@@ -268,7 +289,7 @@ pub fn latency_curve(p: &Passed) -> Vec<(f64, f64, f64, f64)> {
     // Percentiles present in every repetition's curve (curves share their
     // percentile steps; a shorter one only lacks the far tail).
     let mut out = Vec::new();
-    for (pct, _) in curves[0] {
+    for (pct, _) in curves[0].iter().filter(|(pct, _)| *pct <= cut + 1e-9) {
         let values: Vec<f64> = curves
             .iter()
             .filter_map(|c| {

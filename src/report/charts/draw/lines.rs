@@ -7,7 +7,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{DrawResult, OrMessage, error_bar, log_ticks};
 use crate::report::charts::style::{
-    Dash, LABEL_PX, Marker, SMALL_PX, VariantStyle, estimate_text_px, format_tick, text,
+    Dash, LABEL_PX, Marker, SMALL_PX, VariantStyle, estimate_text_px, format_ticks, text,
 };
 
 /// One variant's line: `(x, median, min, max)` points sorted by x.
@@ -117,7 +117,8 @@ fn line_axes<'a, DB: DrawingBackend>(
     // y ticks at 1-2-5 steps: plotters' own log ticks crowd the top
     // decade and leave the bottom one bare.
     let y_tick_style = text(SMALL_PX).pos(Pos::new(HPos::Right, VPos::Center));
-    for y in log_ticks(y_lo, y_hi) {
+    let y_ticks = log_ticks(y_lo, y_hi);
+    for (&y, label) in y_ticks.iter().zip(format_ticks(&y_ticks)) {
         chart
             .draw_series(std::iter::once(PathElement::new(
                 vec![(x_lo, y), (x_hi, y)],
@@ -126,7 +127,7 @@ fn line_axes<'a, DB: DrawingBackend>(
             .msg()?;
         let (px, py) = chart.backend_coord(&(x_lo, y));
         area.draw_text(
-            &format_tick(y),
+            &label,
             &y_tick_style,
             (px - base.0 - 6, py - base.1),
         )

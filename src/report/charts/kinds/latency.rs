@@ -11,6 +11,9 @@ use crate::server::VariantName;
 
 pub struct LatencyPercentiles;
 
+/// Why curves stop short of 100 %.
+const CUT_NOTE: &str = "Curves end at percentile 1 − 10/N, N the fewest latency samples of a repetition.";
+
 /// Percentiles that get a tick, as far as some curve reaches.
 const TICK_PERCENTILES: [f64; 7] = [50.0, 90.0, 99.0, 99.9, 99.99, 99.999, 99.9999];
 
@@ -36,7 +39,11 @@ impl ChartKind for LatencyPercentiles {
             file_stem: file_stem(self, input.profile),
             title: format!("Latency by percentile — profile {}", input.profile),
             legend: variant_legend(&names),
-            footer: input.footer.to_vec(),
+            footer: {
+                let mut footer = input.footer.to_vec();
+                footer.insert(1, CUT_NOTE.to_string());
+                footer
+            },
             columns: if panels.len() > 1 { 2 } else { 1 },
             panels,
             panel_width_px: 640,
@@ -47,7 +54,8 @@ impl ChartKind for LatencyPercentiles {
 
 /// One case's curves from the median up, with ticks as far as they reach.
 fn panel(case: &CaseResult, passed: &[Passed]) -> LinePanel {
-    let mut x_hi: f64 = 3.0;
+    // As far as the curves reach: they stop where their samples do.
+    let mut x_hi: f64 = 1.0;
     let lines: Vec<Line> = passed
         .iter()
         .map(|p| {

@@ -367,8 +367,9 @@ fn driver_bound_points_are_ringed_and_the_cpu_crossover_ignores_them() {
     );
     assert!(texts.contains("server CPU per request (µs, user + system)"));
     assert!(texts.contains("Ringed points: the driver was saturated"));
-    // Two splice variants × the two throughput panels; none on server CPU.
-    assert_eq!(svg.matches("r=\"9\"").count(), 4, "rings drawn");
+    // Two splice variants × the two throughput panels and the MB/s ratio
+    // panel; none on server CPU.
+    assert_eq!(svg.matches("r=\"9\"").count(), 6, "rings drawn");
 }
 
 /// The swatch colour of every legend entry of a chart.
@@ -403,9 +404,8 @@ fn a_syscall_kind_has_one_colour_in_every_chart_and_none_of_the_variants() {
         }
     }
     let charts = plan(&results).unwrap().charts;
-    let legend_of = |stem: &str| {
-        legend_colors(charts.iter().find(|c| c.file_stem == stem).unwrap())
-    };
+    let legend_of =
+        |stem: &str| legend_colors(charts.iter().find(|c| c.file_stem == stem).unwrap());
     let narrow = legend_of("syscalls-per-request-pingpong-64b-1conn");
     let full = legend_of("syscalls-per-request-pingpong-64b-64conn");
     assert!(narrow.iter().all(|(k, _)| !dropped.contains(&k.as_str())));
@@ -487,7 +487,11 @@ fn a_sweep_charts_p50_and_p99_against_the_swept_value_and_single_cases_keep_curv
     let cases: Vec<_> = results.cases.iter().collect();
     let series = data::series_over(&data::sweep(&cases).unwrap(), |s| s.p99_latency_us);
     for (line, s) in p99.lines.iter().zip(&series) {
-        let expected: Vec<(f64, f64)> = s.points.iter().map(|(x, sp)| (x.log2(), sp.median)).collect();
+        let expected: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .map(|(x, sp)| (x.log2(), sp.median))
+            .collect();
         let drawn: Vec<(f64, f64)> = line.points.iter().map(|p| (p.0, p.1)).collect();
         assert_eq!(drawn, expected, "{}", s.variant);
     }
@@ -569,7 +573,10 @@ fn the_size_chart_shows_each_variants_mb_per_s_relative_to_the_best_writev() {
     let Panel::Lines(ratio) = &size.panels[1] else {
         panic!("a line panel");
     };
-    assert_eq!(ratio.caption, "payload MB/s relative to the best writev variant");
+    assert_eq!(
+        ratio.caption,
+        "payload MB/s relative to the best writev variant"
+    );
     assert_eq!(ratio.y_scale, YScale::Linear);
     assert_eq!(ratio.reference_y.as_ref().map(|r| r.0), Some(1.0));
     // At every size some writev variant is the best: its ratio is 1, and

@@ -472,7 +472,14 @@ mod tests {
         for (kind, color) in SYSCALL_KIND_COLORS {
             assert_eq!(syscall_kind_color(kind), color);
         }
-        let kinds = ["epoll_wait", "read", "write", "close", "pipe2", "io_uring_enter"];
+        let kinds = [
+            "epoll_wait",
+            "read",
+            "write",
+            "close",
+            "pipe2",
+            "io_uring_enter",
+        ];
         for kind in kinds {
             let color = syscall_kind_color(kind);
             assert_eq!(color, syscall_kind_color(kind), "{kind}");

@@ -7,7 +7,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{DrawResult, OrMessage, error_bar, log_ticks};
 use crate::report::charts::style::{
-    Dash, LABEL_PX, Marker, SMALL_PX, VariantStyle, estimate_text_px, format_ticks, linear_ticks, text,
+    Dash, LABEL_PX, Marker, SMALL_PX, VariantStyle, estimate_text_px, format_ticks, linear_ticks,
+    text,
 };
 
 /// One variant's line: `(x, median, min, max)` points sorted by x.
@@ -411,12 +412,8 @@ fn draw_marks<DB: DrawingBackend>(
         area.draw(&Rectangle::new(corners, WHITE.filled())).msg()?;
         area.draw(&Rectangle::new(corners, mark.color.stroke_width(1)))
             .msg()?;
-        area.draw_text(
-            &mark.label,
-            &mark_style.color(&mark.color),
-            (left, top),
-        )
-        .msg()?;
+        area.draw_text(&mark.label, &mark_style.color(&mark.color), (left, top))
+            .msg()?;
     }
     Ok(())
 }

@@ -7,8 +7,8 @@ use super::{ChartKind, ProfileCases, case_caption, file_stem, lines_of, log2_axi
 use crate::report::charts::data::{self, Passed, Series};
 use crate::report::charts::draw::{self, Bar, BarPanel, LegendKey, LinePanel, Segment, YScale};
 use crate::report::charts::style::{format_bytes, variant_style};
-use crate::results::CaseResult;
 use crate::report::charts::{Chart, ChartPlan, Panel};
+use crate::results::CaseResult;
 use crate::results::figures::{CONTEXT_SWITCHES_PER_REQUEST, Figure, SERVER_CPU_US_PER_REQUEST};
 
 pub struct CpuPerRequest;

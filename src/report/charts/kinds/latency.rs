@@ -17,7 +17,8 @@ use crate::server::VariantName;
 pub struct LatencyPercentiles;
 
 /// Why curves stop short of 100 %.
-const CUT_NOTE: &str = "Curves end at percentile 1 − 10/N, N the fewest latency samples of a repetition.";
+const CUT_NOTE: &str =
+    "Curves end at percentile 1 − 10/N, N the fewest latency samples of a repetition.";
 
 /// Percentiles that get a tick, as far as some curve reaches.
 const TICK_PERCENTILES: [f64; 7] = [50.0, 90.0, 99.0, 99.9, 99.99, 99.999, 99.9999];
@@ -83,10 +84,8 @@ struct SweptAxis {
 }
 
 /// The percentiles drawn against a swept value, one panel each.
-const SWEPT_PERCENTILES: [(&str, fn(&Summary) -> Spread); 2] = [
-    ("p50", |s| s.p50_latency_us),
-    ("p99", |s| s.p99_latency_us),
-];
+const SWEPT_PERCENTILES: [(&str, fn(&Summary) -> Spread); 2] =
+    [("p50", |s| s.p50_latency_us), ("p99", |s| s.p99_latency_us)];
 
 impl LatencyPercentiles {
     /// p50 and p99 latency against the swept value, variants as lines.

@@ -373,7 +373,10 @@ fn trim(value: f64, digits: i32) -> String {
 /// Tick values for a linear axis over `[lo, hi]` at a 1-2-5 step, at most
 /// `max_count` of them.
 pub fn linear_ticks(lo: f64, hi: f64, max_count: usize) -> Vec<f64> {
-    if !(hi > lo) || !lo.is_finite() || !hi.is_finite() {
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater)
+        || !lo.is_finite()
+        || !hi.is_finite()
+    {
         return vec![lo];
     }
     let rough = (hi - lo) / max_count.max(2) as f64;

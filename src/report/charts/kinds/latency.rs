@@ -83,8 +83,11 @@ struct SweptAxis {
     label: fn(f64) -> String,
 }
 
+/// A summary's latency percentile.
+type PickLatency = fn(&Summary) -> Spread;
+
 /// The percentiles drawn against a swept value, one panel each.
-const SWEPT_PERCENTILES: [(&str, fn(&Summary) -> Spread); 2] =
+const SWEPT_PERCENTILES: [(&str, PickLatency); 2] =
     [("p50", |s| s.p50_latency_us), ("p99", |s| s.p99_latency_us)];
 
 impl LatencyPercentiles {

@@ -1,6 +1,8 @@
 //! `throughput-vs-size-*`: the throughput figures and server CPU per
 //! request against message size (log-2 axis) for size sweeps, with the
-//! splice crossovers marked (by MB/s, and by server CPU per request).
+//! splice crossovers marked (by MB/s, and by server CPU per request), and
+//! each variant's MB/s as a ratio to the best writev variant's at each size
+//! on a linear axis, where gaps a log axis flattens can be read.
 
 use super::{ChartKind, ProfileCases, RINGS_NOTE, file_stem, lines_of, log2_axis, variant_legend};
 use crate::report::charts::data::{self, Crossover, Series};

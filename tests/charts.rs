@@ -7,9 +7,12 @@ mod common;
 use epoll_bench::report::compare::Better;
 use std::path::{Path, PathBuf};
 
+use epoll_bench::report::charts::draw::LegendKey;
+use epoll_bench::report::charts::style::OKABE_ITO;
 use epoll_bench::report::charts::{
     ChartError, data, plan, render_charts, render_charts_with_notes, render_svg,
 };
+use plotters::style::RGBColor;
 
 fn file_names(paths: &[PathBuf]) -> Vec<String> {
     paths
@@ -366,8 +369,284 @@ fn driver_bound_points_are_ringed_and_the_cpu_crossover_ignores_them() {
     );
     assert!(texts.contains("server CPU per request (µs, user + system)"));
     assert!(texts.contains("Ringed points: the driver was saturated"));
-    // Two splice variants × the two throughput panels; none on server CPU.
-    assert_eq!(svg.matches("r=\"9\"").count(), 4, "rings drawn");
+    // Two splice variants × the two throughput panels and the MB/s ratio
+    // panel; none on server CPU.
+    assert_eq!(svg.matches("r=\"9\"").count(), 6, "rings drawn");
+}
+
+/// The swatch colour of every legend entry of a chart.
+fn legend_colors(chart: &epoll_bench::report::charts::Chart) -> Vec<(String, RGBColor)> {
+    chart
+        .legend
+        .iter()
+        .filter_map(|(label, key)| match key {
+            LegendKey::Swatch(c) => Some((label.clone(), *c)),
+            LegendKey::Line(_) => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_syscall_kind_has_one_colour_in_every_chart_and_none_of_the_variants() {
+    let mut results = common::results();
+    // Take the most-called kinds out of one profile, so the two charts rank
+    // their kinds differently.
+    let dropped = ["epoll_wait", "read"];
+    for case in results
+        .cases
+        .iter_mut()
+        .filter(|c| c.profile == "pingpong-64b-1conn")
+    {
+        for v in &mut case.variants {
+            if let Some(server) = v.summary.as_mut().and_then(|s| s.server.as_mut()) {
+                server
+                    .syscalls_per_request
+                    .retain(|k, _| !dropped.contains(&k.as_str()));
+            }
+        }
+    }
+    let charts = plan(&results).unwrap().charts;
+    let legend_of =
+        |stem: &str| legend_colors(charts.iter().find(|c| c.file_stem == stem).unwrap());
+    let narrow = legend_of("syscalls-per-request-pingpong-64b-1conn");
+    let full = legend_of("syscalls-per-request-pingpong-64b-64conn");
+    assert!(narrow.iter().all(|(k, _)| !dropped.contains(&k.as_str())));
+    assert!(full.iter().any(|(k, _)| k == "epoll_wait"));
+    let mut shared = 0;
+    for (kind, color) in &narrow {
+        if let Some((_, other)) = full.iter().find(|(k, _)| k == kind) {
+            assert_eq!(color, other, "{kind} changes colour between charts");
+            shared += 1;
+        }
+    }
+    assert!(shared >= 2, "{narrow:?} / {full:?}");
+    for (kind, color) in narrow.iter().chain(&full) {
+        assert!(
+            !OKABE_ITO.contains(color),
+            "{kind} is drawn in a variant colour"
+        );
+    }
+}
+
+#[test]
+fn percentile_curves_stop_where_the_sample_count_does() {
+    assert!((data::supported_percentile(257) - 96.108).abs() < 0.01);
+    assert!((data::supported_percentile(1_000_000) - 99.999).abs() < 1e-9);
+    assert_eq!(data::supported_percentile(5), 50.0);
+
+    let mut results = common::results();
+    let case = &mut results.cases[0];
+    let variant = &mut case.variants[0];
+    // A synthetic curve out to 99.9999 % from few samples; one repetition
+    // has fewer than the others, and that one decides.
+    let curve: Vec<(f64, f64)> = [0.0, 50.0, 90.0, 95.0, 96.0, 97.0, 99.0, 99.9, 99.9999]
+        .into_iter()
+        .map(|p| (p, 100.0 + p))
+        .collect();
+    for (i, repetition) in variant.repetitions.iter_mut().enumerate() {
+        let m = repetition.measurement.as_mut().unwrap();
+        m.latency.percentile_curve_us = curve.clone();
+        m.latency.samples = if i == 1 { 257 } else { 5000 };
+    }
+    let passed = data::passed(&results.cases[0]);
+    let p = passed
+        .iter()
+        .find(|p| p.variant.variant == results.cases[0].variants[0].variant)
+        .unwrap();
+    let percentiles: Vec<f64> = data::latency_curve(p).iter().map(|q| q.0).collect();
+    assert_eq!(percentiles, [0.0, 50.0, 90.0, 95.0, 96.0]);
+}
+
+#[test]
+fn a_sweep_charts_p50_and_p99_against_the_swept_value_and_single_cases_keep_curves() {
+    use epoll_bench::report::charts::Panel;
+    let results = common::results();
+    let charts = plan(&results).unwrap().charts;
+    let chart = |stem: &str| charts.iter().find(|c| c.file_stem == stem).unwrap();
+    let sweep = chart("latency-percentiles-size-sweep");
+    let captions: Vec<String> = sweep
+        .panels
+        .iter()
+        .map(|p| match p {
+            Panel::Lines(l) => l.caption.clone(),
+            Panel::Bars(b) => b.caption.clone(),
+            Panel::Effects(_) => panic!("no effects panel in a latency chart"),
+        })
+        .collect();
+    assert_eq!(
+        captions,
+        [
+            "p50 latency against message size",
+            "p99 latency against message size"
+        ]
+    );
+    let Panel::Lines(p99) = &sweep.panels[1] else {
+        panic!("a line panel");
+    };
+    let sizes: Vec<&str> = p99.x_ticks.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(sizes, ["64 B", "1 KiB", "16 KiB", "256 KiB"]);
+    assert_eq!(p99.lines.len(), 6, "one line per variant");
+    // The points are the variants' p99 medians, at log2 of each size.
+    let cases: Vec<_> = results.cases.iter().collect();
+    let series = data::series_over(&data::sweep(&cases).unwrap(), |s| s.p99_latency_us);
+    for (line, s) in p99.lines.iter().zip(&series) {
+        let expected: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .map(|(x, sp)| (x.log2(), sp.median))
+            .collect();
+        let drawn: Vec<(f64, f64)> = line.points.iter().map(|p| (p.0, p.1)).collect();
+        assert_eq!(drawn, expected, "{}", s.variant);
+    }
+    // A single case keeps its curve against percentile.
+    let single = chart("latency-percentiles-pingpong-64b-64conn");
+    assert_eq!(single.panels.len(), 1);
+    let Panel::Lines(curve) = &single.panels[0] else {
+        panic!("a line panel");
+    };
+    assert!(curve.x_ticks.iter().any(|(_, l)| l == "90%"));
+
+    // A profile of cases that differ only in connections is a sweep too.
+    let mut by_connections = common::results();
+    for case in &mut by_connections.cases {
+        if case.profile.starts_with("pingpong") {
+            case.profile = "connections-sweep".into();
+        }
+    }
+    let charts = plan(&by_connections).unwrap().charts;
+    let connections = charts
+        .iter()
+        .find(|c| c.file_stem == "latency-percentiles-connections-sweep")
+        .unwrap();
+    assert_eq!(connections.panels.len(), 2);
+    assert!(connections.title.contains("against connections"));
+}
+
+#[test]
+fn the_size_chart_shows_each_variants_mb_per_s_relative_to_the_best_writev() {
+    use epoll_bench::report::charts::Panel;
+    use epoll_bench::report::charts::draw::YScale;
+    // Synthetic: at x = 1 the best writev is 200; at x = 2 only one writev.
+    let series = |name: &str, points: &[(f64, f64)]| data::Series {
+        variant: name.into(),
+        points: points
+            .iter()
+            .map(|(x, m)| {
+                (
+                    *x,
+                    epoll_bench::results::Spread {
+                        median: *m,
+                        min: m * 0.9,
+                        max: m * 1.1,
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect(),
+        driver_bound_x: Vec::new(),
+    };
+    let all = [
+        series("lt-rw", &[(1.0, 100.0), (2.0, 50.0)]),
+        series("lt-writev", &[(1.0, 200.0), (2.0, 100.0)]),
+        series("et-writev", &[(1.0, 160.0)]),
+        series("lt-splice", &[(1.0, 300.0), (2.0, 150.0)]),
+    ];
+    let is_writev = |v: &epoll_bench::server::VariantName| v.to_string().contains("writev");
+    let relative = data::relative_to_best(&all, is_writev);
+    let medians: Vec<Vec<(f64, f64)>> = relative
+        .iter()
+        .map(|s| s.points.iter().map(|(x, sp)| (*x, sp.median)).collect())
+        .collect();
+    assert_eq!(
+        medians,
+        [
+            vec![(1.0, 0.5), (2.0, 0.5)],
+            vec![(1.0, 1.0), (2.0, 1.0)],
+            vec![(1.0, 0.8)],
+            vec![(1.0, 1.5), (2.0, 1.5)],
+        ]
+    );
+    assert!((relative[0].points[0].1.max - 0.55).abs() < 1e-12);
+
+    let charts = plan(&common::results()).unwrap().charts;
+    let size = charts
+        .iter()
+        .find(|c| c.file_stem == "throughput-vs-size-size-sweep")
+        .unwrap();
+    let Panel::Lines(ratio) = &size.panels[1] else {
+        panic!("a line panel");
+    };
+    assert_eq!(
+        ratio.caption,
+        "payload MB/s relative to the best writev variant"
+    );
+    assert_eq!(ratio.y_scale, YScale::Linear);
+    assert_eq!(ratio.reference_y.as_ref().map(|r| r.0), Some(1.0));
+    // At every size some writev variant is the best: its ratio is 1, and
+    // no writev variant is above 1.
+    for (x, _) in &ratio.x_ticks {
+        let at_x: Vec<f64> = ratio
+            .lines
+            .iter()
+            .filter(|l| l.style.marker == epoll_bench::report::charts::style::Marker::Triangle)
+            .filter_map(|l| l.points.iter().find(|p| p.0 == *x).map(|p| p.1))
+            .collect();
+        assert!(!at_x.is_empty());
+        assert!(at_x.iter().any(|r| (r - 1.0).abs() < 1e-12), "{at_x:?}");
+        assert!(at_x.iter().all(|r| *r <= 1.0 + 1e-12), "{at_x:?}");
+    }
+}
+
+#[test]
+fn the_break_even_chart_is_splice_over_writev_server_cpu_per_trigger_mode() {
+    use epoll_bench::report::charts::Panel;
+    let results = common::results();
+    let cases: Vec<_> = results.cases.iter().collect();
+    let sweep = data::sweep(&cases).unwrap();
+    let pairs = data::splice_writev_break_even(&sweep);
+    let names: Vec<(String, String)> = pairs
+        .iter()
+        .map(|b| (b.splice_variant.to_string(), b.writev_variant.to_string()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("lt-splice".to_string(), "lt-writev".to_string()),
+            ("et-splice".to_string(), "et-writev".to_string())
+        ]
+    );
+    for b in &pairs {
+        let sizes: Vec<u32> = b.ratios.iter().map(|(s, _)| *s as u32).collect();
+        assert_eq!(sizes, common::SWEEP_SIZES);
+        for (size, spread) in &b.ratios {
+            let expected = common::server_cpu_us("lt-splice", *size as u32)
+                / common::server_cpu_us("lt-writev", *size as u32);
+            assert!(
+                (spread.median - expected).abs() < 1e-3,
+                "{size}: {} vs {expected}",
+                spread.median
+            );
+            assert_eq!(spread.samples, 3, "one ratio per paired repetition");
+        }
+    }
+    let charts = plan(&results).unwrap().charts;
+    let chart = charts
+        .iter()
+        .find(|c| c.file_stem == "cpu-per-request-size-sweep")
+        .unwrap();
+    assert_eq!(chart.panels.len(), 1, "one panel, not two per size");
+    let Panel::Lines(panel) = &chart.panels[0] else {
+        panic!("a line panel");
+    };
+    assert_eq!(panel.lines.len(), 2);
+    assert_eq!(panel.reference_y.as_ref().map(|r| r.0), Some(1.0));
+    assert_eq!(chart.legend[0].0, "lt-splice ÷ lt-writev");
+    // Cases outside a sweep keep their bars.
+    let single = charts
+        .iter()
+        .find(|c| c.file_stem == "cpu-per-request-pingpong-64b-1conn")
+        .unwrap();
+    assert!(matches!(single.panels[0], Panel::Bars(_)));
 }
 
 /// The effect chart: one panel per figure, server CPU first, a row per

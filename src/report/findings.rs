@@ -68,14 +68,20 @@ pub fn findings(results: &ResultsFile) -> Vec<Finding> {
     for copy in [CopyMode::ReadWrite, CopyMode::Writev, CopyMode::Splice] {
         out.push(axis_claim(
             results,
-            &format!("ET's drain makes more syscalls per request than LT ({})", copy.name()),
+            &format!(
+                "ET's drain makes more syscalls per request than LT ({})",
+                copy.name()
+            ),
             |e| backend_pair(e, copy),
             SYSCALLS,
             Change::Higher,
         ));
         out.push(axis_claim(
             results,
-            &format!("ET's drain costs more server CPU per request than LT ({})", copy.name()),
+            &format!(
+                "ET's drain costs more server CPU per request than LT ({})",
+                copy.name()
+            ),
             |e| backend_pair(e, copy),
             SERVER_CPU,
             Change::Higher,
@@ -237,8 +243,8 @@ fn splice_break_even(results: &ResultsFile, trigger: TriggerMode) -> Finding {
         };
     }
     let cheaper = |e: &Effect| e.interval.is_some_and(|i| i.change() == Change::Lower);
-    let first_cheaper_for_good = (0..by_size.len())
-        .find(|&start| by_size[start..].iter().all(|(_, _, e)| cheaper(e)));
+    let first_cheaper_for_good =
+        (0..by_size.len()).find(|&start| by_size[start..].iter().all(|(_, _, e)| cheaper(e)));
     let evidence = by_size
         .iter()
         .map(|(size, case, e)| {
@@ -253,10 +259,7 @@ fn splice_break_even(results: &ResultsFile, trigger: TriggerMode) -> Finding {
         .collect();
     match first_cheaper_for_good {
         Some(i) => Finding {
-            claim: format!(
-                "{claim}: from {} on",
-                format_bytes(f64::from(by_size[i].0))
-            ),
+            claim: format!("{claim}: from {} on", format_bytes(f64::from(by_size[i].0))),
             holds: Holds::Yes,
             evidence,
         },
@@ -270,15 +273,12 @@ fn splice_break_even(results: &ResultsFile, trigger: TriggerMode) -> Finding {
 
 fn ratio_text(interval: Option<&RatioInterval>) -> String {
     match interval {
-        Some(i) => format!(
-            "{:.3}× (95% CI {:.3}–{:.3})",
-            i.ratio, i.ci_low, i.ci_high
-        ),
+        Some(i) => format!("{:.3}× (95% CI {:.3}–{:.3})", i.ratio, i.ci_low, i.ci_high),
         None => "not enough data".into(),
     }
 }
 
-fn passed_summaries<'a>(case: &'a CaseResult) -> impl Iterator<Item = (Variant, &'a Summary)> {
+fn passed_summaries(case: &CaseResult) -> impl Iterator<Item = (Variant, &Summary)> {
     case.variants.iter().filter_map(|v| {
         let summary = v.summary.as_ref().filter(|_| v.status == Status::Passed)?;
         Some((v.variant.builtin()?, summary))
@@ -287,7 +287,12 @@ fn passed_summaries<'a>(case: &'a CaseResult) -> impl Iterator<Item = (Variant, 
 
 fn median_kind_per_request(summary: &Summary, kind: &str) -> Option<f64> {
     let server = summary.server.as_ref()?;
-    Some(server.syscalls_per_request.get(kind).map_or(0.0, |s| s.median))
+    Some(
+        server
+            .syscalls_per_request
+            .get(kind)
+            .map_or(0.0, |s| s.median),
+    )
 }
 
 /// LT re-arms `EPOLLOUT` with `epoll_ctl` while a write is blocked; ET
@@ -322,7 +327,12 @@ fn backpressure(results: &ResultsFile) -> Finding {
         .iter()
         .filter(|e| e.figure == SERVER_CPU && e.comparison.axis == Axis::Backend)
     {
-        evidence.push(format!("`{}`, {}: {}", case.label, e.comparison.name(), e.verdict));
+        evidence.push(format!(
+            "`{}`, {}: {}",
+            case.label,
+            e.comparison.name(),
+            e.verdict
+        ));
     }
     let holds = match (seen, lt_pays && et_free) {
         (false, _) => Holds::NotMeasured,
@@ -374,9 +384,9 @@ fn p99_knees(results: &ResultsFile) -> Finding {
                 .map(|(_, s)| (*rate, s.p99_latency_us.median))
         });
         match crossing {
-            Some((rate, p99)) => evidence.push(format!(
-                "{v}: from {rate} req/s offered (p99 {p99:.0} µs)"
-            )),
+            Some((rate, p99)) => {
+                evidence.push(format!("{v}: from {rate} req/s offered (p99 {p99:.0} µs)"))
+            }
             None => {
                 all_cross = false;
                 evidence.push(format!("{v}: below {P99_BOUND_US:.0} µs up to {top} req/s"));
@@ -399,7 +409,9 @@ fn idle_effect(results: &ResultsFile) -> Finding {
         .iter()
         .filter(|c| c.profile == "idle-scale")
         .filter_map(|c| match c.case.shape {
-            Shape::IdleActive { idle_connections, .. } => Some((idle_connections, c)),
+            Shape::IdleActive {
+                idle_connections, ..
+            } => Some((idle_connections, c)),
             _ => None,
         })
         .collect();
@@ -414,10 +426,17 @@ fn idle_effect(results: &ResultsFile) -> Finding {
     let mut all_higher = true;
     for v in Variant::ALL {
         let cpu = |case: &CaseResult| -> Option<Vec<f64>> {
-            let result = case.variants.iter().find(|r| r.variant.builtin() == Some(v))?;
+            let result = case
+                .variants
+                .iter()
+                .find(|r| r.variant.builtin() == Some(v))?;
             let figure = FIGURES.iter().find(|f| f.name == SERVER_CPU)?;
-            (result.status == Status::Passed)
-                .then(|| RepetitionFigures::of(result).values(figure).into_values().collect())
+            (result.status == Status::Passed).then(|| {
+                RepetitionFigures::of(result)
+                    .values(figure)
+                    .into_values()
+                    .collect()
+            })
         };
         let (Some(a), Some(b)) = (cpu(few_case), cpu(many_case)) else {
             continue;
@@ -489,10 +508,7 @@ impl crate::report::export::Exporter for FindingsExporter {
         "findings.md"
     }
 
-    fn render(
-        &self,
-        results: &ResultsFile,
-    ) -> Result<Vec<u8>, crate::report::export::ExportError> {
+    fn render(&self, results: &ResultsFile) -> Result<Vec<u8>, crate::report::export::ExportError> {
         Ok(findings_markdown(results).into_bytes())
     }
 }

@@ -139,6 +139,63 @@ pub fn sweep<'a>(cases: &[&'a CaseResult]) -> Option<Vec<(&'a CaseResult, f64)>>
     (out.len() >= 2).then_some(out)
 }
 
+/// Each series as a ratio to the best median, at the same x, among the
+/// series `is_reference` picks (for MB/s: the fastest writev variant at
+/// each size). Medians, minima and maxima are divided alike; x values where
+/// no reference series was measured are left out.
+pub fn relative_to_best(
+    series: &[Series],
+    is_reference: impl Fn(&VariantName) -> bool,
+) -> Vec<Series> {
+    let best_at = |x: f64| {
+        series
+            .iter()
+            .filter(|s| is_reference(&s.variant))
+            .filter_map(|s| s.points.iter().find(|(px, _)| *px == x))
+            .map(|(_, sp)| sp.median)
+            .filter(|m| *m > 0.0)
+            .reduce(f64::max)
+    };
+    series
+        .iter()
+        .map(|s| Series {
+            variant: s.variant.clone(),
+            points: s
+                .points
+                .iter()
+                .filter_map(|(x, sp)| {
+                    let best = best_at(*x)?;
+                    Some((
+                        *x,
+                        Spread {
+                            median: sp.median / best,
+                            min: sp.min / best,
+                            max: sp.max / best,
+                            ..*sp
+                        },
+                    ))
+                })
+                .collect(),
+            driver_bound_x: s.driver_bound_x.clone(),
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect()
+}
+
+/// The cases of a profile that differ in connection count (not a size
+/// sweep), sorted by count, when there are at least two counts: a
+/// connections sweep.
+pub fn connections_sweep<'a>(cases: &[&'a CaseResult]) -> Option<Vec<(&'a CaseResult, f64)>> {
+    let mut out: Vec<(&CaseResult, f64)> = cases
+        .iter()
+        .filter(|c| c.case.sweep_size_bytes.is_none())
+        .map(|c| (*c, c.case.connections as f64))
+        .collect();
+    out.sort_by(|a, b| a.1.total_cmp(&b.1));
+    out.dedup_by(|a, b| a.1 == b.1);
+    (out.len() >= 2 && out.len() == cases.len()).then_some(out)
+}
+
 /// Where a splice variant starts to beat its read/write counterparts.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Crossover {
@@ -241,18 +298,39 @@ pub fn connection_groups(results: &ResultsFile) -> Vec<Vec<(&CaseResult, f64)>> 
         .collect()
 }
 
+/// The highest percentile `samples` latency samples support: the one with
+/// [`TAIL_SAMPLES_NEEDED`] samples above it, `100 × (1 − 10/N)`. Beyond it
+/// a curve shows a handful of samples (257 samples reach 99.6 % with one),
+/// not a tail. Never below the median, so a short repetition still shows it.
+pub fn supported_percentile(samples: u64) -> f64 {
+    let supported = 100.0 * (1.0 - TAIL_SAMPLES_NEEDED / samples.max(1) as f64);
+    supported.max(50.0)
+}
+
+/// Samples above the highest percentile a curve is drawn to.
+pub const TAIL_SAMPLES_NEEDED: f64 = 10.0;
+
 /// A latency percentile curve: `(percentile, median µs, min µs, max µs)`
 /// over repetitions, from the repetitions' HdrHistogram curves (or the
-/// summary's percentiles when no curve was recorded).
+/// summary's percentiles when no curve was recorded), cut at the
+/// [`supported_percentile`] of the repetition with the fewest samples.
 pub fn latency_curve(p: &Passed) -> Vec<(f64, f64, f64, f64)> {
-    let curves: Vec<&Vec<(f64, f64)>> = p
+    let measured: Vec<_> = p
         .variant
         .repetitions
         .iter()
         .filter_map(|r| r.measurement.as_ref())
-        .map(|m| &m.latency.percentile_curve_us)
-        .filter(|c| !c.is_empty())
+        .filter(|m| !m.latency.percentile_curve_us.is_empty())
         .collect();
+    let curves: Vec<&Vec<(f64, f64)>> = measured
+        .iter()
+        .map(|m| &m.latency.percentile_curve_us)
+        .collect();
+    let cut = measured
+        .iter()
+        .map(|m| m.latency.samples)
+        .min()
+        .map_or(100.0, supported_percentile);
     if curves.is_empty() {
         let s = p.summary;
         return [
@@ -268,7 +346,7 @@ pub fn latency_curve(p: &Passed) -> Vec<(f64, f64, f64, f64)> {
     // Percentiles present in every repetition's curve (curves share their
     // percentile steps; a shorter one only lacks the far tail).
     let mut out = Vec::new();
-    for (pct, _) in curves[0] {
+    for (pct, _) in curves[0].iter().filter(|(pct, _)| *pct <= cut + 1e-9) {
         let values: Vec<f64> = curves
             .iter()
             .filter_map(|c| {
@@ -294,3 +372,87 @@ pub fn nines(percentile: f64) -> f64 {
 
 /// Rightmost point of the nines axis (99.9999 %, and where 100 % is put).
 pub const MAX_NINES: f64 = 6.0;
+
+/// Server CPU µs per request of each passed repetition of a variant
+/// result that has a server window, by repetition index.
+pub fn server_cpu_by_repetition(variant: &VariantResult) -> Vec<(u32, f64)> {
+    variant
+        .repetitions
+        .iter()
+        .filter(|r| r.status == Status::Passed)
+        .filter_map(|r| {
+            let m = r.measurement.as_ref()?;
+            let window = r.server_window.as_ref()?;
+            let figures = crate::results::aggregate::server_figures(window, m.requests_completed);
+            Some((r.index, figures.server_cpu_us_per_request()))
+        })
+        .collect()
+}
+
+/// Splice against writev by server CPU per request, for one trigger mode.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BreakEven {
+    pub splice_variant: VariantName,
+    pub writev_variant: VariantName,
+    /// `(size, spread of splice ÷ writev)` over repetitions paired by
+    /// index (the two ran in the same repetition), sorted by size.
+    pub ratios: Vec<(f64, Spread)>,
+}
+
+/// The splice ÷ writev server-CPU-per-request ratio against size, one per
+/// trigger mode that has both a splice and a (draining) writev variant.
+/// Below 1 splice is cheaper. Sizes where no repetition pairs are left out.
+pub fn splice_writev_break_even(sweep: &[(&CaseResult, f64)]) -> Vec<BreakEven> {
+    let mut out: Vec<BreakEven> = Vec::new();
+    for (case, size) in sweep {
+        let passed = passed(case);
+        for splice in &passed {
+            let Some(splice_v) = splice.variant.variant.builtin() else {
+                continue;
+            };
+            if splice_v.copy != CopyMode::Splice {
+                continue;
+            }
+            let writev = passed.iter().find(|p| {
+                p.variant.variant.builtin().is_some_and(|v| {
+                    v.backend == splice_v.backend
+                        && v.copy == CopyMode::Writev
+                        && !v.stops_on_short_read()
+                })
+            });
+            let Some(writev) = writev else { continue };
+            let writev_cpu = server_cpu_by_repetition(writev.variant);
+            let ratios: Vec<f64> = server_cpu_by_repetition(splice.variant)
+                .into_iter()
+                .filter_map(|(i, s)| {
+                    let (_, w) = writev_cpu.iter().find(|(j, _)| *j == i)?;
+                    (*w > 0.0).then(|| s / w)
+                })
+                .collect();
+            if ratios.is_empty() {
+                continue;
+            }
+            let point = (*size, crate::results::aggregate::spread(&ratios));
+            match out
+                .iter_mut()
+                .find(|b| b.splice_variant == splice.variant.variant)
+            {
+                Some(b) => b.ratios.push(point),
+                None => out.push(BreakEven {
+                    splice_variant: splice.variant.variant.clone(),
+                    writev_variant: writev.variant.variant.clone(),
+                    ratios: vec![point],
+                }),
+            }
+        }
+    }
+    for b in &mut out {
+        b.ratios.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    out.sort_by(|a, b| {
+        a.splice_variant
+            .report_order()
+            .cmp(&b.splice_variant.report_order())
+    });
+    out
+}

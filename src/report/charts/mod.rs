@@ -6,10 +6,14 @@
 //!    one bar per variant, one panel per case of the profile;
 //! 2. `throughput-vs-size-*`: the throughput figures and server CPU per
 //!    request against message size (log-2 axis) for size sweeps, with the
-//!    splice crossovers marked (by MB/s, and by server CPU per request);
+//!    splice crossovers marked (by MB/s, and by server CPU per request),
+//!    and MB/s as a ratio to the best writev variant;
 //! 3. `latency-percentiles-*`: latency against percentile on a "nines"
-//!    axis, one panel per case;
+//!    axis, one panel per case, cut where the sample count stops
+//!    supporting it; for size and connections sweeps, p50 and p99 against
+//!    the swept value;
 //! 4. `cpu-per-request-*`: server CPU µs and context switches per request;
+//!    for a size sweep, the splice ÷ writev break-even chart;
 //! 5. `throughput-vs-connections-*`: the throughput figures against
 //!    connection count, for cases that differ only in their connection
 //!    count;

@@ -36,6 +36,43 @@ pub const OKABE_ITO: [RGBColor; 8] = [
 /// Grey for "other" stacks.
 pub const OTHER_GREY: RGBColor = RGBColor(150, 150, 150);
 
+/// Syscall kind → colour, the same in every chart, so `epoll_wait` reads
+/// as the same stack from chart to chart. Taken from Paul Tol's "muted"
+/// scheme, a second qualitative palette that shares no colour with
+/// [`OKABE_ITO`]: a stack is never mistaken for a variant.
+pub const SYSCALL_KIND_COLORS: [(&str, RGBColor); 9] = [
+    ("epoll_wait", RGBColor(51, 34, 136)),  // indigo
+    ("read", RGBColor(68, 170, 153)),       // teal
+    ("write", RGBColor(204, 102, 119)),     // rose
+    ("readv", RGBColor(136, 204, 238)),     // cyan
+    ("writev", RGBColor(136, 34, 85)),      // wine
+    ("splice", RGBColor(153, 153, 51)),     // olive
+    ("epoll_ctl", RGBColor(221, 204, 119)), // sand
+    ("accept4", RGBColor(17, 119, 51)),     // green
+    ("getrusage", RGBColor(170, 68, 153)),  // purple
+];
+
+/// Greys for kinds outside [`SYSCALL_KIND_COLORS`], picked by the kind's
+/// name alone (not its rank in a chart), and all unlike [`OTHER_GREY`].
+const MINOR_KIND_GREYS: [RGBColor; 3] = [
+    RGBColor(90, 90, 90),
+    RGBColor(190, 190, 190),
+    RGBColor(120, 120, 120),
+];
+
+/// The colour of a syscall kind's stack, whatever other kinds the chart
+/// holds.
+pub fn syscall_kind_color(kind: &str) -> RGBColor {
+    if let Some((_, color)) = SYSCALL_KIND_COLORS.iter().find(|(k, _)| *k == kind) {
+        return *color;
+    }
+    // FNV-1a: stable across runs and platforms, unlike std's hasher.
+    let hash = kind.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    MINOR_KIND_GREYS[(hash % MINOR_KIND_GREYS.len() as u64) as usize]
+}
+
 /// How a line is drawn, so that it reads in greyscale too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dash {
@@ -284,33 +321,75 @@ pub fn format_bytes(bytes: f64) -> String {
     }
 }
 
-/// Axis numbers: compact and without float noise.
+/// A number for a label: compact (`12k`, `3M`), without float noise, with
+/// three significant digits (`0.00103`, `9.34`; integer digits are never
+/// rounded away: `1234`).
 pub fn format_tick(value: f64) -> String {
+    format_significant(value, 3)
+}
+
+/// Labels for the tick values of one axis: the fewest significant digits
+/// (three at least) at which consecutive labels differ, so 0.0005 steps
+/// read 0.0005, 0.001, 0.0015 rather than 0.001, 0.001, 0.002.
+pub fn format_ticks(values: &[f64]) -> Vec<String> {
+    let distinct = |labels: &[String]| labels.windows(2).all(|w| w[0] != w[1]);
+    let mut labels = Vec::new();
+    for digits in 3..=15 {
+        labels = values
+            .iter()
+            .map(|v| format_significant(*v, digits))
+            .collect();
+        if distinct(&labels) {
+            break;
+        }
+    }
+    labels
+}
+
+fn format_significant(value: f64, digits: i32) -> String {
     let magnitude = value.abs();
     if magnitude == 0.0 {
         "0".into()
     } else if magnitude >= 1e6 {
-        format!("{}M", trim(value / 1e6))
+        format!("{}M", trim(value / 1e6, digits))
     } else if magnitude >= 1e4 {
-        format!("{}k", trim(value / 1e3))
+        format!("{}k", trim(value / 1e3, digits))
     } else {
-        trim(value)
+        trim(value, digits)
     }
 }
 
-fn trim(value: f64) -> String {
-    let s = if value.abs() >= 100.0 {
-        format!("{value:.0}")
-    } else if value.abs() >= 1.0 {
-        format!("{value:.2}")
-    } else {
-        format!("{value:.3}")
-    };
+fn trim(value: f64, digits: i32) -> String {
+    let exponent = value.abs().log10().floor() as i32;
+    let decimals = (digits - 1 - exponent).max(0) as usize;
+    let s = format!("{value:.decimals$}");
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         s
     }
+}
+
+/// Tick values for a linear axis over `[lo, hi]` at a 1-2-5 step, at most
+/// `max_count` of them.
+pub fn linear_ticks(lo: f64, hi: f64, max_count: usize) -> Vec<f64> {
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater)
+        || !lo.is_finite()
+        || !hi.is_finite()
+    {
+        return vec![lo];
+    }
+    let rough = (hi - lo) / max_count.max(2) as f64;
+    let power = 10f64.powf(rough.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * power)
+        .find(|s| (hi - lo) / s <= max_count as f64)
+        .unwrap_or(10.0 * power);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    // Multiples of the step, so 0.3 is 3 × 0.1 and not 0.1 + 0.1 + 0.1.
+    (first..=last).map(|i| i as f64 * step).collect()
 }
 
 /// File-name-safe form of a profile name.
@@ -330,4 +409,89 @@ pub fn slug(name: &str) -> String {
 /// `path` relative to nothing: used only in messages.
 pub fn shown(path: &Path) -> String {
     path.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ranges from tiny to huge, narrow and wide, positive and negative.
+    fn ranges() -> Vec<(f64, f64)> {
+        let mut out = Vec::new();
+        for exponent in -7..=8 {
+            let scale = 10f64.powi(exponent);
+            for (lo, hi) in [
+                (0.0, 1.0),
+                (0.0, 2.3),
+                (0.0, 0.0023),
+                (1.0, 1.07),
+                (99.0, 101.0),
+                (-3.0, 7.7),
+                (0.3, 0.31),
+                (1000.1, 1000.9),
+            ] {
+                out.push((lo * scale, hi * scale));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn consecutive_tick_labels_differ_for_any_range() {
+        for (lo, hi) in ranges() {
+            let linear = linear_ticks(lo, hi, 6);
+            assert!(linear.len() >= 2, "{lo}..{hi}: {linear:?}");
+            let labels = format_ticks(&linear);
+            for pair in labels.windows(2) {
+                assert_ne!(pair[0], pair[1], "{lo}..{hi}: {labels:?}");
+            }
+            if lo > 0.0 {
+                let log = crate::report::charts::draw::log_ticks(lo, hi);
+                let labels = format_ticks(&log);
+                for pair in labels.windows(2) {
+                    assert_ne!(pair[0], pair[1], "log {lo}..{hi}: {labels:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_pipelined_context_switch_axis_reads_in_half_thousandths() {
+        let ticks = linear_ticks(0.0, 0.0023, 6);
+        assert_eq!(
+            format_ticks(&ticks),
+            ["0", "0.0005", "0.001", "0.0015", "0.002"]
+        );
+        assert_eq!(format_tick(0.00103), "0.00103");
+        assert_eq!(format_tick(0.0004), "0.0004");
+        assert_eq!(format_tick(9.344), "9.34");
+        assert_eq!(format_tick(1234.4), "1234");
+        assert_eq!(format_tick(25_000.0), "25k");
+        assert_eq!(format_tick(2_500_000.0), "2.5M");
+    }
+
+    #[test]
+    fn a_syscall_kind_keeps_its_colour_and_never_takes_a_variant_colour() {
+        for (kind, color) in SYSCALL_KIND_COLORS {
+            assert_eq!(syscall_kind_color(kind), color);
+        }
+        let kinds = [
+            "epoll_wait",
+            "read",
+            "write",
+            "close",
+            "pipe2",
+            "io_uring_enter",
+        ];
+        for kind in kinds {
+            let color = syscall_kind_color(kind);
+            assert_eq!(color, syscall_kind_color(kind), "{kind}");
+            assert!(!OKABE_ITO.contains(&color), "{kind} has a variant colour");
+            assert_ne!(color, OTHER_GREY, "{kind} looks like \"other\"");
+        }
+        let named: Vec<RGBColor> = SYSCALL_KIND_COLORS.iter().map(|(_, c)| *c).collect();
+        for (i, c) in named.iter().enumerate() {
+            assert!(!named[i + 1..].contains(c), "two kinds share {c:?}");
+        }
+    }
 }

@@ -7,7 +7,9 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{DrawResult, OrMessage, error_bar, luminance};
-use crate::report::charts::style::{LABEL_PX, SMALL_PX, format_tick, text};
+use crate::report::charts::style::{
+    LABEL_PX, SMALL_PX, format_tick, format_ticks, linear_ticks, text,
+};
 
 /// One bar segment.
 #[derive(Clone, Debug)]
@@ -92,12 +94,28 @@ fn bar_axes<'a, DB: DrawingBackend>(
             SegmentValue::CenterOf(i) => names.get(*i as usize).cloned().unwrap_or_default(),
             _ => String::new(),
         })
-        .y_labels(6)
-        .y_label_formatter(&|v| format_tick(*v))
-        .light_line_style(WHITE)
-        .bold_line_style(RGBColor(215, 215, 215))
+        .y_labels(0)
+        .y_label_formatter(&|_| String::new())
+        .disable_y_mesh()
         .draw()
         .msg()?;
+    // Our own ticks: plotters' labels of small values collide
+    // (0.001, 0.001, 0.002), and [`format_ticks`] keeps them apart.
+    let ticks = linear_ticks(0.0, y_hi, 6);
+    let grid = RGBColor(215, 215, 215).stroke_width(1);
+    let base = area.get_base_pixel();
+    let tick_style = text(SMALL_PX).pos(Pos::new(HPos::Right, VPos::Center));
+    for (y, label) in ticks.iter().zip(format_ticks(&ticks)) {
+        let (left, py) = chart.backend_coord(&(SegmentValue::Exact(0), *y));
+        let (right, _) = chart.backend_coord(&(SegmentValue::Last, *y));
+        area.draw(&PathElement::new(
+            vec![(left - base.0, py - base.1), (right - base.0, py - base.1)],
+            grid,
+        ))
+        .msg()?;
+        area.draw_text(&label, &tick_style, (left - base.0 - 6, py - base.1))
+            .msg()?;
+    }
     Ok(chart)
 }
 

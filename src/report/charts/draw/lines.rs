@@ -7,7 +7,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{DrawResult, OrMessage, error_bar, log_ticks};
 use crate::report::charts::style::{
-    Dash, LABEL_PX, Marker, SMALL_PX, VariantStyle, estimate_text_px, format_tick, text,
+    Dash, LABEL_PX, Marker, SMALL_PX, VariantStyle, estimate_text_px, format_ticks, linear_ticks,
+    text,
 };
 
 /// One variant's line: `(x, median, min, max)` points sorted by x.
@@ -30,8 +31,18 @@ pub struct VerticalMark {
     pub color: RGBColor,
 }
 
+/// How a line panel's y axis is scaled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum YScale {
+    /// For figures spanning decades.
+    Log,
+    /// For ratios near 1, where equal distances should read as equal
+    /// differences.
+    Linear,
+}
+
 /// A panel of lines on a linear x axis (already transformed: log2 of a
-/// size, nines of a percentile) and a logarithmic y axis.
+/// size, nines of a percentile) and a logarithmic or linear y axis.
 #[derive(Clone, Debug)]
 pub struct LinePanel {
     pub caption: String,
@@ -42,6 +53,10 @@ pub struct LinePanel {
     pub x_ticks: Vec<(f64, String)>,
     pub lines: Vec<Line>,
     pub marks: Vec<VerticalMark>,
+    pub y_scale: YScale,
+    /// A horizontal line (a ratio of 1.0) in y values, with a label (none
+    /// when empty).
+    pub reference_y: Option<(f64, String)>,
 }
 
 /// y range for a log axis covering every band, with some headroom.
@@ -76,13 +91,110 @@ pub fn draw_line_panel<DB: DrawingBackend>(
     panel: &LinePanel,
 ) -> DrawResult {
     let headroom = if panel.marks.is_empty() { 1.4 } else { 3.0 };
-    let y_range = log_y_range(&panel.lines, headroom);
-    let mut chart = line_axes(area, panel, y_range)?;
-    for line in &panel.lines {
+    let scaled = match panel.y_scale {
+        YScale::Log => {
+            let range = log_y_range(&panel.lines, headroom);
+            let ticks = log_ticks(range.0, range.1);
+            let labels = format_ticks(&ticks);
+            ScaledY {
+                lines: panel.lines.clone(),
+                range,
+                ticks: ticks.into_iter().zip(labels).collect(),
+                reference: panel.reference_y.clone(),
+            }
+        }
+        YScale::Linear => linear_on_log(panel),
+    };
+    let y_range = scaled.range;
+    let mut chart = line_axes(area, panel, y_range, &scaled.ticks)?;
+    if let Some((y, label)) = &scaled.reference {
+        draw_reference(area, &mut chart, panel.x_range, *y, label)?;
+    }
+    for line in &scaled.lines {
         draw_band(area, &mut chart, line, y_range.0)?;
         draw_median(&mut chart, line)?;
     }
     draw_marks(area, &mut chart, &panel.marks, y_range)
+}
+
+/// A panel's lines, y range, ticks and reference line in the coordinates
+/// of the (logarithmic) drawing axis.
+struct ScaledY {
+    lines: Vec<Line>,
+    range: (f64, f64),
+    ticks: Vec<(f64, String)>,
+    reference: Option<(f64, String)>,
+}
+
+/// A linear y axis drawn on the logarithmic one: every y becomes
+/// `exp((y − base) / span)`, whose logarithm is linear in y, so one drawing
+/// path serves both scales. Ticks keep their untransformed labels.
+fn linear_on_log(panel: &LinePanel) -> ScaledY {
+    let values: Vec<f64> = panel
+        .lines
+        .iter()
+        .flat_map(|l| l.points.iter())
+        .flat_map(|&(_, m, lo, hi)| [m, lo, hi])
+        .chain(panel.reference_y.as_ref().map(|(y, _)| *y))
+        .filter(|v| v.is_finite())
+        .collect();
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
+    let span = (hi - lo).max(hi.abs() * 0.02).max(1e-9);
+    let top_room = if panel.marks.is_empty() { 0.08 } else { 0.35 };
+    let (y_lo, y_hi) = (lo - 0.08 * span, hi + top_room * span);
+    let to_axis = |y: f64| ((y - lo) / span).exp();
+    let ticks = linear_ticks(y_lo, y_hi, 6);
+    let labels = format_ticks(&ticks);
+    ScaledY {
+        lines: panel
+            .lines
+            .iter()
+            .map(|l| Line {
+                points: l
+                    .points
+                    .iter()
+                    .map(|&(x, m, a, b)| (x, to_axis(m), to_axis(a), to_axis(b)))
+                    .collect(),
+                ..l.clone()
+            })
+            .collect(),
+        range: (to_axis(y_lo), to_axis(y_hi)),
+        ticks: ticks.iter().map(|t| to_axis(*t)).zip(labels).collect(),
+        reference: panel
+            .reference_y
+            .as_ref()
+            .map(|(y, label)| (to_axis(*y), label.clone())),
+    }
+}
+
+/// A solid dark horizontal line across the panel, labelled at its right
+/// end above the line.
+fn draw_reference<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    chart: &mut LineChart<DB>,
+    (x_lo, x_hi): (f64, f64),
+    y: f64,
+    label: &str,
+) -> DrawResult {
+    let color = RGBColor(60, 60, 60);
+    chart
+        .draw_series(std::iter::once(PathElement::new(
+            vec![(x_lo, y), (x_hi, y)],
+            color.stroke_width(2),
+        )))
+        .msg()?;
+    if label.is_empty() {
+        return Ok(());
+    }
+    let (px, py) = chart.backend_coord(&(x_hi, y));
+    let base = area.get_base_pixel();
+    let style = text(SMALL_PX)
+        .color(&color)
+        .pos(Pos::new(HPos::Right, VPos::Bottom));
+    area.draw_text(label, &style, (px - base.0 - 4, py - base.1 - 3))
+        .msg()
 }
 
 /// Caption, axis descriptions and our own ticks and grid lines.
@@ -90,6 +202,7 @@ fn line_axes<'a, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
     panel: &LinePanel,
     (y_lo, y_hi): (f64, f64),
+    y_ticks: &[(f64, String)],
 ) -> DrawResult<LineChart<'a, DB>> {
     let (x_lo, x_hi) = panel.x_range;
     let mut chart = ChartBuilder::on(area)
@@ -110,14 +223,16 @@ fn line_axes<'a, DB: DrawingBackend>(
         .x_label_formatter(&|_| String::new())
         .y_label_formatter(&|_| String::new())
         .disable_mesh()
+        .set_all_tick_mark_size(0)
         .draw()
         .msg()?;
     let grid = RGBColor(225, 225, 225).stroke_width(1);
     let base = area.get_base_pixel();
-    // y ticks at 1-2-5 steps: plotters' own log ticks crowd the top
-    // decade and leave the bottom one bare.
+    // Our own y ticks (1-2-5 steps on a log axis): plotters' own log ticks
+    // crowd the top decade and leave the bottom one bare.
     let y_tick_style = text(SMALL_PX).pos(Pos::new(HPos::Right, VPos::Center));
-    for y in log_ticks(y_lo, y_hi) {
+    for (y, label) in y_ticks {
+        let y = *y;
         chart
             .draw_series(std::iter::once(PathElement::new(
                 vec![(x_lo, y), (x_hi, y)],
@@ -125,12 +240,8 @@ fn line_axes<'a, DB: DrawingBackend>(
             )))
             .msg()?;
         let (px, py) = chart.backend_coord(&(x_lo, y));
-        area.draw_text(
-            &format_tick(y),
-            &y_tick_style,
-            (px - base.0 - 6, py - base.1),
-        )
-        .msg()?;
+        area.draw_text(label, &y_tick_style, (px - base.0 - 6, py - base.1))
+            .msg()?;
     }
     // x ticks at our own positions (powers of two, nines), since plotters
     // would choose round numbers of the transformed value.
@@ -262,14 +373,15 @@ fn draw_markers<DB: DrawingBackend>(
 }
 
 /// Dashed vertical marks with their labels, stacked down from the top.
+/// Labels go on white boxes drawn after every line, so no mark's line
+/// strikes a label through.
 fn draw_marks<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     chart: &mut LineChart<DB>,
     marks: &[VerticalMark],
     (y_lo, y_hi): (f64, f64),
 ) -> DrawResult {
-    let mark_style = text(SMALL_PX).pos(Pos::new(HPos::Left, VPos::Top));
-    for (i, mark) in marks.iter().enumerate() {
+    for mark in marks {
         chart
             .draw_series(DashedLineSeries::new(
                 vec![(mark.x, y_lo), (mark.x, y_hi)],
@@ -278,26 +390,30 @@ fn draw_marks<DB: DrawingBackend>(
                 mark.color.stroke_width(2),
             ))
             .msg()?;
+    }
+    let mark_style = text(SMALL_PX).pos(Pos::new(HPos::Left, VPos::Top));
+    let base = area.get_base_pixel();
+    let right_edge = area.dim_in_pixel().0 as i32;
+    for (i, mark) in marks.iter().enumerate() {
         let (px, py) = chart.backend_coord(&(mark.x, y_hi));
-        let base = area.get_base_pixel();
-        // Labels go right of the line, or left when they would leave the
-        // panel.
-        let (label_w, _) = estimate_text_px(&mark.label, SMALL_PX);
-        let right_edge = area.dim_in_pixel().0 as i32;
+        // Right of the line, or left when the label would leave the panel.
+        // The estimate is of an SVG viewer's font; a PNG's glyphs run
+        // wider, and the box must hold either.
+        let (label_w, label_h) = estimate_text_px(&mark.label, SMALL_PX);
+        let (label_w, label_h) = (label_w as i32 * 11 / 10 + 4, label_h as i32);
         let x = px - base.0;
-        let (anchor, x) = if x + 4 + label_w as i32 > right_edge - 8 {
-            (HPos::Right, x - 4)
+        let left = if x + 6 + label_w > right_edge - 8 {
+            x - 6 - label_w
         } else {
-            (HPos::Left, x + 4)
+            x + 6
         };
-        area.draw_text(
-            &mark.label,
-            &mark_style
-                .pos(Pos::new(anchor, VPos::Top))
-                .color(&mark.color),
-            (x, py - base.1 + 4 + i as i32 * 16),
-        )
-        .msg()?;
+        let top = py - base.1 + 4 + i as i32 * (label_h + 6);
+        let corners = [(left - 3, top - 2), (left + label_w + 3, top + label_h + 1)];
+        area.draw(&Rectangle::new(corners, WHITE.filled())).msg()?;
+        area.draw(&Rectangle::new(corners, mark.color.stroke_width(1)))
+            .msg()?;
+        area.draw_text(&mark.label, &mark_style.color(&mark.color), (left, top))
+            .msg()?;
     }
     Ok(())
 }

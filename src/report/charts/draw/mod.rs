@@ -18,7 +18,7 @@ pub use effects::{
 pub use frame::{
     FOOTER_LINE_PX, LEGEND_ROW_PX, LegendKey, TITLE_HEIGHT_PX, frame, frame_height, legend_rows,
 };
-pub use lines::{Line, LinePanel, VerticalMark, draw_line_panel};
+pub use lines::{Line, LinePanel, VerticalMark, YScale, draw_line_panel};
 
 pub type DrawResult<T = ()> = Result<T, String>;
 

@@ -4,7 +4,7 @@
 
 use super::{ChartKind, RINGS_NOTE, file_stem, footer, lines_of, log2_axis, variant_legend};
 use crate::report::charts::data::{self, Series};
-use crate::report::charts::draw::LinePanel;
+use crate::report::charts::draw::{LinePanel, YScale};
 use crate::report::charts::{Chart, ChartPlan, Panel};
 use crate::results::figures::{self, Group};
 use crate::results::{CaseResult, ResultsFile};
@@ -57,6 +57,8 @@ impl ThroughputVsConnections {
                     x_ticks: x_ticks.clone(),
                     lines: lines_of(series, f64::log2),
                     marks: Vec::new(),
+                    y_scale: YScale::Log,
+                    reference_y: None,
                 })
             })
             .collect();

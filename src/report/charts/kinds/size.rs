@@ -1,10 +1,12 @@
 //! `throughput-vs-size-*`: the throughput figures and server CPU per
 //! request against message size (log-2 axis) for size sweeps, with the
-//! splice crossovers marked (by MB/s, and by server CPU per request).
+//! splice crossovers marked (by MB/s, and by server CPU per request), and
+//! each variant's MB/s as a ratio to the best writev variant's at each size
+//! on a linear axis, where gaps a log axis flattens can be read.
 
 use super::{ChartKind, ProfileCases, RINGS_NOTE, file_stem, lines_of, log2_axis, variant_legend};
 use crate::report::charts::data::{self, Crossover, Series};
-use crate::report::charts::draw::{LinePanel, VerticalMark};
+use crate::report::charts::draw::{LinePanel, VerticalMark, YScale};
 use crate::report::charts::style::{format_bytes, variant_style};
 use crate::report::charts::{Chart, ChartPlan, Panel};
 use crate::results::CaseResult;
@@ -71,6 +73,8 @@ impl ThroughputVsSize {
                 x_ticks: x_ticks.clone(),
                 lines: lines_of(series, f64::log2),
                 marks,
+                y_scale: YScale::Log,
+                reference_y: None,
             })
         };
         let mbps = data::series_of_available(sweep, PAYLOAD_MEGABYTES_PER_SECOND.pick);
@@ -83,6 +87,28 @@ impl ThroughputVsSize {
                 panel(text, &series, throughput_marks.clone())
             })
             .collect();
+        // On a log axis over three decades a 1.5× gap at 1 MiB is a hair:
+        // the ratio to the best writev variant, on a linear axis, shows it.
+        let is_writev = |v: &VariantName| v.builtin().is_some_and(|v| v.copy == CopyMode::Writev);
+        let relative = data::relative_to_best(&mbps, is_writev);
+        if !relative.is_empty() {
+            panels.insert(
+                1,
+                Panel::Lines(LinePanel {
+                    caption: "payload MB/s relative to the best writev variant".into(),
+                    x_desc: "message size (bytes, log-2 scale)".into(),
+                    y_desc: "MB/s ÷ best writev MB/s at that size".into(),
+                    x_range,
+                    x_ticks: x_ticks.clone(),
+                    lines: lines_of(&relative, f64::log2),
+                    marks: Vec::new(),
+                    y_scale: YScale::Linear,
+                    // Unlabelled: the axis says what 1 is, and a label
+                    // would sit on the lines.
+                    reference_y: Some((1.0, String::new())),
+                }),
+            );
+        }
         // Server CPU per request does not depend on the driver keeping up:
         // the crossover to cite when throughput points are driver-bound.
         let cpu = data::series_of_available(sweep, SERVER_CPU_US_PER_REQUEST.pick);
@@ -126,7 +152,7 @@ impl ThroughputVsSize {
             ),
             legend: variant_legend(&names),
             footer,
-            columns: panels.len(),
+            columns: 2,
             panels,
             panel_width_px: 600,
             panel_height_px: 460,

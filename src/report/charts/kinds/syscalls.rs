@@ -4,7 +4,7 @@
 use super::{ChartKind, ProfileCases, case_caption, file_stem};
 use crate::report::charts::data::{self, Passed};
 use crate::report::charts::draw::{self, Bar, BarPanel, LegendKey, Segment};
-use crate::report::charts::style::{OKABE_ITO, OTHER_GREY};
+use crate::report::charts::style::{OTHER_GREY, syscall_kind_color};
 use crate::report::charts::{Chart, ChartPlan, Panel};
 use crate::results::CaseResult;
 
@@ -113,10 +113,13 @@ impl Stacks {
     }
 
     fn color_of(&self, kind: &str) -> plotters::style::RGBColor {
-        self.kinds
-            .iter()
-            .position(|k| k == kind)
-            .map_or(OTHER_GREY, |i| OKABE_ITO[i % OKABE_ITO.len()])
+        // By name, not by rank in this profile: a kind keeps its colour
+        // from chart to chart.
+        if self.kinds.iter().any(|k| k == kind) {
+            syscall_kind_color(kind)
+        } else {
+            OTHER_GREY
+        }
     }
 
     /// A variant's bar; `None` without server-side figures.

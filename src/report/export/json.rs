@@ -1,4 +1,6 @@
-//! `results.json`: the results file itself, pretty-printed.
+//! `results.json`: the results file itself, compact (one line): a run's
+//! per-window counters make a pretty-printed file several times larger,
+//! and every reader (report, chart, compare, the notebook, `jq .`) parses it.
 
 use super::{ExportError, Exporter};
 use crate::results::ResultsFile;
@@ -11,7 +13,7 @@ impl Exporter for JsonExporter {
     }
 
     fn render(&self, results: &ResultsFile) -> Result<Vec<u8>, ExportError> {
-        let mut bytes = serde_json::to_vec_pretty(results).map_err(|e| ExportError::Render {
+        let mut bytes = serde_json::to_vec(results).map_err(|e| ExportError::Render {
             exporter: "json",
             message: e.to_string(),
         })?;

@@ -83,6 +83,9 @@ pub fn read_trace(path: &Path) -> Result<Vec<TraceEvent>, TraceError> {
 }
 
 /// Parses trace text; `file` is only used to name it in errors.
+///
+/// ~100 lines: one line-by-line pass whose every rejection names the file,
+/// line and field; split, each piece would need the whole position state.
 pub fn parse_trace(text: &str, file: &Path) -> Result<Vec<TraceEvent>, InputError> {
     let mut events = Vec::new();
     // Per connection: the last offset seen and the line it was on.

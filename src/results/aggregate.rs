@@ -212,6 +212,10 @@ fn kernel_cross_check_passed(
 /// ([`RepetitionPurpose::gives_time`](super::RepetitionPurpose::gives_time)),
 /// syscall counts and memory from all, the kernel cross-check from those
 /// meant for it.
+///
+/// Long on purpose (~120 lines): one pass that fills [`Summary`] field by
+/// field, one figure per statement, in the order docs/results-schema.md
+/// lists them; split, the figure list would scatter over helpers.
 pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
     if repetitions.is_empty() || repetitions.iter().any(|r| r.status != Status::Passed) {
         return None;

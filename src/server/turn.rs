@@ -61,6 +61,10 @@ pub(super) struct Conn<C> {
 
 /// One turn of a connection: read as the trigger allows, write what is
 /// pending, apply the watermarks. Returns what the loop should do with it.
+///
+/// ~95 lines: the hot path of every connection, kept in one monomorphised
+/// function so the compiler sees the whole read/write/watermark loop; its
+/// early returns are the turn's outcomes.
 pub(super) fn drive<T: Trigger, C: CopyStrategy>(
     conn: &mut Conn<C>,
     conn_config: &ConnConfig,

@@ -94,6 +94,8 @@ fn ticks(to_px: &dyn Fn(f64) -> i32, (lo, hi): (f64, f64)) -> Vec<f64> {
     kept
 }
 
+/// Draws one figure's effects: axis, rows, whiskers and labels. ~90 lines
+/// of plotters calls that share one coordinate mapping.
 pub fn draw_effect_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     panel: &EffectPanel,

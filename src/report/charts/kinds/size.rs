@@ -61,6 +61,8 @@ fn crossover_marks(crossovers: &[Crossover], verb: &str) -> Vec<VerticalMark> {
 }
 
 impl ThroughputVsSize {
+    /// ~100 lines: the four panels of one chart from the same series and
+    /// crossovers, one block per panel.
     fn chart(&self, input: &ProfileCases, sweep: &[(&CaseResult, f64)]) -> Chart {
         let sizes: Vec<f64> = sweep.iter().map(|(_, s)| *s).collect();
         let (x_range, x_ticks) = log2_axis(&sizes, format_bytes);

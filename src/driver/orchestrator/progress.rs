@@ -2,6 +2,7 @@
 //! measured and a sink for progress (bars, log lines, or nothing).
 
 use crate::driver::measurement::Progress;
+use super::precision::CasePrecision;
 use crate::results::workload::Case;
 use crate::results::{Repetition, RepetitionPurpose};
 use crate::server::VariantName;
@@ -27,6 +28,12 @@ impl Step<'_> {
     pub fn repetition_label(&self) -> String {
         match self.purpose {
             RepetitionPurpose::Counting => "counting".to_string(),
+            // Beyond the plan: added by `--precision`.
+            purpose if self.repetition >= self.repetitions => format!(
+                "rep {} ({}, for precision)",
+                self.repetition + 1,
+                purpose.name()
+            ),
             purpose => format!(
                 "rep {}/{} ({})",
                 self.repetition + 1,
@@ -43,6 +50,8 @@ pub trait ProgressSink {
     /// The engine's live view of the running measurement (about 10 Hz).
     fn live(&mut self, _step: &Step, _progress: &Progress) {}
     fn measurement_finished(&mut self, step: &Step, repetition: &Repetition);
+    /// A case is done: how precisely its headline effects are known.
+    fn case_finished(&mut self, _precision: &CasePrecision) {}
 }
 
 /// A sink that says nothing.

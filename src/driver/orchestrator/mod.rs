@@ -11,6 +11,7 @@
 //! - [`measure`]: one measurement against one server.
 //! - [`precision`]: how precise a case's effects are so far, the time
 //!   budget of `run --precision`, and windows repeated for CPU steal.
+//! - [`runner`]: the loop over the cases, blocks and windows.
 //! - [`schedule`]: the shuffled order of the variants in a repetition.
 //! - [`judge`]: whether a measurement passed, and what it keeps.
 //! - [`instrument_cost`]: what the measuring instruments cost the server
@@ -31,6 +32,7 @@ pub mod measure;
 pub mod plan;
 pub mod precision;
 pub mod progress;
+mod runner;
 pub mod schedule;
 pub mod target;
 

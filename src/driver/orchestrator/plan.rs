@@ -2,24 +2,20 @@
 //! it: plan, measure (against the plan's target), judge, collect.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use crate::driver::measurement::EngineConfig;
 use crate::metrics::cross_check::KernelWatch;
-use crate::results::aggregate::finish_variant;
+use crate::results::CaseResult;
 use crate::results::workload::Case;
-use crate::results::{CaseResult, Repetition, RepetitionPurpose, Status};
 use crate::server::VariantName;
 
 use crate::results::instrument_cost::InstrumentCost;
 
 use super::instrument_cost::{InstrumentCostRequest, measure_instrument_cost};
-use super::judge::unavailable_reason;
 use super::measure::CaseEngine;
-use super::precision::{
-    Budget, CasePrecision, MAX_STEAL_REPEATS_PER_CASE, PrecisionGoal, block_fits, stolen,
-};
-use super::progress::{ProgressSink, Step};
+use super::precision::{CasePrecision, PrecisionGoal};
+use super::progress::ProgressSink;
+use super::runner::{CasesPlan, TargetMeasurer, run_cases};
 pub use super::schedule::{driver_threads_for, variant_order};
 use super::target::Target;
 
@@ -100,53 +96,39 @@ pub fn run_plan(
     let instrument_cost_seconds = instrument_cost.as_ref().map_or(0.0, |request| {
         3.0 * request.rounds as f64 * goal.map_or(0.0, |g| g.seconds_per_measurement)
     });
-    let mut budget = goal.map(|g| Budget {
-        left_seconds: g.budget_seconds - instrument_cost_seconds,
-    });
-    let mut run = Runner {
-        variants,
-        repetitions: *repetitions,
-        config,
-        driver_threads_max: *driver_threads_max,
-        target,
-        engine,
+    let mut measurer = TargetMeasurer { target, engine };
+    let measured = run_cases(
+        &CasesPlan {
+            cases,
+            variants,
+            repetitions: *repetitions,
+            config,
+            driver_threads_max: *driver_threads_max,
+            goal: *goal,
+            budget_seconds: goal.map(|g| g.budget_seconds - instrument_cost_seconds),
+        },
+        &mut measurer,
         progress,
         interrupted,
-        index: 0,
         total,
-        goal: *goal,
-    };
-    let mut results = Vec::new();
-    let mut precision = Vec::new();
-    let case_count = cases.len();
-    for (i, case) in cases.iter().enumerate() {
-        let share = budget.as_ref().map(|b| b.share(case_count - i));
-        let measured = run.case(case, share);
-        if let Some(budget) = &mut budget {
-            budget.left_seconds -= measured.charged_seconds;
-        }
-        results.push(finish_case(case, &run, measured.per_variant));
-        if measured.stopped {
-            results.retain(|c| !c.variants.is_empty());
-            return Outcome {
-                cases: results,
-                interrupted: true,
-                instrument_cost: None,
-                precision,
-            };
-        }
-        run.progress.case_finished(&measured.precision);
-        precision.push(measured.precision);
+    );
+    if measured.stopped {
+        return Outcome {
+            cases: measured.cases,
+            interrupted: true,
+            instrument_cost: None,
+            precision: measured.precision,
+        };
     }
-    results.retain(|c| !c.variants.is_empty());
-    let interrupted = interrupted.load(Ordering::SeqCst) && run.target.interrupt_reaches_server();
-    let instrument_cost = match (instrument_cost.as_ref(), &*run.target) {
+    let TargetMeasurer { target, engine } = measurer;
+    let interrupted = interrupted.load(Ordering::SeqCst) && target.interrupt_reaches_server();
+    let instrument_cost = match (instrument_cost.as_ref(), &*target) {
         (Some(request), Target::Spawn(template)) if !interrupted => Some(measure_instrument_cost(
             request,
             template,
             config,
             *driver_threads_max,
-            &mut *run.engine,
+            engine,
         )),
         (Some(_), Target::Remote(_)) => Some(Err(
             "measured only with servers the run starts itself".to_string(),
@@ -154,244 +136,11 @@ pub fn run_plan(
         _ => None,
     };
     Outcome {
-        cases: results,
+        cases: measured.cases,
         interrupted,
         instrument_cost,
-        precision,
+        precision: measured.precision,
     }
-}
-
-/// The loop's state: the plan's parts, and where it has got to.
-struct Runner<'a> {
-    variants: &'a [VariantName],
-    repetitions: u32,
-    config: &'a EngineConfig,
-    driver_threads_max: usize,
-    target: &'a mut Target,
-    engine: &'a mut dyn CaseEngine,
-    progress: &'a mut dyn ProgressSink,
-    interrupted: &'a AtomicBool,
-    index: usize,
-    total: usize,
-    goal: Option<PrecisionGoal>,
-}
-
-/// One case as measured.
-struct MeasuredCase {
-    per_variant: Vec<Vec<Repetition>>,
-    precision: CasePrecision,
-    /// Time charged against the budget: per block, what it took or its
-    /// planned cost, whichever is more.
-    charged_seconds: f64,
-    /// The interrupt stopped the run.
-    stopped: bool,
-}
-
-/// Where a case's measuring has got to.
-struct CaseState {
-    per_variant: Vec<Vec<Repetition>>,
-    previous_order: Option<Vec<usize>>,
-    steal_repeats: u32,
-}
-
-impl Runner<'_> {
-    /// Every repetition × variant of `case`. Repetition `i` of every
-    /// variant is measured in one block, in that block's shuffled order;
-    /// the planned timing blocks come first, then (with a goal, within the
-    /// case's `share_seconds`) extra ones while the headline effects are
-    /// not yet precise enough, then the counting blocks.
-    fn case(&mut self, case: &Case, share_seconds: Option<f64>) -> MeasuredCase {
-        let mut config = self.config.clone();
-        config.driver_threads = driver_threads_for(case, self.driver_threads_max);
-        let counting = self.target.counting_repetitions();
-        let block_seconds = self.variants.len() as f64
-            * self.goal.map_or(0.0, |g| g.seconds_per_measurement);
-        let mut state = CaseState {
-            per_variant: vec![Vec::new(); self.variants.len()],
-            previous_order: None,
-            steal_repeats: 0,
-        };
-        let mut charged_seconds = 0.0;
-        let mut blocks = 0;
-        let stopped = loop {
-            if blocks >= self.repetitions {
-                let so_far = self.precision(case, &state, blocks);
-                let mean_block = charged_seconds / f64::from(blocks.max(1));
-                let fits = share_seconds.is_some_and(|share| {
-                    block_fits(
-                        charged_seconds,
-                        mean_block.max(block_seconds),
-                        f64::from(counting) * block_seconds,
-                        share,
-                    )
-                });
-                if !(so_far.wants_more() && fits) {
-                    break false;
-                }
-                // The plan grew by a block.
-                self.total += self.variants.len();
-            }
-            let started = Instant::now();
-            if self.block(case, &config, blocks, RepetitionPurpose::Timing, &mut state) {
-                break true;
-            }
-            charged_seconds += started.elapsed().as_secs_f64().max(block_seconds);
-            blocks += 1;
-        };
-        if !stopped {
-            for repetition in blocks..blocks + counting {
-                let started = Instant::now();
-                if self.block(
-                    case,
-                    &config,
-                    repetition,
-                    RepetitionPurpose::Counting,
-                    &mut state,
-                ) {
-                    return self.measured(case, state, blocks, charged_seconds, true);
-                }
-                charged_seconds += started.elapsed().as_secs_f64().max(block_seconds);
-            }
-        }
-        self.measured(case, state, blocks, charged_seconds, stopped)
-    }
-
-    fn precision(&self, case: &Case, state: &CaseState, blocks: u32) -> CasePrecision {
-        CasePrecision {
-            timing_repetitions: blocks,
-            steal_repeats: state.steal_repeats,
-            ..CasePrecision::measure(
-                case,
-                self.variants,
-                &state.per_variant,
-                self.goal.map(|g| g.target_percent),
-            )
-        }
-    }
-
-    fn measured(
-        &self,
-        case: &Case,
-        state: CaseState,
-        blocks: u32,
-        charged_seconds: f64,
-        stopped: bool,
-    ) -> MeasuredCase {
-        MeasuredCase {
-            precision: self.precision(case, &state, blocks),
-            per_variant: state.per_variant,
-            charged_seconds,
-            stopped,
-        }
-    }
-
-    /// Repetition `repetition` of every variant, in its shuffled order; a
-    /// timing window stolen by the hypervisor is measured again (at most
-    /// [`MAX_STEAL_REPEATS_PER_CASE`] per case), the stolen one kept as
-    /// [`RepetitionPurpose::DiscardedSteal`]. True when the interrupt
-    /// stopped it.
-    fn block(
-        &mut self,
-        case: &Case,
-        config: &EngineConfig,
-        repetition: u32,
-        purpose: RepetitionPurpose,
-        state: &mut CaseState,
-    ) -> bool {
-        let order = variant_order(
-            case,
-            repetition,
-            self.variants.len(),
-            state.previous_order.as_deref(),
-        );
-        for (position, &v) in order.iter().enumerate() {
-            let variant = &self.variants[v];
-            loop {
-                if self.interrupted.load(Ordering::SeqCst) {
-                    return true;
-                }
-                let step = Step {
-                    index: self.index,
-                    total: self.total,
-                    case,
-                    variant,
-                    repetition,
-                    repetitions: self.repetitions,
-                    purpose,
-                };
-                self.progress.measurement_started(&step);
-                let progress = &mut *self.progress;
-                let mut outcome =
-                    self.target
-                        .measure(config, &step, &mut *self.engine, &mut |p| {
-                            progress.live(&step, p)
-                        });
-                outcome.purpose = purpose;
-                outcome.order_position = Some(position as u32);
-                self.progress.measurement_finished(&step, &outcome);
-                self.index += 1;
-                let dropped = outcome.status == Status::Failed
-                    && self.interrupted.load(Ordering::SeqCst)
-                    && self.target.interrupt_reaches_server();
-                if dropped {
-                    break;
-                }
-                let repeat = stolen(&outcome) && state.steal_repeats < MAX_STEAL_REPEATS_PER_CASE;
-                if repeat {
-                    outcome.purpose = RepetitionPurpose::DiscardedSteal;
-                    state.steal_repeats += 1;
-                    self.total += 1;
-                }
-                state.per_variant[v].push(outcome);
-                if !repeat {
-                    break;
-                }
-            }
-        }
-        state.previous_order = Some(order);
-        false
-    }
-}
-
-fn finish_case(case: &Case, run: &Runner, per_variant: Vec<Vec<Repetition>>) -> CaseResult {
-    let variants = run
-        .variants
-        .iter()
-        .zip(per_variant)
-        // A variant never reached (interrupted) is left out, not failed.
-        .filter(|(_, reps)| !reps.is_empty())
-        .map(|(variant, reps)| {
-            let reason = run
-                .target
-                .unavailable_reason()
-                .map(str::to_string)
-                .or_else(|| unavailable_reason(&reps));
-            // As the plan grew: extra blocks for precision and windows
-            // measured again for steal are planned too, so fewer entries
-            // still mean an interrupted run.
-            let planned = run.repetitions.max(timing_blocks(&reps))
-                + run.target.counting_repetitions()
-                + reps.iter().filter(|r| r.purpose.discarded()).count() as u32;
-            finish_variant(variant, planned, reps, reason)
-        })
-        .collect();
-    CaseResult {
-        profile: case.profile.clone(),
-        label: case.label.clone(),
-        case: case.clone(),
-        variants,
-    }
-}
-
-/// Timing blocks a variant's repetitions went through (its highest
-/// timing index + 1).
-fn timing_blocks(repetitions: &[Repetition]) -> u32 {
-    repetitions
-        .iter()
-        .filter(|r| r.purpose == RepetitionPurpose::Timing)
-        .map(|r| r.index + 1)
-        .max()
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -400,7 +149,8 @@ mod tests {
 
     use super::*;
     use crate::driver::measurement::WindowObserver;
-    use crate::driver::orchestrator::{RemoteServer, ServerTemplate, Silent};
+    use crate::driver::orchestrator::{RemoteServer, ServerTemplate, Silent, Step};
+    use crate::results::{Repetition, RepetitionPurpose, Status};
     use crate::results::fixture;
     use crate::results::measurement::CaseMeasurement;
 

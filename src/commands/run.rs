@@ -71,10 +71,7 @@ pub struct RunArgs {
 pub fn precision_percent(text: &str) -> Result<f64, crate::units::OutOfRange> {
     use std::ops::Bound;
     let number = text.trim().strip_suffix('%').unwrap_or(text);
-    crate::units::number(
-        (Bound::Excluded(0.0), Bound::Included(100.0)),
-        "percent",
-    )(number)
+    crate::units::number((Bound::Excluded(0.0), Bound::Included(100.0)), "percent")(number)
 }
 
 /// Where server and driver run.

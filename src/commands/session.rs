@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::driver::measurement::{CasePhase, EngineConfig, Progress};
-use crate::driver::orchestrator::{
-    CaseEngine, CasePrecision, Plan, ProgressSink, Step, run_plan,
-};
+use crate::driver::orchestrator::{CaseEngine, CasePrecision, Plan, ProgressSink, Step, run_plan};
 use crate::driver::profile;
 use crate::error::UsageError;
 use crate::report::export::{self, markdown};
@@ -331,7 +329,10 @@ impl ProgressSink for ProgressDisplay {
 /// reached for, or that every case reached it.
 pub fn precision_verdict(cases: &[CasePrecision]) -> Option<String> {
     let target = cases.iter().find_map(|c| c.target_percent)?;
-    let short: Vec<String> = cases.iter().flat_map(CasePrecision::short_of_target).collect();
+    let short: Vec<String> = cases
+        .iter()
+        .flat_map(CasePrecision::short_of_target)
+        .collect();
     Some(if short.is_empty() {
         format!("precision: every headline effect reached ±{target}%")
     } else {

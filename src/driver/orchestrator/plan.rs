@@ -122,19 +122,16 @@ pub fn run_plan(
     }
     let TargetMeasurer { target, engine } = measurer;
     let interrupted = interrupted.load(Ordering::SeqCst) && target.interrupt_reaches_server();
-    let instrument_cost = match (instrument_cost.as_ref(), &*target) {
-        (Some(request), Target::Spawn(template)) if !interrupted => Some(measure_instrument_cost(
-            request,
-            template,
-            config,
-            *driver_threads_max,
-            engine,
-        )),
-        (Some(_), Target::Remote(_)) => Some(Err(
-            "measured only with servers the run starts itself".to_string(),
-        )),
-        _ => None,
-    };
+    let instrument_cost =
+        match (instrument_cost.as_ref(), &*target) {
+            (Some(request), Target::Spawn(template)) if !interrupted => Some(
+                measure_instrument_cost(request, template, config, *driver_threads_max, engine),
+            ),
+            (Some(_), Target::Remote(_)) => Some(Err(
+                "measured only with servers the run starts itself".to_string(),
+            )),
+            _ => None,
+        };
     Outcome {
         cases: measured.cases,
         interrupted,
@@ -150,9 +147,9 @@ mod tests {
     use super::*;
     use crate::driver::measurement::WindowObserver;
     use crate::driver::orchestrator::{RemoteServer, ServerTemplate, Silent, Step};
-    use crate::results::{Repetition, RepetitionPurpose, Status};
     use crate::results::fixture;
     use crate::results::measurement::CaseMeasurement;
+    use crate::results::{Repetition, RepetitionPurpose, Status};
 
     /// Never called: every measurement here fails before any load.
     struct NoLoad;

@@ -221,7 +221,10 @@ mod tests {
     fn reached_needs_every_headline_effect_within_the_target() {
         assert_eq!(precision(Some(2.0), &[], Some(3.0)).reached(), Some(true));
         assert_eq!(precision(Some(3.5), &[], Some(3.0)).reached(), Some(false));
-        assert_eq!(precision(Some(2.0), &["x"], Some(3.0)).reached(), Some(false));
+        assert_eq!(
+            precision(Some(2.0), &["x"], Some(3.0)).reached(),
+            Some(false)
+        );
         assert_eq!(precision(None, &[], Some(3.0)).reached(), Some(false));
         assert_eq!(precision(Some(2.0), &[], None).reached(), None);
         assert!(precision(Some(3.5), &[], Some(3.0)).wants_more());
@@ -253,14 +256,10 @@ mod tests {
     fn blocks_never_overrun_the_share_and_unused_time_passes_on() {
         assert!(block_fits(1.0, 1.0, 0.5, 2.5));
         assert!(!block_fits(1.0, 1.0, 0.6, 2.5));
-        let budget = Budget {
-            left_seconds: 90.0,
-        };
+        let budget = Budget { left_seconds: 90.0 };
         assert_eq!(budget.share(3), 30.0);
         // The first case used 10 of its 30: the other two share 80.
-        let budget = Budget {
-            left_seconds: 80.0,
-        };
+        let budget = Budget { left_seconds: 80.0 };
         assert_eq!(budget.share(2), 40.0);
         assert_eq!(Budget { left_seconds: -1.0 }.share(1), 0.0);
     }

@@ -1,8 +1,8 @@
 //! How the measurement loop tells its caller where it is: the step being
 //! measured and a sink for progress (bars, log lines, or nothing).
 
-use crate::driver::measurement::Progress;
 use super::precision::CasePrecision;
+use crate::driver::measurement::Progress;
 use crate::results::workload::Case;
 use crate::results::{Repetition, RepetitionPurpose};
 use crate::server::VariantName;

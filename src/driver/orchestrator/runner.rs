@@ -101,7 +101,9 @@ pub(super) fn run_cases(
     interrupted: &AtomicBool,
     total: usize,
 ) -> MeasuredCases {
-    let mut budget = plan.budget_seconds.map(|left_seconds| Budget { left_seconds });
+    let mut budget = plan
+        .budget_seconds
+        .map(|left_seconds| Budget { left_seconds });
     let mut run = Runner {
         variants: plan.variants,
         repetitions: plan.repetitions,
@@ -181,8 +183,8 @@ impl Runner<'_> {
         let mut config = self.config.clone();
         config.driver_threads = driver_threads_for(case, self.driver_threads_max);
         let counting = self.measurer.counting_repetitions();
-        let block_seconds = self.variants.len() as f64
-            * self.goal.map_or(0.0, |g| g.seconds_per_measurement);
+        let block_seconds =
+            self.variants.len() as f64 * self.goal.map_or(0.0, |g| g.seconds_per_measurement);
         let mut state = CaseState {
             per_variant: vec![Vec::new(); self.variants.len()],
             previous_order: None,
@@ -502,21 +504,28 @@ mod tests {
 
     /// ±20% at first, shrinking with the square of the block.
     fn settling(_: &str, block: u32) -> f64 {
-        let sign = if block % 2 == 0 { 1.0 } else { -1.0 };
+        let sign = if block.is_multiple_of(2) { 1.0 } else { -1.0 };
         sign * 0.2 / f64::from((block + 1) * (block + 1))
     }
 
     /// ±30% in every block.
     fn noisy(_: &str, block: u32) -> f64 {
-        if block % 2 == 0 { 0.3 } else { -0.3 }
+        if block.is_multiple_of(2) { 0.3 } else { -0.3 }
     }
 
     fn quiet_then_noisy(label: &str, block: u32) -> f64 {
-        if label == "quiet" { 0.0 } else { noisy(label, block) }
+        if label == "quiet" {
+            0.0
+        } else {
+            noisy(label, block)
+        }
     }
 
     fn timing_blocks_of(case: &CaseResult) -> Vec<u32> {
-        case.variants.iter().map(|v| timing_blocks(&v.repetitions)).collect()
+        case.variants
+            .iter()
+            .map(|v| timing_blocks(&v.repetitions))
+            .collect()
     }
 
     #[test]
@@ -526,11 +535,21 @@ mod tests {
         let precision = &told[0];
         assert_eq!(precision.reached(), Some(true), "{}", precision.line());
         let blocks = precision.timing_repetitions;
-        assert!(blocks > 3, "the planned blocks were already enough: {blocks}");
-        assert!(blocks < 40, "stopped by the budget, not the target: {blocks}");
+        assert!(
+            blocks > 3,
+            "the planned blocks were already enough: {blocks}"
+        );
+        assert!(
+            blocks < 40,
+            "stopped by the budget, not the target: {blocks}"
+        );
         let case = &measured.cases[0];
         assert_eq!(timing_blocks_of(case), [blocks, blocks]);
-        assert!(precision.line().contains("target ±5% reached"), "{}", precision.line());
+        assert!(
+            precision.line().contains("target ±5% reached"),
+            "{}",
+            precision.line()
+        );
         // One block fewer was not precise enough: the loop stopped at the
         // first block that got there.
         let fewer: Vec<Vec<Repetition>> = case
@@ -567,7 +586,11 @@ mod tests {
         let precision = &told[0];
         assert_eq!(precision.timing_repetitions, 5);
         assert_eq!(precision.reached(), Some(false));
-        assert!(precision.line().contains("target ±3% not reached"), "{}", precision.line());
+        assert!(
+            precision.line().contains("target ±3% not reached"),
+            "{}",
+            precision.line()
+        );
         assert!(
             precision.line().contains("requests_per_second"),
             "the widest is the noisy req/s effect: {}",
@@ -608,7 +631,10 @@ mod tests {
         assert_eq!(told[0].timing_repetitions, 3);
         assert_eq!(told[0].reached(), None);
         let line = told[0].line();
-        assert!(line.contains("widest headline ±") && !line.contains("target"), "{line}");
+        assert!(
+            line.contains("widest headline ±") && !line.contains("target"),
+            "{line}"
+        );
         assert_eq!(timing_blocks_of(&measured.cases[0]), [3, 3]);
         assert_eq!(script.calls, 8);
     }
@@ -623,7 +649,9 @@ mod tests {
         for (case, precision) in measured.cases.iter().zip(&told) {
             assert_eq!(precision.steal_repeats, 2, "{}", precision.line());
             assert!(
-                precision.line().ends_with("2 windows repeated for CPU steal ≥5%"),
+                precision
+                    .line()
+                    .ends_with("2 windows repeated for CPU steal ≥5%"),
                 "{}",
                 precision.line()
             );

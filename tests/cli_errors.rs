@@ -226,6 +226,18 @@ fn negative_and_out_of_range_numbers_name_the_flag_and_the_range() {
             "--warmup: -1 is not accepted: must be a number of seconds ≥ 0",
         ),
         (
+            vec!["run", "--precision", "0"],
+            "--precision: 0 is not accepted: must be a number of percent > 0",
+        ),
+        (
+            vec!["run", "--precision", "abc"],
+            "--precision: abc is not accepted: must be a number of percent > 0",
+        ),
+        (
+            vec!["run", "--precision", "150%"],
+            "--precision: 150% is not accepted: must be a number of percent > 0 and ≤ 100",
+        ),
+        (
             vec!["run", "--threads", "-2"],
             "--threads: -2 is not accepted: must be a whole number ≥ 1",
         ),

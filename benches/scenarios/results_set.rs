@@ -159,6 +159,7 @@ pub fn build(recorded: &[Recorded], started_at_utc: String, elapsed_seconds: f64
         server_threads: None,
         driver_threads_max: 1,
         time_budget_seconds: None,
+        precision_target_percent: None,
         target: None,
         control: None,
     };

@@ -61,7 +61,7 @@ pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
         args.measure.duration,
         args.measure.warmup,
         args.measure.quick,
-        args.measure.budget,
+        args.measure.budget(false),
     )?;
     let out = args
         .measure
@@ -111,6 +111,7 @@ pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
         driver_threads_max,
         target: Target::Remote(Box::new(remote)),
         instrument_cost: None,
+        precision: None,
     };
     let environment = Environment::collect(Pinning {
         mode: "none".into(),

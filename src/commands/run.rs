@@ -16,7 +16,8 @@ use crate::driver::orchestrator::instrument_cost::{
     FIXED_LOAD_RATE_PER_SECOND, MIN_ROUNDS, PREFERRED_VARIANT,
 };
 use crate::driver::orchestrator::{
-    CaseEngine, InstrumentCostRequest, Plan, ServerTemplate, Target, open_connections,
+    CaseEngine, InstrumentCostRequest, Plan, PrecisionGoal, ServerTemplate, Target,
+    open_connections,
 };
 use crate::driver::server_process::DEFAULT_READY_TIMEOUT;
 use crate::error::UsageError;
@@ -54,8 +55,23 @@ pub struct RunArgs {
     /// interleaved rounds (as many as --repetitions, at least 3).
     #[arg(long)]
     pub instrument_cost: bool,
+    /// Add timing repetitions (after --repetitions, at least 3) until the
+    /// 95% CI half-width of every headline effect (server CPU per request,
+    /// req/s or MB/s) is at most PCT percent, e.g. `3%` or `3`. --budget
+    /// (default 300 s) then bounds the whole run; effects that did not get
+    /// there are listed at the end.
+    #[arg(long, value_name = "PCT", value_parser = precision_percent)]
+    pub precision: Option<f64>,
     #[command(flatten)]
     pub measure: super::session::MeasureArgs,
+}
+
+/// `--precision`: a percentage, with or without `%`, above 0 and at most
+/// 100 (a wider interval says nothing).
+pub fn precision_percent(text: &str) -> Result<f64, crate::units::OutOfRange> {
+    use std::ops::Bound;
+    let number = text.trim().strip_suffix('%').unwrap_or(text);
+    crate::units::number((Bound::Excluded(0.0), Bound::Included(100.0)), "percent")(number)
 }
 
 /// Where server and driver run.
@@ -170,7 +186,16 @@ pub struct Prepared {
 pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, UsageError> {
     let variants = select_variants(&args.variants)?;
     let cases = session::load_cases(&args.profiles, args.measure.connections, args.measure.seed)?;
-    let repetitions = args.measure.repetitions()?;
+    let precision = args.precision;
+    // Effects need at least this many paired repetitions for an interval.
+    let repetitions = match precision {
+        Some(_) => args
+            .measure
+            .repetitions()?
+            .max(crate::results::effects::MIN_REPETITIONS as u32),
+        None => args.measure.repetitions()?,
+    };
+    let budget = args.measure.budget(precision.is_some());
     if args.threads == Some(0) {
         return Err(UsageError("--threads: must be at least 1".into()));
     }
@@ -189,12 +214,18 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
         + instrument_cost
             .as_ref()
             .map_or(0, |r| 3 * r.rounds as usize);
+    // With a precision target the planned repetitions get a third of the
+    // budget (at most a plain run's), the rest is for extra blocks.
+    let planned_budget = match precision {
+        Some(_) => (budget / 3.0).min(session::DEFAULT_BUDGET_SECONDS),
+        None => budget,
+    };
     let timing = session::plan_timing(
         measurements,
         args.measure.duration,
         args.measure.warmup,
         args.measure.quick,
-        args.measure.budget,
+        planned_budget,
     )?;
     let usable = usable_cpus();
     let cpus = plan_cpus(&args.pin, &usable, args.threads.unwrap_or(1))?;
@@ -216,6 +247,7 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
     };
     let settings = RunSettings {
         server_threads: args.threads,
+        precision_target_percent: precision,
         ..args.measure.settings(
             variants.clone(),
             profiles,
@@ -251,6 +283,13 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
             ready_timeout: DEFAULT_READY_TIMEOUT,
         }),
         instrument_cost,
+        precision: precision.map(|target_percent| PrecisionGoal {
+            target_percent,
+            budget_seconds: budget,
+            seconds_per_measurement: timing.warmup_seconds
+                + timing.duration_seconds
+                + session::OVERHEAD_PER_MEASUREMENT_SECONDS,
+        }),
     };
     Ok(Prepared {
         plan,
@@ -299,6 +338,13 @@ pub fn run_prepared(prepared: Prepared, engine: &mut dyn CaseEngine) -> anyhow::
         settings.duration_seconds,
         estimated_total_seconds
     );
+    if let Some(goal) = &plan.precision {
+        say!(
+            "precision: more timing repetitions per case until every headline effect is within ±{}%, the whole run within {:.0} s (--budget)",
+            goal.target_percent,
+            goal.budget_seconds
+        );
+    }
     if let Some(request) = &plan.instrument_cost {
         say!(
             "then the instrument cost: {} at {} req/s, {} rounds × 3 servers",

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::driver::measurement::{CasePhase, EngineConfig, Progress};
-use crate::driver::orchestrator::{CaseEngine, Plan, ProgressSink, Step, run_plan};
+use crate::driver::orchestrator::{CaseEngine, CasePrecision, Plan, ProgressSink, Step, run_plan};
 use crate::driver::profile;
 use crate::error::UsageError;
 use crate::report::export::{self, markdown};
@@ -31,6 +31,9 @@ pub const OVERHEAD_PER_MEASUREMENT_SECONDS: f64 = 0.1;
 /// Wall-clock budget of a plain `run`: the promise is two minutes, the
 /// rest is slack for a slower machine.
 pub const DEFAULT_BUDGET_SECONDS: f64 = 100.0;
+/// Wall-clock budget of `run --precision` when `--budget` is not given:
+/// the whole run, extra repetitions included.
+pub const DEFAULT_PRECISION_BUDGET_SECONDS: f64 = 300.0;
 /// `--quick`: a smoke run, not a measurement.
 pub const QUICK_WARMUP_SECONDS: f64 = 0.05;
 pub const QUICK_DURATION_SECONDS: f64 = 0.25;
@@ -274,6 +277,12 @@ pub fn outcome_line(step: &Step, repetition: &Repetition) -> String {
 
 impl ProgressSink for ProgressDisplay {
     fn measurement_started(&mut self, step: &Step) {
+        if let Some(bar) = &self.bar
+            && bar.length() != Some(step.total as u64)
+        {
+            // `--precision` added a block, or steal a window.
+            bar.set_length(step.total as u64);
+        }
         self.last_sample = None;
         self.live_requests_per_second = 0.0;
         self.show(step, 0.0, "starting");
@@ -310,6 +319,30 @@ impl ProgressSink for ProgressDisplay {
             None => say!("{line}"),
         }
     }
+
+    fn case_finished(&mut self, precision: &CasePrecision) {
+        self.println(&precision.line());
+    }
+}
+
+/// After the cases: the headline effects a precision target was not
+/// reached for, or that every case reached it.
+pub fn precision_verdict(cases: &[CasePrecision]) -> Option<String> {
+    let target = cases.iter().find_map(|c| c.target_percent)?;
+    let short: Vec<String> = cases
+        .iter()
+        .flat_map(CasePrecision::short_of_target)
+        .collect();
+    Some(if short.is_empty() {
+        format!("precision: every headline effect reached ±{target}%")
+    } else {
+        format!(
+            "precision: {} headline effect{} did not reach ±{target}%:\n  {}",
+            short.len(),
+            if short.len() == 1 { "" } else { "s" },
+            short.join("\n  ")
+        )
+    })
 }
 
 /// One line for the driver-cost warnings instead of one per variant: on
@@ -400,6 +433,9 @@ pub fn measure_and_write(
     let mut display = ProgressDisplay::new(plan.measurement_count());
     let outcome = run_plan(&mut plan, engine, &mut display, &interrupted);
     display.finish();
+    if let Some(verdict) = precision_verdict(&outcome.precision) {
+        say!("{verdict}");
+    }
     let mut results = ResultsFile::builder(kind, settings, environment)
         .started_at(started_at_utc)
         .elapsed_seconds(clock.elapsed().as_secs_f64())
@@ -557,6 +593,15 @@ mod tests {
 }
 
 impl MeasureArgs {
+    /// `--budget` or its default: with a precision target, the whole run's.
+    pub fn budget(&self, precision: bool) -> f64 {
+        self.budget.unwrap_or(if precision {
+            DEFAULT_PRECISION_BUDGET_SECONDS
+        } else {
+            DEFAULT_BUDGET_SECONDS
+        })
+    }
+
     /// `--repetitions` or its default (3, 1 with `--quick`), checked along
     /// with `--driver-threads`.
     pub fn repetitions(&self) -> Result<u32, UsageError> {
@@ -593,6 +638,7 @@ impl MeasureArgs {
             server_threads: None,
             driver_threads_max,
             time_budget_seconds: timing.budget_seconds,
+            precision_target_percent: None,
             target: None,
             control: None,
         }
@@ -645,12 +691,14 @@ pub struct MeasureArgs {
     /// A seconds-long smoke run (for CI): short windows, 1 repetition.
     #[arg(long)]
     pub quick: bool,
-    /// Wall-clock budget the default window and warm-up are fitted to.
+    /// Wall-clock budget in seconds. A plain run fits its default window
+    /// and warm-up to it (default 100). With `run --precision` it bounds the
+    /// whole run, extra repetitions included (default 300); the planned
+    /// repetitions then get a third of it, at most 100 s.
     #[arg(
         long,
         value_name = "SECONDS",
-        default_value_t = DEFAULT_BUDGET_SECONDS,
         value_parser = crate::units::number((Bound::Excluded(0.0), Bound::Unbounded), "seconds")
     )]
-    pub budget: f64,
+    pub budget: Option<f64>,
 }

@@ -217,6 +217,17 @@ fn kernel_cross_check_passed(
 /// field, one figure per statement, in the order docs/results-schema.md
 /// lists them; split, the figure list would scatter over helpers.
 pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
+    let kept: Vec<Repetition>;
+    let repetitions = if repetitions.iter().any(|r| r.purpose.discarded()) {
+        kept = repetitions
+            .iter()
+            .filter(|r| !r.purpose.discarded())
+            .cloned()
+            .collect();
+        &kept[..]
+    } else {
+        repetitions
+    };
     if repetitions.is_empty() || repetitions.iter().any(|r| r.status != Status::Passed) {
         return None;
     }
@@ -345,7 +356,9 @@ pub fn finish_variant(
     server_side_unavailable_reason: Option<String>,
 ) -> VariantResult {
     let mut failure_reasons: Vec<String> = Vec::new();
-    for r in &repetitions {
+    // A window discarded for steal was measured again: its failure is not
+    // the variant's.
+    for r in repetitions.iter().filter(|r| !r.purpose.discarded()) {
         for reason in r.failure.iter().flat_map(|f| &f.reasons) {
             if !failure_reasons.contains(reason) {
                 failure_reasons.push(reason.clone());

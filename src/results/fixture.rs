@@ -271,6 +271,7 @@ pub fn results() -> ResultsFile {
         server_threads: Some(1),
         driver_threads_max: 1,
         time_budget_seconds: Some(110.0),
+        precision_target_percent: Some(3.0),
         target: Some("127.0.0.1:4000".into()),
         control: Some("127.0.0.1:4001".into()),
     };

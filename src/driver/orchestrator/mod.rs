@@ -9,6 +9,9 @@
 //!   measurement from a [`ServerTemplate`] (`run`), or a [`RemoteServer`]
 //!   started elsewhere, with or without its control interface (`drive`).
 //! - [`measure`]: one measurement against one server.
+//! - [`precision`]: how precise a case's effects are so far, the time
+//!   budget of `run --precision`, and windows repeated for CPU steal.
+//! - [`runner`]: the loop over the cases, blocks and windows.
 //! - [`schedule`]: the shuffled order of the variants in a repetition.
 //! - [`judge`]: whether a measurement passed, and what it keeps.
 //! - [`instrument_cost`]: what the measuring instruments cost the server
@@ -27,7 +30,9 @@ pub mod instrument_cost;
 pub mod judge;
 pub mod measure;
 pub mod plan;
+pub mod precision;
 pub mod progress;
+mod runner;
 pub mod schedule;
 pub mod target;
 
@@ -35,5 +40,6 @@ pub use instrument_cost::InstrumentCostRequest;
 pub use judge::{ServerSide, judge, open_connections};
 pub use measure::{CaseEngine, LiveObserver, LoadEngine, watch_threads_of};
 pub use plan::{Outcome, Plan, driver_threads_for, run_plan};
+pub use precision::{CasePrecision, PrecisionGoal};
 pub use progress::{ProgressSink, Silent, Step};
 pub use target::{RemoteServer, ServerTemplate, Target};

@@ -5,17 +5,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::driver::measurement::EngineConfig;
 use crate::metrics::cross_check::KernelWatch;
-use crate::results::aggregate::finish_variant;
+use crate::results::CaseResult;
 use crate::results::workload::Case;
-use crate::results::{CaseResult, Repetition, RepetitionPurpose, Status};
 use crate::server::VariantName;
 
 use crate::results::instrument_cost::InstrumentCost;
 
 use super::instrument_cost::{InstrumentCostRequest, measure_instrument_cost};
-use super::judge::unavailable_reason;
 use super::measure::CaseEngine;
-use super::progress::{ProgressSink, Step};
+use super::precision::{CasePrecision, PrecisionGoal};
+use super::progress::ProgressSink;
+use super::runner::{CasesPlan, TargetMeasurer, run_cases};
 pub use super::schedule::{driver_threads_for, variant_order};
 use super::target::Target;
 
@@ -36,6 +36,9 @@ pub struct Plan {
     /// Also measure what the instruments cost, after the cases (a spawned
     /// target only).
     pub instrument_cost: Option<InstrumentCostRequest>,
+    /// `run --precision`: timing blocks beyond `repetitions` until the
+    /// headline effects are this precise, within the goal's budget.
+    pub precision: Option<PrecisionGoal>,
 }
 
 impl Plan {
@@ -57,6 +60,8 @@ pub struct Outcome {
     /// The instrument cost, when asked for and the run was not
     /// interrupted: the block, or why it could not be measured.
     pub instrument_cost: Option<Result<InstrumentCost, String>>,
+    /// Each finished case's precision, in case order.
+    pub precision: Vec<CasePrecision>,
 }
 
 /// Runs the whole plan against its target. Checks `interrupted` before each
@@ -85,146 +90,53 @@ pub fn run_plan(
         driver_threads_max,
         target,
         instrument_cost,
+        precision: goal,
     } = plan;
-    let mut run = Runner {
-        variants,
-        repetitions: *repetitions,
-        config,
-        driver_threads_max: *driver_threads_max,
-        target,
-        engine,
+    // The instrument cost comes after the cases: its time is not theirs.
+    let instrument_cost_seconds = instrument_cost.as_ref().map_or(0.0, |request| {
+        3.0 * request.rounds as f64 * goal.map_or(0.0, |g| g.seconds_per_measurement)
+    });
+    let mut measurer = TargetMeasurer { target, engine };
+    let measured = run_cases(
+        &CasesPlan {
+            cases,
+            variants,
+            repetitions: *repetitions,
+            config,
+            driver_threads_max: *driver_threads_max,
+            goal: *goal,
+            budget_seconds: goal.map(|g| g.budget_seconds - instrument_cost_seconds),
+        },
+        &mut measurer,
         progress,
         interrupted,
-        index: 0,
         total,
-    };
-    let mut results = Vec::new();
-    for case in cases.iter() {
-        let (per_variant, stopped) = run.case(case);
-        results.push(finish_case(case, &run, per_variant));
-        if stopped {
-            results.retain(|c| !c.variants.is_empty());
-            return Outcome {
-                cases: results,
-                interrupted: true,
-                instrument_cost: None,
-            };
-        }
+    );
+    if measured.stopped {
+        return Outcome {
+            cases: measured.cases,
+            interrupted: true,
+            instrument_cost: None,
+            precision: measured.precision,
+        };
     }
-    results.retain(|c| !c.variants.is_empty());
-    let interrupted = interrupted.load(Ordering::SeqCst) && run.target.interrupt_reaches_server();
-    let instrument_cost = match (instrument_cost.as_ref(), &*run.target) {
-        (Some(request), Target::Spawn(template)) if !interrupted => Some(measure_instrument_cost(
-            request,
-            template,
-            config,
-            *driver_threads_max,
-            &mut *run.engine,
-        )),
-        (Some(_), Target::Remote(_)) => Some(Err(
-            "measured only with servers the run starts itself".to_string(),
-        )),
-        _ => None,
-    };
+    let TargetMeasurer { target, engine } = measurer;
+    let interrupted = interrupted.load(Ordering::SeqCst) && target.interrupt_reaches_server();
+    let instrument_cost =
+        match (instrument_cost.as_ref(), &*target) {
+            (Some(request), Target::Spawn(template)) if !interrupted => Some(
+                measure_instrument_cost(request, template, config, *driver_threads_max, engine),
+            ),
+            (Some(_), Target::Remote(_)) => Some(Err(
+                "measured only with servers the run starts itself".to_string(),
+            )),
+            _ => None,
+        };
     Outcome {
-        cases: results,
+        cases: measured.cases,
         interrupted,
         instrument_cost,
-    }
-}
-
-/// The loop's state: the plan's parts, and where it has got to.
-struct Runner<'a> {
-    variants: &'a [VariantName],
-    repetitions: u32,
-    config: &'a EngineConfig,
-    driver_threads_max: usize,
-    target: &'a mut Target,
-    engine: &'a mut dyn CaseEngine,
-    progress: &'a mut dyn ProgressSink,
-    interrupted: &'a AtomicBool,
-    index: usize,
-    total: usize,
-}
-
-impl Runner<'_> {
-    /// Every repetition × variant of `case`: the repetitions kept per
-    /// variant, and whether the interrupt stopped the run. Repetition `i`
-    /// of every variant is measured in one block, in that block's shuffled
-    /// order; the counting repetitions come after the timing ones.
-    fn case(&mut self, case: &Case) -> (Vec<Vec<Repetition>>, bool) {
-        let mut per_variant: Vec<Vec<Repetition>> = vec![Vec::new(); self.variants.len()];
-        let mut config = self.config.clone();
-        config.driver_threads = driver_threads_for(case, self.driver_threads_max);
-        let counting = self.target.counting_repetitions();
-        let mut previous: Option<Vec<usize>> = None;
-        for repetition in 0..self.repetitions + counting {
-            let purpose = if repetition < self.repetitions {
-                RepetitionPurpose::Timing
-            } else {
-                RepetitionPurpose::Counting
-            };
-            let order = variant_order(case, repetition, self.variants.len(), previous.as_deref());
-            for (position, &v) in order.iter().enumerate() {
-                let variant = &self.variants[v];
-                if self.interrupted.load(Ordering::SeqCst) {
-                    return (per_variant, true);
-                }
-                let step = Step {
-                    index: self.index,
-                    total: self.total,
-                    case,
-                    variant,
-                    repetition,
-                    repetitions: self.repetitions,
-                    purpose,
-                };
-                self.progress.measurement_started(&step);
-                let progress = &mut *self.progress;
-                let mut outcome =
-                    self.target
-                        .measure(&config, &step, &mut *self.engine, &mut |p| {
-                            progress.live(&step, p)
-                        });
-                outcome.purpose = purpose;
-                outcome.order_position = Some(position as u32);
-                self.progress.measurement_finished(&step, &outcome);
-                self.index += 1;
-                let dropped = outcome.status == Status::Failed
-                    && self.interrupted.load(Ordering::SeqCst)
-                    && self.target.interrupt_reaches_server();
-                if !dropped {
-                    per_variant[v].push(outcome);
-                }
-            }
-            previous = Some(order);
-        }
-        (per_variant, false)
-    }
-}
-
-fn finish_case(case: &Case, run: &Runner, per_variant: Vec<Vec<Repetition>>) -> CaseResult {
-    let variants = run
-        .variants
-        .iter()
-        .zip(per_variant)
-        // A variant never reached (interrupted) is left out, not failed.
-        .filter(|(_, reps)| !reps.is_empty())
-        .map(|(variant, reps)| {
-            let reason = run
-                .target
-                .unavailable_reason()
-                .map(str::to_string)
-                .or_else(|| unavailable_reason(&reps));
-            let planned = run.repetitions + run.target.counting_repetitions();
-            finish_variant(variant, planned, reps, reason)
-        })
-        .collect();
-    CaseResult {
-        profile: case.profile.clone(),
-        label: case.label.clone(),
-        case: case.clone(),
-        variants,
+        precision: measured.precision,
     }
 }
 
@@ -234,9 +146,10 @@ mod tests {
 
     use super::*;
     use crate::driver::measurement::WindowObserver;
-    use crate::driver::orchestrator::{RemoteServer, ServerTemplate, Silent};
+    use crate::driver::orchestrator::{RemoteServer, ServerTemplate, Silent, Step};
     use crate::results::fixture;
     use crate::results::measurement::CaseMeasurement;
+    use crate::results::{Repetition, RepetitionPurpose, Status};
 
     /// Never called: every measurement here fails before any load.
     struct NoLoad;
@@ -279,6 +192,7 @@ mod tests {
             driver_threads_max: 1,
             target,
             instrument_cost: None,
+            precision: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! How the measurement loop tells its caller where it is: the step being
 //! measured and a sink for progress (bars, log lines, or nothing).
 
+use super::precision::CasePrecision;
 use crate::driver::measurement::Progress;
 use crate::results::workload::Case;
 use crate::results::{Repetition, RepetitionPurpose};
@@ -27,6 +28,12 @@ impl Step<'_> {
     pub fn repetition_label(&self) -> String {
         match self.purpose {
             RepetitionPurpose::Counting => "counting".to_string(),
+            // Beyond the plan: added by `--precision`.
+            purpose if self.repetition >= self.repetitions => format!(
+                "rep {} ({}, for precision)",
+                self.repetition + 1,
+                purpose.name()
+            ),
             purpose => format!(
                 "rep {}/{} ({})",
                 self.repetition + 1,
@@ -43,6 +50,8 @@ pub trait ProgressSink {
     /// The engine's live view of the running measurement (about 10 Hz).
     fn live(&mut self, _step: &Step, _progress: &Progress) {}
     fn measurement_finished(&mut self, step: &Step, repetition: &Repetition);
+    /// A case is done: how precisely its headline effects are known.
+    fn case_finished(&mut self, _precision: &CasePrecision) {}
 }
 
 /// A sink that says nothing.

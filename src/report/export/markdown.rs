@@ -424,11 +424,44 @@ pub fn summary_markdown(results: &ResultsFile) -> String {
         "Syscall sources: `syscalls/req` and the per-kind columns are the server's in-process counts (every call through src/sys); `kernel syscalls/req` is the kernel's count of the same serving threads (perf tracepoints `syscalls:sys_enter_*`), read in the same instant; `kernel check` says whether the two agree within 1% for every kind.\n"
     );
     machine_limits_section(&mut out, results);
+    out.push_str(&steal_repeats_note(results));
     for case in &results.cases {
         case_table(&mut out, case);
     }
     out.push_str(&instrument_cost_section(results));
     out
+}
+
+/// The timing windows measured again because the hypervisor took too
+/// much of the machine's CPU time in them; empty when there were none.
+fn steal_repeats_note(results: &ResultsFile) -> String {
+    let discarded: Vec<String> = results
+        .variant_results()
+        .flat_map(|(case, v)| {
+            v.repetitions
+                .iter()
+                .filter(|r| r.purpose.discarded())
+                .map(move |r| {
+                    format!(
+                        "{} / {} repetition {} ({:.0}%)",
+                        case.label,
+                        v.variant,
+                        r.index + 1,
+                        r.cpu_steal_percent().unwrap_or(f64::NAN)
+                    )
+                })
+        })
+        .collect();
+    if discarded.is_empty() {
+        return String::new();
+    }
+    format!(
+        "**CPU steal**: {} timing window{} lost {STEAL_WARN_PERCENT:.0}% or more of the machine's CPU time to the hypervisor and {} measured again (at most 2 per case; the stolen windows stay in results.json as `purpose: discarded_steal` and count in no figure): {}.\n\n",
+        discarded.len(),
+        if discarded.len() == 1 { "" } else { "s" },
+        if discarded.len() == 1 { "was" } else { "were" },
+        discarded.join("; ")
+    )
 }
 
 /// What the instruments cost the server, when the run measured it

@@ -183,6 +183,9 @@ pub struct Prepared {
 
 /// Checks the arguments and builds the plan. Every error is a
 /// [`UsageError`] (exit code 2) and nothing has been written.
+///
+/// ~100 lines: every flag is checked here, in one place and before
+/// anything runs, so a bad one is refused without a half-done run.
 pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, UsageError> {
     let variants = select_variants(&args.variants)?;
     let cases = session::load_cases(&args.profiles, args.measure.connections, args.measure.seed)?;

@@ -9,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 use epoll_bench::driver::server_process::{ServerProcess, ServerSpec};
 use epoll_bench::protocol::Protocol;
 use epoll_bench::results::{ResultsFile, RunKind, Status};
+use epoll_bench::sys::SyscallKind;
 
 fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_epoll-bench"))
@@ -83,10 +84,22 @@ fn drive_with_control_measures_the_server_and_names_it() {
     let summary = variant.summary.as_ref().unwrap();
     assert!(summary.requests_per_second.median > 0.0);
     let server_side = summary.server.as_ref().expect("server-side figures");
-    // writev answers a frame with one write-family call; the window's edges
-    // may count one request more or less per driver thread.
+    // writev answers a frame with one write-family call. Per request the
+    // driver completed, the server's window and the driver's can differ by
+    // a few milliseconds of requests when a snapshot is slow (a busy
+    // machine); against the requests the server itself parsed in the same
+    // window, only the one in flight at each edge can differ.
     let writev = server_side.syscalls_per_request["writev"].median;
-    assert!((writev - 1.0).abs() < 0.01, "writev per request {writev}");
+    assert!((writev - 1.0).abs() < 0.05, "writev per request {writev}");
+    for r in &variant.repetitions {
+        let window = r.server_window.as_ref().expect("a server window");
+        let calls = window.total.syscalls.calls.get(SyscallKind::Writev);
+        let parsed = window.total.counters.requests_parsed;
+        assert!(
+            calls.abs_diff(parsed) <= 2,
+            "writev {calls} for {parsed} parsed requests"
+        );
+    }
     assert!(!server_side.syscalls_per_request.contains_key("write"));
     // The server really served what the driver counted.
     let served = server.stop().unwrap().total.counters.requests_parsed;

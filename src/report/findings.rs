@@ -499,16 +499,3 @@ fn driver_limits(results: &ResultsFile) -> Finding {
         evidence,
     }
 }
-
-/// `findings.md` as one of a results directory's files.
-pub struct FindingsExporter;
-
-impl crate::report::export::Exporter for FindingsExporter {
-    fn file_name(&self) -> &'static str {
-        "findings.md"
-    }
-
-    fn render(&self, results: &ResultsFile) -> Result<Vec<u8>, crate::report::export::ExportError> {
-        Ok(findings_markdown(results).into_bytes())
-    }
-}

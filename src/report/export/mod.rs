@@ -5,6 +5,7 @@
 //! results are invalid or any exporter fails.
 
 pub mod csv;
+pub mod findings;
 pub mod json;
 pub mod markdown;
 
@@ -41,7 +42,7 @@ pub fn default_exporters() -> Vec<Box<dyn Exporter>> {
         Box::new(json::JsonExporter),
         Box::new(csv::CsvExporter),
         Box::new(markdown::MarkdownExporter),
-        Box::new(super::findings::FindingsExporter),
+        Box::new(findings::FindingsExporter),
     ]
 }
 
@@ -119,12 +120,15 @@ mod tests {
     }
 
     #[test]
-    fn writes_all_three_files_that_load_back() {
+    fn writes_every_file_and_they_load_back() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("run");
         let written = export_all(&out, &fixture::results(), &default_exporters()).unwrap();
-        assert_eq!(written.len(), 3);
-        assert_eq!(listing(&out), ["results.csv", "results.json", "summary.md"]);
+        assert_eq!(written.len(), 4);
+        assert_eq!(
+            listing(&out),
+            ["findings.md", "results.csv", "results.json", "summary.md"]
+        );
         let back = ResultsFile::load(&out).unwrap();
         assert_eq!(back.cases.len(), 2);
     }

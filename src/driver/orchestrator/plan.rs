@@ -298,15 +298,7 @@ mod tests {
 
     #[test]
     fn a_failure_under_an_interrupt_that_reached_the_server_is_dropped() {
-        let target = Target::Spawn(ServerTemplate {
-            program: "/nonexistent/epoll-bench".into(),
-            leading_args: Vec::new(),
-            threads: None,
-            cpus: None,
-            extra_args: Vec::new(),
-            ready_timeout: Duration::from_millis(100),
-        });
-        let outcome = interrupted_during_first(plan(target));
+        let outcome = interrupted_during_first(plan(missing_server()));
         assert!(outcome.interrupted);
         assert!(outcome.cases.is_empty(), "the failed repetition was kept");
     }

@@ -130,11 +130,11 @@ fn default_suite_is_small_and_labels_are_unique() {
     assert!(
         suite
             .iter()
-            .any(|case| case.label == "fixed-load-50k-64conn"
+            .any(|case| case.label == "fixed-load-25k-64conn"
                 && case.connections == 64
                 && case.shape
                     == Shape::ConstantRate {
-                        rate_per_second: 50_000.0
+                        rate_per_second: 25_000.0
                     }
                 && case.sizes == SizeDistribution::Fixed { bytes: 64 })
     );

@@ -50,7 +50,7 @@ pub struct RunArgs {
     pub no_limits: bool,
     /// Also measure what the instruments cost the server (recorded in
     /// results.json and summary.md): lt-writev (or the first variant) at
-    /// 50,000 req/s × 64 connections × 64 B, open loop, with no
+    /// 25,000 req/s × 64 connections × 64 B, open loop, with no
     /// instruments, in-process counting, and kernel counters too, in
     /// interleaved rounds (as many as --repetitions, at least 3).
     #[arg(long)]

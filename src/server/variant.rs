@@ -93,6 +93,17 @@ copy_modes! {
     Splice => Spliced,
 }
 
+impl CopyMode {
+    /// File descriptors a server holds per open connection: the socket,
+    /// and for splice the pipe pair the bytes pass through.
+    pub fn descriptors_per_connection(self) -> u64 {
+        match self {
+            CopyMode::Splice => 3,
+            CopyMode::ReadWrite | CopyMode::Writev => 1,
+        }
+    }
+}
+
 /// How much a loop reads per readiness event beyond what its backend
 /// requires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

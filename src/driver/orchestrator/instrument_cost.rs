@@ -19,7 +19,7 @@ use super::target::ServerTemplate;
 /// The fixed load: open loop, so the server's CPU per request does not
 /// depend on how fast the driver is, at a rate every variant sustains on
 /// a 2-CPU machine.
-pub const FIXED_LOAD_RATE_PER_SECOND: f64 = 50_000.0;
+pub const FIXED_LOAD_RATE_PER_SECOND: f64 = 25_000.0;
 pub const FIXED_LOAD_CONNECTIONS: u32 = 64;
 pub const FIXED_LOAD_PAYLOAD_BYTES: u32 = 64;
 /// Fewest rounds: a median of fewer says little.

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::driver::measurement::{EngineConfig, Progress};
+use crate::driver::profile::{machine_nofile_hard_limit, server_descriptor_shortfall};
 use crate::driver::server_process::{RemoteControl, ServerControl, ServerSpec};
 use crate::metrics::cross_check::KernelWatch;
 use crate::protocol::Protocol;
@@ -77,6 +78,9 @@ impl Target {
     ) -> Repetition {
         match self {
             Target::Spawn(template) => match step.variant.builtin() {
+                Some(variant) if let Some(reason) = descriptor_shortfall(step.case, variant) => {
+                    not_measured(step.repetition, step.case, reason, Vec::new())
+                }
                 Some(variant) => measure_spawned(
                     &template.spec(variant, step.case.protocol, step.purpose),
                     config,
@@ -95,6 +99,14 @@ impl Target {
             Target::Remote(remote) => remote.measure(config, step, engine, on_progress),
         }
     }
+}
+
+/// Why this machine's descriptor limit keeps a `variant` server from
+/// holding every connection of `case`: refused before it starts, not
+/// measured at its limit.
+fn descriptor_shortfall(case: &Case, variant: Variant) -> Option<String> {
+    let hard_limit = machine_nofile_hard_limit()?;
+    server_descriptor_shortfall(case, variant, hard_limit)
 }
 
 /// How to start a server for one variant.

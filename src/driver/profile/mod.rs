@@ -39,6 +39,7 @@ mod deserialize;
 mod expand;
 mod fields;
 mod limits;
+pub use limits::server_descriptor_shortfall;
 mod raw;
 mod shape;
 mod sizes;
@@ -78,7 +79,7 @@ const BUILTIN_PROFILES: &[(&str, &str)] = embed_profiles![
     "idle-10k-active-16",
     "mixed-lognormal",
     "echo-bimodal-pipelined",
-    "fixed-load-50k-64conn",
+    "fixed-load-25k-64conn",
     "backpressure-slow-reader",
     "load-latency-sweep",
     "idle-scale",
@@ -95,7 +96,7 @@ pub const DEFAULT_SUITE: &[&str] = &[
     "bulk-1mib",
     "constant-rate-10k",
     "echo-pingpong-1kib",
-    "fixed-load-50k-64conn",
+    "fixed-load-25k-64conn",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -222,6 +223,6 @@ fn parse_with_limit(
 
 /// This process's hard RLIMIT_NOFILE; `None` (no check) if unreadable. The
 /// server is started by this process and inherits the same limit.
-fn machine_nofile_hard_limit() -> Option<u64> {
+pub fn machine_nofile_hard_limit() -> Option<u64> {
     crate::sys::rlimit::nofile().ok().map(|(_, hard)| hard)
 }

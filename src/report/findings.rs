@@ -11,8 +11,7 @@ use std::fmt::Write as _;
 
 use crate::report::charts::style::format_bytes;
 use crate::results::effects::{
-    Axis, Change, Effect, RatioInterval, RepetitionFigures, case_effects, percent,
-    unpaired_interval,
+    Axis, Change, Effect, RatioInterval, RepetitionFigures, case_effects, unpaired_interval,
 };
 use crate::results::figures::FIGURES;
 use crate::results::workload::Shape;
@@ -105,7 +104,12 @@ pub fn findings(results: &ResultsFile) -> Vec<Finding> {
     out.push(backpressure(results));
     out.push(p99_knees(results));
     out.push(idle_effect(results));
-    out.push(driver_limits(results));
+    out.push(run_quality::driver_limits(results));
+    out.push(run_quality::driver_cost(results));
+    out.push(run_quality::ack_cost(results));
+    out.push(run_quality::loopback_share(results));
+    out.push(run_quality::steal(results));
+    out.push(run_quality::instrument_cost(results));
     out
 }
 
@@ -455,89 +459,91 @@ fn idle_effect(results: &ResultsFile) -> Finding {
         })
         .collect();
     idle.sort_by_key(|(n, _)| *n);
-    let (Some((few, few_case)), Some((many, many_case))) = (idle.first(), idle.last()) else {
+    if idle.is_empty() {
         return not_measured(claim, "no `idle-scale` case");
-    };
-    if few == many {
-        return not_measured(claim, "one idle count only");
     }
     let mut evidence = Vec::new();
-    let mut all_higher = true;
+    let mut changes = Vec::new();
     for v in Variant::ALL {
-        let cpu = |case: &CaseResult| -> Option<Vec<f64>> {
-            let result = case
-                .variants
-                .iter()
-                .find(|r| r.variant.builtin() == Some(v))?;
-            let figure = FIGURES.iter().find(|f| f.name == SERVER_CPU)?;
-            (result.status == Status::Passed).then(|| {
-                RepetitionFigures::of(result)
-                    .values(figure)
-                    .into_values()
-                    .collect()
-            })
-        };
-        let (Some(a), Some(b)) = (cpu(few_case), cpu(many_case)) else {
+        // The fewest and the most idle connections this variant passed at:
+        // a count it failed at (a limit of the machine) is named below
+        // instead of hiding the others.
+        let passed: Vec<(u32, Vec<f64>)> = idle
+            .iter()
+            .filter_map(|(n, case)| Some((*n, server_cpu_values(case, v)?)))
+            .collect();
+        let (Some((few, a)), Some((many, b))) = (passed.first(), passed.last()) else {
             continue;
         };
-        let interval = unpaired_interval(&a, &b).ok();
-        all_higher &= interval.is_some_and(|i| i.change() == Change::Higher);
+        if few == many {
+            continue;
+        }
+        let interval = unpaired_interval(a, b).ok();
+        changes.push(interval.map(|i| i.change()));
         evidence.push(format!(
             "{v}: {many} idle against {few}: server CPU per request {}{}",
             ratio_text(interval.as_ref()),
-            interval.map_or(String::new(), |i| format!(" ({})", percent(i.ratio - 1.0)))
+            interval.map_or(String::new(), |i| format!(
+                " ({:+.1}%)",
+                (i.ratio - 1.0) * 100.0
+            ))
         ));
     }
-    if evidence.is_empty() {
-        return not_measured(claim, "no variant passed at both idle counts");
+    for (n, case) in &idle {
+        let failed: Vec<String> = case
+            .variants
+            .iter()
+            .filter(|r| r.status == Status::Failed)
+            .map(|r| r.variant.to_string())
+            .collect();
+        if let Some(reason) = case
+            .variants
+            .iter()
+            .find(|r| r.status == Status::Failed)
+            .and_then(|r| r.failure_reasons.first())
+        {
+            evidence.push(format!(
+                "{n} idle: {} failed ({}), e.g. {reason}",
+                failed.len(),
+                failed.join(", ")
+            ));
+        }
+    }
+    let holds = if changes.is_empty() {
+        Holds::NotMeasured
+    } else if changes.contains(&Some(Change::Lower)) {
+        Holds::No
+    } else if changes.iter().all(|c| *c == Some(Change::Higher)) {
+        Holds::Yes
+    } else {
+        Holds::NotShown
+    };
+    if changes.is_empty() {
+        evidence.insert(0, "no variant passed at two idle counts".into());
     }
     Finding {
         claim,
-        holds: if all_higher { Holds::Yes } else { Holds::No },
+        holds,
         evidence,
     }
 }
 
-/// Results the driver limited: their throughput is the driver's, not the
-/// server's.
-fn driver_limits(results: &ResultsFile) -> Finding {
-    use crate::results::DriverBottleneck;
-    let mut driver_only = Vec::new();
-    let mut both = 0;
-    let mut total = 0;
-    for case in &results.cases {
-        for v in &case.variants {
-            let Some(s) = v.summary.as_ref().filter(|_| v.status == Status::Passed) else {
-                continue;
-            };
-            total += 1;
-            match s.driver_bottleneck() {
-                Some(DriverBottleneck::DriverOnly { .. }) => {
-                    driver_only.push(format!("`{}` {}", case.label, v.variant))
-                }
-                Some(_) => both += 1,
-                None => {}
-            }
-        }
-    }
-    let mut evidence = vec![format!(
-        "{} of {total} results: driver saturated, server not (their req/s measure the driver); \
-         {both} more: both saturated (lower bounds for the server)",
-        driver_only.len()
-    )];
-    if !driver_only.is_empty() {
-        evidence.push(format!("driver alone: {}", driver_only.join(", ")));
-    }
-    Finding {
-        claim: "no throughput figure of this run is set by the driver alone".into(),
-        holds: if driver_only.is_empty() {
-            Holds::Yes
-        } else {
-            Holds::No
-        },
-        evidence,
-    }
+/// Server CPU per request in each timing repetition of `v` in `case`, when
+/// it passed there.
+fn server_cpu_values(case: &CaseResult, v: Variant) -> Option<Vec<f64>> {
+    let result = case
+        .variants
+        .iter()
+        .find(|r| r.variant.builtin() == Some(v))?;
+    let figure = FIGURES.iter().find(|f| f.name == SERVER_CPU)?;
+    (result.status == Status::Passed).then(|| {
+        RepetitionFigures::of(result)
+            .values(figure)
+            .into_values()
+            .collect()
+    })
 }
 
+mod run_quality;
 #[cfg(test)]
 mod tests;

@@ -56,13 +56,6 @@ pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
     let target = resolve("--target", &args.target)?;
     let cases = session::load_cases(&args.profiles, args.measure.connections, args.measure.seed)?;
     let repetitions = args.measure.repetitions()?;
-    let timing = session::plan_timing(
-        cases.len() * repetitions as usize,
-        args.measure.duration,
-        args.measure.warmup,
-        args.measure.quick,
-        args.measure.budget(false),
-    )?;
     let out = args
         .measure
         .out
@@ -72,6 +65,15 @@ pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
     super::output::check_dir("--out", &out)?;
 
     let remote = RemoteServer::connect(target, args.control.as_deref(), CONNECT_TIMEOUT);
+    // The budget covers the counting repetition too, when the kernel can
+    // count the server's syscalls through its control interface.
+    let timing = session::plan_timing(
+        cases.len() * (repetitions + remote.counting_repetitions()) as usize,
+        args.measure.duration,
+        args.measure.warmup,
+        args.measure.quick,
+        args.measure.budget(false),
+    )?;
     // An unreachable target fails every measurement with the reason, and
     // the results say so like any other failed run.
     if let Some(reason) = remote.unreachable_reason() {

@@ -55,7 +55,7 @@ impl Target {
     pub fn counting_repetitions(&self) -> u32 {
         match self {
             Target::Spawn(_) => 1,
-            Target::Remote(remote) => u32::from(remote.kernel_unavailable.is_none()),
+            Target::Remote(remote) => remote.counting_repetitions(),
         }
     }
 
@@ -209,6 +209,12 @@ impl RemoteServer {
     }
 
     /// Why every measurement will fail undriven, if it will.
+    /// One counting repetition when the kernel can count the server's
+    /// syscalls, none otherwise.
+    pub fn counting_repetitions(&self) -> u32 {
+        u32::from(self.kernel_unavailable.is_none())
+    }
+
     pub fn unreachable_reason(&self) -> Option<&str> {
         self.unreachable.as_deref()
     }

@@ -421,7 +421,7 @@ pub fn summary_markdown(results: &ResultsFile) -> String {
     );
     let _ = writeln!(
         out,
-        "Syscall sources: `syscalls/req` and the per-kind columns are the server's in-process counts (every call through src/sys); `kernel syscalls/req` is the kernel's count of the same serving threads (perf tracepoints `syscalls:sys_enter_*`), read in the same instant; `kernel check` says whether the two agree within 1% for every kind.\n"
+        "Syscall sources: `syscalls/req` and the per-kind columns are the server's in-process counts (every call through src/sys); `kernel syscalls/req` is the kernel's count of the same serving threads (perf tracepoints `syscalls:sys_enter_*`), read in the same instant, in the counting repetition only (the counters slow every call, so timing repetitions run without them); `kernel check` says whether the two agree within 1% for every kind in that repetition.\n"
     );
     machine_limits_section(&mut out, results);
     out.push_str(&steal_repeats_note(results));

@@ -168,6 +168,75 @@ fn check_variant(variant: &str) {
     assert_eq!(t.counters.bytes_out, payload + 8 * REQUESTS);
 }
 
+/// The README's derived-vs-measured table shows, per variant, the calls
+/// per request by kind and their total. The tests above assert measured =
+/// derived exactly, so the table must equal the derivation: checked here,
+/// so the README cannot drift from the code.
+#[test]
+fn readme_table_is_the_derivation() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("### Syscalls per request, derived vs measured")
+        .nth(1)
+        .expect("the README's derived-vs-measured section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let mut lines = section.lines().filter(|l| l.starts_with('|'));
+    let header: Vec<&str> = cells(lines.next().expect("a header row"));
+    assert_eq!(header.first(), Some(&"variant"));
+    assert_eq!(&header[header.len() - 2..], ["total", "derived"]);
+    let kinds = &header[1..header.len() - 2];
+    let mut variants_seen = Vec::new();
+    for line in lines.filter(|l| l.contains('`')) {
+        let row = cells(line);
+        let variant = row[0].trim_matches('`');
+        let derived = derived_per_request(variant);
+        let number = |text: &str| -> f64 {
+            if text.is_empty() {
+                0.0
+            } else {
+                text.parse()
+                    .unwrap_or_else(|_| panic!("{variant}: `{text}` is not a number"))
+            }
+        };
+        for (kind, text) in kinds.iter().zip(&row[1..]) {
+            let want = derived.get(kind).copied().unwrap_or(0) as f64;
+            assert_eq!(number(text), want, "README {variant} {kind}");
+        }
+        let total: u64 = derived.values().sum();
+        assert_eq!(
+            number(row[row.len() - 2]),
+            total as f64,
+            "README {variant} total"
+        );
+        assert_eq!(
+            number(row[row.len() - 1]),
+            total as f64,
+            "README {variant} derived"
+        );
+        // Every kind the derivation names has a column.
+        for kind in derived.keys() {
+            assert!(kinds.contains(kind), "README table lacks a {kind} column");
+        }
+        variants_seen.push(variant.to_string());
+    }
+    let all: Vec<String> = epoll_bench::server::Variant::ALL
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    assert_eq!(variants_seen, all, "README rows, in the variants' order");
+}
+
+fn cells(line: &str) -> Vec<&str> {
+    line.trim()
+        .trim_matches('|')
+        .split('|')
+        .map(str::trim)
+        .collect()
+}
+
 /// One test per variant, from the server's one list.
 macro_rules! accounting_tests {
     ($($test:ident => $variant:expr),* $(,)?) => {

@@ -13,7 +13,7 @@ const END: &str = "<!-- findings:end -->";
 
 fn reference() -> ResultsFile {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    ResultsFile::load(&root.join("results/reference/results.json")).expect("reference results")
+    ResultsFile::load(&root.join("results/reference")).expect("reference results")
 }
 
 #[test]

@@ -73,7 +73,7 @@ fn commands_name_a_missing_or_broken_results_file() {
     .unwrap_err();
     assert!(
         err.to_string()
-            .contains("no results.json in this directory"),
+            .contains("no results.json or results.json.gz in this directory"),
         "{err}"
     );
     assert!(
@@ -91,6 +91,21 @@ fn commands_name_a_missing_or_broken_results_file() {
     let message = err.to_string();
     assert!(message.contains(&broken.display().to_string()), "{message}");
     assert!(message.contains("schema version 99"), "{message}");
+
+    // A compressed file that is not gzip names the file too.
+    std::fs::remove_file(&broken).unwrap();
+    let not_gzip = dir.path().join("results.json.gz");
+    std::fs::write(&not_gzip, "plain text").unwrap();
+    let err = report::run(ReportArgs {
+        results: dir.path().to_path_buf(),
+        print: false,
+        recompute: false,
+    })
+    .unwrap_err();
+    assert!(
+        err.to_string().contains(&not_gzip.display().to_string()),
+        "{err}"
+    );
 }
 
 /// Results written before a figure existed: the figure is absent on load,
@@ -195,4 +210,38 @@ fn summary_states_effects_with_intervals() {
     assert_eq!(cpu_effects, 7, "{case}");
     // The failed variant's comparison on one connection has no number.
     assert!(md.contains("| et-writev-shortread / et-writev | server CPU µs/req | — | — | not enough data: `et-writev-shortread` failed (1 payload mismatch) |"), "{md}");
+}
+
+/// A directory holding results.json.gz (how results/reference is
+/// committed) is read like results.json, and `report --recompute` writes it
+/// back compressed, leaving no results.json beside it.
+#[test]
+fn compressed_results_are_read_and_written_back_compressed() {
+    use epoll_bench::report::export::json::compress_results_file;
+    use epoll_bench::results::ResultsFile;
+    let dir = tempfile::tempdir().unwrap();
+    let results = common::results();
+    export_all(dir.path(), &results, &default_exporters()).unwrap();
+    let compressed = compress_results_file(dir.path()).unwrap();
+    assert!(compressed.ends_with("results.json.gz"));
+    assert!(!dir.path().join("results.json").exists());
+    assert_eq!(ResultsFile::load(dir.path()).unwrap(), results);
+    assert_eq!(ResultsFile::load(&compressed).unwrap(), results);
+    std::fs::write(dir.path().join("summary.md"), "stale").unwrap();
+    report::run(ReportArgs {
+        results: dir.path().to_path_buf(),
+        print: false,
+        recompute: true,
+    })
+    .unwrap();
+    assert!(!dir.path().join("results.json").exists());
+    let reread = ResultsFile::load(dir.path()).unwrap();
+    assert_eq!(reread.cases.len(), results.cases.len());
+    let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    assert_ne!(md, "stale");
+    chart::run(ChartArgs {
+        results: dir.path().to_path_buf(),
+        out: None,
+    })
+    .unwrap_or_else(|e| panic!("chart reads the compressed file: {e}"));
 }

@@ -9,9 +9,10 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::commands::results_input;
+use crate::report::export::json::compress_results_file;
 use crate::report::export::markdown::MarkdownExporter;
 use crate::report::export::{Exporter, default_exporters, export_all, write_atomically};
-use crate::results::{ResultsFile, aggregate};
+use crate::results::{RESULTS_FILE_NAME, ResultsFile, aggregate, is_compressed};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -22,7 +23,8 @@ pub struct ReportArgs {
     pub print: bool,
     /// First recompute every summary from the stored repetitions and
     /// rewrite results.json and results.csv too (measurements are kept as
-    /// they are; only derived figures change).
+    /// they are; only derived figures change). A results.json.gz is
+    /// written back compressed.
     #[arg(long)]
     pub recompute: bool,
 }
@@ -33,7 +35,12 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     super::output::check_dir("RESULTS", &loaded.dir)?;
     if args.recompute {
         recompute(&mut loaded.results);
-        let written = export_all(&loaded.dir, &loaded.results, &default_exporters())?;
+        let mut written = export_all(&loaded.dir, &loaded.results, &default_exporters())?;
+        if is_compressed(&loaded.file) {
+            let compressed = compress_results_file(&loaded.dir)?;
+            written.retain(|path| !path.ends_with(RESULTS_FILE_NAME));
+            written.push(compressed);
+        }
         for path in written {
             eprintln!("wrote {}", path.display());
         }

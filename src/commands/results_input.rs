@@ -1,16 +1,16 @@
 //! Reading the results a report command was pointed at: a results
-//! directory or a `results.json`. Unreadable or invalid input is a usage
+//! directory, a `results.json` or a `results.json.gz`. Unreadable or invalid input is a usage
 //! error naming the file.
 
 use std::path::{Path, PathBuf};
 
 use crate::error::UsageError;
-use crate::results::ResultsFile;
+use crate::results::{ResultsFile, results_file_in};
 
 /// The results file and the directory it belongs to.
 pub struct LoadedResults {
     pub results: ResultsFile,
-    /// The `results.json` that was read.
+    /// The results file that was read (`.gz` when compressed).
     pub file: PathBuf,
     /// Its directory: where derived files (charts, summary.md) go.
     pub dir: PathBuf,
@@ -18,14 +18,15 @@ pub struct LoadedResults {
 
 pub fn load(path: &Path) -> anyhow::Result<LoadedResults> {
     let file = if path.is_dir() {
-        path.join("results.json")
+        results_file_in(path)
     } else {
         path.to_path_buf()
     };
     if !file.exists() {
         return Err(UsageError(if path.is_dir() {
             format!(
-                "{}: no results.json in this directory (give a results directory or a results.json)",
+                "{}: no results.json or results.json.gz in this directory (give a results \
+                 directory or a results file)",
                 path.display()
             )
         } else {

@@ -26,7 +26,8 @@ pub mod measurement;
 pub mod summary;
 pub mod workload;
 
-use std::path::Path;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -348,16 +349,50 @@ pub enum ResultsError {
     Invalid { path: String, message: String },
 }
 
+/// The results file a run writes.
+pub const RESULTS_FILE_NAME: &str = "results.json";
+/// The same, gzip-compressed: how committed runs (`results/reference`) are
+/// kept small. Every reader takes either.
+pub const COMPRESSED_RESULTS_FILE_NAME: &str = "results.json.gz";
+
+/// The results file of a directory: `results.json`, or else
+/// `results.json.gz` when only that exists.
+pub fn results_file_in(dir: &Path) -> PathBuf {
+    let plain = dir.join(RESULTS_FILE_NAME);
+    let compressed = dir.join(COMPRESSED_RESULTS_FILE_NAME);
+    if !plain.exists() && compressed.exists() {
+        compressed
+    } else {
+        plain
+    }
+}
+
+/// Whether `file` is a gzip-compressed results file (by its name).
+pub fn is_compressed(file: &Path) -> bool {
+    file.extension().is_some_and(|e| e == "gz")
+}
+
+/// The text of a results file, decompressed when its name ends in `.gz`.
+fn read_results_text(file: &Path) -> std::io::Result<String> {
+    if !is_compressed(file) {
+        return std::fs::read_to_string(file);
+    }
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(file)?).read_to_string(&mut text)?;
+    Ok(text)
+}
+
 impl ResultsFile {
-    /// Reads and checks a `results.json` (or the one inside a directory).
+    /// Reads and checks a `results.json` or `results.json.gz` (or the one
+    /// inside a directory).
     pub fn load(path: &Path) -> Result<ResultsFile, ResultsError> {
         let file = if path.is_dir() {
-            path.join("results.json")
+            results_file_in(path)
         } else {
             path.to_path_buf()
         };
         let shown = file.display().to_string();
-        let text = std::fs::read_to_string(&file).map_err(|source| ResultsError::Io {
+        let text = read_results_text(&file).map_err(|source| ResultsError::Io {
             path: shown.clone(),
             source,
         })?;

@@ -42,8 +42,8 @@ pub fn server_descriptor_shortfall(
     let needed = connections * per_connection + FD_HEADROOM;
     (needed > hard_limit).then(|| {
         format!(
-            "not run: a {variant} server holds {per_connection} file descriptors per connection, \
-             so {connections} connections need {needed} (with {FD_HEADROOM} spare), above this \
+            "not run: the {variant} server holds {per_connection} file descriptors per \
+             connection, so {connections} connections need {needed} (with {FD_HEADROOM} spare), above this \
              machine's hard RLIMIT_NOFILE of {hard_limit}; at most {} connections fit",
             hard_limit.saturating_sub(FD_HEADROOM) / per_connection
         )

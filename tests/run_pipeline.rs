@@ -74,8 +74,8 @@ fn quick_run_of_every_variant_shows_what_must_hold() {
     let refused = epoll_bench::server::Variant::ALL
         .iter()
         .filter(|v| v.unavailable_reason().is_some())
-        .count();
-    let all = epoll_bench::server::Variant::ALL.len();
+        .count() as u32;
+    let all = epoll_bench::server::Variant::ALL.len() as u32;
     assert_eq!(
         (results.run.passed_count, results.run.failed_count),
         (all - refused, refused)

@@ -82,7 +82,7 @@ pub fn probe() -> Result<(), String> {
 /// [`probe`], reading whether io_uring is disabled from `path`; a missing
 /// file means allowed unless it was named explicitly.
 fn probe_with(path: &Path, overridden: bool) -> Result<(), String> {
-    let disabled = match std::fs::read_to_string(&path) {
+    let disabled = match std::fs::read_to_string(path) {
         Ok(text) => text.trim().to_string(),
         Err(e) if e.kind() == io::ErrorKind::NotFound && !overridden => "0".into(),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),

@@ -43,15 +43,15 @@ pub const OTHER_GREY: RGBColor = RGBColor(150, 150, 150);
 /// the io_uring variants' main stack, takes the dark blue of Tol's
 /// high-contrast scheme (the muted one has no tenth colour).
 pub const SYSCALL_KIND_COLORS: [(&str, RGBColor); 10] = [
-    ("epoll_wait", RGBColor(51, 34, 136)),  // indigo
-    ("read", RGBColor(68, 170, 153)),       // teal
-    ("write", RGBColor(204, 102, 119)),     // rose
-    ("readv", RGBColor(136, 204, 238)),     // cyan
-    ("writev", RGBColor(136, 34, 85)),      // wine
-    ("splice", RGBColor(153, 153, 51)),     // olive
-    ("epoll_ctl", RGBColor(221, 204, 119)), // sand
-    ("accept4", RGBColor(17, 119, 51)),     // green
-    ("getrusage", RGBColor(170, 68, 153)),  // purple
+    ("epoll_wait", RGBColor(51, 34, 136)),    // indigo
+    ("read", RGBColor(68, 170, 153)),         // teal
+    ("write", RGBColor(204, 102, 119)),       // rose
+    ("readv", RGBColor(136, 204, 238)),       // cyan
+    ("writev", RGBColor(136, 34, 85)),        // wine
+    ("splice", RGBColor(153, 153, 51)),       // olive
+    ("epoll_ctl", RGBColor(221, 204, 119)),   // sand
+    ("accept4", RGBColor(17, 119, 51)),       // green
+    ("getrusage", RGBColor(170, 68, 153)),    // purple
     ("io_uring_enter", RGBColor(0, 68, 136)), // dark blue
 ];
 

@@ -72,10 +72,13 @@ impl Drop for Load {
     }
 }
 
-/// Bytes the server has received: whatever the backend reads with (read
-/// and splice syscalls, or io_uring operations), they count here.
+/// Bytes the server has received and sent, whatever it moves them with
+/// (syscalls, or io_uring operations). Both directions: with one operation
+/// in flight per connection, an io_uring server sends a whole batch of
+/// responses before it reads again, so on a busy machine a 200 ms gap may
+/// see only sends.
 fn requests_served(report: &ServerReport) -> u64 {
-    report.total.counters.bytes_in
+    report.total.counters.bytes_in + report.total.counters.bytes_out
 }
 
 /// Snapshot, then SIGTERM, both while the driver streams at full speed.

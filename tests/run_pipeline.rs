@@ -126,10 +126,10 @@ fn quick_run_of_every_variant_shows_what_must_hold() {
             // Only the snapshots' eventfd reads, one per window boundary.
             assert!(per_request(v, "read") < 0.01, "{name}: read");
             let server = v.summary.as_ref().unwrap().server.clone().unwrap();
-            // 64 B in and 64 B out per request, give or take the request
-            // in flight at each window boundary.
+            // 64 B in and 64 B out per request, give or take what moves
+            // between the driver's window and the server's snapshots.
             let copied = server.payload_copy_bytes_per_request.median;
-            assert!((126.0..=130.0).contains(&copied), "{name}: {copied}");
+            assert!((120.0..=136.0).contains(&copied), "{name}: {copied}");
         }
         let enters = |name: &str| per_request(variant(&results, label, name), "io_uring_enter");
         assert!(enters("uring-writev") < enters("uring-rw"));

@@ -72,13 +72,13 @@ impl Drop for Load {
     }
 }
 
+/// Bytes the server has received and sent, whatever it moves them with
+/// (syscalls, or io_uring operations). Both directions: with one operation
+/// in flight per connection, an io_uring server sends a whole batch of
+/// responses before it reads again, so on a busy machine a 200 ms gap may
+/// see only sends.
 fn requests_served(report: &ServerReport) -> u64 {
-    let calls = &report.total.syscalls.calls;
-    calls
-        .iter()
-        .filter(|(kind, _)| matches!(kind.name(), "read" | "readv" | "splice"))
-        .map(|(_, n)| n)
-        .sum()
+    report.total.counters.bytes_in + report.total.counters.bytes_out
 }
 
 /// Snapshot, then SIGTERM, both while the driver streams at full speed.
@@ -116,6 +116,9 @@ fn answers_promptly_under_load(variant: Variant, protocol: Protocol) {
 #[test]
 fn snapshot_and_sigterm_are_prompt_under_streaming_load() {
     for variant in Variant::ALL {
+        if support::unavailable_here(&variant.name()) {
+            continue;
+        }
         for protocol in [Protocol::Frame, Protocol::Echo] {
             answers_promptly_under_load(variant, protocol);
         }

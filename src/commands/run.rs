@@ -498,7 +498,7 @@ mod tests {
 
     #[test]
     fn variants_default_to_all_and_unknown_ones_are_refused() {
-        assert_eq!(select_variants(&[]).unwrap().len(), 8);
+        assert_eq!(select_variants(&[]).unwrap().len(), Variant::ALL.len());
         assert_eq!(
             select_variants(&["et-rw".into(), "lt-rw".into(), "et-rw".into()]).unwrap(),
             ["et-rw", "lt-rw"]
@@ -517,7 +517,7 @@ mod tests {
         let out = dir.path().join("out");
         let a = args(&["--out", out.to_str().unwrap()]);
         let p = prepare(&a, "/bin/true".into()).unwrap();
-        assert_eq!(p.plan.variants.len(), 8);
+        assert_eq!(p.plan.variants.len(), Variant::ALL.len());
         assert_eq!(p.plan.repetitions, 3);
         assert!(
             p.estimated_total_seconds <= 120.0,

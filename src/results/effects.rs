@@ -1,6 +1,6 @@
 //! Effects: what a reviewer cites. For every case, the comparisons the suite
 //! exists for (ET against LT, short-read stopping against draining, writev
-//! against rw, splice against writev) as a ratio B/A with a 95% confidence
+//! against rw, splice against writev, io_uring against LT epoll) as a ratio B/A with a 95% confidence
 //! interval, for the figures in [`effect_figures`].
 //!
 //! The comparisons come from the variant axes ([`comparisons`]), not from a
@@ -44,7 +44,7 @@ use super::aggregate::summarize;
 use super::figures::{Better, FIGURES, Figure};
 use super::workload::Shape;
 use super::{CaseResult, ResultsFile, Status, Summary, VariantResult};
-use crate::server::variant::{Backend, CopyMode, ReadPolicy, Variant};
+use crate::server::variant::{Backend, CopyMode, ReadPolicy, TriggerMode, Variant};
 
 /// Repetitions (pairs, or per side when unpaired) below which an effect is
 /// "not enough data".
@@ -62,6 +62,9 @@ pub enum Axis {
     ReadPolicy,
     /// Copy strategy: writev against rw, splice against writev.
     Copy,
+    /// io_uring against its direct epoll analogue, the level-triggered loop
+    /// with the same copy strategy (`uring-rw` against `lt-rw`).
+    IoUring,
 }
 
 /// Position of each axis member in its declared order; a comparison goes
@@ -91,6 +94,10 @@ fn read_policy_rank(policy: ReadPolicy) -> usize {
 fn axis_label(axis: Axis, v: Variant) -> String {
     match axis {
         Axis::Backend => v.backend.name().to_uppercase(),
+        Axis::IoUring => match v.backend {
+            Backend::Uring => "io_uring".to_string(),
+            Backend::Epoll(trigger) => format!("{} epoll", trigger.name().to_uppercase()),
+        },
         Axis::Copy => v.copy.name().to_string(),
         Axis::ReadPolicy => match v.read_policy {
             ReadPolicy::Backend => "draining".to_string(),
@@ -114,10 +121,19 @@ fn one_step(a: Variant, b: Variant) -> Option<Axis> {
     if axes.next().is_some() {
         return None;
     }
+    // io_uring is compared with its direct analogue only, the
+    // level-triggered loop with the same copy strategy (and so, like
+    // io_uring, the backend's own read policy).
+    if axis == Axis::Backend && (a.backend == Backend::Uring || b.backend == Backend::Uring) {
+        let analogue =
+            a.backend == Backend::Epoll(TriggerMode::Level) && b.backend == Backend::Uring;
+        return analogue.then_some(Axis::IoUring);
+    }
     let next = match axis {
         Axis::Backend => backend_rank(b.backend) == backend_rank(a.backend) + 1,
         Axis::ReadPolicy => read_policy_rank(b.read_policy) == read_policy_rank(a.read_policy) + 1,
         Axis::Copy => copy_rank(b.copy) == copy_rank(a.copy) + 1,
+        Axis::IoUring => unreachable!("decided above"),
     };
     let own_policy = axis == Axis::ReadPolicy || a.read_policy == ReadPolicy::Backend;
     (next && own_policy).then_some(axis)
@@ -132,6 +148,7 @@ pub fn comparisons(variants: &[Variant]) -> Vec<(Axis, Variant, Variant)> {
         Axis::Backend => backend_rank(a.backend),
         Axis::ReadPolicy => read_policy_rank(a.read_policy),
         Axis::Copy => copy_rank(a.copy),
+        Axis::IoUring => 0,
     };
     let mut out: Vec<(Axis, Variant, Variant)> = variants
         .iter()

@@ -23,15 +23,15 @@ pub(crate) const WAKER_TOKEN: u64 = u64::MAX - 1;
 
 /// How long accepting stays paused after the process ran out of fds, when
 /// no connection closes first.
-const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+pub(super) const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// How long a shutdown waits for pending responses to drain.
-const SHUTDOWN_FLUSH: Duration = Duration::from_millis(500);
+pub(super) const SHUTDOWN_FLUSH: Duration = Duration::from_millis(500);
 /// Connection turns between two looks at the control flag. A turn is at
 /// most [`super::turn::MAX_IO_CALLS_PER_TURN`] calls, so a snapshot or shutdown waits for
 /// at most this many × that many calls (about 2,000, a few ms) however many
 /// connections are ready; a pass shorter than this answers at its next
 /// `epoll_wait`, as when idle.
-const TURNS_PER_CONTROL_CHECK: usize = 32;
+pub(super) const TURNS_PER_CONTROL_CHECK: usize = 32;
 
 /// Settings of one serving thread; identical across variants.
 #[derive(Clone, Debug)]
@@ -82,15 +82,53 @@ pub struct EventLoop<T: Trigger, C: CopyStrategy> {
     shutdown_deadline: Option<Instant>,
     tid: i32,
     uncounted: Option<std::fs::File>,
-    kernel: Option<Result<sys::perf::KernelSyscallCounters, String>>,
+    kernel: KernelCounters,
     _trigger: PhantomData<T>,
 }
 
-fn token(index: u32, generation: u32) -> u64 {
+/// A serving thread's kernel counters: `None` when not asked for, the
+/// reason when they could not be attached.
+pub(super) type KernelCounters = Option<Result<sys::perf::KernelSyscallCounters, String>>;
+
+/// The calling serving thread's report now (every backend's loop answers
+/// snapshots and ends with this).
+pub(super) fn thread_report(
+    config: &LoopConfig,
+    tid: i32,
+    counters: LoopCounters,
+    kernel: &KernelCounters,
+) -> io::Result<ThreadReport> {
+    let usage = sys::rusage::this_thread()?;
+    // Kernel counts first, in-process counts last: the kernel counts the
+    // read of its own counters on entry, and so does the wrapper, so
+    // both sides cover exactly the same calls.
+    let (kernel_syscalls, kernel_unavailable_reason) = match kernel {
+        None => (None, None),
+        Some(Err(reason)) => (None, Some(reason.clone())),
+        Some(Ok(counters)) => match counters.read() {
+            Ok(counts) => (Some(counts), None),
+            Err(e) => (
+                None,
+                Some(format!("reading the kernel counters failed: {e}")),
+            ),
+        },
+    };
+    Ok(ThreadReport {
+        thread_index: config.thread_index,
+        tid,
+        syscalls: sys::counters::snapshot(),
+        counters,
+        usage,
+        kernel_syscalls,
+        kernel_unavailable_reason,
+    })
+}
+
+pub(super) fn token(index: u32, generation: u32) -> u64 {
     ((generation as u64) << 32) | index as u64
 }
 
-fn is_fd_exhaustion(e: &io::Error) -> bool {
+pub(super) fn is_fd_exhaustion(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
@@ -190,30 +228,7 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
     }
 
     fn report(&self) -> io::Result<ThreadReport> {
-        let usage = sys::rusage::this_thread()?;
-        // Kernel counts first, in-process counts last: the kernel counts the
-        // read of its own counters on entry, and so does the wrapper, so
-        // both sides cover exactly the same calls.
-        let (kernel_syscalls, kernel_unavailable_reason) = match &self.kernel {
-            None => (None, None),
-            Some(Err(reason)) => (None, Some(reason.clone())),
-            Some(Ok(counters)) => match counters.read() {
-                Ok(counts) => (Some(counts), None),
-                Err(e) => (
-                    None,
-                    Some(format!("reading the kernel counters failed: {e}")),
-                ),
-            },
-        };
-        Ok(ThreadReport {
-            thread_index: self.config.thread_index,
-            tid: self.tid,
-            syscalls: sys::counters::snapshot(),
-            counters: self.counters,
-            usage,
-            kernel_syscalls,
-            kernel_unavailable_reason,
-        })
+        thread_report(&self.config, self.tid, self.counters, &self.kernel)
     }
 
     /// Answers control requests raised while this thread was busy, without

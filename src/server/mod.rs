@@ -1,7 +1,8 @@
-//! The servers under test: one event loop ([`event_loop`]), generic over
-//! the trigger mode ([`trigger`]) and the copy strategy ([`copy`]), chosen
-//! by a [`Variant`]. [`Server`] runs N independent loops, each with its own
-//! `SO_REUSEPORT` listener, epoll set and counters.
+//! The servers under test: one epoll event loop ([`event_loop`]), generic
+//! over the trigger mode ([`trigger`]) and the copy strategy ([`copy`]), and
+//! the io_uring loop ([`uring`]), chosen by a [`Variant`]. [`Server`] runs N
+//! independent loops, each with its own `SO_REUSEPORT` listener, epoll set
+//! or ring, and counters.
 
 #![forbid(unsafe_code)]
 
@@ -12,6 +13,7 @@ pub mod frame;
 pub mod report;
 pub mod trigger;
 mod turn;
+pub mod uring;
 pub mod variant;
 
 use std::io;
@@ -131,6 +133,8 @@ pub enum ServerError {
     Panicked { thread_index: usize },
     #[error("invalid server settings: {0}")]
     Config(String),
+    #[error("variant {variant} is unavailable on this machine: {reason}")]
+    Unavailable { variant: Variant, reason: String },
 }
 
 struct LoopHandle {
@@ -153,6 +157,12 @@ impl Server {
     /// errors surface here, before anything is reported as listening.
     pub fn start(config: ServerConfig) -> Result<Server, ServerError> {
         config.check().map_err(ServerError::Config)?;
+        if let Some(reason) = config.variant.unavailable_reason() {
+            return Err(ServerError::Unavailable {
+                variant: config.variant,
+                reason,
+            });
+        }
         sys::socket::ensure_port_free(config.listen).map_err(|source| ServerError::Listen {
             addr: config.listen,
             source,

@@ -1,4 +1,4 @@
-//! Variants are data: a backend (today epoll with a trigger mode), a copy
+//! Variants are data: a backend (epoll with a trigger mode, or io_uring), a copy
 //! strategy and a read policy. Names parse and print in one place
 //! ([`FromStr`], [`fmt::Display`]); [`Variant::ALL`] is the one list every
 //! test, bench and chart iterates; [`Variant::spawn`] is the one place that
@@ -13,6 +13,9 @@ use super::copy::{CopyStrategy, rw::ReadWrite, splice::Spliced, writev::Gathered
 use super::event_loop::{EventLoop, LoopConfig, LoopResources};
 use super::report::ThreadReport;
 use super::trigger::{Edge, Level, Trigger};
+use super::uring::UringLoop;
+use super::uring::copy::{RecvSend, UringCopy, Vectored};
+use crate::sys;
 
 /// The epoll trigger mode of an epoll backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -38,18 +41,33 @@ impl TriggerMode {
 pub enum Backend {
     /// The epoll loop in `event_loop.rs`, with this trigger mode.
     Epoll(TriggerMode),
+    /// The io_uring loop in `uring/`: reads and writes queued as SQEs, one
+    /// `io_uring_enter` per loop turn.
+    Uring,
 }
 
 impl Backend {
-    pub const ALL: [Backend; 2] = [
+    pub const ALL: [Backend; 3] = [
         Backend::Epoll(TriggerMode::Level),
         Backend::Epoll(TriggerMode::Edge),
+        Backend::Uring,
     ];
 
     /// The variant-name prefix, e.g. `lt`.
     pub fn name(self) -> &'static str {
         match self {
             Backend::Epoll(trigger) => trigger.name(),
+            Backend::Uring => "uring",
+        }
+    }
+
+    /// Why this machine cannot run the backend, if it cannot: probed when a
+    /// server starts, so a variant is refused with the reason rather than
+    /// replaced by another.
+    pub fn unavailable_reason(self) -> Option<String> {
+        match self {
+            Backend::Epoll(_) => None,
+            Backend::Uring => sys::uring::probe().err(),
         }
     }
 }
@@ -183,6 +201,12 @@ macro_rules! for_each_variant {
                 $crate::server::variant::CopyMode::Writev,
                 $crate::server::variant::ReadPolicy::StopOnShortRead,
             ),
+            uring_rw => $crate::server::variant::Variant::uring(
+                $crate::server::variant::CopyMode::ReadWrite,
+            ),
+            uring_writev => $crate::server::variant::Variant::uring(
+                $crate::server::variant::CopyMode::Writev,
+            ),
         }
     };
 }
@@ -196,13 +220,21 @@ macro_rules! variant_array {
 impl Variant {
     /// Every variant the servers implement, in report order (from
     /// [`for_each_variant!`]): what tests, benches, charts and the CLI iterate.
-    pub const ALL: [Variant; 8] = for_each_variant!(variant_array);
+    pub const ALL: [Variant; 10] = for_each_variant!(variant_array);
 
     pub const fn epoll(trigger: TriggerMode, copy: CopyMode, read_policy: ReadPolicy) -> Variant {
         Variant {
             backend: Backend::Epoll(trigger),
             copy,
             read_policy,
+        }
+    }
+
+    pub const fn uring(copy: CopyMode) -> Variant {
+        Variant {
+            backend: Backend::Uring,
+            copy,
+            read_policy: ReadPolicy::Backend,
         }
     }
 
@@ -214,7 +246,14 @@ impl Variant {
     pub fn trigger(&self) -> Option<TriggerMode> {
         match self.backend {
             Backend::Epoll(trigger) => Some(trigger),
+            Backend::Uring => None,
         }
+    }
+
+    /// Why this machine cannot run the variant, if it cannot (see
+    /// [`Backend::unavailable_reason`]).
+    pub fn unavailable_reason(&self) -> Option<String> {
+        self.backend.unavailable_reason()
     }
 
     pub fn stops_on_short_read(&self) -> bool {
@@ -237,8 +276,33 @@ impl Variant {
             (Backend::Epoll(TriggerMode::Edge), ReadPolicy::StopOnShortRead) => {
                 spawn_for_trigger::<Edge<true>>(self.copy, config, resources)
             }
+            (Backend::Uring, _) => match self.copy {
+                CopyMode::ReadWrite => spawn_uring_loop::<RecvSend>(config, resources),
+                CopyMode::Writev => spawn_uring_loop::<Vectored>(config, resources),
+                CopyMode::Splice => Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "the io_uring backend has no splice strategy yet",
+                )),
+            },
         }
     }
+}
+
+/// Sets the thread's ring up here, so that a kernel refusing it fails
+/// `Server::start`, and starts the loop on it. The epoll set `Server::start`
+/// made for the thread is not used.
+fn spawn_uring_loop<C: UringCopy>(
+    config: LoopConfig,
+    resources: LoopResources,
+) -> io::Result<JoinHandle<io::Result<ThreadReport>>> {
+    let uring = sys::uring::Uring::new(sys::uring::SQ_ENTRIES)?;
+    let LoopResources {
+        listener, control, ..
+    } = resources;
+    let name = format!("serve-uring-{}", config.thread_index);
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || UringLoop::<C>::new(config, uring, listener, control).run())
 }
 
 fn spawn_loop<T: Trigger, C: CopyStrategy>(
@@ -383,7 +447,9 @@ mod tests {
                 "et-writev",
                 "et-splice",
                 "et-rw-shortread",
-                "et-writev-shortread"
+                "et-writev-shortread",
+                "uring-rw",
+                "uring-writev"
             ]
         );
         for v in Variant::ALL {
@@ -391,6 +457,9 @@ mod tests {
         }
         let err = "lt-sendfile".parse::<Variant>().unwrap_err().to_string();
         assert!(err.contains("unknown variant `lt-sendfile`"), "{err}");
+        // Each io_uring strategy is named after its epoll analogue's copy.
+        assert_eq!(RecvSend::NAME, CopyMode::ReadWrite.name());
+        assert_eq!(Vectored::NAME, CopyMode::Writev.name());
         assert!(err.contains("et-writev-shortread"), "{err}");
     }
 

@@ -20,6 +20,11 @@ pub enum SyscallKind {
     EpollWait,
     EpollCtl,
     EpollCreate1,
+    // The io_uring backend's calls (`sys::uring`): ring set-up, the one
+    // submit-and-wait per loop turn, and probing the kernel's opcodes.
+    IoUringSetup,
+    IoUringEnter,
+    IoUringRegister,
     Read,
     Readv,
     Write,
@@ -53,13 +58,16 @@ pub enum SyscallKind {
     Kill,
 }
 
-pub const KIND_COUNT: usize = 30;
+pub const KIND_COUNT: usize = 33;
 
 impl SyscallKind {
     pub const ALL: [SyscallKind; KIND_COUNT] = [
         SyscallKind::EpollWait,
         SyscallKind::EpollCtl,
         SyscallKind::EpollCreate1,
+        SyscallKind::IoUringSetup,
+        SyscallKind::IoUringEnter,
+        SyscallKind::IoUringRegister,
         SyscallKind::Read,
         SyscallKind::Readv,
         SyscallKind::Write,
@@ -95,6 +103,9 @@ impl SyscallKind {
             SyscallKind::EpollWait => "epoll_wait",
             SyscallKind::EpollCtl => "epoll_ctl",
             SyscallKind::EpollCreate1 => "epoll_create1",
+            SyscallKind::IoUringSetup => "io_uring_setup",
+            SyscallKind::IoUringEnter => "io_uring_enter",
+            SyscallKind::IoUringRegister => "io_uring_register",
             SyscallKind::Read => "read",
             SyscallKind::Readv => "readv",
             SyscallKind::Write => "write",
@@ -151,8 +162,15 @@ impl SyscallKind {
 
 /// Counts indexed by [`SyscallKind`], serialised as a map from the kernel's
 /// syscall name to the count, in a fixed order.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KindCounts(pub [u64; KIND_COUNT]);
+
+// By hand: the standard library derives `Default` for arrays of up to 32.
+impl Default for KindCounts {
+    fn default() -> KindCounts {
+        KindCounts([0; KIND_COUNT])
+    }
+}
 
 impl KindCounts {
     pub fn get(&self, kind: SyscallKind) -> u64 {
@@ -316,6 +334,21 @@ pub(crate) fn finish(kind: SyscallKind, ret: i64) -> io::Result<i64> {
         }
         Ok(ret)
     }
+}
+
+/// Records a call the `io-uring` crate made (`sys::uring`): the crate
+/// issues the raw syscall itself and hands back its result, exactly one
+/// call per crate function used there.
+pub(crate) fn finish_io<T>(kind: SyscallKind, result: io::Result<T>) -> io::Result<T> {
+    if counting() {
+        COUNTERS.with(|c| {
+            bump(&c.calls[kind as usize], 1);
+            if matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EAGAIN)) {
+                bump(&c.eagain[kind as usize], 1);
+            }
+        });
+    }
+    result
 }
 
 /// Records a call made through `nix` rather than `libc`.

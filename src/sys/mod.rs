@@ -1,8 +1,9 @@
 //! The one choke point between epoll-bench's servers and the kernel.
 //!
 //! Every syscall a serving thread makes goes through [`syscall!`] (for calls
-//! made with `libc`) or [`counters::finish_nix`] (for calls made with `nix`),
-//! and so through [`counters`], where it is counted. All `unsafe` code of the
+//! made with `libc`), [`counters::finish_nix`] (for calls made with `nix`)
+//! or `counters::finish_io` (for calls the `io-uring` crate makes, in
+//! [`uring`]), and so through [`counters`], where it is counted. All `unsafe` code of the
 //! crate lives in this folder; each block says why it is sound.
 
 #[cfg(not(target_os = "linux"))]
@@ -33,6 +34,7 @@ pub mod rusage;
 pub mod signal;
 pub mod socket;
 pub mod thread;
+pub mod uring;
 
 pub use counters::{KindCounts, SyscallCounts, SyscallKind};
 pub use fd::Fd;

@@ -154,6 +154,14 @@ fn assert_no_accept_spin(
         delta.counters.epoll_wait_calls
     );
     if syscall_counting {
+        // io_uring waits in io_uring_enter and accepts with SQEs: the same
+        // bound holds for its enters (one timed-out wait and one enter
+        // returning the failed accept per retry).
+        let enters = delta.syscalls.calls.get(SyscallKind::IoUringEnter);
+        assert!(
+            enters <= wait_bound,
+            "{label}: {enters} io_uring_enter calls in {stalled_ms} ms of EMFILE (bound {wait_bound}): busy loop"
+        );
         let accepts = delta.syscalls.calls.get(SyscallKind::Accept4);
         assert!(
             accepts <= retries_possible + 5,

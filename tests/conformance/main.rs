@@ -40,21 +40,33 @@ macro_rules! protocol_tests {
 
             #[test]
             fn shared_cases() {
+                if crate::support::unavailable_here($variant) {
+                    return;
+                }
                 super::super::shared_cases($variant, $protocol);
             }
 
             #[test]
             fn oversized_frame() {
+                if crate::support::unavailable_here($variant) {
+                    return;
+                }
                 super::super::oversized_frame($variant, $protocol);
             }
 
             #[test]
             fn emfile_on_accept() {
+                if crate::support::unavailable_here($variant) {
+                    return;
+                }
                 super::super::emfile_on_accept($variant, $protocol);
             }
 
             #[test]
             fn sigterm_under_load() {
+                if crate::support::unavailable_here($variant) {
+                    return;
+                }
                 super::super::sigterm_under_load($variant, $protocol);
             }
         }

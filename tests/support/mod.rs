@@ -35,6 +35,20 @@ const FD_SETTLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// DESIGN §3 / serve contract: exit 0 with the final JSON line within 1 s.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(1);
 
+/// Whether `variant` cannot run here (its backend's start-up probe, e.g.
+/// io_uring disabled by the kernel): prints the reason, so that a skipped
+/// test says why instead of silently passing.
+pub fn unavailable_here(variant: &str) -> bool {
+    let variant: epoll_bench::server::Variant = variant.parse().expect("a built-in variant");
+    match variant.unavailable_reason() {
+        Some(reason) => {
+            eprintln!("skipped: {variant} is unavailable on this machine: {reason}");
+            true
+        }
+        None => false,
+    }
+}
+
 /// A running `epoll-bench serve` child process.
 pub struct ServerProcess {
     child: Child,

@@ -39,17 +39,20 @@ pub const OTHER_GREY: RGBColor = RGBColor(150, 150, 150);
 /// Syscall kind → colour, the same in every chart, so `epoll_wait` reads
 /// as the same stack from chart to chart. Taken from Paul Tol's "muted"
 /// scheme, a second qualitative palette that shares no colour with
-/// [`OKABE_ITO`]: a stack is never mistaken for a variant.
-pub const SYSCALL_KIND_COLORS: [(&str, RGBColor); 9] = [
-    ("epoll_wait", RGBColor(51, 34, 136)),  // indigo
-    ("read", RGBColor(68, 170, 153)),       // teal
-    ("write", RGBColor(204, 102, 119)),     // rose
-    ("readv", RGBColor(136, 204, 238)),     // cyan
-    ("writev", RGBColor(136, 34, 85)),      // wine
-    ("splice", RGBColor(153, 153, 51)),     // olive
-    ("epoll_ctl", RGBColor(221, 204, 119)), // sand
-    ("accept4", RGBColor(17, 119, 51)),     // green
-    ("getrusage", RGBColor(170, 68, 153)),  // purple
+/// [`OKABE_ITO`]: a stack is never mistaken for a variant. `io_uring_enter`,
+/// the io_uring variants' main stack, takes the dark blue of Tol's
+/// high-contrast scheme (the muted one has no tenth colour).
+pub const SYSCALL_KIND_COLORS: [(&str, RGBColor); 10] = [
+    ("epoll_wait", RGBColor(51, 34, 136)),    // indigo
+    ("read", RGBColor(68, 170, 153)),         // teal
+    ("write", RGBColor(204, 102, 119)),       // rose
+    ("readv", RGBColor(136, 204, 238)),       // cyan
+    ("writev", RGBColor(136, 34, 85)),        // wine
+    ("splice", RGBColor(153, 153, 51)),       // olive
+    ("epoll_ctl", RGBColor(221, 204, 119)),   // sand
+    ("accept4", RGBColor(17, 119, 51)),       // green
+    ("getrusage", RGBColor(170, 68, 153)),    // purple
+    ("io_uring_enter", RGBColor(0, 68, 136)), // dark blue
 ];
 
 /// Greys for kinds outside [`SYSCALL_KIND_COLORS`], picked by the kind's
@@ -90,7 +93,7 @@ pub enum Marker {
 }
 
 /// The look of one variant: trigger mode → dash (LT solid, ET dashed, ET
-/// with short-read stop dotted), copy strategy → marker (rw circle, writev
+/// with short-read stop and io_uring dotted), copy strategy → marker (rw circle, writev
 /// triangle, splice square), and a colour of its own.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct VariantStyle {
@@ -111,7 +114,10 @@ pub fn variant_style(variant: &VariantName, index_in_order: usize) -> VariantSty
                     (Some(TriggerMode::Level), _) => Dash::Solid,
                     (Some(TriggerMode::Edge), ReadPolicy::Backend) => Dash::Dashed,
                     (Some(TriggerMode::Edge), ReadPolicy::StopOnShortRead) => Dash::Dotted,
-                    (None, _) => Dash::Solid,
+                    // io_uring: its colours repeat LT's (8 colours, 10
+                    // variants), so its line differs: dotted, told apart
+                    // from ET short-read stopping by colour.
+                    (None, _) => Dash::Dotted,
                 },
                 marker: match v.copy {
                     CopyMode::ReadWrite => Marker::Circle,

@@ -72,10 +72,16 @@ fn the_comparisons_come_from_the_axes() {
             "et-writev-shortread/et-writev",
             "lt-writev/lt-rw",
             "et-writev/et-rw",
+            "uring-writev/uring-rw",
             "lt-splice/lt-writev",
             "et-splice/et-writev",
+            "uring-rw/lt-rw",
+            "uring-writev/lt-writev",
         ]
     );
+    // io_uring is compared with its LT analogue only, never with ET.
+    let uring = ["et-rw", "uring-rw"].map(|n| n.parse::<Variant>().unwrap());
+    assert!(comparisons(&uring).is_empty());
     // Only what the case ran is compared.
     let some = ["lt-rw", "et-rw", "et-splice"].map(|n| n.parse::<Variant>().unwrap());
     assert_eq!(comparisons(&some).len(), 1);

@@ -168,6 +168,25 @@ fn key_cases(results: &ResultsFile) -> Vec<&CaseResult> {
         .collect()
 }
 
+/// What a claim's intervals say (`None`: an effect without one): it holds
+/// when every interval shows `expected`, does not when any shows the
+/// opposite, is not shown otherwise, and is not measured without any.
+fn holds_from(changes: &[Option<Change>], expected: Change) -> Holds {
+    let measured: Vec<Change> = changes.iter().flatten().copied().collect();
+    if measured.is_empty() {
+        Holds::NotMeasured
+    } else if measured
+        .iter()
+        .any(|c| *c != expected && *c != Change::NoDifference)
+    {
+        Holds::No
+    } else if measured.len() == changes.len() && measured.iter().all(|c| *c == expected) {
+        Holds::Yes
+    } else {
+        Holds::NotShown
+    }
+}
+
 /// A claim that an effect along one axis goes in `expected` direction, in
 /// every key case where it was measured.
 fn axis_claim(
@@ -201,19 +220,7 @@ fn axis_claim(
             verdicts.push(e.interval.map(|i| i.change()));
         }
     }
-    let measured: Vec<Change> = verdicts.iter().flatten().copied().collect();
-    let holds = if measured.is_empty() {
-        Holds::NotMeasured
-    } else if measured
-        .iter()
-        .any(|c| *c != expected && *c != Change::NoDifference)
-    {
-        Holds::No
-    } else if measured.len() == verdicts.len() && measured.iter().all(|c| *c == expected) {
-        Holds::Yes
-    } else {
-        Holds::NotShown
-    };
+    let holds = holds_from(&verdicts, expected);
     if evidence.is_empty() {
         evidence.push(format!(
             "none of the cases {} has both variants",
@@ -515,15 +522,7 @@ fn idle_effect(results: &ResultsFile) -> Finding {
             ));
         }
     }
-    let holds = if changes.is_empty() {
-        Holds::NotMeasured
-    } else if changes.contains(&Some(Change::Lower)) {
-        Holds::No
-    } else if changes.iter().all(|c| *c == Some(Change::Higher)) {
-        Holds::Yes
-    } else {
-        Holds::NotShown
-    };
+    let holds = holds_from(&changes, Change::Higher);
     if changes.is_empty() {
         evidence.insert(0, "no variant passed at two idle counts".into());
     }

@@ -151,6 +151,23 @@ pub fn passed_repetition(index: u32, n: u64, payload: u64, p50_us: f64) -> Repet
     }
 }
 
+/// A passed repetition of `requests` requests (1 s window) whose server
+/// spent `cpu_us` of CPU per request, 60% user and 40% system; the rest as
+/// [`passed_repetition`].
+pub fn repetition_with_server_cpu(index: u32, requests: u64, cpu_us: f64) -> Repetition {
+    let mut rep = passed_repetition(index, requests, 64, 50.0);
+    let mut thread = server_window(requests, 64, 1, 1).threads[0].clone();
+    thread.usage.cpu_user_seconds = cpu_us * 0.6e-6 * requests as f64;
+    thread.usage.cpu_system_seconds = cpu_us * 0.4e-6 * requests as f64;
+    rep.server_window = Some(ServerReport::new(
+        ReportKind::Snapshot,
+        "lt-rw".into(),
+        Protocol::Frame,
+        vec![thread],
+    ));
+    rep
+}
+
 pub fn failed_repetition(index: u32) -> Repetition {
     Repetition {
         index,

@@ -457,12 +457,7 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
         slot.generation = slot.generation.wrapping_add(1);
         self.free_slots.push(index);
         self.open_connections -= 1;
-        self.counters.connections_closed += 1;
-        match reason {
-            CloseReason::Done => {}
-            CloseReason::ProtocolError => self.counters.protocol_errors += 1,
-            CloseReason::ConnectionError => self.counters.connection_errors += 1,
-        }
+        reason.count(&mut self.counters);
         // Closing also removes the socket from the epoll set.
         drop(conn);
         self.resume_accepting();

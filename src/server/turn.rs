@@ -32,6 +32,19 @@ pub(super) enum CloseReason {
     ConnectionError,
 }
 
+impl CloseReason {
+    /// Counts a closed connection, by why it closed; both loops close
+    /// through this.
+    pub(super) fn count(self, counters: &mut LoopCounters) {
+        counters.connections_closed += 1;
+        match self {
+            CloseReason::Done => {}
+            CloseReason::ProtocolError => counters.protocol_errors += 1,
+            CloseReason::ConnectionError => counters.connection_errors += 1,
+        }
+    }
+}
+
 pub(super) enum Turn {
     Keep,
     Requeue,

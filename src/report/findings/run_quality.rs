@@ -7,7 +7,7 @@ use crate::results::figures::FIGURES;
 use crate::results::instrument_cost::InstrumentCost;
 use crate::results::{CaseResult, DriverBottleneck, ResultsFile, Status};
 
-use super::{Finding, Holds, not_measured, ratio_text};
+use super::{Finding, Holds, holds_from, not_measured, ratio_text};
 
 /// Closed-loop ping-pong cases, where driver and server do mirror-image
 /// work per request.
@@ -149,15 +149,10 @@ pub(super) fn ack_cost(results: &ResultsFile) -> Finding {
             ratio_text(interval.as_ref())
         ));
     }
-    let holds = if verdicts.is_empty() {
+    if verdicts.is_empty() {
         return not_measured(claim, "no ping-pong case with both lt-rw and lt-writev");
-    } else if verdicts.contains(&Some(Change::Higher)) {
-        Holds::No
-    } else if verdicts.iter().all(|v| *v == Some(Change::Lower)) {
-        Holds::Yes
-    } else {
-        Holds::NotShown
-    };
+    }
+    let holds = holds_from(&verdicts, Change::Lower);
     Finding {
         claim,
         holds,

@@ -1,29 +1,13 @@
 use super::*;
-use crate::protocol::Protocol;
+use crate::results::VariantResult;
 use crate::results::aggregate::finish_variant;
 use crate::results::fixture;
-use crate::results::{Repetition, VariantResult};
-use crate::server::report::{ReportKind, ServerReport};
-
-/// A passed 1 s repetition completing `requests` with `cpu_us` of server
-/// CPU per request.
-fn repetition(index: u32, requests: u64, cpu_us: f64) -> Repetition {
-    let mut rep = fixture::passed_repetition(index, requests, 64, 50.0);
-    let mut thread = fixture::server_window(requests, 64, 1, 1).threads[0].clone();
-    thread.usage.cpu_user_seconds = cpu_us * 1e-6 * requests as f64;
-    thread.usage.cpu_system_seconds = 0.0;
-    rep.server_window = Some(ServerReport::new(
-        ReportKind::Snapshot,
-        "lt-rw".into(),
-        Protocol::Frame,
-        vec![thread],
-    ));
-    rep
-}
 
 fn variant(name: &str, requests: u64, cpu_us: f64) -> VariantResult {
     let reps = (0..5)
-        .map(|i| repetition(i, requests, cpu_us * (1.0 + 0.01 * f64::from(i))))
+        .map(|i| {
+            fixture::repetition_with_server_cpu(i, requests, cpu_us * (1.0 + 0.01 * f64::from(i)))
+        })
         .collect();
     finish_variant(&name.into(), 5, reps, None)
 }

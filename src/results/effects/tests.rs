@@ -1,25 +1,7 @@
 use super::*;
-use crate::protocol::Protocol;
+use crate::results::CaseResult;
 use crate::results::aggregate::finish_variant;
 use crate::results::fixture;
-use crate::results::{CaseResult, Repetition};
-use crate::server::report::{ReportKind, ServerReport};
-
-/// A passed repetition of `requests` requests with `cpu_us` server CPU per
-/// request; the rest is the unit fixture's.
-fn repetition(index: u32, requests: u64, cpu_us: f64) -> Repetition {
-    let mut rep = fixture::passed_repetition(index, requests, 64, 50.0);
-    let mut thread = fixture::server_window(requests, 64, 1, 1).threads[0].clone();
-    thread.usage.cpu_user_seconds = cpu_us * 0.6e-6 * requests as f64;
-    thread.usage.cpu_system_seconds = cpu_us * 0.4e-6 * requests as f64;
-    rep.server_window = Some(ServerReport::new(
-        ReportKind::Snapshot,
-        "lt-rw".into(),
-        Protocol::Frame,
-        vec![thread],
-    ));
-    rep
-}
 
 /// Run-to-run drift shared by the variants of one round (they run
 /// interleaved), up to ±4 %.
@@ -37,7 +19,13 @@ fn own_noise(i: u32, variant: u32) -> f64 {
 fn case_with_effect(effect: f64, repetitions: u32) -> CaseResult {
     let variant = |name: &str, id: u32, factor: f64| {
         let reps = (0..repetitions)
-            .map(|i| repetition(i, 1000, 10.0 * factor * drift(i) * own_noise(i, id)))
+            .map(|i| {
+                fixture::repetition_with_server_cpu(
+                    i,
+                    1000,
+                    10.0 * factor * drift(i) * own_noise(i, id),
+                )
+            })
             .collect();
         finish_variant(&name.into(), repetitions, reps, None)
     };

@@ -449,12 +449,7 @@ impl<C: UringCopy> UringLoop<C> {
         slot.generation = slot.generation.wrapping_add(1);
         self.free_slots.push(index);
         self.open_connections -= 1;
-        self.counters.connections_closed += 1;
-        match reason {
-            CloseReason::Done => {}
-            CloseReason::ProtocolError => self.counters.protocol_errors += 1,
-            CloseReason::ConnectionError => self.counters.connection_errors += 1,
-        }
+        reason.count(&mut self.counters);
         // Dropping the connection closes its socket (counted) and frees
         // its data, which no operation holds any more.
         drop(conn);

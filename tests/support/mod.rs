@@ -441,10 +441,16 @@ pub fn read_expected(stream: &mut TcpStream, expected: &[u8], what: &str) {
 /// returns EOF, not more bytes and not a reset.
 pub fn expect_eof(stream: &mut TcpStream, what: &str) {
     let mut buf = [0u8; 64];
-    match stream.read(&mut buf) {
-        Ok(0) => {}
-        Ok(n) => panic!("{what}: expected EOF, got {n} more bytes"),
-        Err(e) => panic!("{what}: expected EOF, got {e}"),
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => panic!("{what}: expected EOF, got {n} more bytes"),
+            // A read with a receive timeout is not restarted after the test
+            // process is stopped and continued (a cgroup freeze, a debugger):
+            // the kernel answers EINTR although nothing went wrong.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("{what}: expected EOF, got {e}"),
+        }
     }
 }
 

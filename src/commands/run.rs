@@ -29,7 +29,8 @@ use super::session;
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Variants to measure, comma-separated (default: all eight).
+    /// Variants to measure, comma-separated (default: every built-in
+    /// variant; one the kernel cannot run is recorded as failed, with why).
     #[arg(long, value_delimiter = ',', value_name = "V,V,...")]
     pub variants: Vec<String>,
     /// A profile file or built-in profile name; repeatable (default: the

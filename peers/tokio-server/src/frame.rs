@@ -124,7 +124,9 @@ mod tests {
         let mut parser = FrameParser::new(10);
         let mut split = Vec::new();
         for byte in &wire {
-            parser.answer(std::slice::from_ref(byte), &mut split).unwrap();
+            parser
+                .answer(std::slice::from_ref(byte), &mut split)
+                .unwrap();
         }
         assert_eq!(split, expected);
         assert_eq!(parser.at_eof(), Ok(()));

@@ -80,6 +80,7 @@ fn run(args: &Args) -> Result<(), String> {
     };
     let runtime = builder
         .enable_io()
+        .enable_time()
         .build()
         .map_err(|e| format!("cannot start the tokio runtime: {e}"))?;
     let served = runtime.block_on(serve(args));

@@ -29,16 +29,26 @@ type PeerCase = fn(&Ctx, &PeerProcess);
 
 /// The cases that share one peer process, in the conformance numbering.
 const SHARED_CASES: [(&str, PeerCase); 11] = [
-    ("1 one byte per write", |c, _| drop(one_byte_per_write(c))),
-    ("2 10,000 pipelined", |c, _| drop(pipelined_ten_thousand(c))),
-    ("3 4 MiB frame", |c, _| drop(four_mib_frame(c))),
-    ("4 zero length", |c, _| drop(zero_length(c))),
+    ("1 one byte per write", |c, _| {
+        one_byte_per_write(c);
+    }),
+    ("2 10,000 pipelined", |c, _| {
+        pipelined_ten_thousand(c);
+    }),
+    ("3 4 MiB frame", |c, _| {
+        four_mib_frame(c);
+    }),
+    ("4 zero length", |c, _| {
+        zero_length(c);
+    }),
     ("6 half-close", half_close),
     ("7 RST mid-frame", reset_mid_frame),
     ("8 slow reader, tiny SO_RCVBUF", slow_reader),
     ("9 1,000 concurrent connections", thousand_concurrent),
     ("10 10,000 connect/request/close", connect_cycles),
-    ("12 random garbage", |c, _| drop(random_garbage(c))),
+    ("12 random garbage", |c, _| {
+        random_garbage(c);
+    }),
     ("13 100 idle beside 10 busy", idle_beside_busy),
 ];
 

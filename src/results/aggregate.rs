@@ -133,7 +133,7 @@ fn over<T>(items: &[T], f: impl Fn(&T) -> f64) -> Spread {
 }
 
 /// Spreads by kind; a kind missing from a repetition counts as 0 there.
-fn by_kind(maps: &[&BTreeMap<String, f64>]) -> BTreeMap<String, Spread> {
+pub(super) fn by_kind(maps: &[&BTreeMap<String, f64>]) -> BTreeMap<String, Spread> {
     let kinds: std::collections::BTreeSet<&String> = maps.iter().flat_map(|m| m.keys()).collect();
     kinds
         .into_iter()
@@ -317,6 +317,10 @@ pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
             .collect();
         spread(&ratios)
     });
+    let external = super::external::summarize_external(repetitions, &measurements);
+    // From outside, the kernel's count of our kinds stands where the
+    // cross-check's would.
+    let kernel_syscalls = kernel_syscalls.or_else(|| external.as_ref().and_then(|e| e.1));
     let timed = &timed_measurements;
     Some(Summary {
         repetitions_used: timed.len() as u32,
@@ -344,6 +348,7 @@ pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
         memory_per_connection_bytes: memory.map(|m| over(&m, |m| m.per_connection_bytes)),
         kernel_syscalls_per_request_total: kernel_syscalls,
         kernel_cross_check_passed: kernel_passed,
+        external_server: external.map(|e| e.0),
     })
 }
 
@@ -387,6 +392,7 @@ pub fn finish_variant(
         failure_reasons,
         server_side_unavailable_reason,
         summary,
+        external_command: None,
     }
 }
 

@@ -148,6 +148,7 @@ pub fn passed_repetition(index: u32, n: u64, payload: u64, p50_us: f64) -> Repet
         ],
         purpose: RepetitionPurpose::TimingAndCounting,
         order_position: Some(0),
+        external_window: None,
     }
 }
 
@@ -189,6 +190,7 @@ pub fn failed_repetition(index: u32) -> Repetition {
         server_command_line: vec!["epoll-bench".into(), "serve".into()],
         purpose: RepetitionPurpose::TimingAndCounting,
         order_position: Some(0),
+        external_window: None,
     }
 }
 

@@ -1,0 +1,116 @@
+//! What results keep of a server measured from outside (an external
+//! server: `run --server NAME=COMMAND`): the kernel's counts for the whole
+//! process over each window, and their figures per request. Everything
+//! that needs the server's own counters is unavailable for it and stays
+//! absent (never zero): [`UNAVAILABLE_FROM_OUTSIDE`] names it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::sys::SyscallKind;
+use crate::sys::process_counters::ProcessCounts;
+
+use super::aggregate::{by_kind, spread};
+use super::measurement::CaseMeasurement;
+use super::{Repetition, Spread};
+
+/// The figures an external server cannot have, as reports state them.
+pub const UNAVAILABLE_FROM_OUTSIDE: &str = "user-space syscall counts, EAGAIN returns, epoll wake-ups and events per wake-up, payload copies, loop counters, user/system CPU split, voluntary/involuntary switches and the in-process cross-check";
+
+/// Why an external server's in-process figures are missing, for
+/// `server_side_unavailable_reason`.
+pub fn unavailable_reason(command: &str) -> String {
+    format!(
+        "external server `{command}`, measured from outside: {UNAVAILABLE_FROM_OUTSIDE} are unavailable; its CPU, context switches and syscalls by kind are the kernel's counts over all its threads"
+    )
+}
+
+/// An external server's side of one window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalWindow {
+    /// The kernel's counts over the window (`task-clock`,
+    /// `context-switches`, and in counting repetitions the syscalls by
+    /// kind), inherited by every thread of the server; `None` when the
+    /// kernel could not count it.
+    pub counts: Option<ProcessCounts>,
+    /// Why `counts` is missing.
+    pub counters_unavailable_reason: Option<String>,
+}
+
+/// An external server's figures per request completed by the driver.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalServerSummary {
+    /// `task-clock` (user + system, all threads) over the timing
+    /// repetitions.
+    pub server_cpu_us_per_request: Spread,
+    /// `context-switches` over the timing repetitions.
+    pub context_switches_per_request: Spread,
+    /// `raw_syscalls:sys_enter`: every syscall, over the counting
+    /// repetitions; `None` without one.
+    pub all_syscalls_per_request_total: Option<Spread>,
+    /// By the kernel's syscall name, over the counting repetitions; only
+    /// kinds called at least once in some repetition.
+    pub syscalls_per_request: BTreeMap<String, Spread>,
+}
+
+/// The window counts of passed repetitions and their measurements.
+fn counted<'a>(
+    repetitions: &'a [Repetition],
+    measurements: &'a [&'a CaseMeasurement],
+) -> Option<Vec<(&'a Repetition, &'a ProcessCounts, f64)>> {
+    repetitions
+        .iter()
+        .zip(measurements)
+        .map(|(r, m)| {
+            let counts = r.external_window.as_ref()?.counts.as_ref()?;
+            Some((r, counts, m.requests_completed.max(1) as f64))
+        })
+        .collect()
+}
+
+/// The external summary, and the kernel's count of this project's syscall
+/// kinds per request (comparable with a built-in variant's
+/// `kernel_syscalls_per_request_total`); `None` unless every repetition
+/// was counted from outside.
+pub fn summarize_external(
+    repetitions: &[Repetition],
+    measurements: &[&CaseMeasurement],
+) -> Option<(ExternalServerSummary, Option<Spread>)> {
+    let counted = counted(repetitions, measurements)?;
+    let (mut cpu, mut switches) = (Vec::new(), Vec::new());
+    let (mut all, mut tracked, mut kinds) = (Vec::new(), Vec::new(), Vec::new());
+    for (r, counts, requests) in &counted {
+        if r.purpose.gives_time() {
+            cpu.push(counts.task_clock_ns as f64 / 1e3 / requests);
+            switches.push(counts.context_switches as f64 / requests);
+        }
+        if let Some(syscalls) = counts.syscalls.as_ref() {
+            all.push(syscalls.total as f64 / requests);
+            let ours: u64 = SyscallKind::ALL
+                .iter()
+                .filter_map(|k| syscalls.by_kind.get(k.kernel_name()))
+                .sum();
+            tracked.push(ours as f64 / requests);
+            let per_request: BTreeMap<String, f64> = syscalls
+                .by_kind
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(name, n)| (name.clone(), *n as f64 / requests))
+                .collect();
+            kinds.push(per_request);
+        }
+    }
+    if cpu.is_empty() {
+        return None;
+    }
+    let summary = ExternalServerSummary {
+        server_cpu_us_per_request: spread(&cpu),
+        context_switches_per_request: spread(&switches),
+        all_syscalls_per_request_total: (!all.is_empty()).then(|| spread(&all)),
+        syscalls_per_request: by_kind(&kinds.iter().collect::<Vec<_>>()),
+    };
+    Some((summary, (!tracked.is_empty()).then(|| spread(&tracked))))
+}

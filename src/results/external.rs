@@ -22,7 +22,7 @@ pub const UNAVAILABLE_FROM_OUTSIDE: &str = "user-space syscall counts, EAGAIN re
 /// `server_side_unavailable_reason`.
 pub fn unavailable_reason(command: &str) -> String {
     format!(
-        "external server `{command}`, measured from outside: {UNAVAILABLE_FROM_OUTSIDE} are unavailable; its CPU, context switches and syscalls by kind are the kernel's counts over all its threads"
+        "external server `{command}`, measured from outside: its CPU, context switches and syscalls by kind are the kernel's counts over all its threads; {UNAVAILABLE_FROM_OUTSIDE} are unavailable"
     )
 }
 

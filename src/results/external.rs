@@ -114,3 +114,32 @@ pub fn summarize_external(
     };
     Some((summary, (!tracked.is_empty()).then(|| spread(&tracked))))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::results::figures::{CONTEXT_SWITCHES_PER_REQUEST, FIGURES, SERVER_CPU_US_PER_REQUEST};
+    use crate::results::fixture;
+
+    #[test]
+    fn kernel_counts_become_figures_and_the_rest_stays_unavailable() {
+        let result = fixture::external_variant(1000);
+        let summary = result.summary.as_ref().unwrap();
+        let external = summary.external_server.as_ref().unwrap();
+        assert_eq!(external.server_cpu_us_per_request.median, 2.0);
+        // Only the timing repetition gives time figures.
+        assert_eq!(external.server_cpu_us_per_request.samples, 1);
+        assert_eq!(external.all_syscalls_per_request_total.unwrap().median, 3.0);
+        assert_eq!(external.syscalls_per_request["futex"].median, 1.0);
+        // Of the three kinds, `epoll_pwait` and `read` are ours: comparable
+        // with a built-in variant's kernel count.
+        assert_eq!(summary.kernel_syscalls_per_request_total.unwrap().median, 2.0);
+        assert_eq!((SERVER_CPU_US_PER_REQUEST.pick)(summary).unwrap().median, 2.0);
+        assert_eq!((CONTEXT_SWITCHES_PER_REQUEST.pick)(summary).unwrap().median, 0.1);
+        // In-process figures: unavailable, not zero.
+        assert!(summary.server.is_none() && summary.kernel_cross_check_passed.is_none());
+        for name in ["syscalls_per_request_total", "eagain_per_request_total", "epoll_wait_calls_per_request", "payload_copy_bytes_per_request", "server_cpu_user_us_per_request", "voluntary_context_switches_per_request"] {
+            let figure = FIGURES.iter().find(|f| f.name == name).unwrap();
+            assert_eq!((figure.pick)(summary), None, "{name}");
+        }
+    }
+}

@@ -29,7 +29,13 @@ const TOTAL_TOLERANCE: f64 = 0.10;
 
 fn run(out: &Path, extra: &[&str]) -> std::process::Output {
     Command::new(BIN)
-        .args(["run", "--quick", "--no-limits", "--profile", "pingpong-64b-64conn"])
+        .args([
+            "run",
+            "--quick",
+            "--no-limits",
+            "--profile",
+            "pingpong-64b-64conn",
+        ])
         .args(["--out", out.to_str().unwrap()])
         .args(extra)
         .output()
@@ -48,7 +54,9 @@ fn variant<'a>(results: &'a ResultsFile, name: &str) -> &'a VariantResult {
 fn serve_as_an_external_server_counts_like_the_built_in_variant() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let server = format!("ext-lt-writev={BIN} serve --variant lt-writev --protocol {{protocol}} --listen {{addr}}");
+    let server = format!(
+        "ext-lt-writev={BIN} serve --variant lt-writev --protocol {{protocol}} --listen {{addr}}"
+    );
     let output = run(&out, &["--variants", "lt-writev", "--server", &server]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
@@ -57,11 +65,25 @@ fn serve_as_an_external_server_counts_like_the_built_in_variant() {
     let external = variant(&results, "ext-lt-writev");
 
     // Verified like every variant, and marked external with its command.
-    assert_eq!(external.status, Status::Passed, "{:?}", external.failure_reasons);
+    assert_eq!(
+        external.status,
+        Status::Passed,
+        "{:?}",
+        external.failure_reasons
+    );
     assert!(builtin.external_command.is_none());
-    assert!(external.external_command.as_deref().unwrap().contains("serve --variant lt-writev"));
+    assert!(
+        external
+            .external_command
+            .as_deref()
+            .unwrap()
+            .contains("serve --variant lt-writev")
+    );
     let command_line = &external.repetitions[0].server_command_line;
-    assert!(command_line.iter().any(|w| w.starts_with("127.0.0.1:")), "{command_line:?}");
+    assert!(
+        command_line.iter().any(|w| w.starts_with("127.0.0.1:")),
+        "{command_line:?}"
+    );
     let summary = external.summary.as_ref().unwrap();
 
     // Unavailable, not zero: nothing of the in-process counters.
@@ -69,13 +91,24 @@ fn serve_as_an_external_server_counts_like_the_built_in_variant() {
     assert!(summary.kernel_cross_check_passed.is_none());
     assert!(summary.server_cpu_utilization_percent.is_none());
     let reason = external.server_side_unavailable_reason.as_deref().unwrap();
-    assert!(reason.contains("user-space syscall counts") && reason.contains("unavailable"), "{reason}");
+    assert!(
+        reason.contains("user-space syscall counts") && reason.contains("unavailable"),
+        "{reason}"
+    );
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
-    let row = md.lines().find(|l| l.starts_with("| ext-lt-writev |")).unwrap();
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| ext-lt-writev |"))
+        .unwrap();
     assert!(row.contains("n/a"), "{row}");
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
-    let row: Vec<&str> = csv.lines().find(|l| l.contains(",ext-lt-writev,")).unwrap().split(',').collect();
+    let row: Vec<&str> = csv
+        .lines()
+        .find(|l| l.contains(",ext-lt-writev,"))
+        .unwrap()
+        .split(',')
+        .collect();
     let cell = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
     assert_eq!(cell("syscalls_per_request_total_median"), "");
     assert_eq!(cell("epoll_wait_calls_per_request_median"), "");
@@ -85,16 +118,24 @@ fn serve_as_an_external_server_counts_like_the_built_in_variant() {
     let Some(kernel) = summary.external_server.as_ref() else {
         let why = external.repetitions[0].external_window.as_ref().unwrap();
         let why = why.counters_unavailable_reason.clone().unwrap_or_default();
-        assert!(std::env::var_os("CI").is_none(), "CI must count external servers: {why}");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must count external servers: {why}"
+        );
         eprintln!("skipped the kernel comparison: {why}");
         return;
     };
     // CPU per request from the task clock, present and plausible.
     let cpu = kernel.server_cpu_us_per_request.median;
     assert!(cpu > 0.5 && cpu < 10_000.0, "{cpu} µs per request");
-    assert!(row[header.iter().position(|h| *h == "server_cpu_us_per_request_median").unwrap()] != "");
+    assert!(!cell("server_cpu_us_per_request_median").is_empty());
 
-    let ours = builtin.summary.as_ref().unwrap().kernel_syscalls_per_request_total.unwrap();
+    let ours = builtin
+        .summary
+        .as_ref()
+        .unwrap()
+        .kernel_syscalls_per_request_total
+        .unwrap();
     let theirs = summary.kernel_syscalls_per_request_total.unwrap();
     let difference = (theirs.median - ours.median).abs() / ours.median;
     assert!(
@@ -105,7 +146,10 @@ fn serve_as_an_external_server_counts_like_the_built_in_variant() {
     );
     for kind in ["readv", "writev"] {
         let per_request = kernel.syscalls_per_request[kind].median;
-        assert!((0.95..=1.05).contains(&per_request), "{kind}: {per_request}");
+        assert!(
+            (0.95..=1.05).contains(&per_request),
+            "{kind}: {per_request}"
+        );
     }
     // Every thread counted: the kernel's total covers at least our kinds.
     assert!(kernel.all_syscalls_per_request_total.unwrap().median >= theirs.median);
@@ -124,7 +168,10 @@ fn bad_server_names_are_refused_before_anything_runs() {
         let output = run(&out, &["--variants", "lt-writev", "--server", server]);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{server}: {stderr}");
-        assert!(stderr.contains("--server") && stderr.contains(says), "{server}: {stderr}");
+        assert!(
+            stderr.contains("--server") && stderr.contains(says),
+            "{server}: {stderr}"
+        );
         assert!(!out.exists());
     }
 }
@@ -135,12 +182,19 @@ fn a_server_that_exits_at_once_fails_with_its_stderr() {
     let out = dir.path().join("out");
     let server = "quits=/bin/sh -c 'echo no-such-flag >&2; exit 3' {addr}";
     let output = run(&out, &["--variants", "lt-writev", "--server", server]);
-    assert!(out.join("results.json").exists(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        out.join("results.json").exists(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let results = ResultsFile::load(&out).unwrap();
     let quits = variant(&results, "quits");
     assert_eq!(quits.status, Status::Failed);
     let reasons = quits.failure_reasons.join("; ");
-    assert!(reasons.contains("exited before accepting connections (exit code 3)"), "{reasons}");
+    assert!(
+        reasons.contains("exited before accepting connections (exit code 3)"),
+        "{reasons}"
+    );
     assert!(reasons.contains("no-such-flag"), "{reasons}");
     assert_eq!(variant(&results, "lt-writev").status, Status::Passed);
 }
@@ -159,7 +213,11 @@ fn a_server_that_never_accepts_is_stopped_after_the_timeout() {
     .err()
     .unwrap();
     assert!(matches!(err, ServerError::NeverAccepted { .. }), "{err}");
-    assert!(err.to_string().contains("did not accept connections on 127.0.0.1:"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("did not accept connections on 127.0.0.1:"),
+        "{err}"
+    );
     // Bounded by the timeout, and the sleeper is killed, not left behind.
     assert!(started.elapsed() < Duration::from_secs(5));
 
@@ -173,12 +231,19 @@ fn a_server_that_never_accepts_is_stopped_after_the_timeout() {
     })
     .err()
     .unwrap();
-    assert!(err.to_string().contains("cannot start server `/no/such/server`"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("cannot start server `/no/such/server`"),
+        "{err}"
+    );
 }
 
 #[test]
 fn an_external_server_is_stopped_with_sigterm_and_must_exit_cleanly() {
-    let server = ExternalServer::parse(&format!("ext={BIN} serve --variant lt-rw --listen {{addr}}")).unwrap();
+    let server = ExternalServer::parse(&format!(
+        "ext={BIN} serve --variant lt-rw --listen {{addr}}"
+    ))
+    .unwrap();
     let start = ExternalStart {
         server: &server,
         protocol: Protocol::Frame,
@@ -210,6 +275,9 @@ fn an_external_server_is_stopped_with_sigterm_and_must_exit_cleanly() {
     })
     .unwrap();
     let err = process.stop().unwrap_err().to_string();
-    assert!(err.contains("exited uncleanly on SIGTERM (exit code 4)"), "{err}");
+    assert!(
+        err.contains("exited uncleanly on SIGTERM (exit code 4)"),
+        "{err}"
+    );
     assert!(err.contains("bye"), "{err}");
 }

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::metrics::cross_check::{CrossCheck, CrossCheckReport};
+use crate::results::external::ExternalServerSummary;
 use crate::results::measurement::CaseMeasurement;
 use crate::server::VariantName;
 use crate::server::report::ServerReport;
@@ -133,7 +134,7 @@ fn over<T>(items: &[T], f: impl Fn(&T) -> f64) -> Spread {
 }
 
 /// Spreads by kind; a kind missing from a repetition counts as 0 there.
-pub(super) fn by_kind(maps: &[&BTreeMap<String, f64>]) -> BTreeMap<String, Spread> {
+fn by_kind(maps: &[&BTreeMap<String, f64>]) -> BTreeMap<String, Spread> {
     let kinds: std::collections::BTreeSet<&String> = maps.iter().flat_map(|m| m.keys()).collect();
     kinds
         .into_iter()
@@ -317,10 +318,13 @@ pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
             .collect();
         spread(&ratios)
     });
-    let external = super::external::summarize_external(repetitions, &measurements);
+    let external = super::external::external_values(repetitions, &measurements);
     // From outside, the kernel's count of our kinds stands where the
     // cross-check's would.
-    let kernel_syscalls = kernel_syscalls.or_else(|| external.as_ref().and_then(|e| e.1));
+    let kernel_syscalls = kernel_syscalls.or_else(|| {
+        let tracked = &external.as_ref()?.tracked_syscalls;
+        (!tracked.is_empty()).then(|| spread(tracked))
+    });
     let timed = &timed_measurements;
     Some(Summary {
         repetitions_used: timed.len() as u32,
@@ -348,7 +352,13 @@ pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
         memory_per_connection_bytes: memory.map(|m| over(&m, |m| m.per_connection_bytes)),
         kernel_syscalls_per_request_total: kernel_syscalls,
         kernel_cross_check_passed: kernel_passed,
-        external_server: external.map(|e| e.0),
+        external_server: external.map(|e| ExternalServerSummary {
+            server_cpu_us_per_request: spread(&e.cpu_us),
+            context_switches_per_request: spread(&e.context_switches),
+            all_syscalls_per_request_total: (!e.all_syscalls.is_empty())
+                .then(|| spread(&e.all_syscalls)),
+            syscalls_per_request: by_kind(&e.by_kind.iter().collect::<Vec<_>>()),
+        }),
     })
 }
 

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use crate::sys::SyscallKind;
 use crate::sys::process_counters::ProcessCounts;
 
-use super::aggregate::{by_kind, spread};
 use super::measurement::CaseMeasurement;
 use super::{Repetition, Spread};
 
@@ -71,53 +70,69 @@ fn counted<'a>(
         .collect()
 }
 
-/// The external summary, and the kernel's count of this project's syscall
-/// kinds per request (comparable with a built-in variant's
-/// `kernel_syscalls_per_request_total`); `None` unless every repetition
-/// was counted from outside.
-pub fn summarize_external(
+/// Per-request values of an external server's repetitions, one entry per
+/// repetition that gives them; `aggregate` turns them into spreads.
+pub struct ExternalValues {
+    /// µs of task clock per request, timing repetitions.
+    pub cpu_us: Vec<f64>,
+    pub context_switches: Vec<f64>,
+    /// Every syscall, counting repetitions.
+    pub all_syscalls: Vec<f64>,
+    /// This project's kinds only (comparable with a built-in variant's
+    /// kernel count), counting repetitions.
+    pub tracked_syscalls: Vec<f64>,
+    /// By kernel name, kinds called at least once.
+    pub by_kind: Vec<BTreeMap<String, f64>>,
+}
+
+/// The values of `repetitions` (passed, with `measurements`); `None`
+/// unless every one was counted from outside and one was timed.
+pub fn external_values(
     repetitions: &[Repetition],
     measurements: &[&CaseMeasurement],
-) -> Option<(ExternalServerSummary, Option<Spread>)> {
+) -> Option<ExternalValues> {
     let counted = counted(repetitions, measurements)?;
-    let (mut cpu, mut switches) = (Vec::new(), Vec::new());
-    let (mut all, mut tracked, mut kinds) = (Vec::new(), Vec::new(), Vec::new());
+    let mut values = ExternalValues {
+        cpu_us: Vec::new(),
+        context_switches: Vec::new(),
+        all_syscalls: Vec::new(),
+        tracked_syscalls: Vec::new(),
+        by_kind: Vec::new(),
+    };
     for (r, counts, requests) in &counted {
         if r.purpose.gives_time() {
-            cpu.push(counts.task_clock_ns as f64 / 1e3 / requests);
-            switches.push(counts.context_switches as f64 / requests);
+            values
+                .cpu_us
+                .push(counts.task_clock_ns as f64 / 1e3 / requests);
+            values
+                .context_switches
+                .push(counts.context_switches as f64 / requests);
         }
         if let Some(syscalls) = counts.syscalls.as_ref() {
-            all.push(syscalls.total as f64 / requests);
+            values.all_syscalls.push(syscalls.total as f64 / requests);
             let ours: u64 = SyscallKind::ALL
                 .iter()
                 .filter_map(|k| syscalls.by_kind.get(k.kernel_name()))
                 .sum();
-            tracked.push(ours as f64 / requests);
-            let per_request: BTreeMap<String, f64> = syscalls
-                .by_kind
-                .iter()
-                .filter(|(_, n)| **n > 0)
-                .map(|(name, n)| (name.clone(), *n as f64 / requests))
-                .collect();
-            kinds.push(per_request);
+            values.tracked_syscalls.push(ours as f64 / requests);
+            values.by_kind.push(
+                syscalls
+                    .by_kind
+                    .iter()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(name, n)| (name.clone(), *n as f64 / requests))
+                    .collect(),
+            );
         }
     }
-    if cpu.is_empty() {
-        return None;
-    }
-    let summary = ExternalServerSummary {
-        server_cpu_us_per_request: spread(&cpu),
-        context_switches_per_request: spread(&switches),
-        all_syscalls_per_request_total: (!all.is_empty()).then(|| spread(&all)),
-        syscalls_per_request: by_kind(&kinds.iter().collect::<Vec<_>>()),
-    };
-    Some((summary, (!tracked.is_empty()).then(|| spread(&tracked))))
+    (!values.cpu_us.is_empty()).then_some(values)
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::results::figures::{CONTEXT_SWITCHES_PER_REQUEST, FIGURES, SERVER_CPU_US_PER_REQUEST};
+    use crate::results::figures::{
+        CONTEXT_SWITCHES_PER_REQUEST, FIGURES, SERVER_CPU_US_PER_REQUEST,
+    };
     use crate::results::fixture;
 
     #[test]
@@ -132,12 +147,28 @@ mod tests {
         assert_eq!(external.syscalls_per_request["futex"].median, 1.0);
         // Of the three kinds, `epoll_pwait` and `read` are ours: comparable
         // with a built-in variant's kernel count.
-        assert_eq!(summary.kernel_syscalls_per_request_total.unwrap().median, 2.0);
-        assert_eq!((SERVER_CPU_US_PER_REQUEST.pick)(summary).unwrap().median, 2.0);
-        assert_eq!((CONTEXT_SWITCHES_PER_REQUEST.pick)(summary).unwrap().median, 0.1);
+        assert_eq!(
+            summary.kernel_syscalls_per_request_total.unwrap().median,
+            2.0
+        );
+        assert_eq!(
+            (SERVER_CPU_US_PER_REQUEST.pick)(summary).unwrap().median,
+            2.0
+        );
+        assert_eq!(
+            (CONTEXT_SWITCHES_PER_REQUEST.pick)(summary).unwrap().median,
+            0.1
+        );
         // In-process figures: unavailable, not zero.
         assert!(summary.server.is_none() && summary.kernel_cross_check_passed.is_none());
-        for name in ["syscalls_per_request_total", "eagain_per_request_total", "epoll_wait_calls_per_request", "payload_copy_bytes_per_request", "server_cpu_user_us_per_request", "voluntary_context_switches_per_request"] {
+        for name in [
+            "syscalls_per_request_total",
+            "eagain_per_request_total",
+            "epoll_wait_calls_per_request",
+            "payload_copy_bytes_per_request",
+            "server_cpu_user_us_per_request",
+            "voluntary_context_switches_per_request",
+        ] {
             let figure = FIGURES.iter().find(|f| f.name == name).unwrap();
             assert_eq!((figure.pick)(summary), None, "{name}");
         }

@@ -113,7 +113,11 @@ pub const SERVER_CPU_US_PER_REQUEST: Figure = Figure {
         s.server
             .as_ref()
             .map(|v| v.server_cpu_us_per_request)
-            .or_else(|| s.external_server.as_ref().map(|e| e.server_cpu_us_per_request))
+            .or_else(|| {
+                s.external_server
+                    .as_ref()
+                    .map(|e| e.server_cpu_us_per_request)
+            })
     },
     csv: true,
     summary_column: Some("server CPU µs/req"),

@@ -217,9 +217,13 @@ pub fn external_variant(n: u64) -> super::VariantResult {
     };
     let syscalls = ProcessSyscalls {
         total: 3 * n,
-        by_kind: [("epoll_pwait".to_string(), n), ("futex".to_string(), n), ("read".to_string(), n)]
-            .into_iter()
-            .collect(),
+        by_kind: [
+            ("epoll_pwait".to_string(), n),
+            ("futex".to_string(), n),
+            ("read".to_string(), n),
+        ]
+        .into_iter()
+        .collect(),
         unavailable_kinds: Vec::new(),
     };
     let repetitions = vec![

@@ -130,7 +130,9 @@ mod tests {
             machine_limits: Some(fixture::machine_limits()),
             ..fixture::results()
         };
-        results.cases[0].variants.push(fixture::external_variant(1000));
+        results.cases[0]
+            .variants
+            .push(fixture::external_variant(1000));
         let produced = leaf_paths(&serde_json::to_value(results).unwrap());
         let missing: Vec<_> = produced.difference(&documented).collect();
         assert!(

@@ -269,7 +269,10 @@ mod tests {
         // A shell that starts four more shells, each making syscalls: the
         // counters on the first follow all of them.
         let mut command = std::process::Command::new("/bin/sh");
-        command.args(["-c", "for i in 1 2 3 4; do /bin/sh -c 'echo x' >/dev/null; done"]);
+        command.args([
+            "-c",
+            "for i in 1 2 3 4; do /bin/sh -c 'echo x' >/dev/null; done",
+        ]);
         let held = spawn_held(command).unwrap();
         let counters = match ProcessCounters::attach(held.pid(), true) {
             Ok(counters) => counters,

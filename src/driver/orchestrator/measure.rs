@@ -10,9 +10,9 @@ use crate::driver::server_process::{
 };
 use crate::metrics::cross_check::KernelWatch;
 use crate::results::external::ExternalWindow as ExternalWindowRecord;
-use crate::results::{Repetition, Status};
 use crate::results::measurement::CaseMeasurement;
 use crate::results::workload::Case;
+use crate::results::{Repetition, Status};
 
 use super::judge::{ServerSide, judge, memory_per_connection, not_measured};
 

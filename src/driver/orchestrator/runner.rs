@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use crate::driver::measurement::{EngineConfig, Progress};
 use crate::results::aggregate::finish_variant;
-use crate::results::workload::Case;
 use crate::results::external;
+use crate::results::workload::Case;
 use crate::results::{CaseResult, Repetition, RepetitionPurpose, Status, VariantResult};
 use crate::server::VariantName;
 
@@ -352,7 +352,11 @@ fn finish_case(case: &Case, run: &Runner, per_variant: Vec<Vec<Repetition>>) -> 
                 .measurer
                 .unavailable_reason()
                 .map(str::to_string)
-                .or_else(|| external_command.as_deref().map(external::unavailable_reason))
+                .or_else(|| {
+                    external_command
+                        .as_deref()
+                        .map(external::unavailable_reason)
+                })
                 .or_else(|| unavailable_reason(&reps));
             // As the plan grew: extra blocks for precision and windows
             // measured again for steal are planned too, so fewer entries

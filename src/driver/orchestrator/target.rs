@@ -102,7 +102,7 @@ impl Target {
                     engine,
                     on_progress,
                 ),
-                None => match template.external(&step.variant) {
+                None => match template.external(step.variant) {
                     Some(server) => measure_external(
                         &ExternalStart {
                             server,

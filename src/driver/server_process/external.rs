@@ -271,7 +271,10 @@ mod tests {
         assert_eq!(err("a/b=x {addr}"), BadName("a/b".into()));
         let builtin = err("lt-writev=x {addr}");
         assert_eq!(builtin, BuiltinName("lt-writev".into()));
-        assert!(builtin.to_string().contains("built-in variant"), "{builtin}");
+        assert!(
+            builtin.to_string().contains("built-in variant"),
+            "{builtin}"
+        );
         assert_eq!(err("go=  "), EmptyCommand { name: "go".into() });
         assert_eq!(err("go=A=1"), EmptyCommand { name: "go".into() });
         let text = err("go=./go --addr {adr}").to_string();

@@ -17,10 +17,10 @@ use crate::protocol::Protocol;
 use crate::sys::process::{pin_process, spawn_held, terminate};
 use crate::sys::process_counters::{ProcessCounters, ProcessCounts};
 
+use super::ServerError;
 use super::external::ExternalServer;
 use super::memory::{ProcessMemory, read_process_memory};
 use super::process::{STOP_TIMEOUT, describe_status, keep_tail, parse_listening_line};
-use super::ServerError;
 
 /// How to start an external server for one measurement.
 pub struct ExternalStart<'a> {

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::metrics::cross_check::{CrossCheck, CrossCheckReport};
+use crate::results::external::ExternalServerSummary;
 use crate::results::measurement::CaseMeasurement;
 use crate::server::VariantName;
 use crate::server::report::ServerReport;
@@ -317,6 +318,13 @@ pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
             .collect();
         spread(&ratios)
     });
+    let external = super::external::external_values(repetitions, &measurements);
+    // From outside, the kernel's count of our kinds stands where the
+    // cross-check's would.
+    let kernel_syscalls = kernel_syscalls.or_else(|| {
+        let tracked = &external.as_ref()?.tracked_syscalls;
+        (!tracked.is_empty()).then(|| spread(tracked))
+    });
     let timed = &timed_measurements;
     Some(Summary {
         repetitions_used: timed.len() as u32,
@@ -344,6 +352,13 @@ pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
         memory_per_connection_bytes: memory.map(|m| over(&m, |m| m.per_connection_bytes)),
         kernel_syscalls_per_request_total: kernel_syscalls,
         kernel_cross_check_passed: kernel_passed,
+        external_server: external.map(|e| ExternalServerSummary {
+            server_cpu_us_per_request: spread(&e.cpu_us),
+            context_switches_per_request: spread(&e.context_switches),
+            all_syscalls_per_request_total: (!e.all_syscalls.is_empty())
+                .then(|| spread(&e.all_syscalls)),
+            syscalls_per_request: by_kind(&e.by_kind.iter().collect::<Vec<_>>()),
+        }),
     })
 }
 
@@ -387,6 +402,7 @@ pub fn finish_variant(
         failure_reasons,
         server_side_unavailable_reason,
         summary,
+        external_command: None,
     }
 }
 

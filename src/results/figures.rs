@@ -108,7 +108,17 @@ pub const SERVER_CPU_US_PER_REQUEST: Figure = Figure {
     better: Some(Better::Lower),
     aspect: Aspect::Cost,
     group: Group::ServerCpu,
-    pick: |s| s.server.as_ref().map(|v| v.server_cpu_us_per_request),
+    // An external server's comes from the kernel's task clock.
+    pick: |s| {
+        s.server
+            .as_ref()
+            .map(|v| v.server_cpu_us_per_request)
+            .or_else(|| {
+                s.external_server
+                    .as_ref()
+                    .map(|e| e.server_cpu_us_per_request)
+            })
+    },
     csv: true,
     summary_column: Some("server CPU µs/req"),
     compare_label: Some("CPU µs/request"),
@@ -125,7 +135,16 @@ pub const CONTEXT_SWITCHES_PER_REQUEST: Figure = Figure {
     better: Some(Better::Lower),
     aspect: Aspect::Cost,
     group: Group::ContextSwitches,
-    pick: |s| s.server.as_ref().map(|v| v.context_switches_per_request),
+    pick: |s| {
+        s.server
+            .as_ref()
+            .map(|v| v.context_switches_per_request)
+            .or_else(|| {
+                s.external_server
+                    .as_ref()
+                    .map(|e| e.context_switches_per_request)
+            })
+    },
     csv: true,
     summary_column: None,
     compare_label: None,

@@ -148,6 +148,7 @@ pub fn passed_repetition(index: u32, n: u64, payload: u64, p50_us: f64) -> Repet
         ],
         purpose: RepetitionPurpose::TimingAndCounting,
         order_position: Some(0),
+        external_window: None,
     }
 }
 
@@ -189,6 +190,55 @@ pub fn failed_repetition(index: u32) -> Repetition {
         server_command_line: vec!["epoll-bench".into(), "serve".into()],
         purpose: RepetitionPurpose::TimingAndCounting,
         order_position: Some(0),
+        external_window: None,
+    }
+}
+
+/// An external server's passed result: a timing and a counting
+/// repetition of `n` requests, counted by the kernel from outside
+/// (2 µs of task clock, 3 syscalls of which 2 of our kinds per request).
+pub fn external_variant(n: u64) -> super::VariantResult {
+    use crate::sys::process_counters::{ProcessCounts, ProcessSyscalls};
+    let repetition = |index, purpose, syscalls| {
+        let mut rep = passed_repetition(index, n, 64, 50.0);
+        rep.server_window = None;
+        rep.kernel_cross_check = None;
+        rep.purpose = purpose;
+        rep.server_command_line = vec!["./peer".into(), "--addr".into(), "127.0.0.1:4000".into()];
+        rep.external_window = Some(super::external::ExternalWindow {
+            counts: Some(ProcessCounts {
+                task_clock_ns: 2_000 * n,
+                context_switches: n / 10,
+                syscalls,
+            }),
+            counters_unavailable_reason: None,
+        });
+        rep
+    };
+    let syscalls = ProcessSyscalls {
+        total: 3 * n,
+        by_kind: [
+            ("epoll_pwait".to_string(), n),
+            ("futex".to_string(), n),
+            ("read".to_string(), n),
+        ]
+        .into_iter()
+        .collect(),
+        unavailable_kinds: Vec::new(),
+    };
+    let repetitions = vec![
+        repetition(0, RepetitionPurpose::Timing, None),
+        repetition(0, RepetitionPurpose::Counting, Some(syscalls)),
+    ];
+    let command = "./peer --addr {addr}";
+    super::VariantResult {
+        external_command: Some(command.into()),
+        ..super::aggregate::finish_variant(
+            &crate::server::VariantName::External("ext-fixture".into()),
+            2,
+            repetitions,
+            Some(super::external::unavailable_reason(command)),
+        )
     }
 }
 

@@ -29,6 +29,8 @@ pub mod fd;
 pub mod io;
 pub mod perf;
 pub mod pipe;
+pub mod process;
+pub mod process_counters;
 pub mod rlimit;
 pub mod rusage;
 pub mod signal;

@@ -286,11 +286,17 @@ fn case_table(out: &mut String, case: &CaseResult) {
         }
     }
     for v in &case.variants {
-        if let Some(reason) = &v.server_side_unavailable_reason {
-            notes.push(format!(
+        match (&v.server_side_unavailable_reason, &v.external_command) {
+            // The reason says what is unavailable and what is not.
+            (Some(reason), Some(_)) => notes.push(format!("{}: {}.", v.variant, escape(reason))),
+            (Some(reason), None) => notes.push(format!(
                 "{}: server-side figures unavailable ({reason}).",
                 v.variant
-            ));
+            )),
+            (None, _) => {}
+        }
+        if let Some(external) = v.summary.as_ref().and_then(|s| s.external_server.as_ref()) {
+            notes.push(external_syscalls_note(&v.variant.to_string(), external));
         }
         if let Some(bottleneck) = v.summary.as_ref().and_then(|s| s.driver_bottleneck()) {
             notes.push(format!("{}: {}.", v.variant, bottleneck.describe()));
@@ -556,6 +562,32 @@ fn machine_limits_section(out: &mut String, results: &ResultsFile) {
         );
     }
     out.push('\n');
+}
+
+/// An external server's syscalls by kind, as the kernel counted them
+/// (kernel names: `epoll_pwait`, `futex`), largest first.
+fn external_syscalls_note(
+    variant: &str,
+    external: &crate::results::external::ExternalServerSummary,
+) -> String {
+    let Some(all) = external.all_syscalls_per_request_total else {
+        return format!("{variant}: syscalls by kind unavailable (no counting repetition).");
+    };
+    let mut kinds: Vec<(&String, f64)> = external
+        .syscalls_per_request
+        .iter()
+        .map(|(kind, spread)| (kind, spread.median))
+        .collect();
+    kinds.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let listed: Vec<String> = kinds
+        .iter()
+        .map(|(kind, per_request)| format!("{kind} {}", number(*per_request)))
+        .collect();
+    format!(
+        "{variant}: kernel syscalls/req by kind (all its threads): {} of {} in all.",
+        listed.join(", "),
+        number(all.median)
+    )
 }
 
 #[cfg(test)]

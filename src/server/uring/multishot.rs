@@ -28,7 +28,7 @@
 //! shutdown rule) is the plain io_uring loop's (`mod.rs`).
 
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -90,6 +90,9 @@ pub struct MultishotLoop {
     accept_armed_before: bool,
     waker_op: Option<OpId>,
     accept_paused_since: Option<Instant>,
+    /// Connections accepted past the fd limit (see [`MultishotLoop::accepted`]),
+    /// each served once a connection closes.
+    parked: Vec<Fd>,
     shutdown_deadline: Option<Instant>,
     /// The final drain: nothing is armed again.
     draining: bool,
@@ -156,6 +159,7 @@ impl MultishotLoop {
             accept_armed_before: false,
             waker_op: None,
             accept_paused_since: None,
+            parked: Vec::new(),
             shutdown_deadline: None,
             draining: false,
             tid: 0,
@@ -298,11 +302,25 @@ impl MultishotLoop {
         Ok(())
     }
 
+    /// A multishot accept takes the process's fd limit when it is armed
+    /// (the kernel reads `RLIMIT_NOFILE` as it prepares the SQE), so a
+    /// limit lowered later (tests do, with `prlimit`) would not stop it:
+    /// each accepted connection is checked against the limit now (one
+    /// `prlimit64`), and one past it pauses accepting as `EMFILE` would,
+    /// parked rather than closed unserved.
     fn accepted(&mut self, completion: Completion<Vectored>) {
         if !completion.more {
             self.accept_op = None;
         }
         match (completion.accepted, completion.result) {
+            (Some(fd), _) if self.past_fd_limit(&fd) => {
+                self.parked.push(fd);
+                if let (true, Some(op)) = (completion.more, self.accept_op) {
+                    let _ = self.ring.cancel(op);
+                }
+                self.pause_accepting();
+                return;
+            }
             (Some(fd), _) => self.register(fd),
             (None, Err(e)) if is_fd_exhaustion(&e) => {
                 // The kernel ends a multishot accept on any error; should
@@ -319,6 +337,13 @@ impl MultishotLoop {
         }
         if self.accept_paused_since.is_none() && self.shutdown_deadline.is_none() {
             self.arm_accept();
+        }
+    }
+
+    fn past_fd_limit(&self, fd: &Fd) -> bool {
+        match sys::rlimit::nofile() {
+            Ok((soft, _)) => fd.as_raw_fd() as u64 >= soft,
+            Err(_) => false,
         }
     }
 
@@ -518,12 +543,18 @@ impl MultishotLoop {
         // Dropping the connection closes its socket (counted) and frees
         // its data, which no operation holds any more.
         drop(conn);
+        // The fd freed makes room for a connection parked past the limit.
+        if !self.parked.is_empty() {
+            let fd = self.parked.remove(0);
+            self.register(fd);
+        }
         self.resume_accepting();
     }
 
     fn begin_shutdown(&mut self) {
         self.shutdown_deadline = Some(Instant::now() + SHUTDOWN_FLUSH);
         self.accept_paused_since = None;
+        self.parked.clear();
         if let Some(op) = self.accept_op {
             let _ = self.ring.cancel(op);
         }

@@ -113,19 +113,20 @@ pub fn spawn(
     } = resources;
     let (ready, set_up) = mpsc::sync_channel(1);
     let name = format!("serve-uring-multishot-{}", config.thread_index);
-    let thread = std::thread::Builder::new().name(name).spawn(move || {
-        match MultishotLoop::new(config, listener, control) {
-            Ok(serving) => {
-                let _ = ready.send(Ok(()));
-                serving.run()
+    let thread =
+        std::thread::Builder::new().name(name).spawn(move || {
+            match MultishotLoop::new(config, listener, control) {
+                Ok(serving) => {
+                    let _ = ready.send(Ok(()));
+                    serving.run()
+                }
+                Err(e) => {
+                    let failed = io::Error::new(e.kind(), "ring set-up failed");
+                    let _ = ready.send(Err(e));
+                    Err(failed)
+                }
             }
-            Err(e) => {
-                let failed = io::Error::new(e.kind(), "ring set-up failed");
-                let _ = ready.send(Err(e));
-                Err(failed)
-            }
-        }
-    })?;
+        })?;
     match set_up.recv() {
         Ok(Ok(())) => Ok(thread),
         Ok(Err(e)) => {
@@ -480,7 +481,10 @@ impl MultishotLoop {
         );
         match next {
             Next::Send => {
-                let data = conn.data.take().expect("a send is decided with the data here");
+                let data = conn
+                    .data
+                    .take()
+                    .expect("a send is decided with the data here");
                 match Vectored::push_write(&mut self.ring, conn.fd.as_fd(), token, data) {
                     Ok(op) => conn.send = Some(op),
                     Err((_, data)) => {

@@ -167,3 +167,60 @@ fn feed(
     }
     Ok(used)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Protocol;
+
+    const BUFFER: usize = 64 << 10;
+
+    fn echo_conn() -> (MultishotConn, ConnConfig, Watermarks) {
+        let config = ConnConfig {
+            protocol: Protocol::Echo,
+            max_frame_bytes: 1 << 20,
+            buffer_size_bytes: BUFFER,
+            pipe_size_bytes: BUFFER,
+        };
+        let socket = std::os::fd::OwnedFd::from(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+        let conn = MultishotConn::new(Fd::from(socket), &config);
+        let watermarks = Watermarks {
+            high_bytes: BUFFER,
+            low_bytes: BUFFER / 2,
+        };
+        (conn, config, watermarks)
+    }
+
+    #[test]
+    fn bytes_wait_in_the_stash_while_a_send_holds_the_data_and_count_in_the_watermark() {
+        let (mut conn, config, watermarks) = echo_conn();
+        let mut counters = LoopCounters::default();
+        assert_eq!(
+            conn.next(&config, &watermarks, &mut counters),
+            Next::ArmRecv
+        );
+        // Straight into the ring: output pending, so a send comes first.
+        conn.take_input(&[1; 100], &config, &mut counters).unwrap();
+        assert_eq!(conn.next(&config, &watermarks, &mut counters), Next::Send);
+        // A send holds the data: what arrives now waits in the stash, and
+        // above the low watermark no receive is armed again.
+        let data = conn.data.take().unwrap();
+        conn.take_input(&[2; 40 << 10], &config, &mut counters)
+            .unwrap();
+        assert_eq!(conn.stash.len(), 40 << 10);
+        assert_eq!(conn.next(&config, &watermarks, &mut counters), Next::Wait);
+        // Back with the data, the stash goes into the ring in order.
+        conn.data = Some(data);
+        assert_eq!(conn.next(&config, &watermarks, &mut counters), Next::Send);
+        assert!(conn.stash.is_empty());
+        assert_eq!(conn.pending_out_bytes, 100 + (40 << 10));
+        assert_eq!(counters.bytes_in, 100 + (40 << 10));
+        // More than the ring holds stays stashed until output drains.
+        conn.take_input(&vec![3; BUFFER], &config, &mut counters)
+            .unwrap();
+        assert_eq!(conn.stash.len(), 100 + (40 << 10));
+        conn.eof = true;
+        conn.read_closed = true;
+        assert_eq!(conn.next(&config, &watermarks, &mut counters), Next::Send);
+    }
+}

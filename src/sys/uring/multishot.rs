@@ -189,7 +189,12 @@ impl<T> Ring<T> {
 
     /// Gives `use_bytes` the first `len` bytes of provided buffer `id`
     /// (named by a completion), then hands the buffer back to the kernel.
-    pub fn take_provided<R>(&mut self, id: u16, len: usize, use_bytes: impl FnOnce(&[u8]) -> R) -> R {
+    pub fn take_provided<R>(
+        &mut self,
+        id: u16,
+        len: usize,
+        use_bytes: impl FnOnce(&[u8]) -> R,
+    ) -> R {
         let buffers = self
             .buffers
             .as_mut()
@@ -199,7 +204,8 @@ impl<T> Ring<T> {
         // SAFETY: the completion that named buffer `id` took it out of the
         // kernel's ring, and it goes back only in `put` below, after the
         // borrow ends; `offset + len` lies within the allocation (checked).
-        let bytes = unsafe { std::slice::from_raw_parts(buffers.buffers.as_ptr().add(offset), len) };
+        let bytes =
+            unsafe { std::slice::from_raw_parts(buffers.buffers.as_ptr().add(offset), len) };
         let result = use_bytes(bytes);
         buffers.put(id);
         result
@@ -226,7 +232,9 @@ impl<T> Ring<T> {
     /// (`ENOBUFS`), or cancelled. Each completion names its buffer.
     pub fn push_recv_multishot(&mut self, fd: BorrowedFd<'_>, token: u64) -> io::Result<OpId> {
         if self.buffers.is_none() {
-            return Err(io::Error::other("multishot receive without provided buffers"));
+            return Err(io::Error::other(
+                "multishot receive without provided buffers",
+            ));
         }
         let sqe = opcode::RecvMulti::new(types::Fd(fd.as_raw_fd()), BUFFER_GROUP).build();
         let (index, id) = self.allocate();

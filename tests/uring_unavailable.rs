@@ -36,7 +36,7 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn serve_refuses_a_uring_variant_naming_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    for variant in ["uring-rw", "uring-writev"] {
+    for variant in ["uring-rw", "uring-writev", "uring-multishot"] {
         let output = with_io_uring_disabled(dir.path(), &["serve", "--variant", variant]);
         let stderr = text(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{variant}: {stderr}");

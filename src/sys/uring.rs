@@ -41,6 +41,9 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use super::Fd;
 use super::counters::{self, SyscallKind, finish_io};
 
+mod multishot;
+pub use multishot::probe_multishot;
+
 /// Where the kernel says whether io_uring may be used (Linux 6.6+; absent
 /// before, which means allowed): 0 allowed, 1 only for root and the group
 /// `kernel.io_uring_group`, 2 disabled for everyone.
@@ -191,6 +194,10 @@ pub struct Completion<T> {
     pub owner: Option<Box<T>>,
     /// The connection an [`Op::Accept`] accepted (blocking, close-on-exec).
     pub accepted: Option<Fd>,
+    /// `IORING_CQE_F_MORE`: a multishot operation goes on (its entry stays).
+    pub more: bool,
+    /// The provided buffer holding a multishot receive's bytes.
+    pub buffer_id: Option<u16>,
 }
 
 /// An operation queued for the kernel.
@@ -222,6 +229,7 @@ pub struct Ring<T> {
     in_flight: usize,
     /// Collected before converting to iovecs; kept empty between uses.
     slices: Vec<IoSlice<'static>>,
+    buffers: Option<multishot::ProvidedBuffers>,
 }
 
 impl<T> Ring<T> {
@@ -232,6 +240,7 @@ impl<T> Ring<T> {
             free: Vec::new(),
             in_flight: 0,
             slices: Vec::new(),
+            buffers: None,
         }
     }
 
@@ -285,13 +294,25 @@ impl<T> Ring<T> {
                 debug_assert!(false, "completion for a finished operation");
                 continue;
             }
-            let Some(done) = entry.in_flight.take() else {
-                continue;
+            let more = cqueue::more(cqe.flags());
+            let done = match (&entry.in_flight, more) {
+                // A multishot operation (never with an owner) goes on: its
+                // entry stays until its final completion.
+                (Some(going), true) => InFlight {
+                    owner: None,
+                    ..*going
+                },
+                _ => {
+                    let Some(done) = entry.in_flight.take() else {
+                        continue;
+                    };
+                    entry.generation = entry.generation.wrapping_add(1);
+                    entry.iovecs.clear();
+                    self.free.push(index as u32);
+                    self.in_flight -= 1;
+                    done
+                }
             };
-            entry.generation = entry.generation.wrapping_add(1);
-            entry.iovecs.clear();
-            self.free.push(index as u32);
-            self.in_flight -= 1;
             let raw = cqe.result();
             let result = if raw < 0 {
                 Err(io::Error::from_raw_os_error(-raw))
@@ -322,6 +343,8 @@ impl<T> Ring<T> {
                 result,
                 owner,
                 accepted,
+                more,
+                buffer_id: cqueue::buffer_select(cqe.flags()),
             });
         }
     }
@@ -538,6 +561,9 @@ impl<T> Drop for Ring<T> {
             if entry.in_flight.take().is_some() {
                 std::mem::forget(std::mem::take(&mut entry.iovecs));
             }
+        }
+        if self.in_flight > 0 {
+            std::mem::forget(self.buffers.take());
         }
     }
 }

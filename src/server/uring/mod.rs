@@ -27,6 +27,8 @@
 //! is owed for at most 500 ms, close everything.
 
 pub mod copy;
+pub mod multishot;
+mod multishot_conn;
 
 use std::io;
 use std::os::fd::AsFd;

@@ -9,6 +9,8 @@ use crate::results::measurement::CaseMeasurement;
 use crate::server::VariantName;
 use crate::server::report::ServerReport;
 
+use super::uring_ops::UringOpFigures;
+
 use super::{
     DRIVER_SATURATED_PERCENT, Repetition, ServerMemory, ServerSummary, Spread, Status, Summary,
     VariantResult,
@@ -58,6 +60,8 @@ pub struct ServerFigures {
     pub server_cpu_system_us_per_request: f64,
     pub voluntary_context_switches_per_request: f64,
     pub involuntary_context_switches_per_request: f64,
+    /// `None` for a window without a ring (epoll).
+    pub uring_ops: Option<UringOpFigures>,
 }
 
 impl ServerFigures {
@@ -110,6 +114,9 @@ pub fn server_figures(window: &ServerReport, requests: u64) -> ServerFigures {
     out.voluntary_context_switches_per_request = per(total.usage.voluntary_context_switches as f64);
     out.involuntary_context_switches_per_request =
         per(total.usage.involuntary_context_switches as f64);
+    out.uring_ops = total
+        .uring_ops
+        .map(|ops| UringOpFigures::of(&ops, requests));
     out
 }
 
@@ -186,6 +193,12 @@ fn server_summary(counted: &[ServerFigures], timed: &[ServerFigures]) -> ServerS
         involuntary_context_switches_per_request: over(timed, |f| {
             f.involuntary_context_switches_per_request
         }),
+        uring_ops: super::uring_ops::summarize(
+            &counted
+                .iter()
+                .map(|f| f.uring_ops.as_ref())
+                .collect::<Vec<_>>(),
+        ),
     }
 }
 

@@ -35,6 +35,7 @@ pub mod signal;
 pub mod socket;
 pub mod thread;
 pub mod uring;
+pub mod uring_ops;
 
 pub use counters::{KindCounts, SyscallCounts, SyscallKind};
 pub use fd::Fd;

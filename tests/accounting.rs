@@ -16,6 +16,7 @@ use std::time::Duration;
 use epoll_bench::protocol::Protocol;
 
 use epoll_bench::server::ServerReport;
+use epoll_bench::sys::uring_ops::OpCounts;
 
 const REQUESTS: u64 = 2_000;
 const PAYLOAD_BYTES: usize = 64;
@@ -78,6 +79,41 @@ fn derived_per_request(variant: &str) -> BTreeMap<&'static str, u64> {
         .unwrap_or_else(|| panic!("no derivation for {variant}"));
     counts.iter().copied().collect()
 }
+
+/// io_uring operations one request costs, by opcode, read off the same
+/// code (`src/server/uring/`, counted in `src/sys/uring_ops.rs`): every
+/// SQE is counted as it is queued and every CQE as it is reaped, and in
+/// ping-pong every operation completes exactly once, so SQEs = CQEs per
+/// opcode. A connection's turn queues one operation at a time: `uring-rw`
+/// a `recv` (completes when the request arrives), then one `send` per
+/// contiguous pending piece — the 8-byte header, then the payload — so
+/// 1 recv + 2 send = 3 operations, one per `io_uring_enter` above;
+/// `uring-writev` a `readv`, then one `writev` gathering both pieces: 2.
+/// No `accept` (the connection is accepted before the window, and the next
+/// accept is already in flight), no `async_cancel` (nothing is cancelled
+/// until shutdown), no multishot re-arm or buffer-ring refill (neither
+/// variant uses them). `None` for epoll variants: they have no ring, and
+/// their reports carry no operation counts at all.
+fn derived_operations_per_request(variant: &str) -> Option<BTreeMap<&'static str, u64>> {
+    let table: &[(&str, &[(&'static str, u64)])] = &[
+        ("uring-rw", &[("recv", 1), ("send", 2)]),
+        ("uring-writev", &[("readv", 1), ("writev", 1)]),
+    ];
+    match table.iter().find(|(name, _)| *name == variant) {
+        Some((_, ops)) => Some(ops.iter().copied().collect()),
+        None if variant.starts_with("uring-") => {
+            panic!("no operation derivation for {variant}")
+        }
+        None => None,
+    }
+}
+
+/// The operations of the snapshots at the window's edges: the opening
+/// snapshot is answered from the control eventfd's `poll_add` completion,
+/// whose re-arm is queued after the report is taken (1 `poll_add` SQE in
+/// the window); the closing one from the next completion of that poll (1
+/// `poll_add` CQE), reaped before its report is taken.
+const SNAPSHOT_OPERATIONS: (&str, u64) = ("poll_add", 1);
 
 /// What answering the closing snapshot costs the serving thread: the
 /// wake-up (the `epoll_wait`, or the `io_uring_enter` that returns with
@@ -147,8 +183,55 @@ fn nonzero_calls(report: &ServerReport) -> BTreeMap<&'static str, u64> {
         .collect()
 }
 
+fn nonzero_operations(counts: &OpCounts) -> BTreeMap<&'static str, u64> {
+    counts
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(op, n)| (op.name(), n))
+        .collect()
+}
+
+fn check_operations(variant: &str, window: &ServerReport) {
+    let measured = window.total.uring_ops.as_ref();
+    let Some(derived) = derived_operations_per_request(variant) else {
+        assert!(
+            measured.is_none(),
+            "{variant}: an epoll variant reports io_uring operations: {measured:?}"
+        );
+        return;
+    };
+    let measured =
+        measured.unwrap_or_else(|| panic!("{variant}: no io_uring operation counts reported"));
+    let mut expected: BTreeMap<&str, u64> = BTreeMap::new();
+    for (op, per_request) in derived {
+        *expected.entry(op).or_default() += per_request * REQUESTS;
+    }
+    *expected.entry(SNAPSHOT_OPERATIONS.0).or_default() += SNAPSHOT_OPERATIONS.1;
+    println!(
+        "{variant}: SQEs {:?}, CQEs {:?}",
+        nonzero_operations(&measured.sqes),
+        nonzero_operations(&measured.cqes)
+    );
+    assert_eq!(
+        nonzero_operations(&measured.sqes),
+        expected,
+        "{variant}: SQEs over {REQUESTS} requests differ from the derivation"
+    );
+    assert_eq!(
+        nonzero_operations(&measured.cqes),
+        expected,
+        "{variant}: CQEs over {REQUESTS} requests differ from the derivation"
+    );
+    assert_eq!(measured.multishot_rearms, 0, "{variant}: multishot re-arms");
+    assert_eq!(
+        measured.buffer_ring_refills, 0,
+        "{variant}: buffer-ring refills"
+    );
+}
+
 fn check_variant(variant: &str) {
     let window = measure(variant);
+    check_operations(variant, &window);
     let mut expected: BTreeMap<&str, u64> = BTreeMap::new();
     for (kind, per_request) in derived_per_request(variant) {
         *expected.entry(kind).or_default() += per_request * REQUESTS;
@@ -202,6 +285,9 @@ fn readme_table_is_the_derivation() {
         .expect("the README's derived-vs-measured section")
         .split("\n## ")
         .next()
+        .unwrap()
+        .split("\n### ")
+        .next()
         .unwrap();
     let mut lines = section.lines().filter(|l| l.starts_with('|'));
     let header: Vec<&str> = cells(lines.next().expect("a header row"));
@@ -247,6 +333,60 @@ fn readme_table_is_the_derivation() {
         .map(|v| v.to_string())
         .collect();
     assert_eq!(variants_seen, all, "README rows, in the variants' order");
+}
+
+/// The README's io_uring operations table, the same way: per opcode (SQEs,
+/// which equal CQEs here), their totals, and the derived total, one row
+/// per io_uring variant.
+#[test]
+fn readme_operations_table_is_the_derivation() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("### io_uring operations per request, derived vs measured")
+        .nth(1)
+        .expect("the README's io_uring operations section")
+        .split("\n#")
+        .next()
+        .unwrap();
+    let mut lines = section.lines().filter(|l| l.starts_with('|'));
+    let header: Vec<&str> = cells(lines.next().expect("a header row"));
+    assert_eq!(header.first(), Some(&"variant"));
+    assert_eq!(&header[header.len() - 3..], ["SQEs", "CQEs", "derived"]);
+    let ops = &header[1..header.len() - 3];
+    let mut variants_seen = Vec::new();
+    for line in lines.filter(|l| l.contains('`')) {
+        let row = cells(line);
+        let variant = row[0].trim_matches('`');
+        let derived = derived_operations_per_request(variant)
+            .unwrap_or_else(|| panic!("README: {variant} has no io_uring operations"));
+        let number = |text: &str| -> f64 {
+            if text.is_empty() {
+                0.0
+            } else {
+                text.parse()
+                    .unwrap_or_else(|_| panic!("{variant}: `{text}` is not a number"))
+            }
+        };
+        for (op, text) in ops.iter().zip(&row[1..]) {
+            let want = derived.get(op).copied().unwrap_or(0) as f64;
+            assert_eq!(number(text), want, "README {variant} {op}");
+        }
+        let total = derived.values().sum::<u64>() as f64;
+        for (column, text) in ["SQEs", "CQEs", "derived"].iter().zip(&row[row.len() - 3..]) {
+            assert_eq!(number(text), total, "README {variant} {column}");
+        }
+        for op in derived.keys() {
+            assert!(ops.contains(op), "README operations table lacks a {op} column");
+        }
+        variants_seen.push(variant.to_string());
+    }
+    let uring: Vec<String> = epoll_bench::server::Variant::ALL
+        .iter()
+        .filter(|v| matches!(v.backend, epoll_bench::server::variant::Backend::Uring))
+        .map(|v| v.to_string())
+        .collect();
+    assert_eq!(variants_seen, uring, "README rows, in the variants' order");
 }
 
 fn cells(line: &str) -> Vec<&str> {

@@ -373,11 +373,17 @@ fn readme_operations_table_is_the_derivation() {
             assert_eq!(number(text), want, "README {variant} {op}");
         }
         let total = derived.values().sum::<u64>() as f64;
-        for (column, text) in ["SQEs", "CQEs", "derived"].iter().zip(&row[row.len() - 3..]) {
+        for (column, text) in ["SQEs", "CQEs", "derived"]
+            .iter()
+            .zip(&row[row.len() - 3..])
+        {
             assert_eq!(number(text), total, "README {variant} {column}");
         }
         for op in derived.keys() {
-            assert!(ops.contains(op), "README operations table lacks a {op} column");
+            assert!(
+                ops.contains(op),
+                "README operations table lacks a {op} column"
+            );
         }
         variants_seen.push(variant.to_string());
     }

@@ -9,7 +9,7 @@ use crate::results::measurement::CaseMeasurement;
 use crate::server::VariantName;
 use crate::server::report::ServerReport;
 
-use super::uring_ops::UringOpFigures;
+use super::uring_ops::{UringOpFigures, UringOpsSummary};
 
 use super::{
     DRIVER_SATURATED_PERCENT, Repetition, ServerMemory, ServerSummary, Spread, Status, Summary,
@@ -154,6 +154,26 @@ fn by_kind(maps: &[&BTreeMap<String, f64>]) -> BTreeMap<String, Spread> {
         .collect()
 }
 
+/// io_uring operations over repetitions; `None` unless every repetition
+/// has them (an epoll variant has none).
+pub fn uring_ops_summary(repetitions: &[Option<&UringOpFigures>]) -> Option<UringOpsSummary> {
+    let figures: Vec<&UringOpFigures> = repetitions.iter().copied().collect::<Option<_>>()?;
+    if figures.is_empty() {
+        return None;
+    }
+    let maps = |f: fn(&UringOpFigures) -> &BTreeMap<String, f64>| {
+        by_kind(&figures.iter().map(|x| f(x)).collect::<Vec<_>>())
+    };
+    Some(UringOpsSummary {
+        sqes_per_request_total: over(&figures, |f| f.sqes_per_request_total),
+        cqes_per_request_total: over(&figures, |f| f.cqes_per_request_total),
+        sqes_per_request: maps(|f| &f.sqes_per_request),
+        cqes_per_request: maps(|f| &f.cqes_per_request),
+        multishot_rearms_per_request: over(&figures, |f| f.multishot_rearms_per_request),
+        buffer_ring_refills_per_request: over(&figures, |f| f.buffer_ring_refills_per_request),
+    })
+}
+
 /// `counted`: figures of every repetition (syscall counts are exact with
 /// or without kernel counters); `timed`: those of the timing repetitions
 /// only, for what the kernel counters would have stretched.
@@ -193,7 +213,7 @@ fn server_summary(counted: &[ServerFigures], timed: &[ServerFigures]) -> ServerS
         involuntary_context_switches_per_request: over(timed, |f| {
             f.involuntary_context_switches_per_request
         }),
-        uring_ops: super::uring_ops::summarize(
+        uring_ops: uring_ops_summary(
             &counted
                 .iter()
                 .map(|f| f.uring_ops.as_ref())

@@ -13,8 +13,8 @@ use crate::results::measurement::{CaseMeasurement, LatencySummary, VerificationC
 use crate::results::workload::{Case, Shape, SizeDistribution};
 use crate::server::report::{LoopCounters, ReportKind, ServerReport, ThreadReport};
 use crate::sys::SyscallKind;
-use crate::sys::uring_ops::UringOp;
 use crate::sys::rusage::ThreadUsage;
+use crate::sys::uring_ops::UringOp;
 
 use super::aggregate::finish_variant;
 use super::environment::{Pinning, Rlimits, Sysctls};
@@ -192,11 +192,26 @@ pub fn uring_repetition(index: u32, n: u64) -> Repetition {
         Protocol::Frame,
         vec![thread],
     );
-    rep.kernel_cross_check = Some(CrossCheck::unavailable(
-        "fixture: perf_event_paranoid is 3",
-    ));
+    rep.kernel_cross_check = Some(CrossCheck::unavailable("fixture: perf_event_paranoid is 3"));
     rep.server_window = Some(window);
     rep.server_command_line[3] = "uring-rw".into();
+    rep
+}
+
+/// [`uring_repetition`] whose server spent `cpu_us` of CPU per request,
+/// 60% user and 40% system.
+pub fn uring_repetition_with_server_cpu(index: u32, n: u64, cpu_us: f64) -> Repetition {
+    let mut rep = uring_repetition(index, n);
+    let window = rep.server_window.as_ref().expect("a server window");
+    let mut thread = window.threads[0].clone();
+    thread.usage.cpu_user_seconds = cpu_us * 0.6e-6 * n as f64;
+    thread.usage.cpu_system_seconds = cpu_us * 0.4e-6 * n as f64;
+    rep.server_window = Some(ServerReport::new(
+        ReportKind::Snapshot,
+        "uring-rw".into(),
+        Protocol::Frame,
+        vec![thread],
+    ));
     rep
 }
 
@@ -206,7 +221,9 @@ pub fn results_with_uring() -> ResultsFile {
     let uring_rw = finish_variant(
         &"uring-rw".into(),
         3,
-        (0..3).map(|i| uring_repetition(i, 1000 + 100 * i as u64)).collect(),
+        (0..3)
+            .map(|i| uring_repetition(i, 1000 + 100 * i as u64))
+            .collect(),
         None,
     );
     results.cases[0].variants.push(uring_rw);

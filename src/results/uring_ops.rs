@@ -1,7 +1,7 @@
 //! io_uring operations per request, the second currency beside syscalls:
 //! from a server window's counts (`sys::uring_ops`) to one repetition's
-//! figures, then to spreads over repetitions. Epoll variants have no ring
-//! and so no figures: absent, not zero.
+//! figures (spread over repetitions by `aggregate`). Epoll variants have
+//! no ring and so no figures: absent, not zero.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use crate::sys::uring_ops::UringOpCounts;
 
 use super::Spread;
-use super::aggregate::spread;
 
 /// io_uring operations per request completed by the driver in the window.
 /// "Operations" are SQEs: what the server asked the kernel to do, whatever
@@ -68,39 +67,6 @@ impl UringOpFigures {
     }
 }
 
-/// Spreads over repetitions; `None` unless every repetition has figures
-/// (an epoll variant has none).
-pub fn summarize(repetitions: &[Option<&UringOpFigures>]) -> Option<UringOpsSummary> {
-    let figures: Vec<&UringOpFigures> = repetitions.iter().copied().collect::<Option<_>>()?;
-    if figures.is_empty() {
-        return None;
-    }
-    let over = |f: fn(&UringOpFigures) -> f64| {
-        spread(&figures.iter().map(|x| f(x)).collect::<Vec<_>>())
-    };
-    let by_op = |f: fn(&UringOpFigures) -> &BTreeMap<String, f64>| {
-        let ops: std::collections::BTreeSet<&String> =
-            figures.iter().flat_map(|x| f(x).keys()).collect();
-        ops.into_iter()
-            .map(|op| {
-                let values: Vec<f64> = figures
-                    .iter()
-                    .map(|x| f(x).get(op).copied().unwrap_or(0.0))
-                    .collect();
-                (op.clone(), spread(&values))
-            })
-            .collect()
-    };
-    Some(UringOpsSummary {
-        sqes_per_request_total: over(|x| x.sqes_per_request_total),
-        cqes_per_request_total: over(|x| x.cqes_per_request_total),
-        sqes_per_request: by_op(|x| &x.sqes_per_request),
-        cqes_per_request: by_op(|x| &x.cqes_per_request),
-        multishot_rearms_per_request: over(|x| x.multishot_rearms_per_request),
-        buffer_ring_refills_per_request: over(|x| x.buffer_ring_refills_per_request),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +100,9 @@ mod tests {
         let a = UringOpFigures::of(&counts(1, 2), 1);
         assert!(summarize(&[Some(&a), None]).is_none());
         assert!(summarize(&[]).is_none());
+    }
+
+    fn summarize(figures: &[Option<&UringOpFigures>]) -> Option<UringOpsSummary> {
+        crate::results::aggregate::uring_ops_summary(figures)
     }
 }

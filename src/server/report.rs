@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::sys::SyscallCounts;
 use crate::sys::perf::KernelSyscallCounts;
-use crate::sys::uring_ops::UringOpCounts;
 use crate::sys::rusage::ThreadUsage;
+use crate::sys::uring_ops::UringOpCounts;
 
 /// Counters the event loop keeps itself (syscalls are counted in `sys`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,7 +177,10 @@ impl ServerReport {
                 _ => None,
             };
             if let Some(ops) = &t.uring_ops {
-                total.uring_ops.get_or_insert_with(Default::default).add(ops);
+                total
+                    .uring_ops
+                    .get_or_insert_with(Default::default)
+                    .add(ops);
             }
             if total.kernel_unavailable_reason.is_none() {
                 total.kernel_unavailable_reason = t.kernel_unavailable_reason.clone();

@@ -3,7 +3,7 @@
 //! per request can fall below 1 while the kernel still does the work of
 //! every operation; these counts say how much.
 //!
-//! [`Ring`](super::uring::Ring) reports every SQE it queues and every CQE
+//! The io_uring ring (`Ring`, beside this file) reports every SQE it queues and every CQE
 //! it reaps here, by opcode; a multishot variant also reports its re-arms
 //! ([`note_multishot_rearm`]) and buffer-ring refills
 //! ([`note_buffer_ring_refill`]). Same cells and the same on/off switch as
@@ -207,7 +207,9 @@ impl UringOpCounts {
         UringOpCounts {
             sqes: self.sqes.since(&earlier.sqes),
             cqes: self.cqes.since(&earlier.cqes),
-            multishot_rearms: self.multishot_rearms.saturating_sub(earlier.multishot_rearms),
+            multishot_rearms: self
+                .multishot_rearms
+                .saturating_sub(earlier.multishot_rearms),
             buffer_ring_refills: self
                 .buffer_ring_refills
                 .saturating_sub(earlier.buffer_ring_refills),
@@ -309,13 +311,28 @@ mod tests {
                 opcode::Accept::new(fd, null.cast(), null.cast()).build(),
                 UringOp::Accept,
             ),
-            (opcode::AcceptMulti::new(fd).build(), UringOp::AcceptMultishot),
+            (
+                opcode::AcceptMulti::new(fd).build(),
+                UringOp::AcceptMultishot,
+            ),
             (opcode::Recv::new(fd, null.cast(), 1).build(), UringOp::Recv),
-            (opcode::RecvMulti::new(fd, 0).build(), UringOp::RecvMultishot),
+            (
+                opcode::RecvMulti::new(fd, 0).build(),
+                UringOp::RecvMultishot,
+            ),
             (opcode::Send::new(fd, null.cast(), 1).build(), UringOp::Send),
-            (opcode::Readv::new(fd, null.cast(), 0).build(), UringOp::Readv),
-            (opcode::Writev::new(fd, null.cast(), 0).build(), UringOp::Writev),
-            (opcode::SendMsg::new(fd, null.cast()).build(), UringOp::Sendmsg),
+            (
+                opcode::Readv::new(fd, null.cast(), 0).build(),
+                UringOp::Readv,
+            ),
+            (
+                opcode::Writev::new(fd, null.cast(), 0).build(),
+                UringOp::Writev,
+            ),
+            (
+                opcode::SendMsg::new(fd, null.cast()).build(),
+                UringOp::Sendmsg,
+            ),
             (opcode::PollAdd::new(fd, 1).build(), UringOp::PollAdd),
             (opcode::AsyncCancel::new(7).build(), UringOp::AsyncCancel),
             (

@@ -300,7 +300,11 @@ mod tests {
     fn io_uring_operations_sit_beside_syscalls_and_are_empty_for_epoll() {
         // Without an io_uring variant, no per-opcode columns.
         let (header, _) = table();
-        assert!(!header.iter().any(|h| h.starts_with("uring_sqes_per_request_recv")));
+        assert!(
+            !header
+                .iter()
+                .any(|h| h.starts_with("uring_sqes_per_request_recv"))
+        );
         let (header, rows) = table_of(&fixture::results_with_uring());
         let uring = rows
             .iter()
@@ -318,16 +322,32 @@ mod tests {
             cell(&header, uring, "uring_cqes_per_request_total_median"),
             "2.1"
         );
-        assert_eq!(cell(&header, uring, "uring_sqes_per_request_recv_median"), "1");
-        assert_eq!(cell(&header, uring, "uring_cqes_per_request_send_median"), "1.1");
+        assert_eq!(
+            cell(&header, uring, "uring_sqes_per_request_recv_median"),
+            "1"
+        );
+        assert_eq!(
+            cell(&header, uring, "uring_cqes_per_request_send_median"),
+            "1.1"
+        );
         assert_eq!(
             cell(&header, uring, "uring_multishot_rearms_per_request_median"),
             "0"
         );
         let lt_rw = &rows[0];
-        assert_eq!(cell(&header, lt_rw, "uring_sqes_per_request_total_median"), "");
-        assert_eq!(cell(&header, lt_rw, "uring_sqes_per_request_recv_median"), "");
+        assert_eq!(
+            cell(&header, lt_rw, "uring_sqes_per_request_total_median"),
+            ""
+        );
+        assert_eq!(
+            cell(&header, lt_rw, "uring_sqes_per_request_recv_median"),
+            ""
+        );
         // Opcodes never submitted are not columns.
-        assert!(!header.iter().any(|h| h.starts_with("uring_sqes_per_request_splice")));
+        assert!(
+            !header
+                .iter()
+                .any(|h| h.starts_with("uring_sqes_per_request_splice"))
+        );
     }
 }

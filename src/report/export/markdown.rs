@@ -255,10 +255,14 @@ fn case_table(out: &mut String, case: &CaseResult) {
     let kinds = kind_columns(case);
     let uring = has_uring_ops(case);
     let mut header = vec!["variant".to_string()];
-    header.extend(columns(&kinds, uring).into_iter().map(|column| match column {
-        Column::Figure(_, heading) => heading.to_string(),
-        Column::Kind(kind) => format!("{kind}/req"),
-    }));
+    header.extend(
+        columns(&kinds, uring)
+            .into_iter()
+            .map(|column| match column {
+                Column::Figure(_, heading) => heading.to_string(),
+                Column::Kind(kind) => format!("{kind}/req"),
+            }),
+    );
     header.push("kernel check".into());
     let _ = writeln!(out, "## {}\n", case.label);
     let _ = writeln!(out, "{}\n", describe_case(case));

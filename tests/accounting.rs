@@ -16,6 +16,7 @@ use std::time::Duration;
 use epoll_bench::protocol::Protocol;
 
 use epoll_bench::server::ServerReport;
+use epoll_bench::sys::uring_ops::OpCounts;
 
 const REQUESTS: u64 = 2_000;
 const PAYLOAD_BYTES: usize = 64;
@@ -90,6 +91,88 @@ fn derived_per_request(variant: &str) -> BTreeMap<&'static str, u64> {
         .unwrap_or_else(|| panic!("no derivation for {variant}"));
     counts.iter().copied().collect()
 }
+
+/// io_uring operations one request costs, by opcode, read off the same
+/// code (`src/server/uring/`, counted in `src/sys/uring_ops.rs`): every
+/// SQE is counted as it is queued and every CQE as it is reaped, and in
+/// ping-pong every operation completes exactly once, so SQEs = CQEs per
+/// opcode. A connection's turn queues one operation at a time: `uring-rw`
+/// a `recv` (completes when the request arrives), then one `send` per
+/// contiguous pending piece — the 8-byte header, then the payload — so
+/// 1 recv + 2 send = 3 operations, one per `io_uring_enter` above;
+/// `uring-writev` a `readv`, then one `writev` gathering both pieces: 2.
+/// No `accept` (the connection is accepted before the window, and the next
+/// accept is already in flight), no `async_cancel` (nothing is cancelled
+/// until shutdown), no multishot re-arm or buffer-ring refill (neither
+/// variant uses them). `None` for epoll variants: they have no ring, and
+/// their reports carry no operation counts at all.
+///
+/// `uring-multishot`: the receive stays armed, so a request costs no recv
+/// SQE, only the `recv_multishot` CQE that brings it (with `F_MORE`: not a
+/// re-arm), whose provided buffer goes straight back to the ring (1
+/// refill); the response is one `writev` (1 SQE, 1 CQE): 1 SQE, 2 CQEs.
+fn derived_operations_per_request(variant: &str) -> Option<DerivedOperations> {
+    let table: &[(&str, DerivedOperations)] = &[
+        ("uring-rw", DerivedOperations::once_each(&[("recv", 1), ("send", 2)])),
+        (
+            "uring-writev",
+            DerivedOperations::once_each(&[("readv", 1), ("writev", 1)]),
+        ),
+        (
+            "uring-multishot",
+            DerivedOperations {
+                sqes: &[("writev", 1)],
+                cqes: &[("recv_multishot", 1), ("writev", 1)],
+                buffer_ring_refills: 1,
+                multishot_rearms: 0,
+            },
+        ),
+    ];
+    match table.iter().find(|(name, _)| *name == variant) {
+        Some((_, ops)) => Some(*ops),
+        None if variant.starts_with("uring-") => {
+            panic!("no operation derivation for {variant}")
+        }
+        None => None,
+    }
+}
+
+/// Per request: SQEs and CQEs by opcode, and the two counts that are not
+/// opcodes.
+#[derive(Clone, Copy)]
+struct DerivedOperations {
+    sqes: &'static [(&'static str, u64)],
+    cqes: &'static [(&'static str, u64)],
+    buffer_ring_refills: u64,
+    multishot_rearms: u64,
+}
+
+impl DerivedOperations {
+    /// Every operation submitted once and completed once.
+    const fn once_each(ops: &'static [(&'static str, u64)]) -> DerivedOperations {
+        DerivedOperations {
+            sqes: ops,
+            cqes: ops,
+            buffer_ring_refills: 0,
+            multishot_rearms: 0,
+        }
+    }
+
+    fn sqe_map(&self) -> BTreeMap<&'static str, u64> {
+        self.sqes.iter().copied().collect()
+    }
+
+    fn cqe_map(&self) -> BTreeMap<&'static str, u64> {
+        self.cqes.iter().copied().collect()
+    }
+}
+
+/// The operations of the snapshots at the window's edges: the opening
+/// snapshot is answered from the control eventfd's `poll_add` completion,
+/// whose re-arm is queued after the report is taken (1 `poll_add` SQE in
+/// the window); the closing one from the next completion of that poll (1
+/// `poll_add` CQE), reaped before its report is taken.
+const SNAPSHOT_OPERATIONS: (&str, u64) = ("poll_add", 1);
 
 /// What answering the closing snapshot costs the serving thread: the
 /// wake-up (the `epoll_wait`, or the `io_uring_enter` that returns with
@@ -184,8 +267,63 @@ fn nonzero_calls(report: &ServerReport) -> BTreeMap<&'static str, u64> {
         .collect()
 }
 
+fn nonzero_operations(counts: &OpCounts) -> BTreeMap<&'static str, u64> {
+    counts
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(op, n)| (op.name(), n))
+        .collect()
+}
+
+fn check_operations(variant: &str, window: &ServerReport) {
+    let measured = window.total.uring_ops.as_ref();
+    let Some(derived) = derived_operations_per_request(variant) else {
+        assert!(
+            measured.is_none(),
+            "{variant}: an epoll variant reports io_uring operations: {measured:?}"
+        );
+        return;
+    };
+    let measured =
+        measured.unwrap_or_else(|| panic!("{variant}: no io_uring operation counts reported"));
+    let over_window = |per_request: BTreeMap<&'static str, u64>| {
+        let mut expected: BTreeMap<&str, u64> = per_request
+            .into_iter()
+            .map(|(op, n)| (op, n * REQUESTS))
+            .collect();
+        *expected.entry(SNAPSHOT_OPERATIONS.0).or_default() += SNAPSHOT_OPERATIONS.1;
+        expected
+    };
+    println!(
+        "{variant}: SQEs {:?}, CQEs {:?}",
+        nonzero_operations(&measured.sqes),
+        nonzero_operations(&measured.cqes)
+    );
+    assert_eq!(
+        nonzero_operations(&measured.sqes),
+        over_window(derived.sqe_map()),
+        "{variant}: SQEs over {REQUESTS} requests differ from the derivation"
+    );
+    assert_eq!(
+        nonzero_operations(&measured.cqes),
+        over_window(derived.cqe_map()),
+        "{variant}: CQEs over {REQUESTS} requests differ from the derivation"
+    );
+    assert_eq!(
+        measured.multishot_rearms,
+        derived.multishot_rearms * REQUESTS,
+        "{variant}: multishot re-arms"
+    );
+    assert_eq!(
+        measured.buffer_ring_refills,
+        derived.buffer_ring_refills * REQUESTS,
+        "{variant}: buffer-ring refills"
+    );
+}
+
 fn check_variant(variant: &str) {
     let window = measure(variant);
+    check_operations(variant, &window);
     let mut expected: BTreeMap<&str, u64> = BTreeMap::new();
     for (kind, per_request) in derived_per_request(variant) {
         *expected.entry(kind).or_default() += per_request * REQUESTS;
@@ -243,6 +381,9 @@ fn readme_table_is_the_derivation() {
         .expect("the README's derived-vs-measured section")
         .split("\n## ")
         .next()
+        .unwrap()
+        .split("\n### ")
+        .next()
         .unwrap();
     let mut lines = section.lines().filter(|l| l.starts_with('|'));
     let header: Vec<&str> = cells(lines.next().expect("a header row"));
@@ -288,6 +429,80 @@ fn readme_table_is_the_derivation() {
         .map(|v| v.to_string())
         .collect();
     assert_eq!(variants_seen, all, "README rows, in the variants' order");
+}
+
+/// The README's io_uring operations table, the same way: per opcode, the
+/// buffer-ring refills, the totals and the derived total, one row per
+/// io_uring variant. A cell is `N` when SQEs and CQEs are both N, else
+/// `SQEs / CQEs`.
+#[test]
+fn readme_operations_table_is_the_derivation() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("### io_uring operations per request, derived vs measured")
+        .nth(1)
+        .expect("the README's io_uring operations section")
+        .split("\n#")
+        .next()
+        .unwrap();
+    let mut lines = section.lines().filter(|l| l.starts_with('|'));
+    let header: Vec<&str> = cells(lines.next().expect("a header row"));
+    assert_eq!(header.first(), Some(&"variant"));
+    let tail = ["refills", "SQEs / CQEs", "derived"];
+    assert_eq!(&header[header.len() - tail.len()..], tail);
+    let ops = &header[1..header.len() - tail.len()];
+    let mut variants_seen = Vec::new();
+    for line in lines.filter(|l| l.contains('`')) {
+        let row = cells(line);
+        let variant = row[0].trim_matches('`');
+        let derived = derived_operations_per_request(variant)
+            .unwrap_or_else(|| panic!("README: {variant} has no io_uring operations"));
+        let (sqes, cqes) = (derived.sqe_map(), derived.cqe_map());
+        let pair = |text: &str| -> (f64, f64) {
+            let number = |t: &str| -> f64 {
+                t.trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{variant}: `{t}` is not a number"))
+            };
+            match text.split_once('/') {
+                _ if text.is_empty() => (0.0, 0.0),
+                Some((s, c)) => (number(s), number(c)),
+                None => (number(text), number(text)),
+            }
+        };
+        for (op, text) in ops.iter().zip(&row[1..]) {
+            let want = |map: &BTreeMap<&str, u64>| map.get(op).copied().unwrap_or(0) as f64;
+            assert_eq!(pair(text), (want(&sqes), want(&cqes)), "README {variant} {op}");
+        }
+        let [refills, totals, total_derived] = [0, 1, 2].map(|i| row[row.len() - 3 + i]);
+        assert_eq!(
+            pair(refills).0,
+            derived.buffer_ring_refills as f64,
+            "README {variant} refills"
+        );
+        let sum = |map: &BTreeMap<&str, u64>| map.values().sum::<u64>() as f64;
+        for (column, text) in [("SQEs / CQEs", totals), ("derived", total_derived)] {
+            assert_eq!(
+                pair(text),
+                (sum(&sqes), sum(&cqes)),
+                "README {variant} {column}"
+            );
+        }
+        for op in sqes.keys().chain(cqes.keys()) {
+            assert!(
+                ops.contains(op),
+                "README operations table lacks a {op} column"
+            );
+        }
+        variants_seen.push(variant.to_string());
+    }
+    let uring: Vec<String> = epoll_bench::server::Variant::ALL
+        .iter()
+        .filter(|v| v.backend.is_uring())
+        .map(|v| v.to_string())
+        .collect();
+    assert_eq!(variants_seen, uring, "README rows, in the variants' order");
 }
 
 fn cells(line: &str) -> Vec<&str> {

@@ -25,6 +25,7 @@ pub mod latency_curve;
 pub mod machine_limits;
 pub mod measurement;
 pub mod summary;
+pub mod uring_ops;
 pub mod workload;
 
 use std::io::Read as _;

@@ -83,6 +83,10 @@ pub struct ServerSummary {
     pub context_switches_per_request: Spread,
     pub voluntary_context_switches_per_request: Spread,
     pub involuntary_context_switches_per_request: Spread,
+    /// io_uring operations per request (SQEs, CQEs by opcode); absent for
+    /// epoll variants, which queue none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uring_ops: Option<super::uring_ops::UringOpsSummary>,
 }
 
 /// What a saturated driver means for one result.

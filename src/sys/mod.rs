@@ -37,6 +37,7 @@ pub mod signal;
 pub mod socket;
 pub mod thread;
 pub mod uring;
+pub mod uring_ops;
 
 pub use counters::{KindCounts, SyscallCounts, SyscallKind};
 pub use fd::Fd;

@@ -9,6 +9,8 @@
 //! calls are counted like every other. Set-up also maps the rings (`mmap`,
 //! twice) and dropping a ring unmaps and closes them: kinds the suite does
 //! not track, made once at start and once at exit, outside any window.
+//! Operations are counted too, in [`uring_ops`]: every SQE as it is queued
+//! (`Ring::push_sqe`), every CQE as it is reaped, by opcode.
 //!
 //! **Buffer lifetimes, the reason this file exists.** An SQE carries raw
 //! pointers that the kernel dereferences at any moment until the
@@ -40,6 +42,7 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
 use super::Fd;
 use super::counters::{self, SyscallKind, finish_io};
+use super::uring_ops::{self, UringOp};
 
 mod multishot;
 pub use multishot::probe_multishot;
@@ -208,6 +211,8 @@ const CANCEL_USER_DATA: u64 = u64::MAX;
 
 struct InFlight<T> {
     op: Op,
+    /// What its completions are counted as: what its SQE was counted as.
+    counted_as: UringOp,
     token: u64,
     owner: Option<NonNull<T>>,
 }
@@ -282,6 +287,7 @@ impl<T> Ring<T> {
         for cqe in self.ring.completion().take(max) {
             let user_data = cqe.user_data();
             if user_data == CANCEL_USER_DATA {
+                uring_ops::reaped(UringOp::AsyncCancel);
                 continue;
             }
             let index = user_data as u32 as usize;
@@ -313,6 +319,7 @@ impl<T> Ring<T> {
                     done
                 }
             };
+            uring_ops::reaped(done.counted_as);
             let raw = cqe.result();
             let result = if raw < 0 {
                 Err(io::Error::from_raw_os_error(-raw))
@@ -518,10 +525,12 @@ impl<T> Ring<T> {
         owner: Option<*mut T>,
         sqe: squeue::Entry,
     ) -> Result<OpId, (io::Error, Option<Box<T>>)> {
+        let counted_as = UringOp::of_sqe(&sqe);
         match self.push_sqe(&sqe.user_data(id.0)) {
             Ok(()) => {
                 self.entries[index].in_flight = Some(InFlight {
                     op,
+                    counted_as,
                     token,
                     owner: owner.and_then(NonNull::new),
                 });
@@ -548,8 +557,11 @@ impl<T> Ring<T> {
         // completion is reaped (module doc): it points into an owner held
         // in `entries`, into that entry's iovec list, or at nothing (accept
         // without an address, poll, cancel).
-        unsafe { self.ring.submission().push(sqe) }
-            .map_err(|_| io::Error::other("io_uring submission queue still full after submitting"))
+        unsafe { self.ring.submission().push(sqe) }.map_err(|_| {
+            io::Error::other("io_uring submission queue still full after submitting")
+        })?;
+        uring_ops::submitted(UringOp::of_sqe(sqe));
+        Ok(())
     }
 }
 

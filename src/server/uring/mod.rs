@@ -197,7 +197,10 @@ impl<C: UringCopy> UringLoop<C> {
     }
 
     fn report(&self) -> io::Result<ThreadReport> {
-        event_loop::thread_report(&self.config, self.tid, self.counters, &self.kernel)
+        let mut report =
+            event_loop::thread_report(&self.config, self.tid, self.counters, &self.kernel)?;
+        report.uring_ops = Some(sys::uring_ops::snapshot());
+        Ok(report)
     }
 
     fn poll_control(&mut self) -> io::Result<()> {

@@ -55,21 +55,6 @@ const CANCEL_DRAIN: Duration = Duration::from_millis(200);
 pub const PROVIDED_BUFFERS: u16 = 256;
 pub const PROVIDED_BUFFER_BYTES: u32 = 16 << 10;
 
-/// io_uring operations this loop counts itself (plain fields, for the
-/// reports to pick up).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MultishotCounters {
-    /// Multishot operations (accept, receive) queued again after their
-    /// final completion, the one without `IORING_CQE_F_MORE`: ended by the
-    /// kernel (`ENOBUFS`, an error), by backpressure, or by an accept
-    /// pause. A connection's first receive and the first accept are not
-    /// re-arms.
-    pub multishot_rearms: u64,
-    /// Provided buffers handed back to the buffer ring after their bytes
-    /// were taken: one per receive completion with data.
-    pub buffer_ring_refills: u64,
-}
-
 struct Slot {
     generation: u32,
     conn: Option<MultishotConn>,
@@ -85,7 +70,6 @@ pub struct MultishotLoop {
     open_connections: usize,
     completions: Vec<Completion<Vectored>>,
     counters: LoopCounters,
-    pub multishot: MultishotCounters,
     accept_op: Option<OpId>,
     accept_armed_before: bool,
     waker_op: Option<OpId>,
@@ -155,7 +139,6 @@ impl MultishotLoop {
             open_connections: 0,
             completions: Vec::new(),
             counters: LoopCounters::default(),
-            multishot: MultishotCounters::default(),
             accept_op: None,
             accept_armed_before: false,
             waker_op: None,
@@ -231,7 +214,10 @@ impl MultishotLoop {
     }
 
     fn report(&self) -> io::Result<ThreadReport> {
-        event_loop::thread_report(&self.config, self.tid, self.counters, &self.kernel)
+        let mut report =
+            event_loop::thread_report(&self.config, self.tid, self.counters, &self.kernel)?;
+        report.uring_ops = Some(sys::uring_ops::snapshot());
+        Ok(report)
     }
 
     fn poll_control(&mut self) -> io::Result<()> {
@@ -275,7 +261,7 @@ impl MultishotLoop {
             Ok(op) => {
                 self.accept_op = Some(op);
                 if self.accept_armed_before {
-                    self.multishot.multishot_rearms += 1;
+                    sys::uring_ops::note_multishot_rearm();
                 }
                 self.accept_armed_before = true;
             }
@@ -423,7 +409,7 @@ impl MultishotLoop {
                         Ok(())
                     }
                 });
-                self.multishot.buffer_ring_refills += 1;
+                sys::uring_ops::note_buffer_ring_refill();
                 if taken.is_err() {
                     failed = Some(CloseReason::ProtocolError);
                 }
@@ -499,7 +485,7 @@ impl MultishotLoop {
                 Ok(op) => {
                     conn.recv = Recv::Armed(op);
                     if conn.recv_armed_before {
-                        self.multishot.multishot_rearms += 1;
+                        sys::uring_ops::note_multishot_rearm();
                     }
                     conn.recv_armed_before = true;
                 }

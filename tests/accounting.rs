@@ -113,7 +113,10 @@ fn derived_per_request(variant: &str) -> BTreeMap<&'static str, u64> {
 /// refill); the response is one `writev` (1 SQE, 1 CQE): 1 SQE, 2 CQEs.
 fn derived_operations_per_request(variant: &str) -> Option<DerivedOperations> {
     let table: &[(&str, DerivedOperations)] = &[
-        ("uring-rw", DerivedOperations::once_each(&[("recv", 1), ("send", 2)])),
+        (
+            "uring-rw",
+            DerivedOperations::once_each(&[("recv", 1), ("send", 2)]),
+        ),
         (
             "uring-writev",
             DerivedOperations::once_each(&[("readv", 1), ("writev", 1)]),
@@ -473,7 +476,11 @@ fn readme_operations_table_is_the_derivation() {
         };
         for (op, text) in ops.iter().zip(&row[1..]) {
             let want = |map: &BTreeMap<&str, u64>| map.get(op).copied().unwrap_or(0) as f64;
-            assert_eq!(pair(text), (want(&sqes), want(&cqes)), "README {variant} {op}");
+            assert_eq!(
+                pair(text),
+                (want(&sqes), want(&cqes)),
+                "README {variant} {op}"
+            );
         }
         let [refills, totals, total_derived] = [0, 1, 2].map(|i| row[row.len() - 3 + i]);
         assert_eq!(

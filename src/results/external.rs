@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sys::SyscallKind;
 use crate::sys::process_counters::ProcessCounts;
 
 use super::measurement::CaseMeasurement;
@@ -78,9 +77,6 @@ pub struct ExternalValues {
     pub context_switches: Vec<f64>,
     /// Every syscall, counting repetitions.
     pub all_syscalls: Vec<f64>,
-    /// This project's kinds only (comparable with a built-in variant's
-    /// kernel count), counting repetitions.
-    pub tracked_syscalls: Vec<f64>,
     /// By kernel name, kinds called at least once.
     pub by_kind: Vec<BTreeMap<String, f64>>,
 }
@@ -96,7 +92,6 @@ pub fn external_values(
         cpu_us: Vec::new(),
         context_switches: Vec::new(),
         all_syscalls: Vec::new(),
-        tracked_syscalls: Vec::new(),
         by_kind: Vec::new(),
     };
     for (r, counts, requests) in &counted {
@@ -110,11 +105,6 @@ pub fn external_values(
         }
         if let Some(syscalls) = counts.syscalls.as_ref() {
             values.all_syscalls.push(syscalls.total as f64 / requests);
-            let ours: u64 = SyscallKind::ALL
-                .iter()
-                .filter_map(|k| syscalls.by_kind.get(k.kernel_name()))
-                .sum();
-            values.tracked_syscalls.push(ours as f64 / requests);
             values.by_kind.push(
                 syscalls
                     .by_kind
@@ -145,11 +135,10 @@ mod tests {
         assert_eq!(external.server_cpu_us_per_request.samples, 1);
         assert_eq!(external.all_syscalls_per_request_total.unwrap().median, 3.0);
         assert_eq!(external.syscalls_per_request["futex"].median, 1.0);
-        // Of the three kinds, `epoll_pwait` and `read` are ours: comparable
-        // with a built-in variant's kernel count.
+        // Every syscall, ours (`epoll_pwait`, `read`) or not (`futex`).
         assert_eq!(
             summary.kernel_syscalls_per_request_total.unwrap().median,
-            2.0
+            3.0
         );
         assert_eq!(
             (SERVER_CPU_US_PER_REQUEST.pick)(summary).unwrap().median,

@@ -45,8 +45,9 @@ pub struct Summary {
     pub driver_bottleneck_warning: bool,
     pub memory_per_connection_bytes: Option<Spread>,
     /// Kernel-counted server syscalls (of the kinds counted in-process) per
-    /// request, beside `server.syscalls_per_request_total`; `None` when the
-    /// kernel cross-check was unavailable in some repetition.
+    /// request, beside `server.syscalls_per_request_total`; for an external
+    /// server, every syscall of all its threads. `None` when the kernel
+    /// cross-check was unavailable in some repetition.
     pub kernel_syscalls_per_request_total: Option<Spread>,
     /// `true` when the kernel cross-check agreed in every repetition,
     /// `false` when it disagreed in any (the trust check failed), `None`

@@ -41,6 +41,9 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use super::Fd;
 use super::counters::{self, SyscallKind, finish_io};
 
+mod splice;
+pub use splice::{LACKS_OVERRIDE_ENV, probe_splice};
+
 /// Where the kernel says whether io_uring may be used (Linux 6.6+; absent
 /// before, which means allowed): 0 allowed, 1 only for root and the group
 /// `kernel.io_uring_group`, 2 disabled for everyone.
@@ -173,6 +176,8 @@ pub enum Op {
     Readv,
     Writev,
     PollIn,
+    /// `IORING_OP_SPLICE`, between a socket and a pipe (`splice.rs`).
+    Splice,
 }
 
 /// Names one operation in flight, to cancel it.
@@ -272,7 +277,9 @@ impl<T> Ring<T> {
     pub fn reap(&mut self, max: usize, out: &mut Vec<Completion<T>>) {
         for cqe in self.ring.completion().take(max) {
             let user_data = cqe.user_data();
-            if user_data == CANCEL_USER_DATA {
+            // A failed link head's completion: the linked operation's own
+            // follows and reports the failure (`splice.rs`).
+            if user_data == CANCEL_USER_DATA || splice::is_link_head(user_data) {
                 continue;
             }
             let index = user_data as u32 as usize;
@@ -304,7 +311,7 @@ impl<T> Ring<T> {
                 match done.op {
                     Op::Recv | Op::Readv => counters::copied_in(n as usize),
                     Op::Send | Op::Writev => counters::copied_out(n as usize),
-                    Op::Accept | Op::PollIn => {}
+                    Op::Accept | Op::PollIn | Op::Splice => {}
                 }
             }
             let accepted = match (done.op, &result) {
@@ -462,6 +469,7 @@ impl<T> Ring<T> {
     /// Asks the kernel to end `op` early; its completion then reports
     /// `ECANCELED` (or its result, if it finished first).
     pub fn cancel(&mut self, op: OpId) -> io::Result<()> {
+        let op = splice::cancel_link_head(self, op)?;
         let sqe = opcode::AsyncCancel::new(op.0)
             .build()
             .user_data(CANCEL_USER_DATA);

@@ -27,6 +27,7 @@
 //! is owed for at most 500 ms, close everything.
 
 pub mod copy;
+pub mod splice;
 
 use std::io;
 use std::os::fd::AsFd;
@@ -95,6 +96,10 @@ pub struct UringLoop<C: UringCopy> {
     accept_op: Option<OpId>,
     waker_op: Option<OpId>,
     accept_paused_since: Option<Instant>,
+    /// A connection accepted while its per-connection fds (splice's pipe)
+    /// could not be created: registered first when accepting resumes, as
+    /// the epoll loop does.
+    parked: Option<Fd>,
     shutdown_deadline: Option<Instant>,
     tid: i32,
     uncounted: Option<std::fs::File>,
@@ -123,6 +128,7 @@ impl<C: UringCopy> UringLoop<C> {
             accept_op: None,
             waker_op: None,
             accept_paused_since: None,
+            parked: None,
             shutdown_deadline: None,
             tid: 0,
             uncounted: None,
@@ -260,8 +266,9 @@ impl<C: UringCopy> UringLoop<C> {
         self.accept_op = None;
         match (completion.accepted, completion.result) {
             (Some(fd), _) => {
-                self.register(fd);
-                self.arm_accept();
+                if self.register(fd) {
+                    self.arm_accept();
+                }
             }
             (None, Err(e)) if e.raw_os_error() == Some(libc::ECANCELED) => {}
             (None, Err(e)) if is_fd_exhaustion(&e) => self.pause_accepting(),
@@ -284,10 +291,21 @@ impl<C: UringCopy> UringLoop<C> {
         }
     }
 
-    fn register(&mut self, fd: Fd) {
+    /// Starts serving `fd`; false when out of descriptors for its data
+    /// (then parked, accepting paused).
+    fn register(&mut self, fd: Fd) -> bool {
         if self.shutdown_deadline.is_some() || sys::socket::set_nodelay(fd.as_fd()).is_err() {
-            return;
+            return true;
         }
+        let data = match C::new(&self.config.conn) {
+            Ok(data) => Box::new(data),
+            Err(e) if is_fd_exhaustion(&e) => {
+                self.parked = Some(fd);
+                self.pause_accepting();
+                return false;
+            }
+            Err(_) => return true,
+        };
         let index = match self.free_slots.pop() {
             Some(index) => index,
             None => {
@@ -300,13 +318,14 @@ impl<C: UringCopy> UringLoop<C> {
         };
         self.slots[index as usize].conn = Some(Conn {
             fd,
-            data: Data::Here(Box::new(C::new(&self.config.conn))),
+            data: Data::Here(data),
             read_closed: false,
             closing: None,
         });
         self.open_connections += 1;
         self.counters.connections_accepted += 1;
         self.next_op(index);
+        true
     }
 
     fn pause_accepting(&mut self) {
@@ -318,7 +337,14 @@ impl<C: UringCopy> UringLoop<C> {
     }
 
     fn resume_accepting(&mut self) {
-        if self.accept_paused_since.take().is_some() {
+        if self.accept_paused_since.take().is_none() {
+            return;
+        }
+        let registered = match self.parked.take() {
+            Some(fd) => self.register(fd),
+            None => true,
+        };
+        if registered {
             self.arm_accept();
         }
     }
@@ -354,13 +380,10 @@ impl<C: UringCopy> UringLoop<C> {
         let outcome = match (was, completion.result) {
             _ if conn.closing.is_some() => Err(conn.closing.expect("checked")),
             (Data::Reading { asked, .. }, Ok(n)) => {
-                match data
-                    .conn_mut()
-                    .after_read(n as usize, asked, conn_config, counters)
-                {
+                match data.after_read(n as usize, asked, conn_config, counters) {
                     ReadStep::Eof => {
                         conn.read_closed = true;
-                        if data.conn().inside_request() {
+                        if data.inside_request() {
                             Err(CloseReason::ProtocolError)
                         } else {
                             Ok(())
@@ -370,12 +393,12 @@ impl<C: UringCopy> UringLoop<C> {
                     ReadStep::Data(_) | ReadStep::WouldBlock | ReadStep::NoRoom => Ok(()),
                 }
             }
-            (Data::Writing { .. }, Ok(0)) if data.conn().pending_out_bytes() > 0 => {
+            (Data::Writing { .. }, Ok(0)) if data.pending_out_bytes() > 0 => {
                 // Nothing written of something pending: retrying would spin.
                 Err(CloseReason::ConnectionError)
             }
             (Data::Writing { .. }, Ok(n)) => {
-                data.conn_mut().after_write(n as usize, counters);
+                data.after_write(n as usize, counters);
                 Ok(())
             }
             // Cancelled by the shutdown: stop reading, flush what is owed.
@@ -407,7 +430,7 @@ impl<C: UringCopy> UringLoop<C> {
             unreachable!("next_op on a connection with an operation in flight")
         };
         let fd = conn.fd.as_fd();
-        let pushed = if data.conn().pending_out_bytes() > 0 {
+        let pushed = if data.pending_out_bytes() > 0 {
             C::push_write(&mut self.ring, fd, token, data).map(|op| Data::Writing { op })
         } else if conn.read_closed || shutting_down {
             conn.data = Data::Here(data);
@@ -459,6 +482,7 @@ impl<C: UringCopy> UringLoop<C> {
     fn begin_shutdown(&mut self) {
         self.shutdown_deadline = Some(Instant::now() + SHUTDOWN_FLUSH);
         self.accept_paused_since = None;
+        self.parked = None;
         if let Some(op) = self.accept_op {
             let _ = self.ring.cancel(op);
         }

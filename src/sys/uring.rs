@@ -276,10 +276,10 @@ impl<T> Ring<T> {
     /// Moves up to `max` completions into `out`, giving owners back.
     pub fn reap(&mut self, max: usize, out: &mut Vec<Completion<T>>) {
         for cqe in self.ring.completion().take(max) {
-            let user_data = cqe.user_data();
-            // A failed link head's completion: the linked operation's own
-            // follows and reports the failure (`splice.rs`).
-            if user_data == CANCEL_USER_DATA || splice::is_link_head(user_data) {
+            // A failed link head's completion is its operation's: the
+            // kernel posts none for what the failure cancels (`splice.rs`).
+            let user_data = splice::operation_of(cqe.user_data());
+            if user_data == CANCEL_USER_DATA {
                 continue;
             }
             let index = user_data as u32 as usize;
@@ -289,7 +289,11 @@ impl<T> Ring<T> {
                 continue;
             };
             if entry.generation != generation {
-                debug_assert!(false, "completion for a finished operation");
+                // Only a cancelled link member may report after its head.
+                debug_assert!(
+                    cqe.result() == -libc::ECANCELED,
+                    "completion for a finished operation"
+                );
                 continue;
             }
             let Some(done) = entry.in_flight.take() else {

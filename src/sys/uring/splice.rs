@@ -19,9 +19,11 @@
 //! **Names.** The poll's `user_data` is the splice's with
 //! [`LINK_HEAD_BIT`] set, and the [`OpId`] handed back carries that bit
 //! too, so that [`Ring::cancel`] cancels the poll first (which fails the
-//! linked splice with `ECANCELED`) and then the splice (in case the poll
-//! had fired and a worker is running it). The poll's completion, posted
-//! only when it failed, is not reported: the splice's follows it.
+//! linked splice) and then the splice (in case the poll had fired and a
+//! worker is running it or about to). A poll whose completion was to be
+//! skipped posts one when it fails, and then the kernel posts none for the
+//! splice its failure cancels (`REQ_F_SKIP_LINK_CQES`): so the poll's
+//! failed completion is reported as the splice's.
 //!
 //! No SQE here carries a pointer: the owner travels with the operation
 //! only so that the pipe it holds stays open until the completion.
@@ -89,9 +91,14 @@ fn missing(needs: &[(bool, &str, &str)], lacks: &str) -> Result<(), String> {
     }
 }
 
-/// Whether a completion is a link head's (see the module doc).
-pub(super) fn is_link_head(user_data: u64) -> bool {
-    user_data != CANCEL_USER_DATA && user_data & LINK_HEAD_BIT != 0
+/// The operation a completion reports on: a failed link head's stands for
+/// its linked operation's (see the module doc).
+pub(super) fn operation_of(user_data: u64) -> u64 {
+    if user_data == CANCEL_USER_DATA {
+        user_data
+    } else {
+        user_data & !LINK_HEAD_BIT
+    }
 }
 
 /// For [`Ring::cancel`]: cancels `op`'s linked poll, if it has one, and
@@ -219,9 +226,10 @@ mod tests {
     }
 
     #[test]
-    fn link_heads_are_told_apart_from_operations_and_cancels() {
-        assert!(is_link_head((7 << 32) | 3 | LINK_HEAD_BIT));
-        assert!(!is_link_head((7 << 32) | 3));
-        assert!(!is_link_head(CANCEL_USER_DATA));
+    fn a_failed_link_head_reports_for_its_operation() {
+        let op = (7 << 32) | 3;
+        assert_eq!(operation_of(op | LINK_HEAD_BIT), op);
+        assert_eq!(operation_of(op), op);
+        assert_eq!(operation_of(CANCEL_USER_DATA), CANCEL_USER_DATA);
     }
 }

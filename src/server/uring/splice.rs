@@ -103,16 +103,14 @@ impl UringCopy for UringSpliced {
         data: Box<Self>,
     ) -> PushResult<Self> {
         match data.path.next_write() {
-            Some(NextWrite::Header(_)) => ring.push_send(fd, token, data, |d| {
-                match d.path.next_write() {
+            Some(NextWrite::Header(_)) => {
+                ring.push_send(fd, token, data, |d| match d.path.next_write() {
                     Some(NextWrite::Header(piece)) => piece,
                     _ => unreachable!("checked above"),
-                }
-            }),
-            Some(NextWrite::SpliceOut(len)) => {
-                ring.push_splice_to_socket(fd, token, data, len, |d| {
-                    d.path.pipe().read_end.as_fd()
                 })
+            }
+            Some(NextWrite::SpliceOut(len)) => {
+                ring.push_splice_to_socket(fd, token, data, len, |d| d.path.pipe().read_end.as_fd())
             }
             None => Err((io::Error::other("a write with nothing pending"), data)),
         }

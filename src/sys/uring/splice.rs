@@ -143,7 +143,10 @@ impl<T> Ring<T> {
         let readable =
             opcode::PollAdd::new(types::Fd(socket.as_raw_fd()), libc::POLLIN as u32).build();
         let (index, id) = self.allocate();
-        debug_assert!(id.0 & LINK_HEAD_BIT == 0, "entry index reached the link bit");
+        debug_assert!(
+            id.0 & LINK_HEAD_BIT == 0,
+            "entry index reached the link bit"
+        );
         let head_id = id.0 | LINK_HEAD_BIT;
         let pair = [
             readable
@@ -220,7 +223,10 @@ mod tests {
         let needs = [(true, "IORING_OP_SPLICE", "Linux 5.7")];
         assert_eq!(missing(&needs, ""), Ok(()));
         let hidden = missing(&needs, "IORING_FEAT_X, IORING_OP_SPLICE").unwrap_err();
-        assert!(hidden.contains("lacks IORING_OP_SPLICE (Linux 5.7)"), "{hidden}");
+        assert!(
+            hidden.contains("lacks IORING_OP_SPLICE (Linux 5.7)"),
+            "{hidden}"
+        );
         let absent = missing(&[(false, "IORING_FEAT_CQE_SKIP", "Linux 5.17")], "").unwrap_err();
         assert!(absent.contains("IORING_FEAT_CQE_SKIP"), "{absent}");
     }

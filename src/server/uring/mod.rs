@@ -20,7 +20,8 @@
 //! read.
 //!
 //! **Shared with the epoll loop:** settings ([`LoopConfig`]), the frame and
-//! echo handling (`copy::ring::RingConn` and the frame parser), the close
+//! echo handling (`copy::ring::RingConn`, `copy::splice::SplicePath` and
+//! the frame parser), parking a connection whose pipe cannot be made, the close
 //! reasons and counters, the accept pause on fd exhaustion (100 ms, or
 //! until a connection closes), snapshots and shutdown through
 //! [`LoopControl`], and the shutdown rule: stop reading at once, flush what

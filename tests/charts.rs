@@ -687,3 +687,41 @@ fn effect_charts_show_each_comparison_with_its_interval() {
         .unwrap();
     assert_eq!(svg[failed + 1], "not enough data", "{svg:?}");
 }
+
+#[test]
+fn io_uring_operations_stand_beside_their_variants_syscalls() {
+    let results = epoll_bench::results::fixture::results_with_uring();
+    let charts = plan(&results).unwrap().charts;
+    let chart = charts
+        .iter()
+        .find(|c| c.file_stem == "syscalls-per-request-pingpong-64b-1conn")
+        .unwrap();
+    let epoll_bench::report::charts::Panel::Bars(panel) = &chart.panels[0] else {
+        panic!("a bar panel");
+    };
+    let categories: Vec<&str> = panel.bars.iter().map(|b| b.category.as_str()).collect();
+    // The operations bar right after its variant's syscalls bar; none for
+    // the epoll variant.
+    assert_eq!(categories, ["lt-rw", "uring-rw", "uring-rw ops"]);
+    let total = |bar: &epoll_bench::report::charts::draw::Bar| {
+        bar.segments.iter().map(|s| s.value).sum::<f64>()
+    };
+    assert!((total(&panel.bars[1]) - 0.2).abs() < 1e-9, "0.2 syscalls");
+    assert!((total(&panel.bars[2]) - 2.1).abs() < 1e-9, "2.1 operations");
+    assert!(panel.y_desc.contains("io_uring operations"));
+    let legend = legend_colors(chart);
+    for op in ["recv (io_uring op)", "send (io_uring op)"] {
+        let (_, color) = legend.iter().find(|(l, _)| l == op).expect(op);
+        assert!(!OKABE_ITO.contains(color), "{op} in a variant colour");
+        // Not the colour of any syscall stack either.
+        assert!(
+            legend
+                .iter()
+                .filter(|(l, _)| !l.ends_with("(io_uring op)"))
+                .all(|(_, c)| c != color),
+            "{op} shares a syscall's colour"
+        );
+    }
+    let svg = svg_texts(&render_svg(chart).unwrap()).join("\n");
+    assert!(svg.lines().any(|l| l == "uring-rw ops"), "{svg}");
+}

@@ -37,7 +37,12 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn serve_refuses_a_uring_variant_naming_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    for variant in ["uring-rw", "uring-writev", "uring-splice"] {
+    for variant in [
+        "uring-rw",
+        "uring-writev",
+        "uring-splice",
+        "uring-multishot",
+    ] {
         let output = with_io_uring_disabled(dir.path(), &["serve", "--variant", variant]);
         let stderr = text(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{variant}: {stderr}");

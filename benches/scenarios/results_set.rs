@@ -100,6 +100,7 @@ fn repetition(
         server_command_line: command_line.to_vec(),
         purpose: Default::default(),
         order_position: None,
+        external_window: None,
     }
 }
 

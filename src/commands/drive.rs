@@ -23,8 +23,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Debug, Clone, Args)]
 pub struct DriveArgs {
     /// The server to measure, IP:PORT or HOST:PORT.
-    #[arg(long, value_name = "ADDR")]
-    pub target: String,
+    #[arg(long, value_name = "ADDR", required_unless_present = "servers")]
+    pub target: Option<String>,
+    /// Instead of --target: start a server outside this project for each
+    /// measurement, as `run --server` does (NAME=COMMAND with `{addr}`,
+    /// `{port}`, `{protocol}`; repeatable). Pinned as `run --pin auto`.
+    #[arg(long = "server", value_name = "NAME=COMMAND", conflicts_with_all = ["target", "control", "name"])]
+    pub servers: Vec<String>,
     /// A profile file or built-in profile name; repeatable.
     #[arg(long = "profile", value_name = "FILE|NAME", required = true)]
     pub profiles: Vec<String>,
@@ -53,7 +58,10 @@ pub fn run(args: DriveArgs) -> anyhow::Result<()> {
 
 /// `drive` with a given engine (tests use a scripted one).
 pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Result<()> {
-    let target = resolve("--target", &args.target)?;
+    let Some(target) = args.target.as_deref() else {
+        return drive_external(args, engine);
+    };
+    let target = resolve("--target", target)?;
     let cases = session::load_cases(&args.profiles, args.measure.connections, args.measure.seed)?;
     let repetitions = args.measure.repetitions()?;
     let out = args
@@ -126,6 +134,87 @@ pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
         plan,
         settings,
         environment,
+        None,
+        &out,
+        engine,
+    )
+}
+
+/// `drive --server NAME=COMMAND...`: the external servers alone, each
+/// started for every measurement and pinned as `run` pins its servers.
+fn drive_external(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Result<()> {
+    use crate::driver::orchestrator::ServerTemplate;
+    use crate::driver::server_process::DEFAULT_READY_TIMEOUT;
+
+    let external = super::run::parse_servers(&args.servers)?;
+    let cases = session::load_cases(&args.profiles, args.measure.connections, args.measure.seed)?;
+    let repetitions = args.measure.repetitions()?;
+    let out = args
+        .measure
+        .out
+        .clone()
+        .unwrap_or_else(|| session::default_out_dir("-drive"));
+    super::output::check_dir("--out", &out)?;
+    let variants: Vec<VariantName> = external
+        .iter()
+        .map(|s| VariantName::External(s.name.clone()))
+        .collect();
+    let timing = session::plan_timing(
+        cases.len() * variants.len() * (repetitions as usize + 1),
+        args.measure.duration,
+        args.measure.warmup,
+        args.measure.quick,
+        args.measure.budget(false),
+    )?;
+    let usable = usable_cpus();
+    let cpus = super::run::plan_cpus("auto", &usable, 1)?;
+    let driver_threads_max = args.measure.driver_threads.unwrap_or_else(|| {
+        cpus.driver
+            .as_ref()
+            .map_or_else(|| (usable.len() / 2).max(1), |d| d.len())
+    });
+    let settings = args.measure.settings(
+        variants.clone(),
+        args.profiles.clone(),
+        &timing,
+        repetitions,
+        driver_threads_max,
+    );
+    let pinning = Pinning {
+        mode: "auto".into(),
+        server_cpus: cpus.server.clone(),
+        driver_cpus: cpus.driver.clone(),
+        method: cpus.note.clone(),
+    };
+    let plan = Plan {
+        cases,
+        variants,
+        repetitions,
+        // Each started server's address replaces the target.
+        engine: session::engine_config(
+            &timing,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            driver_threads_max,
+            cpus.driver,
+        ),
+        driver_threads_max,
+        target: Target::Spawn(ServerTemplate {
+            program: std::env::current_exe()?,
+            leading_args: Vec::new(),
+            threads: None,
+            cpus: cpus.server,
+            extra_args: Vec::new(),
+            ready_timeout: DEFAULT_READY_TIMEOUT,
+            external,
+        }),
+        instrument_cost: None,
+        precision: None,
+    };
+    session::measure_and_write(
+        RunKind::Drive,
+        plan,
+        settings,
+        Environment::collect(pinning),
         None,
         &out,
         engine,

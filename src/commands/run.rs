@@ -20,6 +20,7 @@ use crate::driver::orchestrator::{
     open_connections,
 };
 use crate::driver::server_process::DEFAULT_READY_TIMEOUT;
+use crate::driver::server_process::external::{ExternalServer, check_unique};
 use crate::error::UsageError;
 use crate::results::environment::{Pinning, usable_cpus};
 use crate::results::{Environment, RunKind, RunSettings};
@@ -29,7 +30,8 @@ use super::session;
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Variants to measure, comma-separated (default: all eight).
+    /// Variants to measure, comma-separated (default: every built-in
+    /// variant; one the kernel cannot run is recorded as failed, with why).
     #[arg(long, value_delimiter = ',', value_name = "V,V,...")]
     pub variants: Vec<String>,
     /// A profile file or built-in profile name; repeatable (default: the
@@ -62,6 +64,13 @@ pub struct RunArgs {
     /// there are listed at the end.
     #[arg(long, value_name = "PCT", value_parser = precision_percent)]
     pub precision: Option<f64>,
+    /// Also measure a server outside this project, started by COMMAND for
+    /// each measurement, pinned like the variants and stopped with
+    /// SIGTERM; `{addr}`, `{port}` and `{protocol}` are filled in. No
+    /// shell: COMMAND is split into words, leading VAR=VALUE words set its
+    /// environment. Repeatable; NAME is its name in the results.
+    #[arg(long = "server", value_name = "NAME=COMMAND")]
+    pub servers: Vec<String>,
     #[command(flatten)]
     pub measure: super::session::MeasureArgs,
 }
@@ -170,6 +179,17 @@ pub fn select_variants(asked: &[String]) -> Result<Vec<VariantName>, UsageError>
     Ok(selected)
 }
 
+/// Checks `--server NAME=COMMAND` values: names, commands, no name twice.
+pub fn parse_servers(given: &[String]) -> Result<Vec<ExternalServer>, UsageError> {
+    let servers = given
+        .iter()
+        .map(|text| ExternalServer::parse(text))
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|servers| check_unique(&servers).map(|()| servers))
+        .map_err(|e| UsageError(format!("--server: {e}")))?;
+    Ok(servers)
+}
+
 /// Everything `run` needs, checked; building it writes nothing.
 pub struct Prepared {
     pub plan: Plan,
@@ -187,7 +207,13 @@ pub struct Prepared {
 /// ~100 lines: every flag is checked here, in one place and before
 /// anything runs, so a bad one is refused without a half-done run.
 pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, UsageError> {
-    let variants = select_variants(&args.variants)?;
+    let mut variants = select_variants(&args.variants)?;
+    let external = parse_servers(&args.servers)?;
+    variants.extend(
+        external
+            .iter()
+            .map(|s| VariantName::External(s.name.clone())),
+    );
     let cases = session::load_cases(&args.profiles, args.measure.connections, args.measure.seed)?;
     let precision = args.precision;
     // Effects need at least this many paired repetitions for an interval.
@@ -284,6 +310,7 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
             cpus: cpus.server,
             extra_args: Vec::new(),
             ready_timeout: DEFAULT_READY_TIMEOUT,
+            external,
         }),
         instrument_cost,
         precision: precision.map(|target_percent| PrecisionGoal {

@@ -98,6 +98,7 @@ pub fn findings(results: &ResultsFile) -> Vec<Finding> {
             Change::Lower,
         ));
     }
+    out.extend(uring::findings(results));
     for trigger in [TriggerMode::Level, TriggerMode::Edge] {
         out.push(splice_break_even(results, trigger));
     }
@@ -552,3 +553,4 @@ fn server_cpu_values(case: &CaseResult, v: Variant) -> Option<Vec<f64>> {
 mod run_quality;
 #[cfg(test)]
 mod tests;
+mod uring;

@@ -5,9 +5,12 @@
 use std::collections::BTreeMap;
 
 use crate::metrics::cross_check::{CrossCheck, CrossCheckReport};
+use crate::results::external::ExternalServerSummary;
 use crate::results::measurement::CaseMeasurement;
 use crate::server::VariantName;
 use crate::server::report::ServerReport;
+
+use super::uring_ops::{UringOpFigures, UringOpsSummary};
 
 use super::{
     DRIVER_SATURATED_PERCENT, Repetition, ServerMemory, ServerSummary, Spread, Status, Summary,
@@ -58,6 +61,8 @@ pub struct ServerFigures {
     pub server_cpu_system_us_per_request: f64,
     pub voluntary_context_switches_per_request: f64,
     pub involuntary_context_switches_per_request: f64,
+    /// `None` for a window without a ring (epoll).
+    pub uring_ops: Option<UringOpFigures>,
 }
 
 impl ServerFigures {
@@ -110,6 +115,9 @@ pub fn server_figures(window: &ServerReport, requests: u64) -> ServerFigures {
     out.voluntary_context_switches_per_request = per(total.usage.voluntary_context_switches as f64);
     out.involuntary_context_switches_per_request =
         per(total.usage.involuntary_context_switches as f64);
+    out.uring_ops = total
+        .uring_ops
+        .map(|ops| UringOpFigures::of(&ops, requests));
     out
 }
 
@@ -145,6 +153,26 @@ fn by_kind(maps: &[&BTreeMap<String, f64>]) -> BTreeMap<String, Spread> {
             (kind.clone(), spread(&values))
         })
         .collect()
+}
+
+/// io_uring operations over repetitions; `None` unless every repetition
+/// has them (an epoll variant has none).
+pub fn uring_ops_summary(repetitions: &[Option<&UringOpFigures>]) -> Option<UringOpsSummary> {
+    let figures: Vec<&UringOpFigures> = repetitions.iter().copied().collect::<Option<_>>()?;
+    if figures.is_empty() {
+        return None;
+    }
+    let maps = |f: fn(&UringOpFigures) -> &BTreeMap<String, f64>| {
+        by_kind(&figures.iter().map(|x| f(x)).collect::<Vec<_>>())
+    };
+    Some(UringOpsSummary {
+        sqes_per_request_total: over(&figures, |f| f.sqes_per_request_total),
+        cqes_per_request_total: over(&figures, |f| f.cqes_per_request_total),
+        sqes_per_request: maps(|f| &f.sqes_per_request),
+        cqes_per_request: maps(|f| &f.cqes_per_request),
+        multishot_rearms_per_request: over(&figures, |f| f.multishot_rearms_per_request),
+        buffer_ring_refills_per_request: over(&figures, |f| f.buffer_ring_refills_per_request),
+    })
 }
 
 /// `counted`: figures of every repetition (syscall counts are exact with
@@ -186,6 +214,12 @@ fn server_summary(counted: &[ServerFigures], timed: &[ServerFigures]) -> ServerS
         involuntary_context_switches_per_request: over(timed, |f| {
             f.involuntary_context_switches_per_request
         }),
+        uring_ops: uring_ops_summary(
+            &counted
+                .iter()
+                .map(|f| f.uring_ops.as_ref())
+                .collect::<Vec<_>>(),
+        ),
     }
 }
 
@@ -317,6 +351,13 @@ pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
             .collect();
         spread(&ratios)
     });
+    let external = super::external::external_values(repetitions, &measurements);
+    // From outside, the kernel's count of our kinds stands where the
+    // cross-check's would.
+    let kernel_syscalls = kernel_syscalls.or_else(|| {
+        let tracked = &external.as_ref()?.tracked_syscalls;
+        (!tracked.is_empty()).then(|| spread(tracked))
+    });
     let timed = &timed_measurements;
     Some(Summary {
         repetitions_used: timed.len() as u32,
@@ -344,6 +385,13 @@ pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
         memory_per_connection_bytes: memory.map(|m| over(&m, |m| m.per_connection_bytes)),
         kernel_syscalls_per_request_total: kernel_syscalls,
         kernel_cross_check_passed: kernel_passed,
+        external_server: external.map(|e| ExternalServerSummary {
+            server_cpu_us_per_request: spread(&e.cpu_us),
+            context_switches_per_request: spread(&e.context_switches),
+            all_syscalls_per_request_total: (!e.all_syscalls.is_empty())
+                .then(|| spread(&e.all_syscalls)),
+            syscalls_per_request: by_kind(&e.by_kind.iter().collect::<Vec<_>>()),
+        }),
     })
 }
 
@@ -387,6 +435,7 @@ pub fn finish_variant(
         failure_reasons,
         server_side_unavailable_reason,
         summary,
+        external_command: None,
     }
 }
 

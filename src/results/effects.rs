@@ -95,7 +95,7 @@ fn axis_label(axis: Axis, v: Variant) -> String {
     match axis {
         Axis::Backend => v.backend.name().to_uppercase(),
         Axis::IoUring => match v.backend {
-            Backend::Uring => "io_uring".to_string(),
+            Backend::Uring | Backend::UringMultishot => "io_uring".to_string(),
             Backend::Epoll(trigger) => format!("{} epoll", trigger.name().to_uppercase()),
         },
         Axis::Copy => v.copy.name().to_string(),
@@ -124,9 +124,8 @@ fn one_step(a: Variant, b: Variant) -> Option<Axis> {
     // io_uring is compared with its direct analogue only, the
     // level-triggered loop with the same copy strategy (and so, like
     // io_uring, the backend's own read policy).
-    if axis == Axis::Backend && (a.backend == Backend::Uring || b.backend == Backend::Uring) {
-        let analogue =
-            a.backend == Backend::Epoll(TriggerMode::Level) && b.backend == Backend::Uring;
+    if axis == Axis::Backend && (a.backend.is_uring() || b.backend.is_uring()) {
+        let analogue = a.backend == Backend::Epoll(TriggerMode::Level) && b.backend.is_uring();
         return analogue.then_some(Axis::IoUring);
     }
     let next = match axis {

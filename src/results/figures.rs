@@ -38,6 +38,10 @@ pub enum Group {
     /// Syscall counts; summary.md puts its per-kind columns after the last
     /// figure of this group it shows.
     Syscalls,
+    /// io_uring operations, the second currency beside syscalls; only
+    /// io_uring variants have them, so summary.md shows their column only
+    /// in tables with an io_uring variant.
+    UringOps,
     EpollWakeups,
     Copies,
     ServerCpu,
@@ -108,7 +112,17 @@ pub const SERVER_CPU_US_PER_REQUEST: Figure = Figure {
     better: Some(Better::Lower),
     aspect: Aspect::Cost,
     group: Group::ServerCpu,
-    pick: |s| s.server.as_ref().map(|v| v.server_cpu_us_per_request),
+    // An external server's comes from the kernel's task clock.
+    pick: |s| {
+        s.server
+            .as_ref()
+            .map(|v| v.server_cpu_us_per_request)
+            .or_else(|| {
+                s.external_server
+                    .as_ref()
+                    .map(|e| e.server_cpu_us_per_request)
+            })
+    },
     csv: true,
     summary_column: Some("server CPU µs/req"),
     compare_label: Some("CPU µs/request"),
@@ -125,7 +139,16 @@ pub const CONTEXT_SWITCHES_PER_REQUEST: Figure = Figure {
     better: Some(Better::Lower),
     aspect: Aspect::Cost,
     group: Group::ContextSwitches,
-    pick: |s| s.server.as_ref().map(|v| v.context_switches_per_request),
+    pick: |s| {
+        s.server
+            .as_ref()
+            .map(|v| v.context_switches_per_request)
+            .or_else(|| {
+                s.external_server
+                    .as_ref()
+                    .map(|e| e.context_switches_per_request)
+            })
+    },
     csv: true,
     summary_column: None,
     compare_label: None,
@@ -247,6 +270,44 @@ pub const FIGURES: &[Figure] = &[
         aspect: Aspect::Cost,
         group: Group::Syscalls,
         pick: |s| s.server.as_ref().map(|v| v.eagain_per_request_total),
+        ..CSV_ONLY
+    },
+    Figure {
+        name: "uring_sqes_per_request_total",
+        unit: "operations",
+        better: Some(Better::Lower),
+        aspect: Aspect::Cost,
+        group: Group::UringOps,
+        pick: |s| uring_ops(s).map(|u| u.sqes_per_request_total),
+        summary_column: Some("io_uring ops/req"),
+        compare_label: Some("io_uring operations/request"),
+        ..CSV_ONLY
+    },
+    Figure {
+        name: "uring_cqes_per_request_total",
+        unit: "completions",
+        better: Some(Better::Lower),
+        aspect: Aspect::Cost,
+        group: Group::UringOps,
+        pick: |s| uring_ops(s).map(|u| u.cqes_per_request_total),
+        ..CSV_ONLY
+    },
+    Figure {
+        name: "uring_multishot_rearms_per_request",
+        unit: "operations",
+        better: Some(Better::Lower),
+        aspect: Aspect::Cost,
+        group: Group::UringOps,
+        pick: |s| uring_ops(s).map(|u| u.multishot_rearms_per_request),
+        ..CSV_ONLY
+    },
+    Figure {
+        name: "uring_buffer_ring_refills_per_request",
+        unit: "buffers",
+        better: Some(Better::Lower),
+        aspect: Aspect::Cost,
+        group: Group::UringOps,
+        pick: |s| uring_ops(s).map(|u| u.buffer_ring_refills_per_request),
         ..CSV_ONLY
     },
     Figure {
@@ -397,6 +458,12 @@ pub const FIGURES: &[Figure] = &[
     },
 ];
 
+/// The io_uring operations of a summary; `None` for epoll variants. The
+/// `uring_*` figures read their field of the same name without the prefix.
+fn uring_ops(s: &Summary) -> Option<&super::uring_ops::UringOpsSummary> {
+    s.server.as_ref()?.uring_ops.as_ref()
+}
+
 /// The figures of results.csv, in column order.
 pub fn csv_figures() -> impl Iterator<Item = &'static Figure> {
     FIGURES.iter().filter(|f| f.csv)
@@ -472,21 +539,29 @@ mod tests {
             .map(|f| f.name)
             .collect();
         assert_eq!(judged, labelled, "a compare label needs a direction");
-        assert_eq!(judged.len(), 6);
+        assert_eq!(judged.len(), 7);
     }
 
     #[test]
     fn picks_read_the_field_they_are_named_after() {
-        let results = fixture::results();
-        let summary = results.cases[0].variants[0].summary.as_ref().unwrap();
-        let json = serde_json::to_value(summary).unwrap();
-        for f in FIGURES {
-            let field = json
-                .get(f.name)
-                .or_else(|| json["server"].get(f.name))
-                .unwrap_or_else(|| panic!("no field {}", f.name));
-            let expected: Option<Spread> = serde_json::from_value(field.clone()).unwrap();
-            assert_eq!((f.pick)(summary), expected, "{}", f.name);
+        let results = fixture::results_with_uring();
+        // lt-rw, and uring-rw (the only one with io_uring operations).
+        for (index, uring) in [(0, false), (2, true)] {
+            let summary = results.cases[0].variants[index].summary.as_ref().unwrap();
+            let json = serde_json::to_value(summary).unwrap();
+            for f in FIGURES {
+                let field = match f.name.strip_prefix("uring_") {
+                    Some(name) => json["server"]["uring_ops"].get(name),
+                    None => json.get(f.name).or_else(|| json["server"].get(f.name)),
+                };
+                if f.group == Group::UringOps && !uring {
+                    assert!(field.is_none() && (f.pick)(summary).is_none(), "{}", f.name);
+                    continue;
+                }
+                let field = field.unwrap_or_else(|| panic!("no field {}", f.name));
+                let expected: Option<Spread> = serde_json::from_value(field.clone()).unwrap();
+                assert_eq!((f.pick)(summary), expected, "{}", f.name);
+            }
         }
     }
 }

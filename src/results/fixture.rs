@@ -14,6 +14,7 @@ use crate::results::workload::{Case, Shape, SizeDistribution};
 use crate::server::report::{LoopCounters, ReportKind, ServerReport, ThreadReport};
 use crate::sys::SyscallKind;
 use crate::sys::rusage::ThreadUsage;
+use crate::sys::uring_ops::UringOp;
 
 use super::aggregate::finish_variant;
 use super::environment::{Pinning, Rlimits, Sysctls};
@@ -148,6 +149,7 @@ pub fn passed_repetition(index: u32, n: u64, payload: u64, p50_us: f64) -> Repet
         ],
         purpose: RepetitionPurpose::TimingAndCounting,
         order_position: Some(0),
+        external_window: None,
     }
 }
 
@@ -166,6 +168,69 @@ pub fn repetition_with_server_cpu(index: u32, requests: u64, cpu_us: f64) -> Rep
         vec![thread],
     ));
     rep
+}
+
+/// A passed `uring-rw` repetition: per request 0.2 `io_uring_enter` (no
+/// read or write), and 2.1 operations: 1 `recv` and 1.1 `send` SQEs, each
+/// completed once; no multishot.
+pub fn uring_repetition(index: u32, n: u64) -> Repetition {
+    let mut rep = passed_repetition(index, n, 64, 40.0);
+    let mut thread = server_window(n, 64, 0, 0).threads[0].clone();
+    let calls = &mut thread.syscalls.calls.0;
+    calls[SyscallKind::EpollWait as usize] = 0;
+    calls[SyscallKind::IoUringEnter as usize] = n / 5;
+    thread.syscalls.eagain = Default::default();
+    thread.counters.epoll_wait_calls = 0;
+    thread.counters.epoll_events_returned = 0;
+    let mut ops = crate::sys::uring_ops::UringOpCounts::default();
+    ops.sqes.0[UringOp::Recv as usize] = n;
+    ops.sqes.0[UringOp::Send as usize] = n * 11 / 10;
+    ops.cqes = ops.sqes;
+    thread.uring_ops = Some(ops);
+    let window = ServerReport::new(
+        ReportKind::Snapshot,
+        "uring-rw".into(),
+        Protocol::Frame,
+        vec![thread],
+    );
+    rep.kernel_cross_check = Some(CrossCheck::unavailable("fixture: perf_event_paranoid is 3"));
+    rep.server_window = Some(window);
+    rep.server_command_line[3] = "uring-rw".into();
+    rep
+}
+
+/// [`uring_repetition`] whose server spent `cpu_us` of CPU per request,
+/// 60% user and 40% system.
+pub fn uring_repetition_with_server_cpu(index: u32, n: u64, cpu_us: f64) -> Repetition {
+    let mut rep = uring_repetition(index, n);
+    let window = rep.server_window.as_ref().expect("a server window");
+    let mut thread = window.threads[0].clone();
+    thread.usage.cpu_user_seconds = cpu_us * 0.6e-6 * n as f64;
+    thread.usage.cpu_system_seconds = cpu_us * 0.4e-6 * n as f64;
+    rep.server_window = Some(ServerReport::new(
+        ReportKind::Snapshot,
+        "uring-rw".into(),
+        Protocol::Frame,
+        vec![thread],
+    ));
+    rep
+}
+
+/// [`results`] with a passed `uring-rw` beside `lt-rw` in the first case.
+pub fn results_with_uring() -> ResultsFile {
+    let mut results = results();
+    let uring_rw = finish_variant(
+        &"uring-rw".into(),
+        3,
+        (0..3)
+            .map(|i| uring_repetition(i, 1000 + 100 * i as u64))
+            .collect(),
+        None,
+    );
+    results.cases[0].variants.push(uring_rw);
+    results.run.settings.variants.push("uring-rw".into());
+    results.run.passed_count += 1;
+    results
 }
 
 pub fn failed_repetition(index: u32) -> Repetition {
@@ -189,6 +254,55 @@ pub fn failed_repetition(index: u32) -> Repetition {
         server_command_line: vec!["epoll-bench".into(), "serve".into()],
         purpose: RepetitionPurpose::TimingAndCounting,
         order_position: Some(0),
+        external_window: None,
+    }
+}
+
+/// An external server's passed result: a timing and a counting
+/// repetition of `n` requests, counted by the kernel from outside
+/// (2 µs of task clock, 3 syscalls of which 2 of our kinds per request).
+pub fn external_variant(n: u64) -> super::VariantResult {
+    use crate::sys::process_counters::{ProcessCounts, ProcessSyscalls};
+    let repetition = |index, purpose, syscalls| {
+        let mut rep = passed_repetition(index, n, 64, 50.0);
+        rep.server_window = None;
+        rep.kernel_cross_check = None;
+        rep.purpose = purpose;
+        rep.server_command_line = vec!["./peer".into(), "--addr".into(), "127.0.0.1:4000".into()];
+        rep.external_window = Some(super::external::ExternalWindow {
+            counts: Some(ProcessCounts {
+                task_clock_ns: 2_000 * n,
+                context_switches: n / 10,
+                syscalls,
+            }),
+            counters_unavailable_reason: None,
+        });
+        rep
+    };
+    let syscalls = ProcessSyscalls {
+        total: 3 * n,
+        by_kind: [
+            ("epoll_pwait".to_string(), n),
+            ("futex".to_string(), n),
+            ("read".to_string(), n),
+        ]
+        .into_iter()
+        .collect(),
+        unavailable_kinds: Vec::new(),
+    };
+    let repetitions = vec![
+        repetition(0, RepetitionPurpose::Timing, None),
+        repetition(0, RepetitionPurpose::Counting, Some(syscalls)),
+    ];
+    let command = "./peer --addr {addr}";
+    super::VariantResult {
+        external_command: Some(command.into()),
+        ..super::aggregate::finish_variant(
+            &crate::server::VariantName::External("ext-fixture".into()),
+            2,
+            repetitions,
+            Some(super::external::unavailable_reason(command)),
+        )
     }
 }
 

@@ -18,12 +18,14 @@ pub mod builder;
 pub mod doctor_report;
 pub mod effects;
 pub mod environment;
+pub mod external;
 pub mod figures;
 pub mod instrument_cost;
 pub mod latency_curve;
 pub mod machine_limits;
 pub mod measurement;
 pub mod summary;
+pub mod uring_ops;
 pub mod workload;
 
 use std::io::Read as _;
@@ -177,6 +179,11 @@ pub struct VariantResult {
     pub server_side_unavailable_reason: Option<String>,
     /// Aggregates over the repetitions; `None` when failed.
     pub summary: Option<Summary>,
+    /// The command of an external server (`run --server NAME=COMMAND`),
+    /// as given: marks the variant as measured from outside. Absent for
+    /// built-in variants and `drive --target`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_command: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -208,6 +215,10 @@ pub struct Repetition {
     /// shuffled.
     #[serde(default)]
     pub order_position: Option<u32>,
+    /// An external server's window as the kernel counted it from outside;
+    /// absent for built-in variants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_window: Option<external::ExternalWindow>,
 }
 
 /// What one repetition was for. Kernel counters cost the server about

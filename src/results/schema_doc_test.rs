@@ -7,11 +7,17 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 /// Objects whose keys are data (syscall kinds), not field names.
-const MAP_SUFFIXES: [&str; 4] = [
+const MAP_SUFFIXES: [&str; 9] = [
+    "syscalls.by_kind",
     "SyscallCounts.calls",
     "SyscallCounts.eagain",
     "syscalls_per_request",
     "eagain_per_request",
+    // io_uring operations, by opcode.
+    "uring_ops.sqes",
+    "uring_ops.cqes",
+    "sqes_per_request",
+    "cqes_per_request",
 ];
 /// Documented as a whole elsewhere (`docs/profiles.md`) or as a leaf.
 const OPAQUE: [&str; 2] = [
@@ -125,10 +131,13 @@ mod tests {
         ))
         .unwrap();
         let documented = documented_paths(&doc);
-        let results = crate::results::ResultsFile {
+        let mut results = crate::results::ResultsFile {
             machine_limits: Some(fixture::machine_limits()),
-            ..fixture::results()
+            ..fixture::results_with_uring()
         };
+        results.cases[0]
+            .variants
+            .push(fixture::external_variant(1000));
         let produced = leaf_paths(&serde_json::to_value(results).unwrap());
         let missing: Vec<_> = produced.difference(&documented).collect();
         assert!(

@@ -52,6 +52,10 @@ pub struct Summary {
     /// `false` when it disagreed in any (the trust check failed), `None`
     /// when it could not run.
     pub kernel_cross_check_passed: Option<bool>,
+    /// An external server's figures, counted by the kernel from outside;
+    /// absent for built-in variants (whose figures are in `server`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_server: Option<super::external::ExternalServerSummary>,
 }
 
 /// Server figures per request completed by the driver in the window.
@@ -79,6 +83,10 @@ pub struct ServerSummary {
     pub context_switches_per_request: Spread,
     pub voluntary_context_switches_per_request: Spread,
     pub involuntary_context_switches_per_request: Spread,
+    /// io_uring operations per request (SQEs, CQEs by opcode); absent for
+    /// epoll variants, which queue none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uring_ops: Option<super::uring_ops::UringOpsSummary>,
 }
 
 /// What a saturated driver means for one result.

@@ -121,6 +121,7 @@ pub(super) fn thread_report(
         usage,
         kernel_syscalls,
         kernel_unavailable_reason,
+        uring_ops: None,
     })
 }
 

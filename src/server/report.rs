@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::sys::SyscallCounts;
 use crate::sys::perf::KernelSyscallCounts;
 use crate::sys::rusage::ThreadUsage;
+use crate::sys::uring_ops::UringOpCounts;
 
 /// Counters the event loop keeps itself (syscalls are counted in `sys`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +90,10 @@ pub struct ThreadReport {
     /// Why `kernel_syscalls` is missing although it was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_unavailable_reason: Option<String>,
+    /// io_uring operations (SQEs, CQEs by opcode), counted with the
+    /// syscalls; `None` for the epoll loop, which has no ring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uring_ops: Option<UringOpCounts>,
 }
 
 impl ThreadReport {
@@ -119,6 +124,10 @@ impl ThreadReport {
                 _ => None,
             },
             kernel_unavailable_reason: self.kernel_unavailable_reason.clone(),
+            uring_ops: match (&self.uring_ops, &earlier.uring_ops) {
+                (Some(now), Some(then)) => Some(now.since(then)),
+                _ => None,
+            },
         }
     }
 }
@@ -167,6 +176,12 @@ impl ServerReport {
                 }
                 _ => None,
             };
+            if let Some(ops) = &t.uring_ops {
+                total
+                    .uring_ops
+                    .get_or_insert_with(Default::default)
+                    .add(ops);
+            }
             if total.kernel_unavailable_reason.is_none() {
                 total.kernel_unavailable_reason = t.kernel_unavailable_reason.clone();
             }

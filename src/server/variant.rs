@@ -45,13 +45,18 @@ pub enum Backend {
     /// The io_uring loop in `uring/`: reads and writes queued as SQEs, one
     /// `io_uring_enter` per loop turn.
     Uring,
+    /// The io_uring loop in `uring/multishot.rs`: multishot accept and
+    /// receive into provided buffers, `SINGLE_ISSUER` + `DEFER_TASKRUN`.
+    /// Its copy is fixed (gathered writes), so its name has no copy part.
+    UringMultishot,
 }
 
 impl Backend {
-    pub const ALL: [Backend; 3] = [
+    pub const ALL: [Backend; 4] = [
         Backend::Epoll(TriggerMode::Level),
         Backend::Epoll(TriggerMode::Edge),
         Backend::Uring,
+        Backend::UringMultishot,
     ];
 
     /// The variant-name prefix, e.g. `lt`.
@@ -59,6 +64,7 @@ impl Backend {
         match self {
             Backend::Epoll(trigger) => trigger.name(),
             Backend::Uring => "uring",
+            Backend::UringMultishot => "uring-multishot",
         }
     }
 
@@ -69,7 +75,13 @@ impl Backend {
         match self {
             Backend::Epoll(_) => None,
             Backend::Uring => sys::uring::probe().err(),
+            Backend::UringMultishot => sys::uring::probe_multishot().err(),
         }
+    }
+
+    /// Whether the backend is one of the io_uring loops.
+    pub fn is_uring(self) -> bool {
+        matches!(self, Backend::Uring | Backend::UringMultishot)
     }
 }
 
@@ -211,6 +223,7 @@ macro_rules! for_each_variant {
             uring_splice => $crate::server::variant::Variant::uring(
                 $crate::server::variant::CopyMode::Splice,
             ),
+            uring_multishot => $crate::server::variant::Variant::URING_MULTISHOT,
         }
     };
 }
@@ -224,7 +237,14 @@ macro_rules! variant_array {
 impl Variant {
     /// Every variant the servers implement, in report order (from
     /// [`for_each_variant!`]): what tests, benches, charts and the CLI iterate.
-    pub const ALL: [Variant; 11] = for_each_variant!(variant_array);
+    pub const ALL: [Variant; 12] = for_each_variant!(variant_array);
+
+    /// `uring-multishot`: gathered writes, like `uring-writev`.
+    pub const URING_MULTISHOT: Variant = Variant {
+        backend: Backend::UringMultishot,
+        copy: CopyMode::Writev,
+        read_policy: ReadPolicy::Backend,
+    };
 
     pub const fn epoll(trigger: TriggerMode, copy: CopyMode, read_policy: ReadPolicy) -> Variant {
         Variant {
@@ -250,7 +270,7 @@ impl Variant {
     pub fn trigger(&self) -> Option<TriggerMode> {
         match self.backend {
             Backend::Epoll(trigger) => Some(trigger),
-            Backend::Uring => None,
+            Backend::Uring | Backend::UringMultishot => None,
         }
     }
 
@@ -289,6 +309,7 @@ impl Variant {
                 CopyMode::Writev => spawn_uring_loop::<Vectored>(config, resources),
                 CopyMode::Splice => spawn_uring_loop::<UringSpliced>(config, resources),
             },
+            (Backend::UringMultishot, _) => super::uring::multishot::spawn(config, resources),
         }
     }
 }
@@ -322,6 +343,9 @@ fn spawn_loop<T: Trigger, C: CopyStrategy>(
 
 impl fmt::Display for Variant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.backend == Backend::UringMultishot {
+            return f.write_str(self.backend.name());
+        }
         write!(
             f,
             "{}-{}{}",
@@ -455,7 +479,8 @@ mod tests {
                 "et-writev-shortread",
                 "uring-rw",
                 "uring-writev",
-                "uring-splice"
+                "uring-splice",
+                "uring-multishot"
             ]
         );
         for v in Variant::ALL {

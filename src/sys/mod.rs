@@ -29,12 +29,15 @@ pub mod fd;
 pub mod io;
 pub mod perf;
 pub mod pipe;
+pub mod process;
+pub mod process_counters;
 pub mod rlimit;
 pub mod rusage;
 pub mod signal;
 pub mod socket;
 pub mod thread;
 pub mod uring;
+pub mod uring_ops;
 
 pub use counters::{KindCounts, SyscallCounts, SyscallKind};
 pub use fd::Fd;

@@ -303,7 +303,7 @@ impl KernelSyscallCounters {
 }
 
 /// The numeric id of a tracepoint, or `None` when the kernel lacks it.
-fn read_tracepoint_id(path: &Path) -> Result<Option<u64>, KernelCountsUnavailable> {
+pub(super) fn read_tracepoint_id(path: &Path) -> Result<Option<u64>, KernelCountsUnavailable> {
     match std::fs::read_to_string(path) {
         Ok(text) => text.trim().parse::<u64>().map(Some).map_err(|e| {
             KernelCountsUnavailable::TracefsNotReadable {
@@ -321,32 +321,47 @@ fn read_tracepoint_id(path: &Path) -> Result<Option<u64>, KernelCountsUnavailabl
 
 /// Opens one counting (not sampling) counter on tracepoint `id` for
 /// thread `tid` on any CPU, enabled at once, in `group`'s group if given.
+/// Threads the watched thread creates later are not followed.
 fn open_counter(id: u64, tid: i32, group: Option<&Fd>) -> io::Result<Fd> {
+    open_event(bindings::PERF_TYPE_TRACEPOINT, id, tid, group, false)
+}
+
+/// Opens one counting counter of event `type_`/`config` on task `pid` on
+/// any CPU, enabled at once and read with `PERF_FORMAT_GROUP`, in `group`'s
+/// group if given; with `inherit`, the threads and children the task
+/// creates after this call are counted too (and summed into every read).
+pub(super) fn open_event(
+    type_: u32,
+    config: u64,
+    pid: i32,
+    group: Option<&Fd>,
+    inherit: bool,
+) -> io::Result<Fd> {
     let mut attr = bindings::perf_event_attr {
-        type_: bindings::PERF_TYPE_TRACEPOINT,
+        type_,
         // The full struct, zero past the fields we set: the kernel accepts
         // a larger size than it knows as long as the extra bytes are zero.
         size: std::mem::size_of::<bindings::perf_event_attr>() as u32,
-        config: id,
+        config,
         read_format: u64::from(bindings::PERF_FORMAT_GROUP),
         ..Default::default()
     };
-    // Tracepoints fire in kernel context: excluding the kernel would count
-    // nothing. Threads the watched thread creates later are not followed.
+    // Tracepoints fire in kernel context, and a task's clock runs in the
+    // kernel too: excluding the kernel would count nothing or too little.
     attr.set_exclude_kernel(0);
-    attr.set_inherit(0);
+    attr.set_inherit(u64::from(inherit));
     attr.set_disabled(0);
     let group_fd = group.map_or(-1, |leader| leader.raw());
     // SAFETY: `attr` is a fully initialised perf_event_attr whose `size`
     // matches its type, and lives across the call; the other arguments are
-    // plain integers. A counting tracepoint event only counts, it changes
-    // nothing in the watched thread.
+    // plain integers. A counting event only counts, it changes nothing in
+    // the watched task.
     let raw = syscall!(
         PerfEventOpen,
         syscall(
             libc::SYS_perf_event_open,
             &mut attr as *mut bindings::perf_event_attr,
-            tid as libc::pid_t,
+            pid as libc::pid_t,
             -1 as libc::c_int,
             group_fd as libc::c_int,
             libc::c_ulong::from(bindings::PERF_FLAG_FD_CLOEXEC)
@@ -355,7 +370,7 @@ fn open_counter(id: u64, tid: i32, group: Option<&Fd>) -> io::Result<Fd> {
     Ok(Fd::from_new(raw as i32))
 }
 
-fn classify_open_error(
+pub(super) fn classify_open_error(
     source: io::Error,
     tracepoint: &str,
     tid: i32,

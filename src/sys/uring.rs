@@ -9,6 +9,9 @@
 //! calls are counted like every other. Set-up also maps the rings (`mmap`,
 //! twice) and dropping a ring unmaps and closes them: kinds the suite does
 //! not track, made once at start and once at exit, outside any window.
+//! Operations are counted too, in [`uring_ops`]: every SQE as it is queued
+//! (`Ring::push_sqe`, `push_pair` for a linked pair), every CQE as it is
+//! reaped, by opcode.
 //!
 //! **Buffer lifetimes, the reason this file exists.** An SQE carries raw
 //! pointers that the kernel dereferences at any moment until the
@@ -32,7 +35,6 @@
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
-use std::path::Path;
 use std::ptr::NonNull;
 use std::time::Duration;
 
@@ -40,19 +42,16 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
 use super::Fd;
 use super::counters::{self, SyscallKind, finish_io};
+use super::uring_ops::{self, UringOp};
+
+mod multishot;
+pub use multishot::probe_multishot;
 
 mod splice;
 pub use splice::{LACKS_OVERRIDE_ENV, probe_splice};
 
-/// Where the kernel says whether io_uring may be used (Linux 6.6+; absent
-/// before, which means allowed): 0 allowed, 1 only for root and the group
-/// `kernel.io_uring_group`, 2 disabled for everyone.
-pub const IO_URING_DISABLED_SYSCTL: &str = "/proc/sys/kernel/io_uring_disabled";
-
-/// Test hook: read this file instead of [`IO_URING_DISABLED_SYSCTL`], so a
-/// test can see what a machine with io_uring disabled does (server
-/// refuses to start, `run` records the failure) on one where it works.
-pub const DISABLED_FILE_OVERRIDE_ENV: &str = "EPOLL_BENCH_IO_URING_DISABLED_FILE";
+mod probe;
+pub use probe::{DISABLED_FILE_OVERRIDE_ENV, IO_URING_DISABLED_SYSCTL, probe};
 
 /// Submission queue entries per ring; the completion queue has
 /// [`CQ_ENTRIES_PER_SQ_ENTRY`] times as many. More connections than this
@@ -60,93 +59,6 @@ pub const DISABLED_FILE_OVERRIDE_ENV: &str = "EPOLL_BENCH_IO_URING_DISABLED_FILE
 /// kept by the kernel (`IORING_FEAT_NODROP`, required by the probe).
 pub const SQ_ENTRIES: u32 = 1024;
 const CQ_ENTRIES_PER_SQ_ENTRY: u32 = 4;
-
-/// The opcodes the plain `uring` variants use, probed at start.
-const REQUIRED_OPCODES: [(u8, &str); 7] = [
-    (opcode::Accept::CODE, "IORING_OP_ACCEPT"),
-    (opcode::Recv::CODE, "IORING_OP_RECV"),
-    (opcode::Send::CODE, "IORING_OP_SEND"),
-    (opcode::Readv::CODE, "IORING_OP_READV"),
-    (opcode::Writev::CODE, "IORING_OP_WRITEV"),
-    (opcode::PollAdd::CODE, "IORING_OP_POLL_ADD"),
-    (opcode::AsyncCancel::CODE, "IORING_OP_ASYNC_CANCEL"),
-];
-
-/// Whether this kernel lets this process run the io_uring backend; the
-/// error is the reason, ready for a report. Makes one `io_uring_setup`
-/// and one `io_uring_register` on the calling thread (counted there).
-pub fn probe() -> Result<(), String> {
-    match std::env::var_os(DISABLED_FILE_OVERRIDE_ENV) {
-        Some(path) => probe_with(Path::new(&path), true),
-        None => probe_with(Path::new(IO_URING_DISABLED_SYSCTL), false),
-    }
-}
-
-/// [`probe`], reading whether io_uring is disabled from `path`; a missing
-/// file means allowed unless it was named explicitly.
-fn probe_with(path: &Path, overridden: bool) -> Result<(), String> {
-    let disabled = match std::fs::read_to_string(path) {
-        Ok(text) => text.trim().to_string(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound && !overridden => "0".into(),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-    };
-    if disabled == "2" {
-        return Err(format!(
-            "io_uring is disabled on this machine (kernel.io_uring_disabled = 2, read from {}); \
-             allow it as root: `sysctl -w kernel.io_uring_disabled=0`",
-            path.display()
-        ));
-    }
-    let uring = Uring::new(8).map_err(|e| match e.raw_os_error() {
-        Some(libc::ENOSYS) => format!(
-            "this kernel has no io_uring (io_uring_setup: {e}); it needs Linux 5.11+ built with \
-             CONFIG_IO_URING"
-        ),
-        Some(libc::EPERM) if disabled == "1" => format!(
-            "io_uring is limited to root and the group kernel.io_uring_group \
-             (kernel.io_uring_disabled = 1) and this process is neither (io_uring_setup: {e})"
-        ),
-        Some(libc::EPERM) => format!(
-            "the kernel refused io_uring (io_uring_setup: {e}): a seccomp profile (e.g. a \
-             container's) or kernel.io_uring_disabled forbids it"
-        ),
-        _ => format!("io_uring_setup failed: {e}"),
-    })?;
-    let params = uring.ring.params();
-    let features = [
-        (
-            params.is_feature_ext_arg(),
-            "IORING_FEAT_EXT_ARG (timed waits, Linux 5.11)",
-        ),
-        (params.is_feature_nodrop(), "IORING_FEAT_NODROP (Linux 5.5)"),
-        (
-            params.is_feature_submit_stable(),
-            "IORING_FEAT_SUBMIT_STABLE (Linux 5.5)",
-        ),
-        // Without it a socket operation that must wait blocks a kernel
-        // worker thread instead of waiting for readiness.
-        (
-            params.is_feature_fast_poll(),
-            "IORING_FEAT_FAST_POLL (Linux 5.7)",
-        ),
-    ];
-    if let Some((_, missing)) = features.iter().find(|(present, _)| !present) {
-        return Err(format!("this kernel's io_uring lacks {missing}"));
-    }
-    let mut probe = io_uring::Probe::new();
-    finish_io(
-        SyscallKind::IoUringRegister,
-        uring.ring.submitter().register_probe(&mut probe),
-    )
-    .map_err(|e| format!("cannot probe io_uring opcodes (io_uring_register: {e})"))?;
-    match REQUIRED_OPCODES
-        .iter()
-        .find(|(code, _)| !probe.is_supported(*code))
-    {
-        Some((_, name)) => Err(format!("this kernel's io_uring lacks {name}")),
-        None => Ok(()),
-    }
-}
 
 /// A ring just set up: made on any thread, then turned into a [`Ring`] by
 /// the thread that uses it.
@@ -196,6 +108,10 @@ pub struct Completion<T> {
     pub owner: Option<Box<T>>,
     /// The connection an [`Op::Accept`] accepted (blocking, close-on-exec).
     pub accepted: Option<Fd>,
+    /// `IORING_CQE_F_MORE`: a multishot operation goes on (its entry stays).
+    pub more: bool,
+    /// The provided buffer holding a multishot receive's bytes.
+    pub buffer_id: Option<u16>,
 }
 
 /// An operation queued for the kernel.
@@ -206,6 +122,8 @@ const CANCEL_USER_DATA: u64 = u64::MAX;
 
 struct InFlight<T> {
     op: Op,
+    /// What its completions are counted as: what its SQE was counted as.
+    counted_as: UringOp,
     token: u64,
     owner: Option<NonNull<T>>,
 }
@@ -227,6 +145,7 @@ pub struct Ring<T> {
     in_flight: usize,
     /// Collected before converting to iovecs; kept empty between uses.
     slices: Vec<IoSlice<'static>>,
+    buffers: Option<multishot::ProvidedBuffers>,
 }
 
 impl<T> Ring<T> {
@@ -237,6 +156,7 @@ impl<T> Ring<T> {
             free: Vec::new(),
             in_flight: 0,
             slices: Vec::new(),
+            buffers: None,
         }
     }
 
@@ -280,6 +200,7 @@ impl<T> Ring<T> {
             // kernel posts none for what the failure cancels (`splice.rs`).
             let user_data = splice::operation_of(cqe.user_data());
             if user_data == CANCEL_USER_DATA {
+                uring_ops::reaped(UringOp::AsyncCancel);
                 continue;
             }
             let index = user_data as u32 as usize;
@@ -296,13 +217,26 @@ impl<T> Ring<T> {
                 );
                 continue;
             }
-            let Some(done) = entry.in_flight.take() else {
-                continue;
+            let more = cqueue::more(cqe.flags());
+            let done = match (&entry.in_flight, more) {
+                // A multishot operation (never with an owner) goes on: its
+                // entry stays until its final completion.
+                (Some(going), true) => InFlight {
+                    owner: None,
+                    ..*going
+                },
+                _ => {
+                    let Some(done) = entry.in_flight.take() else {
+                        continue;
+                    };
+                    entry.generation = entry.generation.wrapping_add(1);
+                    entry.iovecs.clear();
+                    self.free.push(index as u32);
+                    self.in_flight -= 1;
+                    done
+                }
             };
-            entry.generation = entry.generation.wrapping_add(1);
-            entry.iovecs.clear();
-            self.free.push(index as u32);
-            self.in_flight -= 1;
+            uring_ops::reaped(done.counted_as);
             let raw = cqe.result();
             let result = if raw < 0 {
                 Err(io::Error::from_raw_os_error(-raw))
@@ -333,6 +267,8 @@ impl<T> Ring<T> {
                 result,
                 owner,
                 accepted,
+                more,
+                buffer_id: cqueue::buffer_select(cqe.flags()),
             });
         }
     }
@@ -507,10 +443,12 @@ impl<T> Ring<T> {
         owner: Option<*mut T>,
         sqe: squeue::Entry,
     ) -> Result<OpId, (io::Error, Option<Box<T>>)> {
+        let counted_as = UringOp::of_sqe(&sqe);
         match self.push_sqe(&sqe.user_data(id.0)) {
             Ok(()) => {
                 self.entries[index].in_flight = Some(InFlight {
                     op,
+                    counted_as,
                     token,
                     owner: owner.and_then(NonNull::new),
                 });
@@ -537,8 +475,11 @@ impl<T> Ring<T> {
         // completion is reaped (module doc): it points into an owner held
         // in `entries`, into that entry's iovec list, or at nothing (accept
         // without an address, poll, cancel).
-        unsafe { self.ring.submission().push(sqe) }
-            .map_err(|_| io::Error::other("io_uring submission queue still full after submitting"))
+        unsafe { self.ring.submission().push(sqe) }.map_err(|_| {
+            io::Error::other("io_uring submission queue still full after submitting")
+        })?;
+        uring_ops::submitted(UringOp::of_sqe(sqe));
+        Ok(())
     }
 }
 
@@ -550,6 +491,9 @@ impl<T> Drop for Ring<T> {
             if entry.in_flight.take().is_some() {
                 std::mem::forget(std::mem::take(&mut entry.iovecs));
             }
+        }
+        if self.in_flight > 0 {
+            std::mem::forget(self.buffers.take());
         }
     }
 }
@@ -569,21 +513,4 @@ fn recycle<'a, 'b>(mut list: Vec<IoSlice<'a>>) -> Vec<IoSlice<'b>> {
     list.clear();
     // Same layout, no elements: collecting in place keeps the allocation.
     list.into_iter().map(|_| unreachable!()).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_probe_names_a_disabled_sysctl() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("io_uring_disabled");
-        std::fs::write(&file, "2\n").unwrap();
-        let reason = probe_with(&file, true).unwrap_err();
-        assert!(reason.contains("kernel.io_uring_disabled = 2"), "{reason}");
-        // Named explicitly, a missing file is an error, not "allowed".
-        let missing = probe_with(&dir.path().join("nothing"), true).unwrap_err();
-        assert!(missing.contains("cannot read"), "{missing}");
-    }
 }

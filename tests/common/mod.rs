@@ -199,6 +199,7 @@ pub fn passed_variant(variant: &str, bytes: u32, rate: f64) -> VariantResult {
                 ],
                 purpose: Default::default(),
                 order_position: None,
+                external_window: None,
             }
         })
         .collect();

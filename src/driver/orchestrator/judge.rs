@@ -88,6 +88,7 @@ pub fn judge(
             // Set by the loop, which knows the plan.
             purpose: Default::default(),
             order_position: None,
+            external_window: None,
         };
     }
     let window = window.window;
@@ -107,6 +108,7 @@ pub fn judge(
         server_command_line,
         purpose: Default::default(),
         order_position: None,
+        external_window: None,
     }
 }
 
@@ -240,8 +242,18 @@ fn server_memory(
     baseline: Option<ProcessMemory>,
     window: Option<&ServerWindow>,
 ) -> Option<ServerMemory> {
+    memory_per_connection(case, baseline, window?.memory_at_end)
+}
+
+/// Memory per open connection from the resident size before any
+/// connection and the peak at the window's end.
+pub fn memory_per_connection(
+    case: &Case,
+    baseline: Option<ProcessMemory>,
+    end: Option<ProcessMemory>,
+) -> Option<ServerMemory> {
     let base = baseline?;
-    let end = window?.memory_at_end?;
+    let end = end?;
     let connections = open_connections(case).max(1);
     let grown = end.peak_rss_bytes.saturating_sub(base.rss_bytes);
     Some(ServerMemory {

@@ -2,13 +2,19 @@
 //! server's counters read at the window's edges when it can be asked.
 
 use crate::driver::measurement::{EngineConfig, NoObserver, Progress, WindowObserver};
-use crate::driver::server_process::{ServerControl, ServerProcess, ServerSpec, SnapshotWindow};
+use crate::driver::server_process::external_process::{
+    ExternalProcess, ExternalStart, ExternalWindow,
+};
+use crate::driver::server_process::{
+    ServerControl, ServerProcess, ServerSpec, SnapshotWindow, WindowError,
+};
 use crate::metrics::cross_check::KernelWatch;
-use crate::results::Repetition;
+use crate::results::external::ExternalWindow as ExternalWindowRecord;
 use crate::results::measurement::CaseMeasurement;
 use crate::results::workload::Case;
+use crate::results::{Repetition, Status};
 
-use super::judge::{ServerSide, judge, not_measured};
+use super::judge::{ServerSide, judge, memory_per_connection, not_measured};
 
 /// Generates the load of one case against one server.
 pub trait CaseEngine {
@@ -151,4 +157,59 @@ pub fn measure_remote(
         }
     };
     judge(repetition, case, result, server_side, Vec::new())
+}
+
+/// Measures one case against an external server started for it alone:
+/// the kernel's counts of the whole process over the window, its memory,
+/// and the driver's verification of every byte; it must exit cleanly on
+/// SIGTERM afterwards.
+pub fn measure_external(
+    start: &ExternalStart,
+    config: &EngineConfig,
+    case: &Case,
+    repetition: u32,
+    engine: &mut dyn CaseEngine,
+    on_progress: &mut dyn FnMut(&Progress),
+) -> Repetition {
+    let server = match ExternalProcess::start(start) {
+        Ok(server) => server,
+        Err(e) => {
+            let reason = format!("server did not start: {e}");
+            return not_measured(repetition, case, reason, Vec::new());
+        }
+    };
+    let mut config = config.clone();
+    config.target = server.addr();
+    let command_line = server.command_line().to_vec();
+    let baseline_memory = server.baseline_memory();
+    let (engine_result, window) = {
+        let mut window = ExternalWindow::new(&server);
+        let result = load(engine, case, &config, &mut window, on_progress);
+        (result, window.finish())
+    };
+    let after_window_error = server
+        .stop()
+        .err()
+        .map(|e| format!("server did not stop cleanly: {e}"));
+    // No control interface: not a failure, its own counters are just
+    // not there to read.
+    let server_side = ServerSide {
+        window: Err(WindowError::NeverOpened),
+        baseline_memory: None,
+        unavailable_reason: Some("external server".into()),
+        after_window_error,
+    };
+    let mut measured = judge(repetition, case, engine_result, server_side, command_line);
+    if measured.status == Status::Passed {
+        measured.server_memory = memory_per_connection(case, baseline_memory, window.memory_at_end);
+        let (counts, counters_unavailable_reason) = match window.counts {
+            Ok(counts) => (Some(counts), None),
+            Err(reason) => (None, Some(reason)),
+        };
+        measured.external_window = Some(ExternalWindowRecord {
+            counts,
+            counters_unavailable_reason,
+        });
+    }
+    measured
 }

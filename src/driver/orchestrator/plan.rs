@@ -214,6 +214,7 @@ mod tests {
             cpus: None,
             extra_args: Vec::new(),
             ready_timeout: Duration::from_millis(100),
+            external: Vec::new(),
         })
     }
 

@@ -11,8 +11,9 @@ use std::time::Instant;
 
 use crate::driver::measurement::{EngineConfig, Progress};
 use crate::results::aggregate::finish_variant;
+use crate::results::external;
 use crate::results::workload::Case;
-use crate::results::{CaseResult, Repetition, RepetitionPurpose, Status};
+use crate::results::{CaseResult, Repetition, RepetitionPurpose, Status, VariantResult};
 use crate::server::VariantName;
 
 use super::judge::unavailable_reason;
@@ -38,6 +39,10 @@ pub(super) trait Measurer {
     fn unavailable_reason(&self) -> Option<&str>;
     /// Whether Ctrl-C reaches the server too.
     fn interrupt_reaches_server(&self) -> bool;
+    /// The command of `variant` when it is an external server.
+    fn external_command(&self, _variant: &VariantName) -> Option<String> {
+        None
+    }
 }
 
 /// The plan's target, driven by its engine.
@@ -67,6 +72,10 @@ impl Measurer for TargetMeasurer<'_> {
 
     fn interrupt_reaches_server(&self) -> bool {
         self.target.interrupt_reaches_server()
+    }
+
+    fn external_command(&self, variant: &VariantName) -> Option<String> {
+        self.target.external_command(variant)
     }
 }
 
@@ -338,10 +347,16 @@ fn finish_case(case: &Case, run: &Runner, per_variant: Vec<Vec<Repetition>>) -> 
         // A variant never reached (interrupted) is left out, not failed.
         .filter(|(_, reps)| !reps.is_empty())
         .map(|(variant, reps)| {
+            let external_command = run.measurer.external_command(variant);
             let reason = run
                 .measurer
                 .unavailable_reason()
                 .map(str::to_string)
+                .or_else(|| {
+                    external_command
+                        .as_deref()
+                        .map(external::unavailable_reason)
+                })
                 .or_else(|| unavailable_reason(&reps));
             // As the plan grew: extra blocks for precision and windows
             // measured again for steal are planned too, so fewer entries
@@ -349,7 +364,10 @@ fn finish_case(case: &Case, run: &Runner, per_variant: Vec<Vec<Repetition>>) -> 
             let planned = run.repetitions.max(timing_blocks(&reps))
                 + run.measurer.counting_repetitions()
                 + reps.iter().filter(|r| r.purpose.discarded()).count() as u32;
-            finish_variant(variant, planned, reps, reason)
+            VariantResult {
+                external_command,
+                ..finish_variant(variant, planned, reps, reason)
+            }
         })
         .collect();
     CaseResult {

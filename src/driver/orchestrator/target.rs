@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use crate::driver::measurement::{EngineConfig, Progress};
 use crate::driver::profile::{machine_nofile_hard_limit, server_descriptor_shortfall};
+use crate::driver::server_process::external::ExternalServer;
+use crate::driver::server_process::external_process::ExternalStart;
 use crate::driver::server_process::{RemoteControl, ServerControl, ServerSpec};
 use crate::metrics::cross_check::KernelWatch;
 use crate::protocol::Protocol;
@@ -18,7 +20,9 @@ use crate::server::report::ServerReport;
 use crate::server::{Variant, VariantName};
 
 use super::judge::not_measured;
-use super::measure::{CaseEngine, measure_remote, measure_spawned, watch_threads_of};
+use super::measure::{
+    CaseEngine, measure_external, measure_remote, measure_spawned, watch_threads_of,
+};
 use super::progress::Step;
 
 /// What a plan measures.
@@ -68,6 +72,15 @@ impl Target {
         }
     }
 
+    /// The command of `variant` when it is an external server this target
+    /// starts.
+    pub fn external_command(&self, variant: &VariantName) -> Option<String> {
+        match self {
+            Target::Spawn(template) => template.external(variant).map(|s| s.command.clone()),
+            Target::Remote(_) => None,
+        }
+    }
+
     /// Measures one step: `config` carries the step's driver threads.
     pub fn measure(
         &mut self,
@@ -89,12 +102,28 @@ impl Target {
                     engine,
                     on_progress,
                 ),
-                None => not_measured(
-                    step.repetition,
-                    step.case,
-                    format!("`{}` is not a server this tool can start", step.variant),
-                    Vec::new(),
-                ),
+                None => match template.external(step.variant) {
+                    Some(server) => measure_external(
+                        &ExternalStart {
+                            server,
+                            protocol: step.case.protocol,
+                            cpus: template.cpus.as_deref(),
+                            count_syscalls: step.purpose.gives_cross_check(),
+                            ready_timeout: template.ready_timeout,
+                        },
+                        config,
+                        step.case,
+                        step.repetition,
+                        engine,
+                        on_progress,
+                    ),
+                    None => not_measured(
+                        step.repetition,
+                        step.case,
+                        format!("`{}` is not a server this tool can start", step.variant),
+                        Vec::new(),
+                    ),
+                },
             },
             Target::Remote(remote) => remote.measure(config, step, engine, on_progress),
         }
@@ -118,9 +147,20 @@ pub struct ServerTemplate {
     pub cpus: Option<Vec<usize>>,
     pub extra_args: Vec<String>,
     pub ready_timeout: Duration,
+    /// Servers outside this project, started by their command, pinned to
+    /// `cpus` like ours.
+    pub external: Vec<ExternalServer>,
 }
 
 impl ServerTemplate {
+    /// The external server named `variant`, if there is one.
+    pub fn external(&self, variant: &VariantName) -> Option<&ExternalServer> {
+        match variant {
+            VariantName::External(name) => self.external.iter().find(|s| &s.name == name),
+            VariantName::Builtin(_) => None,
+        }
+    }
+
     /// The server of one measurement: with kernel counters only when the
     /// repetition is for counting.
     pub fn spec(
@@ -291,6 +331,7 @@ mod tests {
             cpus: Some(vec![1]),
             extra_args: Vec::new(),
             ready_timeout: Duration::from_secs(1),
+            external: Vec::new(),
         }
     }
 

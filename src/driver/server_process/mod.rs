@@ -23,6 +23,8 @@ use crate::protocol::control::Command;
 use crate::server::report::ServerReport;
 
 pub mod control_client;
+pub mod external;
+pub mod external_process;
 pub mod memory;
 pub mod process;
 pub mod window;
@@ -78,6 +80,31 @@ pub enum ServerError {
         Command::Stop
     )]
     StopTimeout { variant: String, seconds: f64 },
+    #[error("external server {name} exited before accepting connections ({status}){stderr}", stderr = stderr_suffix(stderr))]
+    ExitedBeforeAccepting {
+        name: String,
+        status: String,
+        stderr: String,
+    },
+    #[error(
+        "external server {name} did not accept connections on {addr} (nor print `listening on IP:PORT`) within {seconds} s{stderr}",
+        stderr = stderr_suffix(stderr)
+    )]
+    NeverAccepted {
+        name: String,
+        addr: String,
+        seconds: f64,
+        stderr: String,
+    },
+    #[error("external server {name} {how} ({status}){stderr}", stderr = stderr_suffix(stderr))]
+    UncleanExit {
+        name: String,
+        how: String,
+        status: String,
+        stderr: String,
+    },
+    #[error("external server {name} did not exit within {seconds} s of SIGTERM; killed it")]
+    TermTimeout { name: String, seconds: f64 },
     #[error("control interface {addr}: {source}")]
     Control { addr: String, source: io::Error },
     #[error("I/O with server {variant}: {source}")]

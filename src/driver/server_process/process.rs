@@ -370,7 +370,7 @@ impl Drop for ServerProcess {
     }
 }
 
-fn keep_tail(mut stderr: impl Read, tail: &Mutex<VecDeque<u8>>) {
+pub(super) fn keep_tail(mut stderr: impl Read, tail: &Mutex<VecDeque<u8>>) {
     let mut buf = [0u8; 1024];
     while let Ok(n) = stderr.read(&mut buf) {
         if n == 0 {
@@ -384,7 +384,7 @@ fn keep_tail(mut stderr: impl Read, tail: &Mutex<VecDeque<u8>>) {
     }
 }
 
-fn describe_status(status: Option<ExitStatus>) -> String {
+pub(super) fn describe_status(status: Option<ExitStatus>) -> String {
     use std::os::unix::process::ExitStatusExt;
     match status {
         Some(s) => match (s.code(), s.signal()) {

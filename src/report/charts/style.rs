@@ -76,6 +76,25 @@ pub fn syscall_kind_color(kind: &str) -> RGBColor {
     MINOR_KIND_GREYS[(hash % MINOR_KIND_GREYS.len() as u64) as usize]
 }
 
+/// The colour of an io_uring operation's stack in the syscalls chart: a
+/// light tint of the syscall it stands in for (`recv` of `read`, `send`
+/// of `write`, `accept` of `accept4`, ...), so an operation reads as the
+/// same work as its syscall and yet as something else; operations without
+/// a syscall analogue (`poll_add`, `async_cancel`) take a grey by name.
+pub fn uring_op_color(op: &str) -> RGBColor {
+    let analogue = match op {
+        "recv" | "recv_multishot" => "read",
+        "send" => "write",
+        "sendmsg" => "writev",
+        "accept" | "accept_multishot" => "accept4",
+        other => other,
+    };
+    let RGBColor(r, g, b) = syscall_kind_color(analogue);
+    // Halfway to white.
+    let tint = |c: u8| c + (255 - c) / 2;
+    RGBColor(tint(r), tint(g), tint(b))
+}
+
 /// How a line is drawn, so that it reads in greyscale too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dash {

@@ -1,15 +1,19 @@
 //! `results.csv`: one row per case × variant, for spreadsheets and pandas.
 //! Every figure gets four columns, `<figure>_median`, `_min`, `_max` and
-//! `_cv_percent`; per-kind syscall and EAGAIN figures get one column group
-//! per kind that appears anywhere in the file. Cells of failed or
+//! `_cv_percent`; per-kind syscall and EAGAIN figures, and io_uring
+//! operations per opcode (SQEs, CQEs), get one column group per kind that
+//! appears anywhere in the file (empty for epoll variants, which have no
+//! operations). Cells of failed or
 //! unavailable figures are empty. The figure columns are
 //! [`figures::csv_figures`], in the registry's order.
 
 use std::collections::BTreeSet;
 
 use super::{ExportError, Exporter};
+use crate::results::uring_ops::UringOpsSummary;
 use crate::results::{CaseResult, ResultsFile, Spread, Status, Summary, VariantResult, figures};
 use crate::sys::SyscallKind;
+use crate::sys::uring_ops::UringOp;
 
 pub struct CsvExporter;
 
@@ -22,10 +26,12 @@ fn spread_cells(spread: Option<Spread>) -> [String; 4] {
     }
 }
 
-/// Kinds named in any summary's map chosen by `pick`, in the kernel's
-/// order of [`SyscallKind::ALL`].
+/// Kinds named in any summary's map chosen by `pick`, in the order of
+/// `order` (the kernel's order of [`SyscallKind::ALL`], or
+/// [`UringOp::ALL`]'s).
 fn kinds_present(
     results: &ResultsFile,
+    order: impl Iterator<Item = &'static str>,
     pick: impl Fn(&Summary) -> Vec<&String>,
 ) -> Vec<&'static str> {
     let seen: BTreeSet<String> = results
@@ -33,11 +39,20 @@ fn kinds_present(
         .filter_map(|(_, v)| v.summary.as_ref())
         .flat_map(|s| pick(s).into_iter().cloned())
         .collect();
-    SyscallKind::ALL
-        .iter()
-        .map(|k| k.name())
-        .filter(|name| seen.contains(*name))
-        .collect()
+    order.filter(|name| seen.contains(*name)).collect()
+}
+
+fn syscall_names() -> impl Iterator<Item = &'static str> {
+    SyscallKind::ALL.iter().map(|k| k.name())
+}
+
+fn operation_names() -> impl Iterator<Item = &'static str> {
+    UringOp::ALL.iter().map(|op| op.name())
+}
+
+/// The io_uring operations of a summary, if it has any.
+fn uring_ops(s: &Summary) -> Option<&UringOpsSummary> {
+    s.server.as_ref()?.uring_ops.as_ref()
 }
 
 /// Columns before the figures: what was measured and whether it passed.
@@ -54,26 +69,40 @@ const CASE_COLUMNS: [&str; 10] = [
     "driver_bottleneck_warning",
 ];
 
-/// The per-kind column groups of one file: kinds called, and kinds that
-/// returned EAGAIN, anywhere in it.
+/// The per-kind column groups of one file: kinds called, kinds that
+/// returned EAGAIN, io_uring opcodes submitted and reaped, anywhere in it.
 struct KindColumns {
     calls: Vec<&'static str>,
     eagain: Vec<&'static str>,
+    sqes: Vec<&'static str>,
+    cqes: Vec<&'static str>,
 }
 
 impl KindColumns {
     fn of(results: &ResultsFile) -> KindColumns {
         KindColumns {
-            calls: kinds_present(results, |s| {
+            calls: kinds_present(results, syscall_names(), |s| {
                 s.server
                     .iter()
                     .flat_map(|s| s.syscalls_per_request.keys())
                     .collect()
             }),
-            eagain: kinds_present(results, |s| {
+            eagain: kinds_present(results, syscall_names(), |s| {
                 s.server
                     .iter()
                     .flat_map(|s| s.eagain_per_request.keys())
+                    .collect()
+            }),
+            sqes: kinds_present(results, operation_names(), |s| {
+                uring_ops(s)
+                    .iter()
+                    .flat_map(|u| u.sqes_per_request.keys())
+                    .collect()
+            }),
+            cqes: kinds_present(results, operation_names(), |s| {
+                uring_ops(s)
+                    .iter()
+                    .flat_map(|u| u.cqes_per_request.keys())
                     .collect()
             }),
         }
@@ -91,6 +120,16 @@ impl KindColumns {
                 self.eagain
                     .iter()
                     .map(|k| format!("eagain_per_request_{k}")),
+            )
+            .chain(
+                self.sqes
+                    .iter()
+                    .map(|op| format!("uring_sqes_per_request_{op}")),
+            )
+            .chain(
+                self.cqes
+                    .iter()
+                    .map(|op| format!("uring_cqes_per_request_{op}")),
             );
         let mut header: Vec<String> = CASE_COLUMNS.map(String::from).to_vec();
         for group in groups {
@@ -142,6 +181,17 @@ impl KindColumns {
                 server.map(|s| s.eagain_per_request.get(*kind).copied().unwrap_or_default());
             row.extend(spread_cells(spread));
         }
+        // Empty cells for a variant without operations (epoll): absent,
+        // not zero.
+        let ops = summary.and_then(uring_ops);
+        for op in &self.sqes {
+            let spread = ops.map(|u| u.sqes_per_request.get(*op).copied().unwrap_or_default());
+            row.extend(spread_cells(spread));
+        }
+        for op in &self.cqes {
+            let spread = ops.map(|u| u.cqes_per_request.get(*op).copied().unwrap_or_default());
+            row.extend(spread_cells(spread));
+        }
         row
     }
 }
@@ -176,7 +226,11 @@ mod tests {
     use crate::results::fixture;
 
     fn table() -> (Vec<String>, Vec<Vec<String>>) {
-        let bytes = CsvExporter.render(&fixture::results()).unwrap();
+        table_of(&fixture::results())
+    }
+
+    fn table_of(results: &ResultsFile) -> (Vec<String>, Vec<Vec<String>>) {
+        let bytes = CsvExporter.render(results).unwrap();
         let mut reader = csv::Reader::from_reader(bytes.as_slice());
         let header = reader.headers().unwrap().iter().map(String::from).collect();
         let rows = reader
@@ -240,5 +294,60 @@ mod tests {
         assert_eq!(cell(&header, et_rw, "requests_per_second_median"), "");
         assert_eq!(cell(&header, et_rw, "p99_latency_us_median"), "");
         assert_eq!(cell(&header, et_rw, "syscalls_per_request_read_median"), "");
+    }
+
+    #[test]
+    fn io_uring_operations_sit_beside_syscalls_and_are_empty_for_epoll() {
+        // Without an io_uring variant, no per-opcode columns.
+        let (header, _) = table();
+        assert!(
+            !header
+                .iter()
+                .any(|h| h.starts_with("uring_sqes_per_request_recv"))
+        );
+        let (header, rows) = table_of(&fixture::results_with_uring());
+        let uring = rows
+            .iter()
+            .find(|r| cell(&header, r, "variant") == "uring-rw")
+            .expect("a uring-rw row");
+        assert_eq!(
+            cell(&header, uring, "syscalls_per_request_total_median"),
+            "0.2"
+        );
+        assert_eq!(
+            cell(&header, uring, "uring_sqes_per_request_total_median"),
+            "2.1"
+        );
+        assert_eq!(
+            cell(&header, uring, "uring_cqes_per_request_total_median"),
+            "2.1"
+        );
+        assert_eq!(
+            cell(&header, uring, "uring_sqes_per_request_recv_median"),
+            "1"
+        );
+        assert_eq!(
+            cell(&header, uring, "uring_cqes_per_request_send_median"),
+            "1.1"
+        );
+        assert_eq!(
+            cell(&header, uring, "uring_multishot_rearms_per_request_median"),
+            "0"
+        );
+        let lt_rw = &rows[0];
+        assert_eq!(
+            cell(&header, lt_rw, "uring_sqes_per_request_total_median"),
+            ""
+        );
+        assert_eq!(
+            cell(&header, lt_rw, "uring_sqes_per_request_recv_median"),
+            ""
+        );
+        // Opcodes never submitted are not columns.
+        assert!(
+            !header
+                .iter()
+                .any(|h| h.starts_with("uring_sqes_per_request_splice"))
+        );
     }
 }

@@ -181,9 +181,11 @@ enum Column<'a> {
 }
 
 /// The figure columns of a case table: the registry's summary figures,
-/// with the per-kind syscall columns after the last syscall figure.
-fn columns<'a>(kinds: &[&'a str]) -> Vec<Column<'a>> {
+/// with the per-kind syscall columns after the last syscall figure, and
+/// io_uring operations (right after them) only where a variant has them.
+fn columns<'a>(kinds: &[&'a str], uring: bool) -> Vec<Column<'a>> {
     let mut out: Vec<Column> = figures::summary_figures()
+        .filter(|(figure, _)| uring || figure.group != Group::UringOps)
         .map(|(figure, heading)| Column::Figure(figure, heading))
         .collect();
     let after_syscalls = out
@@ -197,7 +199,15 @@ fn columns<'a>(kinds: &[&'a str]) -> Vec<Column<'a>> {
     out
 }
 
-fn variant_row(v: &VariantResult, kinds: &[&str], width: usize) -> String {
+/// Whether some variant of `case` has io_uring operations.
+fn has_uring_ops(case: &CaseResult) -> bool {
+    case.variants
+        .iter()
+        .filter_map(|v| v.summary.as_ref()?.server.as_ref())
+        .any(|s| s.uring_ops.is_some())
+}
+
+fn variant_row(v: &VariantResult, kinds: &[&str], uring: bool, width: usize) -> String {
     let Some(s) = v.summary.as_ref().filter(|_| v.status == Status::Passed) else {
         let mut cells = vec![
             v.variant.to_string(),
@@ -214,7 +224,7 @@ fn variant_row(v: &VariantResult, kinds: &[&str], width: usize) -> String {
         None => {}
     }
     let mut cells = vec![name];
-    for column in columns(kinds) {
+    for column in columns(kinds, uring) {
         cells.push(match column {
             Column::Figure(figure, _) => optional_cell((figure.pick)(s).as_ref()),
             Column::Kind(kind) => {
@@ -243,11 +253,16 @@ const ZERO: Spread = Spread {
 
 fn case_table(out: &mut String, case: &CaseResult) {
     let kinds = kind_columns(case);
+    let uring = has_uring_ops(case);
     let mut header = vec!["variant".to_string()];
-    header.extend(columns(&kinds).into_iter().map(|column| match column {
-        Column::Figure(_, heading) => heading.to_string(),
-        Column::Kind(kind) => format!("{kind}/req"),
-    }));
+    header.extend(
+        columns(&kinds, uring)
+            .into_iter()
+            .map(|column| match column {
+                Column::Figure(_, heading) => heading.to_string(),
+                Column::Kind(kind) => format!("{kind}/req"),
+            }),
+    );
     header.push("kernel check".into());
     let _ = writeln!(out, "## {}\n", case.label);
     let _ = writeln!(out, "{}\n", describe_case(case));
@@ -257,7 +272,7 @@ fn case_table(out: &mut String, case: &CaseResult) {
         .collect();
     let _ = writeln!(out, "|{}|", align.join("|"));
     for v in &case.variants {
-        let _ = writeln!(out, "{}", variant_row(v, &kinds, header.len()));
+        let _ = writeln!(out, "{}", variant_row(v, &kinds, uring, header.len()));
     }
     let mut notes = Vec::new();
     let mut unavailable_noted = false;
@@ -286,11 +301,17 @@ fn case_table(out: &mut String, case: &CaseResult) {
         }
     }
     for v in &case.variants {
-        if let Some(reason) = &v.server_side_unavailable_reason {
-            notes.push(format!(
+        match (&v.server_side_unavailable_reason, &v.external_command) {
+            // The reason says what is unavailable and what is not.
+            (Some(reason), Some(_)) => notes.push(format!("{}: {}.", v.variant, escape(reason))),
+            (Some(reason), None) => notes.push(format!(
                 "{}: server-side figures unavailable ({reason}).",
                 v.variant
-            ));
+            )),
+            (None, _) => {}
+        }
+        if let Some(external) = v.summary.as_ref().and_then(|s| s.external_server.as_ref()) {
+            notes.push(external_syscalls_note(&v.variant.to_string(), external));
         }
         if let Some(bottleneck) = v.summary.as_ref().and_then(|s| s.driver_bottleneck()) {
             notes.push(format!("{}: {}.", v.variant, bottleneck.describe()));
@@ -558,6 +579,32 @@ fn machine_limits_section(out: &mut String, results: &ResultsFile) {
     out.push('\n');
 }
 
+/// An external server's syscalls by kind, as the kernel counted them
+/// (kernel names: `epoll_pwait`, `futex`), largest first.
+fn external_syscalls_note(
+    variant: &str,
+    external: &crate::results::external::ExternalServerSummary,
+) -> String {
+    let Some(all) = external.all_syscalls_per_request_total else {
+        return format!("{variant}: syscalls by kind unavailable (no counting repetition).");
+    };
+    let mut kinds: Vec<(&String, f64)> = external
+        .syscalls_per_request
+        .iter()
+        .map(|(kind, spread)| (kind, spread.median))
+        .collect();
+    kinds.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let listed: Vec<String> = kinds
+        .iter()
+        .map(|(kind, per_request)| format!("{kind} {}", number(*per_request)))
+        .collect();
+    format!(
+        "{variant}: kernel syscalls/req by kind (all its threads): {} of {} in all.",
+        listed.join(", "),
+        number(all.median)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -599,6 +646,23 @@ mod tests {
         assert_eq!(number(1.0), "1.00");
         assert_eq!(number(0.0704), "0.070");
         assert_eq!(number(0.0), "0");
+    }
+
+    #[test]
+    fn io_uring_operations_are_shown_beside_syscalls_only_where_present() {
+        let md = summary_markdown(&fixture::results_with_uring());
+        let rows = rows_of(&md, "pingpong-64b-1conn");
+        let column = |name: &str| rows[0].iter().position(|c| *c == name).unwrap();
+        let ops = column("io_uring ops/req");
+        assert_eq!(ops, column("write/req") + 1, "{:?}", rows[0]);
+        let uring = rows.iter().find(|r| r[0] == "uring-rw").unwrap();
+        assert_eq!(uring[column("syscalls/req")], "0.200 ±0.0%");
+        assert_eq!(uring[ops], "2.10 ±0.0%");
+        let lt_rw = rows.iter().find(|r| r[0] == "lt-rw").unwrap();
+        assert_eq!(lt_rw[ops], "n/a");
+        // A table without io_uring variants has no such column.
+        let size_sweep = rows_of(&md, "size-sweep/4096");
+        assert!(!size_sweep[0].contains(&"io_uring ops/req"));
     }
 
     #[test]

@@ -154,3 +154,135 @@ fn the_driver_cost_claim_gives_the_ratio_range_of_the_ping_pong_cases() {
         "{claim:?}"
     );
 }
+
+/// The three io_uring cases, each with lt-rw at 10 µs, et-rw at 12 µs and
+/// uring-rw at `uring_cpu_us` server CPU per request (5 repetitions; the
+/// epoll variants make 3 syscalls per request, uring-rw 0.2 syscalls and
+/// 2.1 operations).
+fn uring_run(uring_cpu_us: [f64; 3]) -> ResultsFile {
+    let mut results = fixture::results();
+    results.cases = uring::URING_CASES
+        .iter()
+        .zip(uring_cpu_us)
+        .map(|(label, cpu_us)| {
+            let case = fixture::case(label, 64);
+            let reps = (0..5)
+                .map(|i| {
+                    let spread = 1.0 + 0.01 * f64::from(i);
+                    fixture::uring_repetition_with_server_cpu(i, 1000, cpu_us * spread)
+                })
+                .collect();
+            CaseResult {
+                profile: case.profile.clone(),
+                label: case.label.clone(),
+                case,
+                variants: vec![
+                    variant("lt-rw", 1000, 10.0),
+                    variant("et-rw", 1000, 12.0),
+                    finish_variant(&"uring-rw".into(), 5, reps, None),
+                ],
+            }
+        })
+        .collect();
+    results
+}
+
+#[test]
+fn io_uring_is_compared_with_the_best_epoll_variant_of_its_copy_strategy() {
+    let results = uring_run([8.0, 9.0, 8.5]);
+    let syscalls = claim_starting(
+        &results,
+        "io_uring makes fewer syscalls per request than the best epoll rw",
+    );
+    assert_eq!(syscalls.holds, Holds::Yes, "{syscalls:?}");
+    assert_eq!(syscalls.evidence.len(), 3, "{syscalls:?}");
+    let first = &syscalls.evidence[0];
+    // lt-rw (10 µs) is the best epoll rw variant, not et-rw (12 µs).
+    assert!(
+        first.starts_with("`pingpong-64b-1conn`, uring-rw against lt-rw: "),
+        "{first}"
+    );
+    assert!(
+        first.contains("syscalls per request 0.200 against 3.000, 0.067×"),
+        "{first}"
+    );
+    assert!(
+        first
+            .contains("operations (SQEs) per request against syscalls 2.100 against 3.000, 0.700×"),
+        "{first}"
+    );
+    let cpu = claim_starting(
+        &results,
+        "io_uring costs less server CPU per request than the best epoll rw",
+    );
+    assert_eq!(cpu.holds, Holds::Yes, "{cpu:?}");
+    assert!(
+        cpu.evidence[0].contains("server CPU µs per request 8.160 against 10.200, 0.800×"),
+        "{cpu:?}"
+    );
+    assert_eq!(
+        cpu.evidence[3],
+        "io_uring wins on server CPU in `pingpong-64b-1conn`, `pingpong-64b-64conn`, `pipelined-16-64b`"
+    );
+    // No io_uring writev or splice in the run: those findings say nothing.
+    assert!(
+        findings(&results)
+            .iter()
+            .all(|f| !f.claim.contains("epoll writev variant"))
+    );
+}
+
+#[test]
+fn where_io_uring_costs_more_the_finding_says_so_and_names_no_win() {
+    let results = uring_run([12.0, 8.0, 10.2]);
+    let cpu = claim_starting(
+        &results,
+        "io_uring costs less server CPU per request than the best epoll rw",
+    );
+    assert_eq!(cpu.holds, Holds::No, "{cpu:?}");
+    assert_eq!(
+        cpu.evidence[3],
+        "io_uring wins on server CPU in `pingpong-64b-64conn`"
+    );
+    // The fixture's repetitions scale alike, so even 10.2 against 10 µs is
+    // a 2% effect beyond doubt: a loss.
+    assert!(cpu.evidence[2].contains("1.020×"), "{cpu:?}");
+    assert_eq!(
+        cpu.evidence[4],
+        "epoll wins in `pingpong-64b-1conn`, `pipelined-16-64b`"
+    );
+}
+
+#[test]
+fn io_uring_findings_say_nothing_without_io_uring_variants() {
+    let results = fixed_load(25_000, 25_000);
+    assert!(
+        findings(&results)
+            .iter()
+            .all(|f| !f.claim.starts_with("io_uring"))
+    );
+    // A failed io_uring variant is named, not hidden; no epoll variant to
+    // compare with is named too.
+    let mut results = uring_run([8.0, 8.0, 8.0]);
+    results.cases[0].variants[2] = finish_variant(
+        &"uring-rw".into(),
+        5,
+        vec![fixture::failed_repetition(0)],
+        None,
+    );
+    // Only uring-rw left in the 64-connection case.
+    results.cases[1].variants.drain(..2);
+    let cpu = claim_starting(
+        &results,
+        "io_uring costs less server CPU per request than the best epoll rw",
+    );
+    assert_eq!(cpu.holds, Holds::NotShown, "{cpu:?}");
+    assert!(
+        cpu.evidence[0].contains("uring-rw failed (1 payload mismatch)"),
+        "{cpu:?}"
+    );
+    assert_eq!(
+        cpu.evidence[1],
+        "`pingpong-64b-64conn`, uring-rw: no epoll rw variant passed to compare with"
+    );
+}

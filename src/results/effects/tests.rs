@@ -67,6 +67,8 @@ fn the_comparisons_come_from_the_axes() {
             "uring-rw/lt-rw",
             "uring-writev/lt-writev",
             "uring-splice/lt-splice",
+            // Gathered writes, like uring-writev: its analogue is lt-writev.
+            "uring-multishot/lt-writev",
         ]
     );
     // io_uring is compared with its LT analogue only, never with ET.

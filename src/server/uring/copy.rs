@@ -141,11 +141,26 @@ impl UringCopy for RecvSend {
 
 pub struct Vectored(RingConn);
 
+/// For `uring-multishot`, which receives into provided buffers and copies
+/// the bytes into the ring buffer itself.
+impl Vectored {
+    /// A ring buffer needs no descriptor: cannot fail.
+    pub(super) fn with_ring_buffer(config: &ConnConfig) -> Vectored {
+        Vectored(RingConn::new(config))
+    }
+
+    /// The ring buffer's next free piece, if any; account for what was
+    /// copied in with [`UringCopy::after_read`].
+    pub(super) fn read_target(&mut self) -> Option<&mut [u8]> {
+        self.0.read_target()
+    }
+}
+
 impl UringCopy for Vectored {
     const NAME: &'static str = "writev";
 
     fn new(config: &ConnConfig) -> io::Result<Self> {
-        Ok(Vectored(RingConn::new(config)))
+        Ok(Vectored::with_ring_buffer(config))
     }
 
     ring_conn_accounting!();

@@ -28,6 +28,8 @@
 //! is owed for at most 500 ms, close everything.
 
 pub mod copy;
+pub mod multishot;
+mod multishot_conn;
 pub mod splice;
 
 use std::io;
@@ -202,7 +204,10 @@ impl<C: UringCopy> UringLoop<C> {
     }
 
     fn report(&self) -> io::Result<ThreadReport> {
-        event_loop::thread_report(&self.config, self.tid, self.counters, &self.kernel)
+        let mut report =
+            event_loop::thread_report(&self.config, self.tid, self.counters, &self.kernel)?;
+        report.uring_ops = Some(sys::uring_ops::snapshot());
+        Ok(report)
     }
 
     fn poll_control(&mut self) -> io::Result<()> {

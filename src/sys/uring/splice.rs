@@ -33,6 +33,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 use io_uring::{opcode, squeue, types};
 
+use super::uring_ops::{self, UringOp};
 use super::{
     CANCEL_USER_DATA, InFlight, Op, OpId, PushResult, Ring, SyscallKind, Uring, finish_io, len_u32,
     probe,
@@ -160,6 +161,9 @@ impl<T> Ring<T> {
         }
         self.entries[index].in_flight = Some(InFlight {
             op: Op::Splice,
+            // The pair posts one completion, the splice's (or the poll's
+            // failure standing for it).
+            counted_as: UringOp::Splice,
             token,
             owner: std::ptr::NonNull::new(Box::into_raw(owner)),
         });
@@ -209,8 +213,14 @@ impl<T> Ring<T> {
         // SAFETY: neither entry carries a pointer (module doc); the fds
         // they name stay open until the completion (the pipe in the owner
         // the ring holds, the socket with the caller until then).
-        unsafe { self.ring.submission().push_multiple(pair) }
-            .map_err(|_| io::Error::other("io_uring submission queue still full after submitting"))
+        unsafe { self.ring.submission().push_multiple(pair) }.map_err(|_| {
+            io::Error::other("io_uring submission queue still full after submitting")
+        })?;
+        // Two SQEs, as `push_sqe` counts each: the poll and the splice.
+        for sqe in pair {
+            uring_ops::submitted(UringOp::of_sqe(sqe));
+        }
+        Ok(())
     }
 }
 

@@ -1,12 +1,17 @@
 //! `syscalls-per-request-*`: server syscalls per request stacked by kind,
-//! one bar per variant, one panel per case of the profile.
+//! one bar per variant, one panel per case of the profile. An io_uring
+//! variant gets a second bar right beside its own: its io_uring operations
+//! (SQEs) per request stacked by opcode, the second currency — one
+//! `io_uring_enter` carries many operations, so "0.2 syscalls but 2.1
+//! operations per request" shows as a short bar next to a tall one.
 
 use super::{ChartKind, ProfileCases, case_caption, file_stem};
 use crate::report::charts::data::{self, Passed};
 use crate::report::charts::draw::{self, Bar, BarPanel, LegendKey, Segment};
-use crate::report::charts::style::{OTHER_GREY, syscall_kind_color};
+use crate::report::charts::style::{OTHER_GREY, syscall_kind_color, uring_op_color};
 use crate::report::charts::{Chart, ChartPlan, Panel};
 use crate::results::CaseResult;
+use crate::sys::uring_ops::UringOp;
 
 pub struct SyscallsPerRequest;
 
@@ -38,7 +43,7 @@ impl SyscallsPerRequest {
         for case in input.cases {
             let bars: Vec<Bar> = data::passed(case)
                 .iter()
-                .filter_map(|p| stacks.bar(p))
+                .flat_map(|p| stacks.bar(p).into_iter().chain(stacks.operations_bar(p)))
                 .collect();
             if bars.is_empty() {
                 continue;
@@ -46,7 +51,11 @@ impl SyscallsPerRequest {
             widest = widest.max(bars.len());
             panels.push(Panel::Bars(BarPanel {
                 caption: case_caption(case),
-                y_desc: "server syscalls per request (calls)".into(),
+                y_desc: if stacks.ops.is_empty() {
+                    "server syscalls per request (calls)".into()
+                } else {
+                    "per request: server syscalls (calls), io_uring operations (SQEs)".into()
+                },
                 bars,
                 label_segments: true,
             }));
@@ -56,10 +65,17 @@ impl SyscallsPerRequest {
         }
         Some(Chart {
             file_stem: file_stem(self, input.profile),
-            title: format!(
-                "Server syscalls per request, by kind — profile {}",
-                input.profile
-            ),
+            title: if stacks.ops.is_empty() {
+                format!(
+                    "Server syscalls per request, by kind — profile {}",
+                    input.profile
+                )
+            } else {
+                format!(
+                    "Server syscalls and io_uring operations per request — profile {}",
+                    input.profile
+                )
+            },
             legend: stacks.legend(),
             footer: input.footer.to_vec(),
             columns: if panels.len() > 1 && widest <= 4 {
@@ -68,17 +84,29 @@ impl SyscallsPerRequest {
                 1
             },
             panels,
-            panel_width_px: draw::bar_panel_width(widest).max(640),
+            // Room for the longer title when operations are shown.
+            panel_width_px: draw::bar_panel_width(widest).max(if stacks.ops.is_empty() {
+                640
+            } else {
+                800
+            }),
             panel_height_px: 400,
         })
     }
 }
 
 /// The kinds stacked in a profile's bars, most called first, and whether
-/// the rest make an "other" stack.
+/// the rest make an "other" stack; the io_uring opcodes of its operations
+/// bars, in [`UringOp::ALL`] order (few: each gets its stack).
 struct Stacks {
     kinds: Vec<String>,
     has_other: bool,
+    ops: Vec<&'static str>,
+}
+
+/// The legend's name of an operation's stack.
+fn op_label(op: &str) -> String {
+    format!("{op} (io_uring op)")
 }
 
 impl Stacks {
@@ -101,8 +129,20 @@ impl Stacks {
         if totals.is_empty() {
             return None;
         }
+        let submitted: Vec<&String> = cases
+            .iter()
+            .flat_map(|case| data::passed(case))
+            .filter_map(|p| p.summary.server.as_ref()?.uring_ops.as_ref())
+            .flat_map(|u| u.sqes_per_request.keys())
+            .collect();
+        let ops = UringOp::ALL
+            .iter()
+            .map(|op| op.name())
+            .filter(|name| submitted.iter().any(|s| s.as_str() == *name))
+            .collect();
         totals.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         Some(Stacks {
+            ops,
             kinds: totals
                 .iter()
                 .take(MAX_KIND_STACKS)
@@ -158,6 +198,27 @@ impl Stacks {
         })
     }
 
+    /// An io_uring variant's operations bar, beside its syscalls bar;
+    /// `None` for variants without operations (epoll).
+    fn operations_bar(&self, p: &Passed) -> Option<Bar> {
+        let ops = p.summary.server.as_ref()?.uring_ops.as_ref()?;
+        let segments = self
+            .ops
+            .iter()
+            .map(|op| Segment {
+                label: op.to_string(),
+                value: ops.sqes_per_request.get(*op).map_or(0.0, |s| s.median),
+                color: uring_op_color(op),
+            })
+            .collect();
+        let t = ops.sqes_per_request_total;
+        Some(Bar {
+            category: format!("{} ops", p.variant.variant),
+            segments,
+            total_range: Some((t.min, t.median, t.max)),
+        })
+    }
+
     fn legend(&self) -> Vec<(String, LegendKey)> {
         let mut legend: Vec<(String, LegendKey)> = self
             .kinds
@@ -167,6 +228,11 @@ impl Stacks {
         if self.has_other {
             legend.push(("other".into(), LegendKey::Swatch(OTHER_GREY)));
         }
+        legend.extend(
+            self.ops
+                .iter()
+                .map(|op| (op_label(op), LegendKey::Swatch(uring_op_color(op)))),
+        );
         legend
     }
 }

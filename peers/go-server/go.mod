@@ -1,0 +1,3 @@
+module epoll-bench/peers/go-server
+
+go 1.19

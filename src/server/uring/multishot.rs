@@ -1,0 +1,582 @@
+//! The `uring-multishot` loop: io_uring as its modern interface is meant
+//! to be used. One armed operation serves many events:
+//!
+//! - the listener has one multishot accept (`IORING_ACCEPT_MULTISHOT`), a
+//!   completion per connection, queued again only after a completion
+//!   without `IORING_CQE_F_MORE` (an error, or accepting paused on fd
+//!   exhaustion and resumed);
+//! - each connection has one multishot receive into a registered ring of
+//!   provided buffers: a completion per arrival names the buffer, whose
+//!   bytes go into the connection's ring buffer and frame parser (the same
+//!   `RingConn` as every rw/writev loop) or, while a send holds those, its
+//!   stash; the buffer goes back to the kernel at once. `ENOBUFS` or any
+//!   other final completion re-arms it;
+//! - pending output goes out as one `IORING_OP_WRITEV` gathering every
+//!   piece, as `uring-writev` does;
+//! - the ring is set up in the serving thread with `SINGLE_ISSUER` and
+//!   `DEFER_TASKRUN`: completion work runs inside this thread's
+//!   `io_uring_enter` only.
+//!
+//! **Backpressure.** The kernel keeps delivering to an armed receive, so
+//! the receive is cancelled once pending output plus the stash reaches the
+//! high watermark, and armed again when it drained to the low one: a
+//! client that never reads stops being read, as under epoll. A
+//! connection's table entry stays until its receive's final completion,
+//! and it is closed (socket dropped) only once nothing is in flight.
+//!
+//! Everything else (settings, counters, the accept pause, snapshots, the
+//! shutdown rule) is the plain io_uring loop's (`mod.rs`).
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::copy::{UringCopy, Vectored};
+use super::multishot_conn::{MultishotConn, Next, Recv};
+use crate::server::control::{LoopControl, Requests};
+use crate::server::event_loop::{
+    self, ACCEPT_RETRY, KernelCounters, LoopConfig, LoopResources, SHUTDOWN_FLUSH,
+    TURNS_PER_CONTROL_CHECK, is_fd_exhaustion, token,
+};
+use crate::server::report::{LoopCounters, ThreadReport};
+use crate::server::turn::CloseReason;
+use crate::sys::uring::{Completion, Op, OpId, Ring, SQ_ENTRIES, Uring};
+use crate::sys::{self, Fd};
+
+const LISTENER_TOKEN: u64 = u64::MAX;
+const WAKER_TOKEN: u64 = u64::MAX - 1;
+/// As in the plain loop: how long the final drain waits for cancelled
+/// operations.
+const CANCEL_DRAIN: Duration = Duration::from_millis(200);
+/// Provided buffers per serving thread, and their size: 4 MiB, enough for
+/// every connection of a turn to have data in flight.
+pub const PROVIDED_BUFFERS: u16 = 256;
+pub const PROVIDED_BUFFER_BYTES: u32 = 16 << 10;
+
+struct Slot {
+    generation: u32,
+    conn: Option<MultishotConn>,
+}
+
+pub struct MultishotLoop {
+    config: LoopConfig,
+    ring: Ring<Vectored>,
+    listener: Option<Fd>,
+    control: Arc<LoopControl>,
+    slots: Vec<Slot>,
+    free_slots: Vec<u32>,
+    open_connections: usize,
+    completions: Vec<Completion<Vectored>>,
+    counters: LoopCounters,
+    accept_op: Option<OpId>,
+    accept_armed_before: bool,
+    waker_op: Option<OpId>,
+    accept_paused_since: Option<Instant>,
+    /// Connections accepted past the fd limit (see [`MultishotLoop::accepted`]),
+    /// each served once a connection closes.
+    parked: Vec<Fd>,
+    shutdown_deadline: Option<Instant>,
+    /// The final drain: nothing is armed again.
+    draining: bool,
+    tid: i32,
+    uncounted: Option<std::fs::File>,
+    kernel: KernelCounters,
+}
+
+/// Starts a serving thread and sets its ring up there (`SINGLE_ISSUER`
+/// ties a ring to the thread that made it); a set-up failure is returned
+/// here, so `Server::start` fails before anything is reported listening.
+pub fn spawn(
+    config: LoopConfig,
+    resources: LoopResources,
+) -> io::Result<JoinHandle<io::Result<ThreadReport>>> {
+    let LoopResources {
+        listener, control, ..
+    } = resources;
+    let (ready, set_up) = mpsc::sync_channel(1);
+    let name = format!("serve-uring-multishot-{}", config.thread_index);
+    let thread =
+        std::thread::Builder::new().name(name).spawn(move || {
+            match MultishotLoop::new(config, listener, control) {
+                Ok(serving) => {
+                    let _ = ready.send(Ok(()));
+                    serving.run()
+                }
+                Err(e) => {
+                    let failed = io::Error::new(e.kind(), "ring set-up failed");
+                    let _ = ready.send(Err(e));
+                    Err(failed)
+                }
+            }
+        })?;
+    match set_up.recv() {
+        Ok(Ok(())) => Ok(thread),
+        Ok(Err(e)) => {
+            let _ = thread.join();
+            Err(e)
+        }
+        Err(_) => Err(io::Error::other("serving thread died during ring set-up")),
+    }
+}
+
+impl MultishotLoop {
+    fn new(
+        config: LoopConfig,
+        listener: Fd,
+        control: Arc<LoopControl>,
+    ) -> io::Result<MultishotLoop> {
+        let mut ring = Ring::new(Uring::new_single_issuer(SQ_ENTRIES)?);
+        ring.setup_provided_buffers(PROVIDED_BUFFERS, PROVIDED_BUFFER_BYTES)?;
+        Ok(MultishotLoop {
+            config,
+            ring,
+            listener: Some(listener),
+            control,
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            open_connections: 0,
+            completions: Vec::new(),
+            counters: LoopCounters::default(),
+            accept_op: None,
+            accept_armed_before: false,
+            waker_op: None,
+            accept_paused_since: None,
+            parked: Vec::new(),
+            shutdown_deadline: None,
+            draining: false,
+            tid: 0,
+            uncounted: None,
+            kernel: None,
+        })
+    }
+
+    /// Serves until asked to shut down; returns the thread's final counters.
+    pub fn run(mut self) -> io::Result<ThreadReport> {
+        self.tid = sys::thread::current_tid();
+        if self.config.kernel_counters {
+            self.kernel = Some(
+                sys::perf::KernelSyscallCounters::attach(&[self.tid]).map_err(|e| e.to_string()),
+            );
+        }
+        if self.config.debug_uncounted_read {
+            self.uncounted = Some(std::fs::File::open("/dev/zero")?);
+        }
+        self.arm_accept();
+        self.arm_waker()?;
+        loop {
+            self.turn(self.config.max_events.max(1))?;
+            if let Some(since) = self.accept_paused_since
+                && since.elapsed() >= ACCEPT_RETRY
+            {
+                self.resume_accepting();
+            }
+            if let Some(deadline) = self.shutdown_deadline
+                && (self.open_connections == 0 || Instant::now() >= deadline)
+            {
+                self.close_all()?;
+                return self.report();
+            }
+        }
+    }
+
+    /// One `io_uring_enter`, then every completion it brought (up to `max`).
+    fn turn(&mut self, max: usize) -> io::Result<()> {
+        let timeout = self.wait_timeout();
+        self.ring.submit_and_wait(timeout)?;
+        if let Some(file) = self.uncounted.as_mut() {
+            std::io::Read::read(file, &mut [0u8; 1])?;
+        }
+        let mut completions = std::mem::take(&mut self.completions);
+        self.ring.reap(max, &mut completions);
+        for (i, completion) in completions.drain(..).enumerate() {
+            self.complete(completion)?;
+            if (i + 1) % TURNS_PER_CONTROL_CHECK == 0 && !self.draining {
+                self.poll_control()?;
+            }
+        }
+        self.completions = completions;
+        Ok(())
+    }
+
+    fn wait_timeout(&self) -> Option<Duration> {
+        let mut wait: Option<Duration> = None;
+        if let Some(deadline) = self.shutdown_deadline {
+            wait = Some(deadline.saturating_duration_since(Instant::now()));
+        }
+        if let Some(since) = self.accept_paused_since {
+            let left = ACCEPT_RETRY.saturating_sub(since.elapsed());
+            wait = Some(wait.map_or(left, |w| w.min(left)));
+        }
+        // Rounded up so that a timer never fires early and spins.
+        wait.map(|w| w.max(Duration::from_millis(1)))
+    }
+
+    fn report(&self) -> io::Result<ThreadReport> {
+        let mut report =
+            event_loop::thread_report(&self.config, self.tid, self.counters, &self.kernel)?;
+        report.uring_ops = Some(sys::uring_ops::snapshot());
+        Ok(report)
+    }
+
+    fn poll_control(&mut self) -> io::Result<()> {
+        if self.control.has_requests() {
+            let requests = self.control.take_pending();
+            self.answer(requests)?;
+        }
+        Ok(())
+    }
+
+    fn answer(&mut self, requests: Requests) -> io::Result<()> {
+        if requests.snapshot {
+            let report = self.report()?;
+            self.control.answer_snapshot(report);
+        }
+        if requests.shutdown && self.shutdown_deadline.is_none() {
+            self.begin_shutdown();
+        }
+        Ok(())
+    }
+
+    fn arm_waker(&mut self) -> io::Result<()> {
+        let op = self
+            .ring
+            .push_poll_in(self.control.waker_fd(), WAKER_TOKEN)?;
+        self.waker_op = Some(op);
+        Ok(())
+    }
+
+    fn arm_accept(&mut self) {
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        if self.accept_op.is_some() || self.draining {
+            return;
+        }
+        match self
+            .ring
+            .push_accept_multishot(listener.as_fd(), LISTENER_TOKEN)
+        {
+            Ok(op) => {
+                self.accept_op = Some(op);
+                if self.accept_armed_before {
+                    sys::uring_ops::note_multishot_rearm();
+                }
+                self.accept_armed_before = true;
+            }
+            // Retried as after fd exhaustion.
+            Err(_) => self.pause_accepting(),
+        }
+    }
+
+    fn complete(&mut self, completion: Completion<Vectored>) -> io::Result<()> {
+        match completion.op {
+            Op::Accept => self.accepted(completion),
+            Op::PollIn => {
+                self.waker_op = None;
+                if completion.result.is_ok() && !self.draining {
+                    // Drained before re-arming, or the poll would fire at once.
+                    let requests = self.control.take_requests()?;
+                    self.answer(requests)?;
+                    self.arm_waker()?;
+                }
+            }
+            Op::Recv => self.received(completion),
+            Op::Writev => self.sent(completion),
+            Op::Send | Op::Readv | Op::Splice => debug_assert!(false, "not queued by this loop"),
+        }
+        Ok(())
+    }
+
+    /// A multishot accept takes the process's fd limit when it is armed
+    /// (the kernel reads `RLIMIT_NOFILE` as it prepares the SQE), so a
+    /// limit lowered later (tests do, with `prlimit`) would not stop it:
+    /// each accepted connection is checked against the limit now (one
+    /// `prlimit64`), and one past it pauses accepting as `EMFILE` would,
+    /// parked rather than closed unserved.
+    fn accepted(&mut self, completion: Completion<Vectored>) {
+        if !completion.more {
+            self.accept_op = None;
+        }
+        match (completion.accepted, completion.result) {
+            (Some(fd), _) if self.past_fd_limit(&fd) => {
+                self.parked.push(fd);
+                if let (true, Some(op)) = (completion.more, self.accept_op) {
+                    let _ = self.ring.cancel(op);
+                }
+                self.pause_accepting();
+                return;
+            }
+            (Some(fd), _) => self.register(fd),
+            (None, Err(e)) if is_fd_exhaustion(&e) => {
+                // The kernel ends a multishot accept on any error; should
+                // it not, stop it, so the pause holds.
+                if let (true, Some(op)) = (completion.more, self.accept_op) {
+                    let _ = self.ring.cancel(op);
+                }
+                self.pause_accepting();
+                return;
+            }
+            // Cancelled (shutdown), or a failure of one connection (the
+            // peer gave up, a signal): the accept goes on or is re-armed.
+            (None, _) => {}
+        }
+        if self.accept_paused_since.is_none() && self.shutdown_deadline.is_none() {
+            self.arm_accept();
+        }
+    }
+
+    fn past_fd_limit(&self, fd: &Fd) -> bool {
+        match sys::rlimit::nofile() {
+            Ok((soft, _)) => fd.as_raw_fd() as u64 >= soft,
+            Err(_) => false,
+        }
+    }
+
+    fn register(&mut self, fd: Fd) {
+        if self.shutdown_deadline.is_some() || sys::socket::set_nodelay(fd.as_fd()).is_err() {
+            return;
+        }
+        let index = match self.free_slots.pop() {
+            Some(index) => index,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    conn: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.slots[index as usize].conn = Some(MultishotConn::new(fd, &self.config.conn));
+        self.open_connections += 1;
+        self.counters.connections_accepted += 1;
+        self.advance(index);
+    }
+
+    fn pause_accepting(&mut self) {
+        if self.accept_paused_since.is_some() {
+            return;
+        }
+        self.accept_paused_since = Some(Instant::now());
+        self.counters.accept_pauses_emfile += 1;
+    }
+
+    fn resume_accepting(&mut self) {
+        if self.accept_paused_since.take().is_some() {
+            self.arm_accept();
+        }
+    }
+
+    /// The slot index of a completion's token, if its connection is still
+    /// the one that queued the operation.
+    fn index_of(&self, token: u64) -> Option<u32> {
+        let index = token as u32;
+        let slot = self.slots.get(index as usize)?;
+        (slot.generation == (token >> 32) as u32 && slot.conn.is_some()).then_some(index)
+    }
+
+    fn received(&mut self, completion: Completion<Vectored>) {
+        let Some(index) = self.index_of(completion.token) else {
+            // Never: a connection stays until its receive's final completion.
+            debug_assert!(false, "a receive completion for a closed connection");
+            if let (Some(id), Ok(n)) = (completion.buffer_id, completion.result) {
+                self.ring.take_provided(id, n as usize, |_| ());
+            }
+            return;
+        };
+        let conn = self.slots[index as usize].conn.as_mut().expect("live");
+        if !completion.more {
+            conn.recv = Recv::Off;
+        }
+        let mut failed = None;
+        match completion.result {
+            Ok(0) => {
+                conn.eof = true;
+                conn.read_closed = true;
+            }
+            Ok(n) => {
+                let id = completion
+                    .buffer_id
+                    .expect("a multishot receive's bytes come in a provided buffer");
+                // Bytes after a shutdown or a decision to close are dropped.
+                let keep = conn.closing.is_none() && !conn.read_closed;
+                let (config, counters) = (&self.config.conn, &mut self.counters);
+                let taken = self.ring.take_provided(id, n as usize, |bytes| {
+                    if keep {
+                        conn.take_input(bytes, config, counters)
+                    } else {
+                        Ok(())
+                    }
+                });
+                sys::uring_ops::note_buffer_ring_refill();
+                if taken.is_err() {
+                    failed = Some(CloseReason::ProtocolError);
+                }
+            }
+            // Out of provided buffers, or stopped: re-armed below if wanted.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOBUFS | libc::ECANCELED)) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EINTR)) => {}
+            Err(_) => failed = Some(CloseReason::ConnectionError),
+        }
+        match failed {
+            Some(reason) => self.close(index, reason),
+            None => self.advance(index),
+        }
+    }
+
+    fn sent(&mut self, completion: Completion<Vectored>) {
+        let Some(index) = self.index_of(completion.token) else {
+            debug_assert!(false, "a send completion for a closed connection");
+            return;
+        };
+        let conn = self.slots[index as usize].conn.as_mut().expect("live");
+        conn.send = None;
+        let Some(mut data) = completion.owner else {
+            debug_assert!(false, "a send carries the connection's data");
+            return;
+        };
+        let outcome = match completion.result {
+            _ if conn.closing.is_some() => Ok(()),
+            // Nothing written of something pending: retrying would spin.
+            Ok(0) if data.pending_out_bytes() > 0 => Err(CloseReason::ConnectionError),
+            Ok(n) => {
+                data.after_write(n as usize, &mut self.counters);
+                Ok(())
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EINTR)) => Ok(()),
+            Err(_) => Err(CloseReason::ConnectionError),
+        };
+        conn.data = Some(data);
+        match outcome {
+            Ok(()) => self.advance(index),
+            Err(reason) => self.close(index, reason),
+        }
+    }
+
+    /// Does what the connection's state asks next (see
+    /// [`MultishotConn::next`]).
+    fn advance(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        let token = token(index, slot.generation);
+        let conn = slot.conn.as_mut().expect("advance on a live connection");
+        let next = conn.next(
+            &self.config.conn,
+            &self.config.watermarks,
+            &mut self.counters,
+        );
+        match next {
+            Next::Send => {
+                let data = conn
+                    .data
+                    .take()
+                    .expect("a send is decided with the data here");
+                match Vectored::push_write(&mut self.ring, conn.fd.as_fd(), token, data) {
+                    Ok(op) => conn.send = Some(op),
+                    Err((_, data)) => {
+                        conn.data = Some(data);
+                        return self.close(index, CloseReason::ConnectionError);
+                    }
+                }
+                // Backpressure applies while the send is out, too.
+                self.advance(index);
+            }
+            Next::ArmRecv => match self.ring.push_recv_multishot(conn.fd.as_fd(), token) {
+                Ok(op) => {
+                    conn.recv = Recv::Armed(op);
+                    if conn.recv_armed_before {
+                        sys::uring_ops::note_multishot_rearm();
+                    }
+                    conn.recv_armed_before = true;
+                }
+                Err(_) => self.close(index, CloseReason::ConnectionError),
+            },
+            Next::StopRecv => self.stop_recv(index),
+            Next::Close(reason) | Next::Cancel(reason) => self.close(index, reason),
+            Next::Wait => {}
+        }
+    }
+
+    fn stop_recv(&mut self, index: u32) {
+        let conn = self.slots[index as usize].conn.as_mut().expect("live");
+        if let Recv::Armed(op) = conn.recv {
+            conn.recv = Recv::Cancelling;
+            // A failed cancel leaves the receive armed until it ends by
+            // itself (EOF, an error); its final completion still comes.
+            let _ = self.ring.cancel(op);
+        }
+    }
+
+    /// Closes a connection now, or, with operations in flight, cancels
+    /// them and closes when the last final completion is back.
+    fn close(&mut self, index: u32, reason: CloseReason) {
+        self.stop_recv(index);
+        let slot = &mut self.slots[index as usize];
+        let Some(conn) = slot.conn.as_mut() else {
+            return;
+        };
+        if conn.closing.is_none() {
+            conn.closing = Some(reason);
+            if let Some(op) = conn.send {
+                let _ = self.ring.cancel(op);
+            }
+        }
+        if !conn.idle() {
+            return;
+        }
+        let reason = conn.closing.expect("set above");
+        let conn = slot.conn.take().expect("checked above");
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free_slots.push(index);
+        self.open_connections -= 1;
+        reason.count(&mut self.counters);
+        // Dropping the connection closes its socket (counted) and frees
+        // its data, which no operation holds any more.
+        drop(conn);
+        // The fd freed makes room for a connection parked past the limit.
+        if !self.parked.is_empty() {
+            let fd = self.parked.remove(0);
+            self.register(fd);
+        }
+        self.resume_accepting();
+    }
+
+    fn begin_shutdown(&mut self) {
+        self.shutdown_deadline = Some(Instant::now() + SHUTDOWN_FLUSH);
+        self.accept_paused_since = None;
+        self.parked.clear();
+        if let Some(op) = self.accept_op {
+            let _ = self.ring.cancel(op);
+        }
+        // The accept in flight keeps the socket open until it is cancelled.
+        self.listener = None;
+        for index in 0..self.slots.len() as u32 {
+            let Some(conn) = self.slots[index as usize].conn.as_mut() else {
+                continue;
+            };
+            conn.read_closed = true;
+            self.advance(index);
+        }
+    }
+
+    /// Closes every connection, then waits (at most [`CANCEL_DRAIN`]) for
+    /// every cancelled operation to come back, so that the report counts
+    /// the closes and the memory is freed rather than leaked.
+    fn close_all(&mut self) -> io::Result<()> {
+        self.draining = true;
+        for index in 0..self.slots.len() as u32 {
+            if self.slots[index as usize].conn.is_some() {
+                self.close(index, CloseReason::Done);
+            }
+        }
+        for op in [self.accept_op, self.waker_op].into_iter().flatten() {
+            let _ = self.ring.cancel(op);
+        }
+        let deadline = Instant::now() + CANCEL_DRAIN;
+        while self.ring.in_flight() > 0 && Instant::now() < deadline {
+            self.shutdown_deadline = Some(deadline);
+            self.turn(usize::MAX)?;
+        }
+        Ok(())
+    }
+}

@@ -42,6 +42,15 @@ const PAYLOAD_BYTES: usize = 64;
 /// (completes at once, its completion returns the enter), the turn that
 /// submits the payload `SEND` (the same), which queues the next `RECV`:
 /// 3 enters. `uring-writev` sends header and payload in one `WRITEV`: 2.
+/// `uring-splice` (`uring/splice.rs`) reads the 4-byte header alone with
+/// a `RECV` (its enter returns with the request), then, output pending,
+/// sends the response header (`SEND`, completes at once), then, nothing
+/// pending, splices the 64 payload bytes into the pipe (a readability
+/// poll whose completion is skipped, linked to the `SPLICE`: the socket
+/// is readable already, so one completion, the splice's, returns the
+/// enter), then splices them out (`SPLICE`, the same), which queues the
+/// next `RECV`: 4 enters, none of them waiting for anything but the
+/// operation it submitted.
 ///
 /// `uring-multishot` (`src/server/uring/multishot.rs`): the receive stays
 /// armed (multishot, `IORING_CQE_F_MORE` on every completion), so no
@@ -83,6 +92,7 @@ fn derived_per_request(variant: &str) -> BTreeMap<&'static str, u64> {
         ),
         ("uring-rw", &[("io_uring_enter", 3)]),
         ("uring-writev", &[("io_uring_enter", 2)]),
+        ("uring-splice", &[("io_uring_enter", 4)]),
         ("uring-multishot", &[("io_uring_enter", 2)]),
     ];
     let (_, counts) = table
@@ -111,6 +121,13 @@ fn derived_per_request(variant: &str) -> BTreeMap<&'static str, u64> {
 /// SQE, only the `recv_multishot` CQE that brings it (with `F_MORE`: not a
 /// re-arm), whose provided buffer goes straight back to the ring (1
 /// refill); the response is one `writev` (1 SQE, 1 CQE): 1 SQE, 2 CQEs.
+///
+/// `uring-splice`: the header `recv` and the response header's `send`
+/// (1 each, as above), the splice in — a readability `poll_add` linked to
+/// a `splice`, 2 SQEs; the socket is readable already, so the poll
+/// succeeds and its completion is skipped (`IOSQE_CQE_SKIP_SUCCESS`):
+/// only the splice's CQE — and the splice out (1 `splice`, SQE and CQE):
+/// 5 SQEs, 4 CQEs, one CQE per `io_uring_enter` above.
 fn derived_operations_per_request(variant: &str) -> Option<DerivedOperations> {
     let table: &[(&str, DerivedOperations)] = &[
         (
@@ -127,6 +144,15 @@ fn derived_operations_per_request(variant: &str) -> Option<DerivedOperations> {
                 sqes: &[("writev", 1)],
                 cqes: &[("recv_multishot", 1), ("writev", 1)],
                 buffer_ring_refills: 1,
+                multishot_rearms: 0,
+            },
+        ),
+        (
+            "uring-splice",
+            DerivedOperations {
+                sqes: &[("recv", 1), ("send", 1), ("poll_add", 1), ("splice", 2)],
+                cqes: &[("recv", 1), ("send", 1), ("splice", 2)],
+                buffer_ring_refills: 0,
                 multishot_rearms: 0,
             },
         ),

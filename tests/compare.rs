@@ -106,9 +106,9 @@ fn ratios_and_verdicts_per_variant_case_and_figure() {
         "{:?}",
         comparison.not_compared
     );
-    // 6 headline figures for each of the 45 passed pairs: 2 ping-pong
-    // cases × 11 variants, less the failed one, and 24 in the size sweep.
-    assert_eq!(comparison.rows.len(), 45 * 6);
+    // 6 headline figures for each of the 47 passed pairs: 2 ping-pong
+    // cases × 12 variants, less the failed one, and 24 in the size sweep.
+    assert_eq!(comparison.rows.len(), 47 * 6);
 }
 
 #[test]

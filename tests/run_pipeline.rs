@@ -133,6 +133,18 @@ fn quick_run_of_every_variant_shows_what_must_hold() {
         }
         let enters = |name: &str| per_request(variant(&results, label, name), "io_uring_enter");
         assert!(enters("uring-writev") < enters("uring-rw"));
+        // io_uring's splice: no read, write or splice syscall, and no
+        // payload through user space.
+        let v = variant(&results, label, "uring-splice");
+        for kind in ["readv", "write", "writev", "splice", "epoll_wait"] {
+            assert_eq!(per_request(v, kind), 0.0, "uring-splice: {kind}");
+        }
+        assert!(per_request(v, "read") < 0.01, "uring-splice: read");
+        let server = v.summary.as_ref().unwrap().server.clone().unwrap();
+        assert_eq!(
+            server.payload_copy_bytes_per_request.median, 0.0,
+            "uring-splice"
+        );
     }
     // ET drains to EAGAIN: about one more read per wakeup than LT, unless it
     // stops on a short read.

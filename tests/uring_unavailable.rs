@@ -3,14 +3,15 @@
 //! variant as failed with it, never measuring another server in its place.
 //!
 //! This machine may well allow io_uring, so the refusal is simulated with
-//! the probe's test hook: `kernel.io_uring_disabled` read from a file that
-//! says 2 (disabled for everyone).
+//! the probe's test hooks: `kernel.io_uring_disabled` read from a file that
+//! says 2 (disabled for everyone), and a kernel said to lack
+//! `IORING_OP_SPLICE`, which only `uring-splice` needs.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use epoll_bench::results::{ResultsFile, Status};
-use epoll_bench::sys::uring::DISABLED_FILE_OVERRIDE_ENV;
+use epoll_bench::sys::uring::{DISABLED_FILE_OVERRIDE_ENV, LACKS_OVERRIDE_ENV};
 
 fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_epoll-bench"))
@@ -36,7 +37,12 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn serve_refuses_a_uring_variant_naming_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    for variant in ["uring-rw", "uring-writev", "uring-multishot"] {
+    for variant in [
+        "uring-rw",
+        "uring-writev",
+        "uring-splice",
+        "uring-multishot",
+    ] {
         let output = with_io_uring_disabled(dir.path(), &["serve", "--variant", variant]);
         let stderr = text(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{variant}: {stderr}");
@@ -70,6 +76,47 @@ fn serve_refuses_a_uring_variant_naming_the_reason() {
     assert!(stdout.starts_with("listening on "), "lt-rw: {stdout}");
 }
 
+/// `serve --variant <variant> --exit-on-stdin-eof` on a kernel said to
+/// lack `IORING_OP_SPLICE`.
+fn serve_without_splice(variant: &str) -> (Option<i32>, String, String) {
+    let output = Command::new(binary())
+        .args(["serve", "--variant", variant, "--exit-on-stdin-eof"])
+        .env(LACKS_OVERRIDE_ENV, "IORING_OP_SPLICE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        text(&output.stdout),
+        text(&output.stderr),
+    )
+}
+
+#[test]
+fn serve_refuses_uring_splice_on_a_kernel_without_io_uring_splice() {
+    if let Some(reason) = "uring-rw"
+        .parse::<epoll_bench::server::Variant>()
+        .unwrap()
+        .unavailable_reason()
+    {
+        eprintln!("skipped: io_uring is unavailable on this machine: {reason}");
+        return;
+    }
+    let (code, stdout, stderr) = serve_without_splice("uring-splice");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stdout.is_empty(), "never listening: {stdout}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("variant uring-splice is unavailable on this machine")
+            && stderr.contains("lacks IORING_OP_SPLICE"),
+        "{stderr}"
+    );
+    // The other io_uring variants do not need it.
+    let (code, stdout, stderr) = serve_without_splice("uring-rw");
+    assert_eq!(code, Some(0), "uring-rw: {stderr}");
+    assert!(stdout.starts_with("listening on "), "uring-rw: {stdout}");
+}
+
 #[test]
 fn run_records_the_uring_variant_as_failed_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
@@ -79,7 +126,7 @@ fn run_records_the_uring_variant_as_failed_with_the_reason() {
         &[
             "run",
             "--variants",
-            "lt-rw,uring-rw",
+            "lt-rw,uring-rw,uring-splice",
             "--profile",
             "pingpong-64b-1conn",
             "--quick",
@@ -101,20 +148,21 @@ fn run_records_the_uring_variant_as_failed_with_the_reason() {
         .collect();
     assert_eq!(
         names,
-        ["lt-rw", "uring-rw"],
+        ["lt-rw", "uring-rw", "uring-splice"],
         "nothing measured in its place"
     );
     let lt = &case.variants[0];
     assert_eq!(lt.status, Status::Passed, "{:?}", lt.failure_reasons);
-    let uring = &case.variants[1];
-    assert_eq!(uring.status, Status::Failed);
-    assert!(
-        uring
-            .failure_reasons
-            .iter()
-            .any(|r| r.contains("uring-rw is unavailable")
-                && r.contains("kernel.io_uring_disabled = 2")),
-        "{:?}",
-        uring.failure_reasons
-    );
+    for (uring, name) in case.variants[1..].iter().zip(["uring-rw", "uring-splice"]) {
+        assert_eq!(uring.status, Status::Failed, "{name}");
+        assert!(
+            uring
+                .failure_reasons
+                .iter()
+                .any(|r| r.contains(&format!("{name} is unavailable"))
+                    && r.contains("kernel.io_uring_disabled = 2")),
+            "{name}: {:?}",
+            uring.failure_reasons
+        );
+    }
 }

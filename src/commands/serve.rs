@@ -24,7 +24,8 @@ use crate::units::{parse_bytes, parse_cpu_list};
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Which server: lt-rw, lt-writev, lt-splice, et-rw, et-writev, et-splice,
-    /// et-rw-shortread, et-writev-shortread, uring-rw, uring-writev.
+    /// et-rw-shortread, et-writev-shortread, uring-rw, uring-writev,
+    /// uring-splice.
     #[arg(long)]
     pub variant: String,
     #[arg(long, value_enum, default_value_t = Protocol::Frame)]

@@ -15,6 +15,7 @@ use super::report::ThreadReport;
 use super::trigger::{Edge, Level, Trigger};
 use super::uring::UringLoop;
 use super::uring::copy::{RecvSend, UringCopy, Vectored};
+use super::uring::splice::UringSpliced;
 use crate::sys;
 
 /// The epoll trigger mode of an epoll backend.
@@ -219,6 +220,9 @@ macro_rules! for_each_variant {
             uring_writev => $crate::server::variant::Variant::uring(
                 $crate::server::variant::CopyMode::Writev,
             ),
+            uring_splice => $crate::server::variant::Variant::uring(
+                $crate::server::variant::CopyMode::Splice,
+            ),
             uring_multishot => $crate::server::variant::Variant::URING_MULTISHOT,
         }
     };
@@ -233,7 +237,7 @@ macro_rules! variant_array {
 impl Variant {
     /// Every variant the servers implement, in report order (from
     /// [`for_each_variant!`]): what tests, benches, charts and the CLI iterate.
-    pub const ALL: [Variant; 11] = for_each_variant!(variant_array);
+    pub const ALL: [Variant; 12] = for_each_variant!(variant_array);
 
     /// `uring-multishot`: gathered writes, like `uring-writev`.
     pub const URING_MULTISHOT: Variant = Variant {
@@ -271,9 +275,13 @@ impl Variant {
     }
 
     /// Why this machine cannot run the variant, if it cannot (see
-    /// [`Backend::unavailable_reason`]).
+    /// [`Backend::unavailable_reason`]); io_uring's splice also needs
+    /// `IORING_OP_SPLICE`.
     pub fn unavailable_reason(&self) -> Option<String> {
-        self.backend.unavailable_reason()
+        match (self.backend, self.copy) {
+            (Backend::Uring, CopyMode::Splice) => sys::uring::probe_splice().err(),
+            _ => self.backend.unavailable_reason(),
+        }
     }
 
     pub fn stops_on_short_read(&self) -> bool {
@@ -299,10 +307,7 @@ impl Variant {
             (Backend::Uring, _) => match self.copy {
                 CopyMode::ReadWrite => spawn_uring_loop::<RecvSend>(config, resources),
                 CopyMode::Writev => spawn_uring_loop::<Vectored>(config, resources),
-                CopyMode::Splice => Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "the io_uring backend has no splice strategy yet",
-                )),
+                CopyMode::Splice => spawn_uring_loop::<UringSpliced>(config, resources),
             },
             (Backend::UringMultishot, _) => super::uring::multishot::spawn(config, resources),
         }
@@ -474,6 +479,7 @@ mod tests {
                 "et-writev-shortread",
                 "uring-rw",
                 "uring-writev",
+                "uring-splice",
                 "uring-multishot"
             ]
         );
@@ -485,6 +491,7 @@ mod tests {
         // Each io_uring strategy is named after its epoll analogue's copy.
         assert_eq!(RecvSend::NAME, CopyMode::ReadWrite.name());
         assert_eq!(Vectored::NAME, CopyMode::Writev.name());
+        assert_eq!(UringSpliced::NAME, CopyMode::Splice.name());
         assert!(err.contains("et-writev-shortread"), "{err}");
     }
 

@@ -10,7 +10,8 @@
 //! twice) and dropping a ring unmaps and closes them: kinds the suite does
 //! not track, made once at start and once at exit, outside any window.
 //! Operations are counted too, in [`uring_ops`]: every SQE as it is queued
-//! (`Ring::push_sqe`), every CQE as it is reaped, by opcode.
+//! (`Ring::push_sqe`, `push_pair` for a linked pair), every CQE as it is
+//! reaped, by opcode.
 //!
 //! **Buffer lifetimes, the reason this file exists.** An SQE carries raw
 //! pointers that the kernel dereferences at any moment until the
@@ -34,7 +35,6 @@
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
-use std::path::Path;
 use std::ptr::NonNull;
 use std::time::Duration;
 
@@ -47,15 +47,11 @@ use super::uring_ops::{self, UringOp};
 mod multishot;
 pub use multishot::probe_multishot;
 
-/// Where the kernel says whether io_uring may be used (Linux 6.6+; absent
-/// before, which means allowed): 0 allowed, 1 only for root and the group
-/// `kernel.io_uring_group`, 2 disabled for everyone.
-pub const IO_URING_DISABLED_SYSCTL: &str = "/proc/sys/kernel/io_uring_disabled";
+mod splice;
+pub use splice::{LACKS_OVERRIDE_ENV, probe_splice};
 
-/// Test hook: read this file instead of [`IO_URING_DISABLED_SYSCTL`], so a
-/// test can see what a machine with io_uring disabled does (server
-/// refuses to start, `run` records the failure) on one where it works.
-pub const DISABLED_FILE_OVERRIDE_ENV: &str = "EPOLL_BENCH_IO_URING_DISABLED_FILE";
+mod probe;
+pub use probe::{DISABLED_FILE_OVERRIDE_ENV, IO_URING_DISABLED_SYSCTL, probe};
 
 /// Submission queue entries per ring; the completion queue has
 /// [`CQ_ENTRIES_PER_SQ_ENTRY`] times as many. More connections than this
@@ -63,93 +59,6 @@ pub const DISABLED_FILE_OVERRIDE_ENV: &str = "EPOLL_BENCH_IO_URING_DISABLED_FILE
 /// kept by the kernel (`IORING_FEAT_NODROP`, required by the probe).
 pub const SQ_ENTRIES: u32 = 1024;
 const CQ_ENTRIES_PER_SQ_ENTRY: u32 = 4;
-
-/// The opcodes the plain `uring` variants use, probed at start.
-const REQUIRED_OPCODES: [(u8, &str); 7] = [
-    (opcode::Accept::CODE, "IORING_OP_ACCEPT"),
-    (opcode::Recv::CODE, "IORING_OP_RECV"),
-    (opcode::Send::CODE, "IORING_OP_SEND"),
-    (opcode::Readv::CODE, "IORING_OP_READV"),
-    (opcode::Writev::CODE, "IORING_OP_WRITEV"),
-    (opcode::PollAdd::CODE, "IORING_OP_POLL_ADD"),
-    (opcode::AsyncCancel::CODE, "IORING_OP_ASYNC_CANCEL"),
-];
-
-/// Whether this kernel lets this process run the io_uring backend; the
-/// error is the reason, ready for a report. Makes one `io_uring_setup`
-/// and one `io_uring_register` on the calling thread (counted there).
-pub fn probe() -> Result<(), String> {
-    match std::env::var_os(DISABLED_FILE_OVERRIDE_ENV) {
-        Some(path) => probe_with(Path::new(&path), true),
-        None => probe_with(Path::new(IO_URING_DISABLED_SYSCTL), false),
-    }
-}
-
-/// [`probe`], reading whether io_uring is disabled from `path`; a missing
-/// file means allowed unless it was named explicitly.
-fn probe_with(path: &Path, overridden: bool) -> Result<(), String> {
-    let disabled = match std::fs::read_to_string(path) {
-        Ok(text) => text.trim().to_string(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound && !overridden => "0".into(),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-    };
-    if disabled == "2" {
-        return Err(format!(
-            "io_uring is disabled on this machine (kernel.io_uring_disabled = 2, read from {}); \
-             allow it as root: `sysctl -w kernel.io_uring_disabled=0`",
-            path.display()
-        ));
-    }
-    let uring = Uring::new(8).map_err(|e| match e.raw_os_error() {
-        Some(libc::ENOSYS) => format!(
-            "this kernel has no io_uring (io_uring_setup: {e}); it needs Linux 5.11+ built with \
-             CONFIG_IO_URING"
-        ),
-        Some(libc::EPERM) if disabled == "1" => format!(
-            "io_uring is limited to root and the group kernel.io_uring_group \
-             (kernel.io_uring_disabled = 1) and this process is neither (io_uring_setup: {e})"
-        ),
-        Some(libc::EPERM) => format!(
-            "the kernel refused io_uring (io_uring_setup: {e}): a seccomp profile (e.g. a \
-             container's) or kernel.io_uring_disabled forbids it"
-        ),
-        _ => format!("io_uring_setup failed: {e}"),
-    })?;
-    let params = uring.ring.params();
-    let features = [
-        (
-            params.is_feature_ext_arg(),
-            "IORING_FEAT_EXT_ARG (timed waits, Linux 5.11)",
-        ),
-        (params.is_feature_nodrop(), "IORING_FEAT_NODROP (Linux 5.5)"),
-        (
-            params.is_feature_submit_stable(),
-            "IORING_FEAT_SUBMIT_STABLE (Linux 5.5)",
-        ),
-        // Without it a socket operation that must wait blocks a kernel
-        // worker thread instead of waiting for readiness.
-        (
-            params.is_feature_fast_poll(),
-            "IORING_FEAT_FAST_POLL (Linux 5.7)",
-        ),
-    ];
-    if let Some((_, missing)) = features.iter().find(|(present, _)| !present) {
-        return Err(format!("this kernel's io_uring lacks {missing}"));
-    }
-    let mut probe = io_uring::Probe::new();
-    finish_io(
-        SyscallKind::IoUringRegister,
-        uring.ring.submitter().register_probe(&mut probe),
-    )
-    .map_err(|e| format!("cannot probe io_uring opcodes (io_uring_register: {e})"))?;
-    match REQUIRED_OPCODES
-        .iter()
-        .find(|(code, _)| !probe.is_supported(*code))
-    {
-        Some((_, name)) => Err(format!("this kernel's io_uring lacks {name}")),
-        None => Ok(()),
-    }
-}
 
 /// A ring just set up: made on any thread, then turned into a [`Ring`] by
 /// the thread that uses it.
@@ -179,6 +88,8 @@ pub enum Op {
     Readv,
     Writev,
     PollIn,
+    /// `IORING_OP_SPLICE`, between a socket and a pipe (`splice.rs`).
+    Splice,
 }
 
 /// Names one operation in flight, to cancel it.
@@ -285,7 +196,9 @@ impl<T> Ring<T> {
     /// Moves up to `max` completions into `out`, giving owners back.
     pub fn reap(&mut self, max: usize, out: &mut Vec<Completion<T>>) {
         for cqe in self.ring.completion().take(max) {
-            let user_data = cqe.user_data();
+            // A failed link head's completion is its operation's: the
+            // kernel posts none for what the failure cancels (`splice.rs`).
+            let user_data = splice::operation_of(cqe.user_data());
             if user_data == CANCEL_USER_DATA {
                 uring_ops::reaped(UringOp::AsyncCancel);
                 continue;
@@ -297,7 +210,11 @@ impl<T> Ring<T> {
                 continue;
             };
             if entry.generation != generation {
-                debug_assert!(false, "completion for a finished operation");
+                // Only a cancelled link member may report after its head.
+                debug_assert!(
+                    cqe.result() == -libc::ECANCELED,
+                    "completion for a finished operation"
+                );
                 continue;
             }
             let more = cqueue::more(cqe.flags());
@@ -332,7 +249,7 @@ impl<T> Ring<T> {
                 match done.op {
                     Op::Recv | Op::Readv => counters::copied_in(n as usize),
                     Op::Send | Op::Writev => counters::copied_out(n as usize),
-                    Op::Accept | Op::PollIn => {}
+                    Op::Accept | Op::PollIn | Op::Splice => {}
                 }
             }
             let accepted = match (done.op, &result) {
@@ -492,6 +409,7 @@ impl<T> Ring<T> {
     /// Asks the kernel to end `op` early; its completion then reports
     /// `ECANCELED` (or its result, if it finished first).
     pub fn cancel(&mut self, op: OpId) -> io::Result<()> {
+        let op = splice::cancel_link_head(self, op)?;
         let sqe = opcode::AsyncCancel::new(op.0)
             .build()
             .user_data(CANCEL_USER_DATA);
@@ -595,21 +513,4 @@ fn recycle<'a, 'b>(mut list: Vec<IoSlice<'a>>) -> Vec<IoSlice<'b>> {
     list.clear();
     // Same layout, no elements: collecting in place keeps the allocation.
     list.into_iter().map(|_| unreachable!()).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_probe_names_a_disabled_sysctl() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("io_uring_disabled");
-        std::fs::write(&file, "2\n").unwrap();
-        let reason = probe_with(&file, true).unwrap_err();
-        assert!(reason.contains("kernel.io_uring_disabled = 2"), "{reason}");
-        // Named explicitly, a missing file is an error, not "allowed".
-        let missing = probe_with(&dir.path().join("nothing"), true).unwrap_err();
-        assert!(missing.contains("cannot read"), "{missing}");
-    }
 }

@@ -90,5 +90,18 @@ mod tests {
             server_descriptor_shortfall(&idle_case(1_000), splice, 20_000),
             None
         );
+        // io_uring's splice holds the same pipe per connection.
+        let uring_splice: Variant = "uring-splice".parse().unwrap();
+        let reason =
+            server_descriptor_shortfall(&idle_case(10_000), uring_splice, 20_000).expect("refused");
+        assert!(
+            reason.contains("the uring-splice server holds 3 file descriptors per connection"),
+            "{reason}"
+        );
+        let uring_writev: Variant = "uring-writev".parse().unwrap();
+        assert_eq!(
+            server_descriptor_shortfall(&idle_case(10_000), uring_writev, 20_000),
+            None
+        );
     }
 }

@@ -63,8 +63,10 @@ fn the_comparisons_come_from_the_axes() {
             "uring-writev/uring-rw",
             "lt-splice/lt-writev",
             "et-splice/et-writev",
+            "uring-splice/uring-writev",
             "uring-rw/lt-rw",
             "uring-writev/lt-writev",
+            "uring-splice/lt-splice",
             // Gathered writes, like uring-writev: its analogue is lt-writev.
             "uring-multishot/lt-writev",
         ]

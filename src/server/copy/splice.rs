@@ -3,6 +3,12 @@
 //! (reading ahead would pull payload into user memory) and response
 //! headers written with `write()`. Frames larger than the pipe simply take
 //! several splices each way.
+//!
+//! [`SplicePath`] is the connection's state and framing, whatever makes the
+//! calls: it says what the next read or write is and accounts for what
+//! one moved. [`Spliced`] makes those calls as syscalls for the epoll
+//! loop; the io_uring backend queues the same calls as SQEs
+//! (`uring::splice`).
 
 use std::collections::VecDeque;
 use std::io;
@@ -26,7 +32,30 @@ enum Segment {
     Piped(usize),
 }
 
-pub struct Spliced {
+/// The next read a connection wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextRead {
+    /// Read exactly this many request-header bytes into
+    /// [`SplicePath::header_space`].
+    Header(usize),
+    /// Splice up to this many bytes from the socket into the pipe.
+    SpliceIn(usize),
+    /// The pipe is full: drain it first.
+    NoRoom,
+}
+
+/// The next write a connection owes, front of its output queue first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextWrite<'a> {
+    /// Write these response-header bytes.
+    Header(&'a [u8]),
+    /// Splice this many bytes from the pipe to the socket.
+    SpliceOut(usize),
+}
+
+/// One connection's splice data path: its pipe, the frame parser and the
+/// output queue of response headers and piped payload.
+pub struct SplicePath {
     pipe: Pipe,
     bytes_in_pipe: usize,
     out: VecDeque<Segment>,
@@ -34,34 +63,67 @@ pub struct Spliced {
     parser: FrameParser,
 }
 
-impl Spliced {
-    fn push_piped(&mut self, n: usize) {
-        self.bytes_in_pipe += n;
-        self.pending_out_bytes += n;
-        if let Some(Segment::Piped(last)) = self.out.back_mut() {
-            *last += n;
-        } else {
-            self.out.push_back(Segment::Piped(n));
+impl SplicePath {
+    pub fn new(config: &ConnConfig) -> io::Result<SplicePath> {
+        Ok(SplicePath {
+            pipe: Pipe::with_capacity(config.pipe_size_bytes)?,
+            bytes_in_pipe: 0,
+            out: VecDeque::new(),
+            pending_out_bytes: 0,
+            parser: FrameParser::default(),
+        })
+    }
+
+    pub fn pipe(&self) -> &Pipe {
+        &self.pipe
+    }
+
+    pub fn bytes_in_pipe(&self) -> usize {
+        self.bytes_in_pipe
+    }
+
+    pub fn pending_out_bytes(&self) -> usize {
+        self.pending_out_bytes
+    }
+
+    pub fn inside_request(&self) -> bool {
+        self.parser.inside_request()
+    }
+
+    /// Echo splices whatever comes; a frame's header is read into user
+    /// memory, its payload (at most what is left of it) spliced.
+    pub fn next_read(&self, config: &ConnConfig) -> NextRead {
+        let room = self.pipe.capacity_bytes - self.bytes_in_pipe;
+        match config.protocol {
+            Protocol::Frame if self.parser.header_missing() > 0 => {
+                NextRead::Header(self.parser.header_missing())
+            }
+            _ if room == 0 => NextRead::NoRoom,
+            Protocol::Echo => NextRead::SpliceIn(room),
+            Protocol::Frame => NextRead::SpliceIn(room.min(self.parser.payload_left() as usize)),
         }
     }
 
-    fn read_header(
+    /// Where [`NextRead::Header`]'s bytes go.
+    pub fn header_space(&mut self) -> &mut [u8] {
+        self.parser.header_space()
+    }
+
+    /// Accounts for `n` header bytes just read of `asked` (0: EOF).
+    pub fn after_header_read(
         &mut self,
-        fd: BorrowedFd<'_>,
+        n: usize,
+        asked: usize,
         config: &ConnConfig,
         counters: &mut LoopCounters,
-    ) -> io::Result<ReadStep> {
-        let asked = self.parser.header_missing();
-        let n = match sys::io::read(fd, self.parser.header_space()) {
-            Ok(0) => return Ok(ReadStep::Eof),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadStep::WouldBlock),
-            Err(e) => return Err(e),
-        };
+    ) -> ReadStep {
+        if n == 0 {
+            return ReadStep::Eof;
+        }
         counters.bytes_in += n as u64;
         counters.header_bytes_in += n as u64;
         let request = match self.parser.header_filled(n, config.max_frame_bytes) {
-            Err(_) => return Ok(ReadStep::ProtocolError),
+            Err(_) => return ReadStep::ProtocolError,
             Ok(request) => request,
         };
         if let Some(request) = request {
@@ -72,38 +134,31 @@ impl Spliced {
                 written: 0,
             });
         }
-        Ok(ReadStep::Data(ReadHint {
+        ReadStep::Data(ReadHint {
             short: n < asked,
             frame_boundary: !self.parser.inside_request(),
-        }))
+        })
     }
 
-    fn splice_in(
+    /// Accounts for `n` bytes just spliced into the pipe of `asked` (0: EOF).
+    pub fn after_splice_in(
         &mut self,
-        fd: BorrowedFd<'_>,
-        limit: usize,
+        n: usize,
+        asked: usize,
         config: &ConnConfig,
         counters: &mut LoopCounters,
-    ) -> io::Result<ReadStep> {
-        let room = self.pipe.capacity_bytes - self.bytes_in_pipe;
-        if room == 0 {
-            return Ok(ReadStep::NoRoom);
+    ) -> ReadStep {
+        if n == 0 {
+            return ReadStep::Eof;
         }
-        let asked = room.min(limit);
-        let n = match sys::io::splice(fd, self.pipe.write_end.as_fd(), asked) {
-            Ok(0) => return Ok(ReadStep::Eof),
-            Ok(n) => n,
-            // EAGAIN means an empty socket or a pipe out of slots (each
-            // spliced packet may take a whole page slot), and the call does
-            // not say which. With bytes still in the pipe, drain it first.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.bytes_in_pipe > 0 => {
-                return Ok(ReadStep::NoRoom);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadStep::WouldBlock),
-            Err(e) => return Err(e),
-        };
         counters.bytes_in += n as u64;
-        self.push_piped(n);
+        self.bytes_in_pipe += n;
+        self.pending_out_bytes += n;
+        if let Some(Segment::Piped(last)) = self.out.back_mut() {
+            *last += n;
+        } else {
+            self.out.push_back(Segment::Piped(n));
+        }
         let frame_boundary = match config.protocol {
             Protocol::Frame => {
                 self.parser.take_payload(n as u64);
@@ -111,10 +166,86 @@ impl Spliced {
             }
             Protocol::Echo => false,
         };
-        Ok(ReadStep::Data(ReadHint {
+        ReadStep::Data(ReadHint {
             short: n < asked,
             frame_boundary,
-        }))
+        })
+    }
+
+    /// What the front of the output queue needs next, if anything.
+    pub fn next_write(&self) -> Option<NextWrite<'_>> {
+        Some(match self.out.front()? {
+            Segment::Header { bytes, written } => NextWrite::Header(&bytes[*written..]),
+            Segment::Piped(left) => NextWrite::SpliceOut(*left),
+        })
+    }
+
+    /// Retires `n` bytes just written (or spliced out) by the call
+    /// [`SplicePath::next_write`] asked for.
+    pub fn after_write(&mut self, n: usize, counters: &mut LoopCounters) {
+        let Some(front) = self.out.front_mut() else {
+            debug_assert_eq!(n, 0, "written with nothing pending");
+            return;
+        };
+        match front {
+            Segment::Header { written, .. } => {
+                *written += n;
+                counters.header_bytes_out += n as u64;
+                if *written == RESPONSE_HEADER_BYTES {
+                    self.out.pop_front();
+                }
+            }
+            Segment::Piped(left) => {
+                *left -= n;
+                if *left == 0 {
+                    self.out.pop_front();
+                }
+                self.bytes_in_pipe -= n;
+            }
+        }
+        self.pending_out_bytes -= n;
+        counters.bytes_out += n as u64;
+    }
+}
+
+/// The epoll loop's splice strategy: [`SplicePath`]'s calls as syscalls.
+pub struct Spliced(SplicePath);
+
+impl Spliced {
+    fn read_header(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        asked: usize,
+        config: &ConnConfig,
+        counters: &mut LoopCounters,
+    ) -> io::Result<ReadStep> {
+        let n = match sys::io::read(fd, self.0.header_space()) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadStep::WouldBlock),
+            Err(e) => return Err(e),
+        };
+        Ok(self.0.after_header_read(n, asked, config, counters))
+    }
+
+    fn splice_in(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        asked: usize,
+        config: &ConnConfig,
+        counters: &mut LoopCounters,
+    ) -> io::Result<ReadStep> {
+        let n = match sys::io::splice(fd, self.0.pipe.write_end.as_fd(), asked) {
+            Ok(n) => n,
+            // EAGAIN means an empty socket or a pipe out of slots (each
+            // spliced packet may take a whole page slot), and the call does
+            // not say which. With bytes still in the pipe, drain it first.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.0.bytes_in_pipe > 0 => {
+                return Ok(ReadStep::NoRoom);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadStep::WouldBlock),
+            Err(e) => return Err(e),
+        };
+        Ok(self.0.after_splice_in(n, asked, config, counters))
     }
 }
 
@@ -122,13 +253,7 @@ impl CopyStrategy for Spliced {
     const NAME: &'static str = "splice";
 
     fn new(config: &ConnConfig) -> io::Result<Self> {
-        Ok(Spliced {
-            pipe: Pipe::with_capacity(config.pipe_size_bytes)?,
-            bytes_in_pipe: 0,
-            out: VecDeque::new(),
-            pending_out_bytes: 0,
-            parser: FrameParser::default(),
-        })
+        SplicePath::new(config).map(Spliced)
     }
 
     fn read_once(
@@ -137,15 +262,10 @@ impl CopyStrategy for Spliced {
         config: &ConnConfig,
         counters: &mut LoopCounters,
     ) -> io::Result<ReadStep> {
-        match config.protocol {
-            Protocol::Echo => self.splice_in(fd, usize::MAX, config, counters),
-            Protocol::Frame if self.parser.header_missing() > 0 => {
-                self.read_header(fd, config, counters)
-            }
-            Protocol::Frame => {
-                let limit = self.parser.payload_left() as usize;
-                self.splice_in(fd, limit, config, counters)
-            }
+        match self.0.next_read(config) {
+            NextRead::Header(asked) => self.read_header(fd, asked, config, counters),
+            NextRead::SpliceIn(asked) => self.splice_in(fd, asked, config, counters),
+            NextRead::NoRoom => Ok(ReadStep::NoRoom),
         }
     }
 
@@ -155,42 +275,24 @@ impl CopyStrategy for Spliced {
         _scratch: &mut IoSliceScratch,
         counters: &mut LoopCounters,
     ) -> io::Result<WriteStep> {
-        let Some(front) = self.out.front_mut() else {
-            return Ok(WriteStep::Idle);
+        let (result, asked) = match self.0.next_write() {
+            None => return Ok(WriteStep::Idle),
+            Some(NextWrite::Header(piece)) => (sys::io::write(fd, piece), piece.len()),
+            Some(NextWrite::SpliceOut(asked)) => (
+                sys::io::splice(self.0.pipe.read_end.as_fd(), fd, asked),
+                asked,
+            ),
         };
-        let (n, step) = match front {
-            Segment::Header { bytes, written } => {
-                let piece = &bytes[*written..];
-                let (n, step) = write_outcome(sys::io::write(fd, piece), piece.len())?;
-                *written += n;
-                counters.header_bytes_out += n as u64;
-                if *written == RESPONSE_HEADER_BYTES {
-                    self.out.pop_front();
-                }
-                (n, step)
-            }
-            Segment::Piped(left) => {
-                let asked = *left;
-                let result = sys::io::splice(self.pipe.read_end.as_fd(), fd, asked);
-                let (n, step) = write_outcome(result, asked)?;
-                *left -= n;
-                if *left == 0 {
-                    self.out.pop_front();
-                }
-                self.bytes_in_pipe -= n;
-                (n, step)
-            }
-        };
-        self.pending_out_bytes -= n;
-        counters.bytes_out += n as u64;
+        let (n, step) = write_outcome(result, asked)?;
+        self.0.after_write(n, counters);
         Ok(step)
     }
 
     fn pending_out_bytes(&self) -> usize {
-        self.pending_out_bytes
+        self.0.pending_out_bytes()
     }
 
     fn inside_request(&self) -> bool {
-        self.parser.inside_request()
+        self.0.inside_request()
     }
 }

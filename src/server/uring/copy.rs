@@ -8,12 +8,17 @@
 //! - [`Vectored`] (`uring-writev`): `IORING_OP_READV` into both free pieces,
 //!   `IORING_OP_WRITEV` gathering every pending piece (up to `IOV_MAX`), as
 //!   `writev` does.
+//! - `splice::UringSpliced` (`uring-splice`): the epoll splice strategy's
+//!   state and framing (`copy::splice::SplicePath`), its calls queued as
+//!   `IORING_OP_RECV`/`IORING_OP_SEND` for headers and
+//!   `IORING_OP_SPLICE` for payload.
 
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use crate::server::copy::ConnConfig;
 use crate::server::copy::ring::RingConn;
+use crate::server::copy::{ConnConfig, ReadStep};
+use crate::server::report::LoopCounters;
 use crate::sys;
 use crate::sys::uring::{OpId, PushResult, Ring};
 
@@ -23,11 +28,29 @@ pub trait UringCopy: Sized + 'static {
     /// The copy part of the variant name, as the epoll analogue's.
     const NAME: &'static str;
 
-    fn new(config: &ConnConfig) -> Self;
+    /// A new connection's data; fails where it needs descriptors (a
+    /// pipe) and there are none.
+    fn new(config: &ConnConfig) -> io::Result<Self>;
 
-    fn conn(&self) -> &RingConn;
+    /// Response bytes received or built but not yet written.
+    fn pending_out_bytes(&self) -> usize;
 
-    fn conn_mut(&mut self) -> &mut RingConn;
+    /// Whether part of a request has arrived (EOF now is a protocol error).
+    fn inside_request(&self) -> bool;
+
+    /// Accounts for the completion of the read [`UringCopy::push_read`]
+    /// queued: `n` bytes of `asked` (0: EOF).
+    fn after_read(
+        &mut self,
+        n: usize,
+        asked: usize,
+        config: &ConnConfig,
+        counters: &mut LoopCounters,
+    ) -> ReadStep;
+
+    /// Accounts for the completion of the write
+    /// [`UringCopy::push_write`] queued: `n` bytes written.
+    fn after_write(&mut self, n: usize, counters: &mut LoopCounters);
 
     /// Queues one read into the ring's free space. Returns the operation
     /// and the bytes asked for.
@@ -49,8 +72,35 @@ pub trait UringCopy: Sized + 'static {
 
 /// Nothing to read into: the caller reads only with no output pending, so
 /// this means a buffer too small for the protocol.
-fn no_room() -> io::Error {
+pub(super) fn no_room() -> io::Error {
     io::Error::other("no free buffer space with no output pending")
+}
+
+/// The accounting of a strategy that is a `RingConn`: its own.
+macro_rules! ring_conn_accounting {
+    () => {
+        fn pending_out_bytes(&self) -> usize {
+            self.0.pending_out_bytes()
+        }
+
+        fn inside_request(&self) -> bool {
+            self.0.inside_request()
+        }
+
+        fn after_read(
+            &mut self,
+            n: usize,
+            asked: usize,
+            config: &ConnConfig,
+            counters: &mut LoopCounters,
+        ) -> ReadStep {
+            self.0.after_read(n, asked, config, counters)
+        }
+
+        fn after_write(&mut self, n: usize, counters: &mut LoopCounters) {
+            self.0.after_write(n, counters)
+        }
+    };
 }
 
 pub struct RecvSend(RingConn);
@@ -58,17 +108,11 @@ pub struct RecvSend(RingConn);
 impl UringCopy for RecvSend {
     const NAME: &'static str = "rw";
 
-    fn new(config: &ConnConfig) -> Self {
-        RecvSend(RingConn::new(config))
+    fn new(config: &ConnConfig) -> io::Result<Self> {
+        Ok(RecvSend(RingConn::new(config)))
     }
 
-    fn conn(&self) -> &RingConn {
-        &self.0
-    }
-
-    fn conn_mut(&mut self) -> &mut RingConn {
-        &mut self.0
-    }
+    ring_conn_accounting!();
 
     fn push_read(
         ring: &mut Ring<Self>,
@@ -97,20 +141,29 @@ impl UringCopy for RecvSend {
 
 pub struct Vectored(RingConn);
 
-impl UringCopy for Vectored {
-    const NAME: &'static str = "writev";
-
-    fn new(config: &ConnConfig) -> Self {
+/// For `uring-multishot`, which receives into provided buffers and copies
+/// the bytes into the ring buffer itself.
+impl Vectored {
+    /// A ring buffer needs no descriptor: cannot fail.
+    pub(super) fn with_ring_buffer(config: &ConnConfig) -> Vectored {
         Vectored(RingConn::new(config))
     }
 
-    fn conn(&self) -> &RingConn {
-        &self.0
+    /// The ring buffer's next free piece, if any; account for what was
+    /// copied in with [`UringCopy::after_read`].
+    pub(super) fn read_target(&mut self) -> Option<&mut [u8]> {
+        self.0.read_target()
+    }
+}
+
+impl UringCopy for Vectored {
+    const NAME: &'static str = "writev";
+
+    fn new(config: &ConnConfig) -> io::Result<Self> {
+        Ok(Vectored::with_ring_buffer(config))
     }
 
-    fn conn_mut(&mut self) -> &mut RingConn {
-        &mut self.0
-    }
+    ring_conn_accounting!();
 
     fn push_read(
         ring: &mut Ring<Self>,

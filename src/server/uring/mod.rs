@@ -20,7 +20,8 @@
 //! read.
 //!
 //! **Shared with the epoll loop:** settings ([`LoopConfig`]), the frame and
-//! echo handling (`copy::ring::RingConn` and the frame parser), the close
+//! echo handling (`copy::ring::RingConn`, `copy::splice::SplicePath` and
+//! the frame parser), parking a connection whose pipe cannot be made, the close
 //! reasons and counters, the accept pause on fd exhaustion (100 ms, or
 //! until a connection closes), snapshots and shutdown through
 //! [`LoopControl`], and the shutdown rule: stop reading at once, flush what
@@ -29,6 +30,7 @@
 pub mod copy;
 pub mod multishot;
 mod multishot_conn;
+pub mod splice;
 
 use std::io;
 use std::os::fd::AsFd;
@@ -97,6 +99,10 @@ pub struct UringLoop<C: UringCopy> {
     accept_op: Option<OpId>,
     waker_op: Option<OpId>,
     accept_paused_since: Option<Instant>,
+    /// A connection accepted while its per-connection fds (splice's pipe)
+    /// could not be created: registered first when accepting resumes, as
+    /// the epoll loop does.
+    parked: Option<Fd>,
     shutdown_deadline: Option<Instant>,
     tid: i32,
     uncounted: Option<std::fs::File>,
@@ -125,6 +131,7 @@ impl<C: UringCopy> UringLoop<C> {
             accept_op: None,
             waker_op: None,
             accept_paused_since: None,
+            parked: None,
             shutdown_deadline: None,
             tid: 0,
             uncounted: None,
@@ -265,8 +272,9 @@ impl<C: UringCopy> UringLoop<C> {
         self.accept_op = None;
         match (completion.accepted, completion.result) {
             (Some(fd), _) => {
-                self.register(fd);
-                self.arm_accept();
+                if self.register(fd) {
+                    self.arm_accept();
+                }
             }
             (None, Err(e)) if e.raw_os_error() == Some(libc::ECANCELED) => {}
             (None, Err(e)) if is_fd_exhaustion(&e) => self.pause_accepting(),
@@ -289,10 +297,21 @@ impl<C: UringCopy> UringLoop<C> {
         }
     }
 
-    fn register(&mut self, fd: Fd) {
+    /// Starts serving `fd`; false when out of descriptors for its data
+    /// (then parked, accepting paused).
+    fn register(&mut self, fd: Fd) -> bool {
         if self.shutdown_deadline.is_some() || sys::socket::set_nodelay(fd.as_fd()).is_err() {
-            return;
+            return true;
         }
+        let data = match C::new(&self.config.conn) {
+            Ok(data) => Box::new(data),
+            Err(e) if is_fd_exhaustion(&e) => {
+                self.parked = Some(fd);
+                self.pause_accepting();
+                return false;
+            }
+            Err(_) => return true,
+        };
         let index = match self.free_slots.pop() {
             Some(index) => index,
             None => {
@@ -305,13 +324,14 @@ impl<C: UringCopy> UringLoop<C> {
         };
         self.slots[index as usize].conn = Some(Conn {
             fd,
-            data: Data::Here(Box::new(C::new(&self.config.conn))),
+            data: Data::Here(data),
             read_closed: false,
             closing: None,
         });
         self.open_connections += 1;
         self.counters.connections_accepted += 1;
         self.next_op(index);
+        true
     }
 
     fn pause_accepting(&mut self) {
@@ -323,7 +343,14 @@ impl<C: UringCopy> UringLoop<C> {
     }
 
     fn resume_accepting(&mut self) {
-        if self.accept_paused_since.take().is_some() {
+        if self.accept_paused_since.take().is_none() {
+            return;
+        }
+        let registered = match self.parked.take() {
+            Some(fd) => self.register(fd),
+            None => true,
+        };
+        if registered {
             self.arm_accept();
         }
     }
@@ -359,13 +386,10 @@ impl<C: UringCopy> UringLoop<C> {
         let outcome = match (was, completion.result) {
             _ if conn.closing.is_some() => Err(conn.closing.expect("checked")),
             (Data::Reading { asked, .. }, Ok(n)) => {
-                match data
-                    .conn_mut()
-                    .after_read(n as usize, asked, conn_config, counters)
-                {
+                match data.after_read(n as usize, asked, conn_config, counters) {
                     ReadStep::Eof => {
                         conn.read_closed = true;
-                        if data.conn().inside_request() {
+                        if data.inside_request() {
                             Err(CloseReason::ProtocolError)
                         } else {
                             Ok(())
@@ -375,12 +399,12 @@ impl<C: UringCopy> UringLoop<C> {
                     ReadStep::Data(_) | ReadStep::WouldBlock | ReadStep::NoRoom => Ok(()),
                 }
             }
-            (Data::Writing { .. }, Ok(0)) if data.conn().pending_out_bytes() > 0 => {
+            (Data::Writing { .. }, Ok(0)) if data.pending_out_bytes() > 0 => {
                 // Nothing written of something pending: retrying would spin.
                 Err(CloseReason::ConnectionError)
             }
             (Data::Writing { .. }, Ok(n)) => {
-                data.conn_mut().after_write(n as usize, counters);
+                data.after_write(n as usize, counters);
                 Ok(())
             }
             // Cancelled by the shutdown: stop reading, flush what is owed.
@@ -412,7 +436,7 @@ impl<C: UringCopy> UringLoop<C> {
             unreachable!("next_op on a connection with an operation in flight")
         };
         let fd = conn.fd.as_fd();
-        let pushed = if data.conn().pending_out_bytes() > 0 {
+        let pushed = if data.pending_out_bytes() > 0 {
             C::push_write(&mut self.ring, fd, token, data).map(|op| Data::Writing { op })
         } else if conn.read_closed || shutting_down {
             conn.data = Data::Here(data);
@@ -464,6 +488,7 @@ impl<C: UringCopy> UringLoop<C> {
     fn begin_shutdown(&mut self) {
         self.shutdown_deadline = Some(Instant::now() + SHUTDOWN_FLUSH);
         self.accept_paused_since = None;
+        self.parked = None;
         if let Some(op) = self.accept_op {
             let _ = self.ring.cancel(op);
         }

@@ -284,7 +284,7 @@ impl MultishotLoop {
             }
             Op::Recv => self.received(completion),
             Op::Writev => self.sent(completion),
-            Op::Send | Op::Readv => debug_assert!(false, "not queued by this loop"),
+            Op::Send | Op::Readv | Op::Splice => debug_assert!(false, "not queued by this loop"),
         }
         Ok(())
     }
@@ -439,9 +439,9 @@ impl MultishotLoop {
         let outcome = match completion.result {
             _ if conn.closing.is_some() => Ok(()),
             // Nothing written of something pending: retrying would spin.
-            Ok(0) if data.conn().pending_out_bytes() > 0 => Err(CloseReason::ConnectionError),
+            Ok(0) if data.pending_out_bytes() > 0 => Err(CloseReason::ConnectionError),
             Ok(n) => {
-                data.conn_mut().after_write(n as usize, &mut self.counters);
+                data.after_write(n as usize, &mut self.counters);
                 Ok(())
             }
             Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EINTR)) => Ok(()),

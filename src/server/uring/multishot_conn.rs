@@ -62,7 +62,7 @@ impl MultishotConn {
     pub(super) fn new(fd: Fd, config: &ConnConfig) -> MultishotConn {
         MultishotConn {
             fd,
-            data: Some(Box::new(Vectored::new(config))),
+            data: Some(Box::new(Vectored::with_ring_buffer(config))),
             send: None,
             recv: Recv::Off,
             recv_armed_before: false,
@@ -121,8 +121,8 @@ impl MultishotConn {
                     Err(()) => return Next::Cancel(CloseReason::ProtocolError),
                 }
             }
-            self.pending_out_bytes = data.conn().pending_out_bytes();
-            if self.eof && self.stash.is_empty() && data.conn().inside_request() {
+            self.pending_out_bytes = data.pending_out_bytes();
+            if self.eof && self.stash.is_empty() && data.inside_request() {
                 return Next::Cancel(CloseReason::ProtocolError);
             }
             if self.pending_out_bytes > 0 {
@@ -153,15 +153,14 @@ fn feed(
 ) -> Result<usize, ()> {
     let mut used = 0;
     while used < input.len() {
-        let conn = data.conn_mut();
-        let Some(target) = conn.read_target() else {
+        let Some(target) = data.read_target() else {
             break;
         };
         let asked = target.len();
         let n = asked.min(input.len() - used);
         target[..n].copy_from_slice(&input[used..used + n]);
         used += n;
-        if conn.after_read(n, asked, config, counters) == ReadStep::ProtocolError {
+        if data.after_read(n, asked, config, counters) == ReadStep::ProtocolError {
             return Err(());
         }
     }

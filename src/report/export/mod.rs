@@ -4,10 +4,12 @@
 //! file is rendered in memory first, and nothing is written when the
 //! results are invalid or any exporter fails.
 
+mod cells;
 pub mod csv;
 pub mod findings;
 pub mod json;
 pub mod markdown;
+mod run_notes;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -20,12 +20,15 @@ use epoll_bench::results::{ResultsFile, Status, VariantResult};
 
 const BIN: &str = env!("CARGO_BIN_EXE_epoll-bench");
 
-/// How far the external count of this project's syscall kinds per request
-/// may be from the built-in variant's own kernel count: the two are
-/// separate servers under the same load, whose `epoll_pwait` per request
-/// follows how requests batch (0.04–0.1 here), while `readv` and `writev`
-/// are one each per request in both.
-const TOTAL_TOLERANCE: f64 = 0.10;
+/// How far the external count of every syscall per request may be from
+/// the built-in variant's own kernel count. With one connection both make
+/// exactly one `epoll_pwait`, one `readv` and one `writev` per request
+/// (tests/accounting.rs derives it), whatever the machine's load; with 64
+/// the `epoll_pwait` per request follows how requests batch, which differs
+/// between two runs (0.04 against 0.34 under CI's load). The rest is the
+/// external process's other threads (its main thread waiting for SIGTERM),
+/// a few calls over thousands of requests.
+const TOTAL_TOLERANCE: f64 = 0.05;
 
 fn run(out: &Path, extra: &[&str]) -> std::process::Output {
     Command::new(BIN)
@@ -34,7 +37,7 @@ fn run(out: &Path, extra: &[&str]) -> std::process::Output {
             "--quick",
             "--no-limits",
             "--profile",
-            "pingpong-64b-64conn",
+            "pingpong-64b-1conn",
         ])
         .args(["--out", out.to_str().unwrap()])
         .args(extra)

@@ -27,6 +27,7 @@
 //! [`LoopControl`], and the shutdown rule: stop reading at once, flush what
 //! is owed for at most 500 ms, close everything.
 
+mod common;
 pub mod copy;
 pub mod multishot;
 mod multishot_conn;
@@ -40,7 +41,7 @@ use std::time::{Duration, Instant};
 use super::control::{LoopControl, Requests};
 use super::copy::ReadStep;
 use super::event_loop::{
-    self, ACCEPT_RETRY, KernelCounters, LoopConfig, SHUTDOWN_FLUSH, TURNS_PER_CONTROL_CHECK,
+    ACCEPT_RETRY, KernelCounters, LoopConfig, SHUTDOWN_FLUSH, TURNS_PER_CONTROL_CHECK,
     is_fd_exhaustion, token,
 };
 use super::report::{LoopCounters, ThreadReport};
@@ -190,24 +191,11 @@ impl<C: UringCopy> UringLoop<C> {
     }
 
     fn wait_timeout(&self) -> Option<Duration> {
-        let mut wait: Option<Duration> = None;
-        if let Some(deadline) = self.shutdown_deadline {
-            wait = Some(deadline.saturating_duration_since(Instant::now()));
-        }
-        if let Some(since) = self.accept_paused_since {
-            let left = ACCEPT_RETRY.saturating_sub(since.elapsed());
-            wait = Some(wait.map_or(left, |w| w.min(left)));
-        }
-        // A zero timeout would return at once with nothing; round up so a
-        // timer never fires early and spins.
-        wait.map(|w| w.max(Duration::from_millis(1)))
+        common::turn_wait(self.shutdown_deadline, self.accept_paused_since)
     }
 
     fn report(&self) -> io::Result<ThreadReport> {
-        let mut report =
-            event_loop::thread_report(&self.config, self.tid, self.counters, &self.kernel)?;
-        report.uring_ops = Some(sys::uring_ops::snapshot());
-        Ok(report)
+        common::thread_report(&self.config, self.tid, self.counters, &self.kernel)
     }
 
     fn poll_control(&mut self) -> io::Result<()> {

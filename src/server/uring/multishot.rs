@@ -33,11 +33,12 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::common;
 use super::copy::{UringCopy, Vectored};
 use super::multishot_conn::{MultishotConn, Next, Recv};
 use crate::server::control::{LoopControl, Requests};
 use crate::server::event_loop::{
-    self, ACCEPT_RETRY, KernelCounters, LoopConfig, LoopResources, SHUTDOWN_FLUSH,
+    ACCEPT_RETRY, KernelCounters, LoopConfig, LoopResources, SHUTDOWN_FLUSH,
     TURNS_PER_CONTROL_CHECK, is_fd_exhaustion, token,
 };
 use crate::server::report::{LoopCounters, ThreadReport};
@@ -201,23 +202,11 @@ impl MultishotLoop {
     }
 
     fn wait_timeout(&self) -> Option<Duration> {
-        let mut wait: Option<Duration> = None;
-        if let Some(deadline) = self.shutdown_deadline {
-            wait = Some(deadline.saturating_duration_since(Instant::now()));
-        }
-        if let Some(since) = self.accept_paused_since {
-            let left = ACCEPT_RETRY.saturating_sub(since.elapsed());
-            wait = Some(wait.map_or(left, |w| w.min(left)));
-        }
-        // Rounded up so that a timer never fires early and spins.
-        wait.map(|w| w.max(Duration::from_millis(1)))
+        common::turn_wait(self.shutdown_deadline, self.accept_paused_since)
     }
 
     fn report(&self) -> io::Result<ThreadReport> {
-        let mut report =
-            event_loop::thread_report(&self.config, self.tid, self.counters, &self.kernel)?;
-        report.uring_ops = Some(sys::uring_ops::snapshot());
-        Ok(report)
+        common::thread_report(&self.config, self.tid, self.counters, &self.kernel)
     }
 
     fn poll_control(&mut self) -> io::Result<()> {

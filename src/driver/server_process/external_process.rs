@@ -20,7 +20,9 @@ use crate::sys::process_counters::{ProcessCounters, ProcessCounts};
 use super::ServerError;
 use super::external::ExternalServer;
 use super::memory::{ProcessMemory, read_process_memory};
-use super::process::{STOP_TIMEOUT, describe_status, keep_tail, parse_listening_line};
+use super::process::{
+    STOP_TIMEOUT, describe_status, keep_tail, parse_listening_line, wait_for_exit,
+};
 
 /// How to start an external server for one measurement.
 pub struct ExternalStart<'a> {
@@ -203,19 +205,9 @@ impl ExternalProcess {
     }
 
     fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => {
-                    self.exited = true;
-                    return Some(status);
-                }
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5))
-                }
-                _ => return None,
-            }
-        }
+        let status = wait_for_exit(&mut self.child, timeout);
+        self.exited |= status.is_some();
+        status
     }
 
     /// SIGTERM, then up to [`STOP_TIMEOUT`] for a clean exit (status 0).

@@ -260,19 +260,9 @@ impl ServerProcess {
 
     /// Waits up to `timeout` for the child to exit.
     fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => {
-                    self.exited = true;
-                    return Some(status);
-                }
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5))
-                }
-                _ => return None,
-            }
-        }
+        let status = wait_for_exit(&mut self.child, timeout);
+        self.exited |= status.is_some();
+        status
     }
 
     fn send_command(&mut self, command: ControlCommand) -> io::Result<()> {
@@ -403,6 +393,19 @@ pub fn parse_listening_line(line: &str) -> Option<SocketAddr> {
         .trim()
         .parse()
         .ok()
+}
+
+/// Waits up to `timeout` for `child` to exit; `None` if it has not (or
+/// cannot be waited for).
+pub(super) fn wait_for_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            _ => return None,
+        }
+    }
 }
 
 #[cfg(test)]

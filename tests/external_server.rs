@@ -284,3 +284,88 @@ fn an_external_server_is_stopped_with_sigterm_and_must_exit_cleanly() {
     );
     assert!(err.contains("bye"), "{err}");
 }
+
+/// `{port}` is only free when chosen, not reserved: a server that finds it
+/// taken is started again on another port, a bounded number of times.
+#[test]
+fn a_server_that_loses_its_port_is_started_again_on_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let attempts = dir.path().join("attempts");
+    let start = |command: String| {
+        let server = ExternalServer::parse(&command).unwrap();
+        ExternalProcess::start(&ExternalStart {
+            server: &server,
+            protocol: Protocol::Frame,
+            cpus: None,
+            count_syscalls: false,
+            ready_timeout: Duration::from_secs(10),
+        })
+    };
+    let attempts_made = || std::fs::read_to_string(&attempts).unwrap().lines().count();
+
+    // Loses the race once, then listens.
+    let once = format!(
+        "racy=/bin/sh -c 'echo try >> {a}; if [ $(wc -l < {a}) -ge 2 ]; then exec {BIN} serve --variant lt-rw --listen \"$0\"; fi; echo \"bind: Address already in use\" >&2; exit 1' {{addr}}",
+        a = attempts.display()
+    );
+    let process = start(once).unwrap();
+    assert!(std::net::TcpStream::connect(process.addr()).is_ok());
+    process.stop().unwrap();
+    assert_eq!(attempts_made(), 2);
+
+    // Always loses it: reported as the server's failure after 3 starts.
+    std::fs::remove_file(&attempts).unwrap();
+    let always = format!(
+        "taken=/bin/sh -c 'echo try >> {a}; echo \"listen tcp: bind: address already in use\" >&2; exit 1' {{addr}}",
+        a = attempts.display()
+    );
+    let err = start(always).err().unwrap();
+    assert!(
+        matches!(err, ServerError::ExitedBeforeAccepting { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("address already in use"), "{err}");
+    assert_eq!(attempts_made(), 3);
+
+    // Any other early exit is not retried.
+    std::fs::remove_file(&attempts).unwrap();
+    let other = format!(
+        "broken=/bin/sh -c 'echo try >> {a}; echo \"unknown flag\" >&2; exit 2' {{addr}}",
+        a = attempts.display()
+    );
+    assert!(start(other).is_err());
+    assert_eq!(attempts_made(), 1);
+}
+
+#[test]
+fn ready_timeout_bounds_the_wait_for_a_server_that_never_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let started = Instant::now();
+    let output = run(
+        &out,
+        &[
+            "--variants",
+            "lt-writev",
+            "--server",
+            "silent=/bin/sleep 30 {port}",
+            "--ready-timeout",
+            "0.5",
+        ],
+    );
+    assert!(started.elapsed() < Duration::from_secs(25));
+    let results = ResultsFile::load(&out)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    let silent = variant(&results, "silent");
+    assert_eq!(silent.status, Status::Failed);
+    let reasons = silent.failure_reasons.join("; ");
+    assert!(
+        reasons.contains("within 0.5 s (--ready-timeout)"),
+        "{reasons}"
+    );
+
+    let refused = run(&dir.path().join("never"), &["--ready-timeout", "0"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--ready-timeout"), "{stderr}");
+}

@@ -144,7 +144,6 @@ pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
 /// started for every measurement and pinned as `run` pins its servers.
 fn drive_external(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Result<()> {
     use crate::driver::orchestrator::ServerTemplate;
-    use crate::driver::server_process::DEFAULT_READY_TIMEOUT;
 
     let external = super::run::parse_servers(&args.servers)?;
     let cases = session::load_cases(&args.profiles, args.measure.connections, args.measure.seed)?;
@@ -204,7 +203,7 @@ fn drive_external(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
             threads: None,
             cpus: cpus.server,
             extra_args: Vec::new(),
-            ready_timeout: DEFAULT_READY_TIMEOUT,
+            ready_timeout: args.measure.ready_timeout(),
             external,
         }),
         instrument_cost: None,

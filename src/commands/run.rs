@@ -19,7 +19,6 @@ use crate::driver::orchestrator::{
     CaseEngine, InstrumentCostRequest, Plan, PrecisionGoal, ServerTemplate, Target,
     open_connections,
 };
-use crate::driver::server_process::DEFAULT_READY_TIMEOUT;
 use crate::driver::server_process::external::{ExternalServer, check_unique};
 use crate::error::UsageError;
 use crate::results::environment::{Pinning, usable_cpus};
@@ -309,7 +308,7 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
             threads: args.threads,
             cpus: cpus.server,
             extra_args: Vec::new(),
-            ready_timeout: DEFAULT_READY_TIMEOUT,
+            ready_timeout: args.measure.ready_timeout(),
             external,
         }),
         instrument_cost,

@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::driver::measurement::{CasePhase, EngineConfig, Progress};
 use crate::driver::orchestrator::{CaseEngine, CasePrecision, Plan, ProgressSink, Step, run_plan};
 use crate::driver::profile;
+use crate::driver::server_process::DEFAULT_READY_TIMEOUT;
 use crate::error::UsageError;
 use crate::report::export::{self, markdown};
 use crate::results::workload::Case;
@@ -593,6 +594,12 @@ mod tests {
 }
 
 impl MeasureArgs {
+    /// `--ready-timeout`, or the default.
+    pub fn ready_timeout(&self) -> Duration {
+        self.ready_timeout
+            .map_or(DEFAULT_READY_TIMEOUT, Duration::from_secs_f64)
+    }
+
     /// `--budget` or its default: with a precision target, the whole run's.
     pub fn budget(&self, precision: bool) -> f64 {
         self.budget.unwrap_or(if precision {
@@ -701,4 +708,13 @@ pub struct MeasureArgs {
         value_parser = crate::units::number((Bound::Excluded(0.0), Bound::Unbounded), "seconds")
     )]
     pub budget: Option<f64>,
+    /// How long each server may take from its start until it listens (a
+    /// `--server` runtime that warms up slowly needs more), in seconds
+    /// (default 10).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        value_parser = crate::units::number((Bound::Excluded(0.0), Bound::Unbounded), "seconds")
+    )]
+    pub ready_timeout: Option<f64>,
 }

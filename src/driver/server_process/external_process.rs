@@ -50,14 +50,40 @@ pub struct ExternalProcess {
 }
 
 /// A free loopback address for the server to listen on. Another process
-/// could take the port between this check and the server's bind; the
-/// server then fails to start and says so.
+/// can take the port between this check and the server's bind (the port
+/// is only free, not reserved): [`ExternalProcess::start`] then tries
+/// again on another port.
 fn free_loopback_addr() -> std::io::Result<SocketAddr> {
     TcpListener::bind(("127.0.0.1", 0))?.local_addr()
 }
 
+/// Starts of one measurement's server, each on a newly chosen port, before
+/// "address already in use" is reported as the server's failure.
+const PORT_ATTEMPTS: usize = 3;
+
+/// Whether a server that exited before accepting said its port was taken
+/// (Rust's and Go's wording both contain this, as does strerror's).
+fn lost_port_race(error: &ServerError) -> bool {
+    match error {
+        ServerError::ExitedBeforeAccepting { stderr, .. } => stderr
+            .to_ascii_lowercase()
+            .contains("address already in use"),
+        _ => false,
+    }
+}
+
 impl ExternalProcess {
     pub fn start(start: &ExternalStart) -> Result<ExternalProcess, ServerError> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(start) {
+                Err(error) if attempt < PORT_ATTEMPTS && lost_port_race(&error) => attempt += 1,
+                outcome => return outcome,
+            }
+        }
+    }
+
+    fn start_once(start: &ExternalStart) -> Result<ExternalProcess, ServerError> {
         let name = start.server.name.clone();
         let io_error = |source| ServerError::Io {
             variant: name.clone(),

@@ -87,7 +87,7 @@ pub enum ServerError {
         stderr: String,
     },
     #[error(
-        "external server {name} did not accept connections on {addr} (nor print `listening on IP:PORT`) within {seconds} s{stderr}",
+        "external server {name} did not accept connections on {addr} (nor print `listening on IP:PORT`) within {seconds} s (--ready-timeout){stderr}",
         stderr = stderr_suffix(stderr)
     )]
     NeverAccepted {

@@ -4,7 +4,9 @@
 //! **Counting.** The `io-uring` crate issues the raw syscalls itself; each
 //! crate function used here makes exactly one (`io_uring_setup` in
 //! `Builder::build`, `io_uring_enter` in `submit`/`submit_and_wait`/
-//! `submit_with_args`, `io_uring_register` in `register_probe`), and its
+//! `submit_with_args`, `io_uring_register` in `register_probe`,
+//! `register_buf_ring_with_flags`, `register_files_sparse` and
+//! `register_files_update`), and its
 //! result goes through [`counters::finish_io`] as it returns, so these
 //! calls are counted like every other. Set-up also maps the rings (`mmap`,
 //! twice) and dropping a ring unmaps and closes them: kinds the suite does

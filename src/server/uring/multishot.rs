@@ -364,7 +364,7 @@ impl MultishotLoop {
             None => {
                 // Every registered file slot is taken (or closing): the
                 // same as the fd limit, parked until a slot comes back.
-                self.parked.insert(0, fd);
+                self.parked.push(fd);
                 if let Some(op) = self.accept_op {
                     let _ = self.ring.cancel(op);
                 }

@@ -47,7 +47,7 @@ use super::counters::{self, SyscallKind, finish_io};
 use super::uring_ops::{self, UringOp};
 
 mod fixed;
-pub use fixed::MAX_FIXED_FILES;
+pub use fixed::{FIXED_FILE_SLOTS_ENV, MAX_FIXED_FILES};
 
 mod multishot;
 pub use multishot::probe_multishot;

@@ -327,7 +327,8 @@ fn uring_multishot_is_compared_with_the_best_epoll_writev_variant() {
     );
     assert_eq!(multishot.holds, Holds::Yes, "{multishot:?}");
     assert!(
-        multishot.evidence[0].starts_with("`pingpong-64b-1conn`, uring-multishot against lt-writev: "),
+        multishot.evidence[0]
+            .starts_with("`pingpong-64b-1conn`, uring-multishot against lt-writev: "),
         "{multishot:?}"
     );
     assert!(

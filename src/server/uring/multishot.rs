@@ -61,7 +61,9 @@ use crate::server::event_loop::{
 };
 use crate::server::report::{LoopCounters, ThreadReport};
 use crate::server::turn::CloseReason;
-use crate::sys::uring::{Completion, MAX_FIXED_FILES, Op, OpId, Ring, SQ_ENTRIES, Target, Uring};
+use crate::sys::uring::{
+    Completion, FIXED_FILE_SLOTS_ENV, MAX_FIXED_FILES, Op, OpId, Ring, SQ_ENTRIES, Target, Uring,
+};
 use crate::sys::{self, Fd};
 
 const LISTENER_TOKEN: u64 = u64::MAX;
@@ -605,8 +607,7 @@ impl MultishotLoop {
     /// accepted: a parked connection holds its fd already).
     fn admit_parked(&mut self) {
         while !self.parked.is_empty()
-            && (!self.free_slots.is_empty()
-                || self.slots.len() < self.ring.fixed_slots() as usize)
+            && (!self.free_slots.is_empty() || self.slots.len() < self.ring.fixed_slots() as usize)
         {
             let fd = self.parked.remove(0);
             self.register(fd);
@@ -654,9 +655,20 @@ impl MultishotLoop {
 }
 
 /// The registered file table's size: one slot per connection the fd limit
-/// allows at set-up (one `prlimit64`), as many as the kernel takes. The
-/// kernel refuses a table larger than the soft `RLIMIT_NOFILE`.
+/// allows at set-up (one `prlimit64`), as many as the kernel takes (it
+/// refuses a table larger than the soft `RLIMIT_NOFILE`), or fewer if the
+/// test hook [`FIXED_FILE_SLOTS_ENV`] asks.
 fn fixed_file_slots() -> io::Result<u32> {
     let (soft, _) = sys::rlimit::nofile()?;
-    Ok(soft.clamp(1, u64::from(MAX_FIXED_FILES)) as u32)
+    let mut slots = soft.clamp(1, u64::from(MAX_FIXED_FILES));
+    if let Some(asked) = std::env::var_os(FIXED_FILE_SLOTS_ENV) {
+        let asked: u64 = asked.to_str().and_then(|a| a.parse().ok()).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{FIXED_FILE_SLOTS_ENV}={asked:?}: not a number of slots"),
+            )
+        })?;
+        slots = slots.min(asked.max(1));
+    }
+    Ok(slots as u32)
 }

@@ -18,6 +18,11 @@ use io_uring::{opcode, types};
 
 use super::{Op, OpId, Ring, SyscallKind, finish_io};
 
+/// Test hook: register at most this many slots (instead of one per fd
+/// the limit allows), so a test can fill the table with fds to spare and
+/// see the loop wait for a slot as it waits for an fd.
+pub const FIXED_FILE_SLOTS_ENV: &str = "EPOLL_BENCH_IO_URING_FIXED_FILE_SLOTS";
+
 /// The kernel's cap on a registered file table (`IORING_MAX_FIXED_FILES`);
 /// it also refuses a table larger than the process's `RLIMIT_NOFILE`.
 pub const MAX_FIXED_FILES: u32 = 1 << 20;

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
-use super::{Op, OpId, Ring, Target, Uring, LACKS_OVERRIDE_ENV};
+use super::{LACKS_OVERRIDE_ENV, Op, OpId, Ring, Target, Uring};
 use crate::sys::counters::{SyscallKind, finish_io};
 
 /// The buffer group every multishot receive of a ring picks from.
@@ -86,7 +86,12 @@ pub fn probe_multishot() -> Result<(), String> {
         true => Err(io::Error::other(format!("{LACKS_OVERRIDE_ENV} names it"))),
         false => ring.register_fixed_files(8),
     };
-    registered.map_err(|e| refused(&format!("{sparse} (sparse registered files, Linux 5.19)"), e))?;
+    registered.map_err(|e| {
+        refused(
+            &format!("{sparse} (sparse registered files, Linux 5.19)"),
+            e,
+        )
+    })?;
     let mut opcodes = io_uring::Probe::new();
     finish_io(
         SyscallKind::IoUringRegister,

@@ -166,3 +166,46 @@ fn run_records_the_uring_variant_as_failed_with_the_reason() {
         );
     }
 }
+
+/// `uring-multishot` uses registered files: on a kernel said to lack
+/// sparse registration or closing a registered file it is refused with
+/// the reason, never served without them; `uring-writev` does not need
+/// them.
+#[test]
+fn serve_refuses_uring_multishot_without_registered_files() {
+    if let Some(reason) = "uring-multishot"
+        .parse::<epoll_bench::server::Variant>()
+        .unwrap()
+        .unavailable_reason()
+    {
+        eprintln!("skipped: uring-multishot is unavailable on this machine: {reason}");
+        return;
+    }
+    let serve = |variant: &str, lacks: &str| {
+        Command::new(binary())
+            .args(["serve", "--variant", variant, "--exit-on-stdin-eof"])
+            .env(LACKS_OVERRIDE_ENV, lacks)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    for lacks in ["IORING_RSRC_REGISTER_SPARSE", "IORING_OP_CLOSE"] {
+        let output = serve("uring-multishot", lacks);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{lacks}: {stderr}");
+        assert!(text(&output.stdout).is_empty(), "{lacks}: never listening");
+        assert_eq!(stderr.lines().count(), 1, "{lacks}: {stderr}");
+        assert!(
+            stderr.contains("variant uring-multishot is unavailable on this machine")
+                && stderr.contains(&format!("lacks {lacks}")),
+            "{lacks}: {stderr}"
+        );
+        let output = serve("uring-writev", lacks);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "uring-writev without {lacks}: {}",
+            text(&output.stderr)
+        );
+    }
+}

@@ -4,7 +4,9 @@
 //! **Counting.** The `io-uring` crate issues the raw syscalls itself; each
 //! crate function used here makes exactly one (`io_uring_setup` in
 //! `Builder::build`, `io_uring_enter` in `submit`/`submit_and_wait`/
-//! `submit_with_args`, `io_uring_register` in `register_probe`), and its
+//! `submit_with_args`, `io_uring_register` in `register_probe`,
+//! `register_buf_ring_with_flags`, `register_files_sparse` and
+//! `register_files_update`), and its
 //! result goes through [`counters::finish_io`] as it returns, so these
 //! calls are counted like every other. Set-up also maps the rings (`mmap`,
 //! twice) and dropping a ring unmaps and closes them: kinds the suite does
@@ -43,6 +45,9 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use super::Fd;
 use super::counters::{self, SyscallKind, finish_io};
 use super::uring_ops::{self, UringOp};
+
+mod fixed;
+pub use fixed::{FIXED_FILE_SLOTS_ENV, MAX_FIXED_FILES};
 
 mod multishot;
 pub use multishot::probe_multishot;
@@ -90,6 +95,23 @@ pub enum Op {
     PollIn,
     /// `IORING_OP_SPLICE`, between a socket and a pipe (`splice.rs`).
     Splice,
+    /// `IORING_OP_CLOSE` of a registered file's slot (`fixed.rs`).
+    Close,
+}
+
+/// The file an operation works on: a descriptor, or a slot of the ring's
+/// registered file table (`fixed.rs`), which the kernel looks up without
+/// taking and dropping a reference to the file per operation.
+#[derive(Clone, Copy, Debug)]
+pub enum Target<'fd> {
+    Fd(BorrowedFd<'fd>),
+    Fixed(u32),
+}
+
+impl<'fd> From<BorrowedFd<'fd>> for Target<'fd> {
+    fn from(fd: BorrowedFd<'fd>) -> Target<'fd> {
+        Target::Fd(fd)
+    }
 }
 
 /// Names one operation in flight, to cancel it.
@@ -146,6 +168,8 @@ pub struct Ring<T> {
     /// Collected before converting to iovecs; kept empty between uses.
     slices: Vec<IoSlice<'static>>,
     buffers: Option<multishot::ProvidedBuffers>,
+    /// Slots of the registered file table (`fixed.rs`); 0 without one.
+    fixed_slots: u32,
 }
 
 impl<T> Ring<T> {
@@ -157,6 +181,7 @@ impl<T> Ring<T> {
             in_flight: 0,
             slices: Vec::new(),
             buffers: None,
+            fixed_slots: 0,
         }
     }
 
@@ -249,7 +274,7 @@ impl<T> Ring<T> {
                 match done.op {
                     Op::Recv | Op::Readv => counters::copied_in(n as usize),
                     Op::Send | Op::Writev => counters::copied_out(n as usize),
-                    Op::Accept | Op::PollIn | Op::Splice => {}
+                    Op::Accept | Op::PollIn | Op::Splice | Op::Close => {}
                 }
             }
             let accepted = match (done.op, &result) {
@@ -376,9 +401,9 @@ impl<T> Ring<T> {
     }
 
     /// Writes the slices `sources` gathers from `owner`, like `writev`.
-    pub fn push_writev<F>(
+    pub fn push_writev<'fd, F>(
         &mut self,
-        fd: BorrowedFd<'_>,
+        file: impl Into<Target<'fd>>,
         token: u64,
         owner: Box<T>,
         sources: F,
@@ -397,12 +422,11 @@ impl<T> Ring<T> {
             iov_len: slice.len(),
         }));
         self.slices = recycle(slices);
-        let sqe = opcode::Writev::new(
-            types::Fd(fd.as_raw_fd()),
-            iovecs.as_ptr(),
-            iovecs.len() as u32,
-        )
-        .build();
+        let (list, count) = (iovecs.as_ptr(), iovecs.len() as u32);
+        let sqe = match file.into() {
+            Target::Fd(fd) => opcode::Writev::new(types::Fd(fd.as_raw_fd()), list, count).build(),
+            Target::Fixed(slot) => opcode::Writev::new(types::Fixed(slot), list, count).build(),
+        };
         owned(self.queue(index, id, Op::Writev, token, Some(raw), sqe))
     }
 

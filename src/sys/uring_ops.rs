@@ -33,11 +33,13 @@ pub enum UringOp {
     PollAdd,
     AsyncCancel,
     Splice,
+    /// `IORING_OP_CLOSE`, of a registered file's slot.
+    Close,
     /// Any opcode not listed above, so that totals stay complete.
     Other,
 }
 
-pub const OP_COUNT: usize = 12;
+pub const OP_COUNT: usize = 13;
 
 /// `IORING_ACCEPT_MULTISHOT` and `IORING_RECV_MULTISHOT`, in the SQE's
 /// `ioprio` (the kernel's uapi; the values the `io-uring` crate sets).
@@ -57,6 +59,7 @@ impl UringOp {
         UringOp::PollAdd,
         UringOp::AsyncCancel,
         UringOp::Splice,
+        UringOp::Close,
         UringOp::Other,
     ];
 
@@ -74,6 +77,7 @@ impl UringOp {
             UringOp::PollAdd => "poll_add",
             UringOp::AsyncCancel => "async_cancel",
             UringOp::Splice => "splice",
+            UringOp::Close => "close",
             UringOp::Other => "other",
         }
     }
@@ -99,6 +103,7 @@ impl UringOp {
             opcode::PollAdd::CODE => UringOp::PollAdd,
             opcode::AsyncCancel::CODE => UringOp::AsyncCancel,
             opcode::Splice::CODE => UringOp::Splice,
+            opcode::Close::CODE => UringOp::Close,
             _ => UringOp::Other,
         }
     }
@@ -339,6 +344,7 @@ mod tests {
                 opcode::Splice::new(fd, -1, fd, -1, 1).build(),
                 UringOp::Splice,
             ),
+            (opcode::Close::new(types::Fixed(3)).build(), UringOp::Close),
             (opcode::Nop::new().build(), UringOp::Other),
         ];
         for (sqe, want) in cases {

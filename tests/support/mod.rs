@@ -66,9 +66,20 @@ impl ServerProcess {
     /// Starts `serve --variant V --protocol P` plus `extra` flags and waits
     /// (bounded) for its `listening on IP:PORT` line.
     pub fn start(variant: &str, protocol: Protocol, extra: &[&str]) -> ServerProcess {
+        Self::start_with_env(variant, protocol, extra, &[])
+    }
+
+    /// [`ServerProcess::start`] with `env` set for the server (test hooks).
+    pub fn start_with_env(
+        variant: &str,
+        protocol: Protocol,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_epoll-bench"))
             .args(["serve", "--variant", variant, "--protocol", protocol.name()])
             .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -286,3 +286,85 @@ fn io_uring_findings_say_nothing_without_io_uring_variants() {
         "`pingpong-64b-64conn`, uring-rw: no epoll rw variant passed to compare with"
     );
 }
+
+/// `uring-multishot` gathers its responses: it is compared with the best
+/// epoll writev variant (lt-writev at 10 µs here, not lt-rw at 6 µs,
+/// cheaper but another copy strategy), in findings of its own beside
+/// `uring-writev`'s.
+#[test]
+fn uring_multishot_is_compared_with_the_best_epoll_writev_variant() {
+    let mut results = fixture::results();
+    results.cases = uring::URING_CASES
+        .iter()
+        .map(|label| {
+            let case = fixture::case(label, 64);
+            let uring = |name: &str, cpu_us: f64| {
+                let reps = (0..5)
+                    .map(|i| {
+                        let spread = 1.0 + 0.01 * f64::from(i);
+                        fixture::uring_repetition_with_server_cpu(i, 1000, cpu_us * spread)
+                    })
+                    .collect();
+                finish_variant(&name.into(), 5, reps, None)
+            };
+            CaseResult {
+                profile: case.profile.clone(),
+                label: case.label.clone(),
+                case,
+                variants: vec![
+                    variant("lt-rw", 1000, 6.0),
+                    variant("lt-writev", 1000, 10.0),
+                    variant("et-writev", 1000, 12.0),
+                    uring("uring-writev", 11.0),
+                    uring("uring-multishot", 8.0),
+                ],
+            }
+        })
+        .collect();
+    let multishot = claim_starting(
+        &results,
+        "multishot io_uring costs less server CPU per request than the best epoll writev",
+    );
+    assert_eq!(multishot.holds, Holds::Yes, "{multishot:?}");
+    assert!(
+        multishot.evidence[0]
+            .starts_with("`pingpong-64b-1conn`, uring-multishot against lt-writev: "),
+        "{multishot:?}"
+    );
+    assert!(
+        multishot.evidence[0].contains("server CPU µs per request 8.160 against 10.200, 0.800×"),
+        "{multishot:?}"
+    );
+    assert_eq!(
+        multishot.evidence[3],
+        "multishot io_uring wins on server CPU in `pingpong-64b-1conn`, `pingpong-64b-64conn`, `pipelined-16-64b`"
+    );
+    let syscalls = claim_starting(
+        &results,
+        "multishot io_uring makes fewer syscalls per request than the best epoll writev",
+    );
+    assert_eq!(syscalls.evidence.len(), 3, "{syscalls:?}");
+    assert!(
+        syscalls.evidence[1].contains("uring-multishot against lt-writev"),
+        "{syscalls:?}"
+    );
+    // uring-writev keeps its own findings, against the same epoll variant.
+    let writev = claim_starting(
+        &results,
+        "io_uring costs less server CPU per request than the best epoll writev",
+    );
+    assert_eq!(writev.holds, Holds::No, "{writev:?}");
+    assert!(
+        writev.evidence[0].starts_with("`pingpong-64b-1conn`, uring-writev against lt-writev: "),
+        "{writev:?}"
+    );
+    // Without uring-multishot in the run, no multishot finding.
+    for case in &mut results.cases {
+        case.variants.pop();
+    }
+    assert!(
+        findings(&results)
+            .iter()
+            .all(|f| !f.claim.starts_with("multishot io_uring"))
+    );
+}

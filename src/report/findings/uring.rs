@@ -6,6 +6,10 @@
 //! Intervals are paired over repetitions (`results::effects`), verdicts
 //! by [`holds_from`]. A copy strategy whose io_uring variant the run did
 //! not measure gives no finding at all.
+//!
+//! `uring-multishot` gets findings of its own, against the best epoll
+//! writev variant: its responses are gathered writes (`IORING_OP_WRITEV`),
+//! so writev is its copy strategy, whatever it does on the receiving side.
 
 use crate::results::effects::paired_interval;
 use crate::results::effects::{Change, MIN_REPETITIONS, RatioInterval, RepetitionFigures};
@@ -23,13 +27,23 @@ pub(super) const URING_CASES: [&str; 3] = [
 ];
 const OPERATIONS: &str = "uring_sqes_per_request_total";
 
+/// The io_uring variants compared, each with what its claims call it:
+/// the plain variant of every copy strategy, then `uring-multishot`.
+fn compared_variants() -> Vec<(Variant, &'static str)> {
+    CopyMode::ALL
+        .iter()
+        .map(|&copy| (Variant::uring(copy), "io_uring"))
+        .chain([(Variant::URING_MULTISHOT, "multishot io_uring")])
+        .collect()
+}
+
 /// The two io_uring findings (syscalls; server CPU and where io_uring
-/// wins) of every copy strategy whose io_uring variant is in a case of
-/// [`URING_CASES`].
+/// wins) of every io_uring variant ([`compared_variants`]) that is in a
+/// case of [`URING_CASES`].
 pub(super) fn findings(results: &ResultsFile) -> Vec<Finding> {
     let mut out = Vec::new();
-    for &copy in CopyMode::ALL {
-        let uring = Variant::uring(copy);
+    for (uring, subject) in compared_variants() {
+        let copy = uring.copy;
         let cases: Vec<&CaseResult> = URING_CASES
             .iter()
             .filter_map(|label| results.cases.iter().find(|c| c.label == *label))
@@ -39,8 +53,8 @@ pub(super) fn findings(results: &ResultsFile) -> Vec<Finding> {
             continue;
         }
         let pairs: Vec<Pair> = cases.iter().map(|case| Pair::of(case, uring)).collect();
-        out.push(syscalls_finding(copy, &pairs));
-        out.push(cpu_finding(copy, &pairs));
+        out.push(syscalls_finding(subject, copy, &pairs));
+        out.push(cpu_finding(subject, copy, &pairs));
     }
     out
 }
@@ -182,14 +196,14 @@ fn compare(case: &CaseResult, uring: Variant) -> Result<Compared, String> {
     })
 }
 
-fn syscalls_finding(copy: CopyMode, pairs: &[Pair]) -> Finding {
+fn syscalls_finding(subject: &str, copy: CopyMode, pairs: &[Pair]) -> Finding {
     let changes: Vec<Option<Change>> = pairs
         .iter()
         .map(|p| p.compared.as_ref().ok().and_then(|c| c.syscalls.change()))
         .collect();
     Finding {
         claim: format!(
-            "io_uring makes fewer syscalls per request than the best epoll {} variant, though \
+            "{subject} makes fewer syscalls per request than the best epoll {} variant, though \
              not fewer operations",
             copy.name()
         ),
@@ -210,7 +224,7 @@ fn syscalls_finding(copy: CopyMode, pairs: &[Pair]) -> Finding {
     }
 }
 
-fn cpu_finding(copy: CopyMode, pairs: &[Pair]) -> Finding {
+fn cpu_finding(subject: &str, copy: CopyMode, pairs: &[Pair]) -> Finding {
     let changes: Vec<Option<Change>> = pairs
         .iter()
         .map(|p| p.compared.as_ref().ok().and_then(|c| c.server_cpu.change()))
@@ -229,16 +243,16 @@ fn cpu_finding(copy: CopyMode, pairs: &[Pair]) -> Finding {
     };
     let (wins, losses) = (with(Change::Lower), with(Change::Higher));
     evidence.push(if wins.is_empty() {
-        "io_uring wins on server CPU in none of these cases".to_string()
+        format!("{subject} wins on server CPU in none of these cases")
     } else {
-        format!("io_uring wins on server CPU in {}", wins.join(", "))
+        format!("{subject} wins on server CPU in {}", wins.join(", "))
     });
     if !losses.is_empty() {
         evidence.push(format!("epoll wins in {}", losses.join(", ")));
     }
     Finding {
         claim: format!(
-            "io_uring costs less server CPU per request than the best epoll {} variant",
+            "{subject} costs less server CPU per request than the best epoll {} variant",
             copy.name()
         ),
         holds: holds_from(&changes, Change::Lower),

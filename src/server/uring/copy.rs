@@ -20,7 +20,7 @@ use crate::server::copy::ring::RingConn;
 use crate::server::copy::{ConnConfig, ReadStep};
 use crate::server::report::LoopCounters;
 use crate::sys;
-use crate::sys::uring::{OpId, PushResult, Ring};
+use crate::sys::uring::{OpId, PushResult, Ring, Target};
 
 /// One connection's data path under io_uring. The connection's data is
 /// the owner of its one operation in flight (see `sys::uring`).
@@ -154,6 +154,19 @@ impl Vectored {
     pub(super) fn read_target(&mut self) -> Option<&mut [u8]> {
         self.0.read_target()
     }
+
+    /// Queues one `IORING_OP_WRITEV` of pending output to `file`, a
+    /// descriptor or a registered file's slot.
+    pub(super) fn push_gather<'fd>(
+        ring: &mut Ring<Self>,
+        file: impl Into<Target<'fd>>,
+        token: u64,
+        data: Box<Self>,
+    ) -> PushResult<Self> {
+        ring.push_writev(file, token, data, |d, list| {
+            d.0.gather(list, sys::io::IOV_MAX);
+        })
+    }
 }
 
 impl UringCopy for Vectored {
@@ -190,8 +203,6 @@ impl UringCopy for Vectored {
         token: u64,
         data: Box<Self>,
     ) -> PushResult<Self> {
-        ring.push_writev(fd, token, data, |d, list| {
-            d.0.gather(list, sys::io::IOV_MAX);
-        })
+        Self::push_gather(ring, fd, token, data)
     }
 }

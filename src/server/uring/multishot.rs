@@ -13,6 +13,12 @@
 //!   other final completion re-arms it;
 //! - pending output goes out as one `IORING_OP_WRITEV` gathering every
 //!   piece, as `uring-writev` does;
+//! - every connection operation names a registered file: each accepted
+//!   socket is put in the ring's file table (sparse, sized at set-up to the
+//!   fd limit), in the slot of the same index as its connection's entry
+//!   here, and receives, writes and the final `IORING_OP_CLOSE` name that
+//!   slot, so the kernel skips the descriptor lookup and the file
+//!   reference taken and dropped (`fdget`/`fdput`) per operation;
 //! - the ring is set up in the serving thread with `SINGLE_ISSUER` and
 //!   `DEFER_TASKRUN`: completion work runs inside this thread's
 //!   `io_uring_enter` only.
@@ -22,7 +28,19 @@
 //! high watermark, and armed again when it drained to the low one: a
 //! client that never reads stops being read, as under epoll. A
 //! connection's table entry stays until its receive's final completion,
-//! and it is closed (socket dropped) only once nothing is in flight.
+//! and it is closed (socket dropped) only once nothing is in flight; the
+//! entry (and its registered file slot) is reused only once the slot's
+//! close is back.
+//!
+//! **Why accepted sockets are descriptors too.** A multishot accept could
+//! put each socket straight into the file table (direct descriptors, no
+//! fd at all), but then a connection would no longer count against
+//! `RLIMIT_NOFILE` nor show in `/proc/<pid>/fd`, and the fd-exhaustion
+//! rules every variant follows (conformance case 11 lowers the running
+//! server's limit and counts its fds) would not hold. So the accept makes
+//! an fd as before, the fd is registered in the slot (one
+//! `io_uring_register` per connection), and the loop keeps the fd, for the
+//! limit, until the connection closes.
 //!
 //! Everything else (settings, counters, the accept pause, snapshots, the
 //! shutdown rule) is the plain io_uring loop's (`mod.rs`).
@@ -43,7 +61,9 @@ use crate::server::event_loop::{
 };
 use crate::server::report::{LoopCounters, ThreadReport};
 use crate::server::turn::CloseReason;
-use crate::sys::uring::{Completion, Op, OpId, Ring, SQ_ENTRIES, Uring};
+use crate::sys::uring::{
+    Completion, FIXED_FILE_SLOTS_ENV, MAX_FIXED_FILES, Op, OpId, Ring, SQ_ENTRIES, Target, Uring,
+};
 use crate::sys::{self, Fd};
 
 const LISTENER_TOKEN: u64 = u64::MAX;
@@ -56,6 +76,7 @@ const CANCEL_DRAIN: Duration = Duration::from_millis(200);
 pub const PROVIDED_BUFFERS: u16 = 256;
 pub const PROVIDED_BUFFER_BYTES: u32 = 16 << 10;
 
+/// A connection's entry; its index is also its registered file slot.
 struct Slot {
     generation: u32,
     conn: Option<MultishotConn>,
@@ -75,8 +96,9 @@ pub struct MultishotLoop {
     accept_armed_before: bool,
     waker_op: Option<OpId>,
     accept_paused_since: Option<Instant>,
-    /// Connections accepted past the fd limit (see [`MultishotLoop::accepted`]),
-    /// each served once a connection closes.
+    /// Connections accepted past the fd limit (see [`MultishotLoop::accepted`])
+    /// or with every registered file slot taken, each served once a
+    /// connection closes.
     parked: Vec<Fd>,
     shutdown_deadline: Option<Instant>,
     /// The final drain: nothing is armed again.
@@ -130,6 +152,7 @@ impl MultishotLoop {
     ) -> io::Result<MultishotLoop> {
         let mut ring = Ring::new(Uring::new_single_issuer(SQ_ENTRIES)?);
         ring.setup_provided_buffers(PROVIDED_BUFFERS, PROVIDED_BUFFER_BYTES)?;
+        ring.register_fixed_files(fixed_file_slots()?)?;
         Ok(MultishotLoop {
             config,
             ring,
@@ -273,6 +296,7 @@ impl MultishotLoop {
             }
             Op::Recv => self.received(completion),
             Op::Writev => self.sent(completion),
+            Op::Close => self.slot_closed(completion),
             Op::Send | Op::Readv | Op::Splice => debug_assert!(false, "not queued by this loop"),
         }
         Ok(())
@@ -283,7 +307,10 @@ impl MultishotLoop {
     /// limit lowered later (tests do, with `prlimit`) would not stop it:
     /// each accepted connection is checked against the limit now (one
     /// `prlimit64`), and one past it pauses accepting as `EMFILE` would,
-    /// parked rather than closed unserved.
+    /// parked rather than closed unserved. The registered file table does
+    /// not make this check redundant: the accepted sockets are fds (module
+    /// doc), and the table is sized to the limit at set-up, not to the
+    /// limit now.
     fn accepted(&mut self, completion: Completion<Vectored>) {
         if !completion.more {
             self.accept_op = None;
@@ -329,14 +356,30 @@ impl MultishotLoop {
         }
         let index = match self.free_slots.pop() {
             Some(index) => index,
-            None => {
+            None if self.slots.len() < self.ring.fixed_slots() as usize => {
                 self.slots.push(Slot {
                     generation: 0,
                     conn: None,
                 });
                 (self.slots.len() - 1) as u32
             }
+            None => {
+                // Every registered file slot is taken (or closing): the
+                // same as the fd limit, parked until a slot comes back.
+                self.parked.push(fd);
+                if let Some(op) = self.accept_op {
+                    let _ = self.ring.cancel(op);
+                }
+                self.pause_accepting();
+                return;
+            }
         };
+        if self.ring.install_fixed(index, fd.as_fd()).is_err() {
+            // Dropping `fd` refuses the connection: closed unserved, as
+            // when `set_nodelay` fails.
+            self.free_slots.push(index);
+            return;
+        }
         self.slots[index as usize].conn = Some(MultishotConn::new(fd, &self.config.conn));
         self.open_connections += 1;
         self.counters.connections_accepted += 1;
@@ -460,7 +503,7 @@ impl MultishotLoop {
                     .data
                     .take()
                     .expect("a send is decided with the data here");
-                match Vectored::push_write(&mut self.ring, conn.fd.as_fd(), token, data) {
+                match Vectored::push_gather(&mut self.ring, Target::Fixed(index), token, data) {
                     Ok(op) => conn.send = Some(op),
                     Err((_, data)) => {
                         conn.data = Some(data);
@@ -470,7 +513,7 @@ impl MultishotLoop {
                 // Backpressure applies while the send is out, too.
                 self.advance(index);
             }
-            Next::ArmRecv => match self.ring.push_recv_multishot(conn.fd.as_fd(), token) {
+            Next::ArmRecv => match self.ring.push_recv_multishot(Target::Fixed(index), token) {
                 Ok(op) => {
                     conn.recv = Recv::Armed(op);
                     if conn.recv_armed_before {
@@ -516,18 +559,59 @@ impl MultishotLoop {
         let reason = conn.closing.expect("set above");
         let conn = slot.conn.take().expect("checked above");
         slot.generation = slot.generation.wrapping_add(1);
-        self.free_slots.push(index);
+        let close_token = token(index, slot.generation);
         self.open_connections -= 1;
         reason.count(&mut self.counters);
-        // Dropping the connection closes its socket (counted) and frees
-        // its data, which no operation holds any more.
+        // Dropping the connection closes its fd (counted) and frees its
+        // data, which no operation holds any more; the socket itself
+        // closes once its registered file slot is emptied too.
         drop(conn);
+        match self.ring.push_close_fixed(index, close_token) {
+            // The entry is free again when the close is back.
+            Ok(_) => {}
+            Err(_) => self.free_slot(index),
+        }
         // The fd freed makes room for a connection parked past the limit.
-        if !self.parked.is_empty() {
+        self.admit_parked();
+        self.resume_accepting();
+    }
+
+    /// A registered file slot's close is back: its entry may be reused.
+    fn slot_closed(&mut self, completion: Completion<Vectored>) {
+        let index = completion.token as u32;
+        debug_assert!(
+            self.slots
+                .get(index as usize)
+                .is_some_and(|slot| slot.conn.is_none()),
+            "a slot closed under a live connection"
+        );
+        if completion.result.is_ok() {
+            self.free_slots.push(index);
+        } else {
+            // Never expected; emptied synchronously instead.
+            self.free_slot(index);
+        }
+        self.admit_parked();
+    }
+
+    /// Empties slot `index` now and frees its entry; a slot the kernel
+    /// will not empty is never reused (so never closes a newer socket).
+    fn free_slot(&mut self, index: u32) {
+        if self.ring.clear_fixed(index).is_ok() {
+            self.free_slots.push(index);
+        }
+    }
+
+    /// Serves connections parked past the fd limit or a full file table
+    /// while a slot is free (the fd limit is checked when they were
+    /// accepted: a parked connection holds its fd already).
+    fn admit_parked(&mut self) {
+        while !self.parked.is_empty()
+            && (!self.free_slots.is_empty() || self.slots.len() < self.ring.fixed_slots() as usize)
+        {
             let fd = self.parked.remove(0);
             self.register(fd);
         }
-        self.resume_accepting();
     }
 
     fn begin_shutdown(&mut self) {
@@ -568,4 +652,23 @@ impl MultishotLoop {
         }
         Ok(())
     }
+}
+
+/// The registered file table's size: one slot per connection the fd limit
+/// allows at set-up (one `prlimit64`), as many as the kernel takes (it
+/// refuses a table larger than the soft `RLIMIT_NOFILE`), or fewer if the
+/// test hook [`FIXED_FILE_SLOTS_ENV`] asks.
+fn fixed_file_slots() -> io::Result<u32> {
+    let (soft, _) = sys::rlimit::nofile()?;
+    let mut slots = soft.clamp(1, u64::from(MAX_FIXED_FILES));
+    if let Some(asked) = std::env::var_os(FIXED_FILE_SLOTS_ENV) {
+        let asked: u64 = asked.to_str().and_then(|a| a.parse().ok()).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{FIXED_FILE_SLOTS_ENV}={asked:?}: not a number of slots"),
+            )
+        })?;
+        slots = slots.min(asked.max(1));
+    }
+    Ok(slots as u32)
 }

@@ -20,7 +20,10 @@ pub(super) enum Recv {
 }
 
 pub(super) struct MultishotConn {
-    pub(super) fd: Fd,
+    /// Operations name the connection's registered file slot instead;
+    /// the fd is held so that the connection counts against the fd limit
+    /// (`multishot.rs`'s module doc), and closed when this is dropped.
+    _fd: Fd,
     /// The ring buffer, parser and output queue; `None` while a send is in
     /// flight, whose owner it is (see `sys::uring`).
     pub(super) data: Option<Box<Vectored>>,
@@ -61,7 +64,7 @@ pub(super) enum Next {
 impl MultishotConn {
     pub(super) fn new(fd: Fd, config: &ConnConfig) -> MultishotConn {
         MultishotConn {
-            fd,
+            _fd: fd,
             data: Some(Box::new(Vectored::with_ring_buffer(config))),
             send: None,
             recv: Recv::Off,

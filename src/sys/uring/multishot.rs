@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
-use super::{Op, OpId, Ring, Uring};
+use super::{LACKS_OVERRIDE_ENV, Op, OpId, Ring, Target, Uring};
 use crate::sys::counters::{SyscallKind, finish_io};
 
 /// The buffer group every multishot receive of a ring picks from.
@@ -61,8 +61,14 @@ impl Uring {
 /// each feature of this variant in the order of the kernels that brought
 /// them. Multishot accept (5.19) and multishot receive (6.0) have no probe
 /// of their own: a kernel that takes `DEFER_TASKRUN` (6.1) has both.
+/// Registered files are probed all the same (a sparse table registered,
+/// `IORING_OP_CLOSE` in the opcode list), so that a kernel built or
+/// confined without them is named rather than failing at set-up. The
+/// capabilities named in [`LACKS_OVERRIDE_ENV`] count as missing.
 pub fn probe_multishot() -> Result<(), String> {
     super::probe()?;
+    let lacks = std::env::var(LACKS_OVERRIDE_ENV).unwrap_or_default();
+    let pretend_missing = |name: &str| lacks.split(',').any(|l| l.trim() == name);
     let refused = |what: &str, e: io::Error| format!("this kernel's io_uring lacks {what} ({e})");
     Uring::build_single_issuer(8, false)
         .map_err(|e| refused("IORING_SETUP_SINGLE_ISSUER (Linux 6.0)", e))?;
@@ -75,6 +81,29 @@ pub fn probe_multishot() -> Result<(), String> {
             e,
         )
     })?;
+    let sparse = "IORING_RSRC_REGISTER_SPARSE";
+    let registered = match pretend_missing(sparse) {
+        true => Err(io::Error::other(format!("{LACKS_OVERRIDE_ENV} names it"))),
+        false => ring.register_fixed_files(8),
+    };
+    registered.map_err(|e| {
+        refused(
+            &format!("{sparse} (sparse registered files, Linux 5.19)"),
+            e,
+        )
+    })?;
+    let mut opcodes = io_uring::Probe::new();
+    finish_io(
+        SyscallKind::IoUringRegister,
+        ring.ring.submitter().register_probe(&mut opcodes),
+    )
+    .map_err(|e| format!("cannot probe io_uring opcodes (io_uring_register: {e})"))?;
+    let close = "IORING_OP_CLOSE";
+    if !opcodes.is_supported(opcode::Close::CODE) || pretend_missing(close) {
+        return Err(format!(
+            "this kernel's io_uring lacks {close} (closing a registered file, Linux 5.15)"
+        ));
+    }
     Ok(())
 }
 
@@ -230,13 +259,21 @@ impl<T> Ring<T> {
     /// Receives from `fd` into provided buffers until its completion
     /// without `IORING_CQE_F_MORE`: EOF, an error, no buffer left
     /// (`ENOBUFS`), or cancelled. Each completion names its buffer.
-    pub fn push_recv_multishot(&mut self, fd: BorrowedFd<'_>, token: u64) -> io::Result<OpId> {
+    pub fn push_recv_multishot<'fd>(
+        &mut self,
+        file: impl Into<Target<'fd>>,
+        token: u64,
+    ) -> io::Result<OpId> {
         if self.buffers.is_none() {
             return Err(io::Error::other(
                 "multishot receive without provided buffers",
             ));
         }
-        let sqe = opcode::RecvMulti::new(types::Fd(fd.as_raw_fd()), BUFFER_GROUP).build();
+        let sqe = match file.into() {
+            Target::Fd(fd) => opcode::RecvMulti::new(types::Fd(fd.as_raw_fd()), BUFFER_GROUP),
+            Target::Fixed(slot) => opcode::RecvMulti::new(types::Fixed(slot), BUFFER_GROUP),
+        }
+        .build();
         let (index, id) = self.allocate();
         self.queue(index, id, Op::Recv, token, None, sqe)
             .map_err(|(e, _)| e)

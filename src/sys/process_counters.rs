@@ -459,11 +459,17 @@ mod tests {
                 )
             };
             assert_eq!(ret, -1);
-            assert_eq!(io::Error::last_os_error().raw_os_error(), Some(libc::EAGAIN));
+            assert_eq!(
+                io::Error::last_os_error().raw_os_error(),
+                Some(libc::EAGAIN)
+            );
         }
         crate::sys::io::write(theirs.as_fd(), &[1; FULL_READS as usize]).unwrap();
         for _ in 0..FULL_READS {
-            assert_eq!(crate::sys::io::read(ours.as_fd(), &mut buf[..1]).unwrap(), 1);
+            assert_eq!(
+                crate::sys::io::read(ours.as_fd(), &mut buf[..1]).unwrap(),
+                1
+            );
         }
         let chunk = [0u8; 65536];
         while crate::sys::io::write(theirs.as_fd(), &chunk).is_ok() {}
@@ -521,10 +527,7 @@ mod tests {
             ..ProcessCounts::default()
         };
         let window = counts(with(10)).since(&counts(with(4)));
-        assert_eq!(
-            window.syscalls.unwrap().eagain_by_kind.unwrap()["read"],
-            6
-        );
+        assert_eq!(window.syscalls.unwrap().eagain_by_kind.unwrap()["read"], 6);
         let refused = ProcessSyscalls {
             eagain_unavailable_reason: Some("refused".to_string()),
             ..ProcessSyscalls::default()
@@ -532,6 +535,9 @@ mod tests {
         let window = counts(refused.clone()).since(&counts(refused));
         let syscalls = window.syscalls.unwrap();
         assert_eq!(syscalls.eagain_by_kind, None);
-        assert_eq!(syscalls.eagain_unavailable_reason.as_deref(), Some("refused"));
+        assert_eq!(
+            syscalls.eagain_unavailable_reason.as_deref(),
+            Some("refused")
+        );
     }
 }

@@ -397,7 +397,15 @@ pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
             eagain_per_request_total: e
                 .eagain
                 .as_ref()
-                .map(|reps| spread(&reps.iter().map(|m| m.values().sum()).collect::<Vec<_>>())),
+                // A fold from +0.0: `sum` of no values is -0.0, printed as such.
+                .map(|reps| {
+                    spread(
+                        &reps
+                            .iter()
+                            .map(|m| m.values().fold(0.0, |a, b| a + b))
+                            .collect::<Vec<_>>(),
+                    )
+                }),
             eagain_per_request: e
                 .eagain
                 .as_ref()

@@ -152,6 +152,8 @@ pub fn external_values(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use crate::results::figures::{
         CONTEXT_SWITCHES_PER_REQUEST, FIGURES, SERVER_CPU_US_PER_REQUEST,
     };
@@ -173,6 +175,23 @@ mod tests {
         assert_eq!(external.eagain_per_request_total, None);
         // The rest is still there.
         assert_eq!(external.syscalls_per_request["read"].median, 1.0);
+    }
+
+    #[test]
+    fn a_server_with_no_eagain_returns_has_zero_not_unavailable() {
+        let mut result = fixture::external_variant(1000);
+        for r in &mut result.repetitions {
+            let window = r.external_window.as_mut().unwrap();
+            if let Some(syscalls) = window.counts.as_mut().unwrap().syscalls.as_mut() {
+                syscalls.eagain_by_kind = Some(BTreeMap::from([("read".to_string(), 0)]));
+            }
+        }
+        let summary = crate::results::aggregate::summarize(&result.repetitions).unwrap();
+        let external = summary.external_server.unwrap();
+        assert_eq!(external.eagain_per_request, Some(BTreeMap::new()));
+        let total = external.eagain_per_request_total.unwrap().median;
+        // +0.0: reports print -0.0 as "-0.000".
+        assert!(total == 0.0 && total.is_sign_positive(), "{total}");
     }
 
     #[test]

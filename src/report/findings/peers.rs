@@ -131,10 +131,7 @@ impl Ratio {
 impl<'a> Pair<'a> {
     /// `None` when the case did not run `external`.
     fn of(case: &'a CaseResult, external: &'a str) -> Option<Pair<'a>> {
-        let result = case
-            .variants
-            .iter()
-            .find(|r| r.variant.to_string() == external)?;
+        let result = case.variants.iter().find(|r| r.variant == *external)?;
         Some(Pair {
             case,
             external,
@@ -344,7 +341,8 @@ fn kinds_text(external: &KindMedians, builtin: &KindMedians) -> String {
             let mut kinds: Vec<&String> = e.keys().chain(b.keys()).collect();
             kinds.sort();
             kinds.dedup();
-            let total = |m: &BTreeMap<String, f64>| m.values().sum::<f64>();
+            // From +0.0: `sum` of no values is -0.0.
+            let total = |m: &BTreeMap<String, f64>| m.values().fold(0.0, |a, b| a + b);
             let by_kind: Vec<String> = kinds
                 .iter()
                 .map(|k| format!("{k} {:.3} against {:.3}", get(e, k), get(b, k)))

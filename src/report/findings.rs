@@ -99,6 +99,7 @@ pub fn findings(results: &ResultsFile) -> Vec<Finding> {
         ));
     }
     out.extend(uring::findings(results));
+    out.extend(peers::findings(results));
     for trigger in [TriggerMode::Level, TriggerMode::Edge] {
         out.push(splice_break_even(results, trigger));
     }
@@ -550,6 +551,7 @@ fn server_cpu_values(case: &CaseResult, v: Variant) -> Option<Vec<f64>> {
     })
 }
 
+mod peers;
 mod run_quality;
 #[cfg(test)]
 mod tests;

@@ -394,6 +394,22 @@ pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
             all_syscalls_per_request_total: (!e.all_syscalls.is_empty())
                 .then(|| spread(&e.all_syscalls)),
             syscalls_per_request: by_kind(&e.by_kind.iter().collect::<Vec<_>>()),
+            eagain_per_request_total: e
+                .eagain
+                .as_ref()
+                // A fold from +0.0: `sum` of no values is -0.0, printed as such.
+                .map(|reps| {
+                    spread(
+                        &reps
+                            .iter()
+                            .map(|m| m.values().fold(0.0, |a, b| a + b))
+                            .collect::<Vec<_>>(),
+                    )
+                }),
+            eagain_per_request: e
+                .eagain
+                .as_ref()
+                .map(|reps| by_kind(&reps.iter().collect::<Vec<_>>())),
         }),
     })
 }

@@ -269,7 +269,13 @@ pub const FIGURES: &[Figure] = &[
         better: Some(Better::Lower),
         aspect: Aspect::Cost,
         group: Group::Syscalls,
-        pick: |s| s.server.as_ref().map(|v| v.eagain_per_request_total),
+        // An external server's are the kernel's (filtered exit tracepoints).
+        pick: |s| {
+            s.server
+                .as_ref()
+                .map(|v| v.eagain_per_request_total)
+                .or_else(|| s.external_server.as_ref()?.eagain_per_request_total)
+        },
         ..CSV_ONLY
     },
     Figure {

@@ -289,6 +289,13 @@ pub fn external_variant(n: u64) -> super::VariantResult {
         .into_iter()
         .collect(),
         unavailable_kinds: Vec::new(),
+        // Half the reads found the socket empty.
+        eagain_by_kind: Some(
+            [("read".to_string(), n / 2), ("writev".to_string(), 0)]
+                .into_iter()
+                .collect(),
+        ),
+        eagain_unavailable_reason: None,
     };
     let repetitions = vec![
         repetition(0, RepetitionPurpose::Timing, None),

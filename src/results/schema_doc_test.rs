@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 /// Objects whose keys are data (syscall kinds), not field names.
-const MAP_SUFFIXES: [&str; 9] = [
+const MAP_SUFFIXES: [&str; 10] = [
     "syscalls.by_kind",
+    "syscalls.eagain_by_kind",
     "SyscallCounts.calls",
     "SyscallCounts.eagain",
     "syscalls_per_request",
@@ -138,6 +139,16 @@ mod tests {
         results.cases[0]
             .variants
             .push(fixture::external_variant(1000));
+        // One whose kernel refused the EAGAIN filter, for the reason field.
+        let mut refused = fixture::external_variant(1000);
+        for r in &mut refused.repetitions {
+            let counts = r.external_window.as_mut().and_then(|w| w.counts.as_mut());
+            if let Some(syscalls) = counts.and_then(|c| c.syscalls.as_mut()) {
+                syscalls.eagain_by_kind = None;
+                syscalls.eagain_unavailable_reason = Some("the kernel refused the filter".into());
+            }
+        }
+        results.cases[0].variants.push(refused);
         let produced = leaf_paths(&serde_json::to_value(results).unwrap());
         let missing: Vec<_> = produced.difference(&documented).collect();
         assert!(

@@ -10,6 +10,11 @@
 //! [`super::perf`]: `raw_syscalls:sys_enter` leading one
 //! `syscalls:sys_enter_<name>` counter per kind), which costs every
 //! syscall the program makes and so is attached for counting windows only.
+//! With the syscall group comes a third, the EAGAIN group: one counter per
+//! kind of [`EAGAIN_COUNTED_SYSCALLS`] on `syscalls:sys_exit_<name>`,
+//! filtered in the kernel to `ret == -EAGAIN`, so it counts the calls that
+//! found nothing to read or no room to write, as built-in variants count
+//! them in user space.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -22,7 +27,7 @@ use super::Fd;
 use super::counters::SyscallKind;
 use super::perf::{
     KernelCountsUnavailable, TRACEFS_EVENT_DIRS, classify_open_error, open_event,
-    read_tracepoint_id,
+    read_tracepoint_id, set_tracepoint_filter,
 };
 
 /// Syscalls that servers outside this project make and ours do not, by
@@ -51,6 +56,22 @@ pub const OTHER_KERNEL_SYSCALLS: &[&str] = &[
     "clone",
     "clone3",
 ];
+
+/// Syscalls whose `EAGAIN` returns are counted for an external server, by
+/// the kernel's name: the read side (including `recv` and `recvmsg`, which
+/// Go and tokio may use), the write side, and `accept4` (a listener
+/// drained to `EAGAIN`).
+pub const EAGAIN_COUNTED_SYSCALLS: &[&str] = &[
+    "read", "readv", "recvfrom", "recvmsg", "write", "writev", "sendto", "sendmsg", "splice",
+    "accept4",
+];
+
+/// The kernel filter that keeps only `EAGAIN` returns: a syscall's exit
+/// tracepoint has the field `ret`, the negated errno on failure
+/// (`EWOULDBLOCK` is the same number on Linux).
+pub fn eagain_filter() -> String {
+    format!("ret == -{}", libc::EAGAIN)
+}
 
 /// Every syscall counted by kind for an external server: this project's
 /// kinds (by their kernel name) then [`OTHER_KERNEL_SYSCALLS`].
@@ -86,6 +107,16 @@ pub struct ProcessSyscalls {
     pub by_kind: BTreeMap<String, u64>,
     /// Kernel names of counted kinds this kernel has no tracepoint for.
     pub unavailable_kinds: Vec<String>,
+    /// Calls that returned `EAGAIN`, by the kernel's syscall name: every
+    /// kind of [`EAGAIN_COUNTED_SYSCALLS`] this kernel has an exit
+    /// tracepoint for, zero included. `None` when they could not be
+    /// counted (the kernel refused the filter, or results written before
+    /// they were): unavailable, never zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eagain_by_kind: Option<BTreeMap<String, u64>>,
+    /// Why `eagain_by_kind` is missing, when the counters said so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eagain_unavailable_reason: Option<String>,
 }
 
 impl ProcessCounts {
@@ -108,6 +139,18 @@ impl ProcessCounts {
                         })
                         .collect(),
                     unavailable_kinds: late.unavailable_kinds.clone(),
+                    eagain_by_kind: match (&late.eagain_by_kind, &early.eagain_by_kind) {
+                        (Some(late), Some(early)) => Some(
+                            late.iter()
+                                .map(|(name, n)| {
+                                    let before = early.get(name).copied().unwrap_or(0);
+                                    (name.clone(), n.saturating_sub(before))
+                                })
+                                .collect(),
+                        ),
+                        _ => None,
+                    },
+                    eagain_unavailable_reason: late.eagain_unavailable_reason.clone(),
                 }),
                 _ => None,
             },
@@ -145,11 +188,66 @@ impl Group {
     }
 }
 
+/// The syscall group and what its members count.
+struct SyscallGroups {
+    /// `raw_syscalls:sys_enter`, then one `sys_enter_<name>` per name.
+    calls: Group,
+    names: Vec<&'static str>,
+    unavailable: Vec<String>,
+    /// The EAGAIN group (one filtered `sys_exit_<name>` counter per name,
+    /// the first leading), or why there is none.
+    eagain: Result<(Group, Vec<&'static str>), String>,
+}
+
 /// Counters on one process (see the module comment). Dropping it closes
 /// them.
 pub struct ProcessCounters {
     usage: Group,
-    syscalls: Option<(Group, Vec<&'static str>, Vec<String>)>,
+    syscalls: Option<SyscallGroups>,
+}
+
+/// Opens the EAGAIN group on `pid` (see the module comment). Any refusal
+/// gives up on the whole group and says why: a counter left unfiltered
+/// would count every return, and reading it as EAGAIN returns would be
+/// wrong, so the figures are reported unavailable instead.
+///
+/// The counters count from their open, before the filter is set; `pid` is
+/// held before `exec` (see [`super::process`]) and makes no syscall
+/// meanwhile, and every window subtracts a later read anyway.
+fn attach_eagain(events_dir: &Path, pid: i32) -> Result<(Group, Vec<&'static str>), String> {
+    let filter = eagain_filter();
+    let mut leader: Option<Fd> = None;
+    let (mut members, mut names) = (Vec::new(), Vec::new());
+    for &name in EAGAIN_COUNTED_SYSCALLS {
+        let path = events_dir.join(format!("syscalls/sys_exit_{name}/id"));
+        let Some(id) = read_tracepoint_id(&path).map_err(|e| e.to_string())? else {
+            continue;
+        };
+        let tracepoint = format!("syscalls:sys_exit_{name}");
+        let counter = open_event(
+            bindings::PERF_TYPE_TRACEPOINT,
+            id,
+            pid,
+            leader.as_ref(),
+            true,
+        )
+        .map_err(|e| format!("perf_event_open on {tracepoint} failed: {e}"))?;
+        set_tracepoint_filter(&counter, &filter).map_err(|e| {
+            format!("the kernel refused the filter `{filter}` on {tracepoint}: {e}")
+        })?;
+        match leader {
+            None => leader = Some(counter),
+            Some(_) => members.push(counter),
+        }
+        names.push(name);
+    }
+    let leader = leader.ok_or_else(|| {
+        format!(
+            "the kernel has no exit tracepoint for any of {}",
+            EAGAIN_COUNTED_SYSCALLS.join(", ")
+        )
+    })?;
+    Ok((Group { leader, members }, names))
 }
 
 impl ProcessCounters {
@@ -218,9 +316,15 @@ impl ProcessCounters {
                 None => unavailable.push(name.to_string()),
             }
         }
+        let eagain = attach_eagain(events_dir, pid);
         Ok(ProcessCounters {
             usage,
-            syscalls: Some((Group { leader, members }, names, unavailable)),
+            syscalls: Some(SyscallGroups {
+                calls: Group { leader, members },
+                names,
+                unavailable,
+                eagain,
+            }),
         })
     }
 
@@ -229,16 +333,31 @@ impl ProcessCounters {
         let usage = self.usage.read()?;
         let syscalls = match &self.syscalls {
             None => None,
-            Some((group, names, unavailable)) => {
-                let values = group.read()?;
+            Some(groups) => {
+                let values = groups.calls.read()?;
+                let (eagain_by_kind, eagain_unavailable_reason) = match &groups.eagain {
+                    Ok((group, names)) => {
+                        let values = group.read()?;
+                        let by_kind = names
+                            .iter()
+                            .zip(&values)
+                            .map(|(name, n)| (name.to_string(), *n))
+                            .collect();
+                        (Some(by_kind), None)
+                    }
+                    Err(reason) => (None, Some(reason.clone())),
+                };
                 Some(ProcessSyscalls {
                     total: values[0],
-                    by_kind: names
+                    by_kind: groups
+                        .names
                         .iter()
                         .zip(&values[1..])
                         .map(|(name, n)| (name.to_string(), *n))
                         .collect(),
-                    unavailable_kinds: unavailable.clone(),
+                    unavailable_kinds: groups.unavailable.clone(),
+                    eagain_by_kind,
+                    eagain_unavailable_reason,
                 })
             }
         };
@@ -254,6 +373,7 @@ impl ProcessCounters {
 mod tests {
     use super::*;
     use crate::sys::process::spawn_held;
+    use std::os::fd::AsFd;
 
     #[test]
     fn counted_kinds_are_unique_and_include_ours_by_their_kernel_name() {
@@ -290,5 +410,134 @@ mod tests {
         assert!(syscalls.by_kind["write"] >= 4, "{syscalls:?}");
         assert!(syscalls.total > syscalls.by_kind["write"]);
         assert!(counts.task_clock_ns > 0);
+    }
+
+    /// What the EAGAIN child does, in [`eagain_child`]: reads and
+    /// `recvfrom`s on an empty non-blocking socket, then successful reads,
+    /// then writes until the socket is full (exactly one `EAGAIN` write).
+    const EMPTY_READS: u64 = 7;
+    const EMPTY_RECVFROMS: u64 = 5;
+    const FULL_READS: u64 = 3;
+    const CHILD_SWITCH: &str = "EPOLL_BENCH_EAGAIN_CHILD";
+
+    /// Not a test of its own: the program `eagain_returns_are_counted_by_kind`
+    /// runs (this test binary, re-executed with only this test), since
+    /// the counters must watch a process from its start.
+    #[test]
+    #[ignore = "run as a child by eagain_returns_are_counted_by_kind"]
+    fn eagain_child() {
+        if std::env::var_os(CHILD_SWITCH).is_none() {
+            return;
+        }
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: `fds` is writable for two ints for the duration of the call.
+        let ret = unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_STREAM | libc::SOCK_NONBLOCK,
+                0,
+                fds.as_mut_ptr(),
+            )
+        };
+        assert_eq!(ret, 0, "socketpair: {}", io::Error::last_os_error());
+        let (ours, theirs) = (Fd::from_new(fds[0]), Fd::from_new(fds[1]));
+        let mut buf = [0u8; 64];
+        for _ in 0..EMPTY_READS {
+            let err = crate::sys::io::read(ours.as_fd(), &mut buf).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EAGAIN));
+        }
+        for _ in 0..EMPTY_RECVFROMS {
+            // SAFETY: `buf` is writable for its length; no address is asked for.
+            let ret = unsafe {
+                libc::recvfrom(
+                    ours.raw(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    0,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                )
+            };
+            assert_eq!(ret, -1);
+            assert_eq!(
+                io::Error::last_os_error().raw_os_error(),
+                Some(libc::EAGAIN)
+            );
+        }
+        crate::sys::io::write(theirs.as_fd(), &[1; FULL_READS as usize]).unwrap();
+        for _ in 0..FULL_READS {
+            assert_eq!(
+                crate::sys::io::read(ours.as_fd(), &mut buf[..1]).unwrap(),
+                1
+            );
+        }
+        let chunk = [0u8; 65536];
+        while crate::sys::io::write(theirs.as_fd(), &chunk).is_ok() {}
+    }
+
+    #[test]
+    fn eagain_returns_are_counted_by_kind() {
+        let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+        command
+            .args([
+                "--exact",
+                "sys::process_counters::tests::eagain_child",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .env(CHILD_SWITCH, "1")
+            .stdout(std::process::Stdio::null());
+        let held = spawn_held(command).unwrap();
+        let counters = match ProcessCounters::attach(held.pid(), true) {
+            Ok(counters) => counters,
+            Err(_) => {
+                held.abandon();
+                return; // No perf here; tests/kernel_counts.rs says why.
+            }
+        };
+        let start = counters.read().unwrap();
+        let mut child = held.release().unwrap();
+        assert!(child.wait().unwrap().success());
+        let syscalls = counters.read().unwrap().since(&start).syscalls.unwrap();
+        let eagain = syscalls
+            .eagain_by_kind
+            .clone()
+            .unwrap_or_else(|| panic!("{:?}", syscalls.eagain_unavailable_reason));
+        // Exactly the calls that found the socket empty or full; the
+        // successful reads (and the test harness's own) are not counted.
+        assert_eq!(eagain["read"], EMPTY_READS, "{eagain:?}");
+        assert_eq!(eagain["recvfrom"], EMPTY_RECVFROMS, "{eagain:?}");
+        assert_eq!(eagain["write"], 1, "{eagain:?}");
+        assert_eq!(eagain["readv"], 0, "{eagain:?}");
+        assert!(syscalls.by_kind["read"] >= EMPTY_READS + FULL_READS);
+        assert!(syscalls.by_kind["write"] > 1);
+        for name in EAGAIN_COUNTED_SYSCALLS {
+            assert!(eagain.contains_key(*name), "{name} missing: {eagain:?}");
+        }
+    }
+
+    #[test]
+    fn a_window_keeps_eagain_counts_absent_unless_both_reads_have_them() {
+        let with = |read: u64| ProcessSyscalls {
+            eagain_by_kind: Some(BTreeMap::from([("read".to_string(), read)])),
+            ..ProcessSyscalls::default()
+        };
+        let counts = |syscalls| ProcessCounts {
+            syscalls: Some(syscalls),
+            ..ProcessCounts::default()
+        };
+        let window = counts(with(10)).since(&counts(with(4)));
+        assert_eq!(window.syscalls.unwrap().eagain_by_kind.unwrap()["read"], 6);
+        let refused = ProcessSyscalls {
+            eagain_unavailable_reason: Some("refused".to_string()),
+            ..ProcessSyscalls::default()
+        };
+        let window = counts(refused.clone()).since(&counts(refused));
+        let syscalls = window.syscalls.unwrap();
+        assert_eq!(syscalls.eagain_by_kind, None);
+        assert_eq!(
+            syscalls.eagain_unavailable_reason.as_deref(),
+            Some("refused")
+        );
     }
 }

@@ -153,8 +153,19 @@ pub fn external_syscalls_note(
         .iter()
         .map(|(kind, per_request)| format!("{kind} {}", number(*per_request)))
         .collect();
+    let eagain = match &external.eagain_per_request {
+        Some(by_kind) if by_kind.is_empty() => " No call returned EAGAIN.".to_string(),
+        Some(by_kind) => {
+            let listed: Vec<String> = by_kind
+                .iter()
+                .map(|(kind, spread)| format!("{kind} {}", number(spread.median)))
+                .collect();
+            format!(" EAGAIN returns/req by kind: {}.", listed.join(", "))
+        }
+        None => " EAGAIN returns unavailable (the kernel did not count them).".to_string(),
+    };
     format!(
-        "{variant}: kernel syscalls/req by kind (all its threads): {} of {} in all.",
+        "{variant}: kernel syscalls/req by kind (all its threads): {} of {} in all.{eagain}",
         listed.join(", "),
         number(all.median)
     )

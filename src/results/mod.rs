@@ -26,6 +26,7 @@ pub mod machine_limits;
 pub mod measurement;
 pub mod summary;
 pub mod uring_ops;
+pub mod zerocopy;
 pub mod workload;
 
 use std::io::Read as _;

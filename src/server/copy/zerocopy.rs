@@ -347,9 +347,17 @@ fn pieces_of(ring: &[u8], origin: u64, start: u64, end: u64) -> (&[u8], &[u8]) {
 impl CopyStrategy for ZeroCopy {
     const NAME: &'static str = "zerocopy";
 
+    /// The ring is twice the configured buffer. The watermarks (the
+    /// buffer size) bound what is held and unsent, so half the ring stays
+    /// free for reading while sends wait for their completions. With a
+    /// ring the held sends could fill, a peer with a tiny receive buffer
+    /// (conformance's slow reader) slowed to a few KB/s on loopback: the
+    /// server stopped reading with the whole ring held, and its one
+    /// outstanding send then went out at the pace of zero-window probes.
     fn new(config: &ConnConfig) -> io::Result<Self> {
         Ok(ZeroCopy {
-            ring: vec![0u8; config.buffer_size_bytes.max(REQUEST_HEADER_BYTES)].into_boxed_slice(),
+            ring: vec![0u8; (2 * config.buffer_size_bytes).max(REQUEST_HEADER_BYTES)]
+                .into_boxed_slice(),
             origin: 0,
             released: 0,
             filled: 0,
@@ -461,7 +469,8 @@ mod tests {
         ConnConfig {
             protocol,
             max_frame_bytes: 1 << 20,
-            buffer_size_bytes: 64,
+            // A ring of 64 bytes.
+            buffer_size_bytes: 32,
             pipe_size_bytes: 4096,
         }
     }

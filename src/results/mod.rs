@@ -26,8 +26,8 @@ pub mod machine_limits;
 pub mod measurement;
 pub mod summary;
 pub mod uring_ops;
-pub mod zerocopy;
 pub mod workload;
+pub mod zerocopy;
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};

@@ -65,7 +65,8 @@ pub fn zerocopy_summary(repetitions: &[Option<&ZerocopyFigures>]) -> Option<Zero
     if figures.is_empty() {
         return None;
     }
-    let over = |f: fn(&ZerocopyFigures) -> f64| spread(&figures.iter().map(|x| f(x)).collect::<Vec<_>>());
+    let over =
+        |f: fn(&ZerocopyFigures) -> f64| spread(&figures.iter().map(|x| f(x)).collect::<Vec<_>>());
     let copied: Vec<f64> = figures
         .iter()
         .filter_map(|f| f.copied_by_kernel_percent)

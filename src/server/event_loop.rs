@@ -376,9 +376,15 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
             .conn
             .as_mut()
             .expect("checked above");
-        if events & epoll::ERR != 0 && !conn.data.error_event() {
-            self.close(index, CloseReason::ConnectionError);
-            return;
+        if events & epoll::ERR != 0 {
+            if !conn.data.error_event() {
+                self.close(index, CloseReason::ConnectionError);
+                return;
+            }
+            // The strategy deals with it in its next write call, which a
+            // blocked write would otherwise hold back while level-triggered
+            // epoll kept reporting the error.
+            conn.write_blocked = false;
         }
         if events & (epoll::IN | epoll::RDHUP | epoll::HUP) != 0 {
             conn.readable = true;

@@ -60,7 +60,10 @@ enum Segment {
         /// are no longer needed.
         release_to: u64,
     },
-    Payload { start: u64, end: u64 },
+    Payload {
+        start: u64,
+        end: u64,
+    },
 }
 
 /// A send whose completion has not been reaped yet.
@@ -320,7 +323,10 @@ impl ZeroCopy {
             self.held_bytes -= send.bytes;
             self.release_to(send.release_to);
             for _ in 0..send.headers_finished {
-                let header = self.held_headers.pop_front().expect("one per finished header");
+                let header = self
+                    .held_headers
+                    .pop_front()
+                    .expect("one per finished header");
                 self.spare_headers.push(header);
             }
         }
@@ -497,7 +503,10 @@ mod tests {
         assert_eq!(conn.pending_out_bytes(), 40);
         assert_eq!(conn.free_pieces().0.len(), 24);
         feed(&mut conn, &[8u8; 24], &config);
-        assert!(conn.free_pieces().0.is_empty(), "held bytes must not be reused");
+        assert!(
+            conn.free_pieces().0.is_empty(),
+            "held bytes must not be reused"
+        );
         conn.after_send(24, &mut counters);
         assert_eq!(counters.zerocopy_sends, 2);
         assert_eq!(conn.held.len(), 2);

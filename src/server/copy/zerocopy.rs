@@ -1,16 +1,22 @@
-//! `zerocopy`: requests are `readv()` into a ring buffer as under `writev`, and
-//! every pending piece (response headers, payloads straight from the ring)
-//! goes out in one `sendmsg(MSG_ZEROCOPY)`, which pins the pages instead of
-//! copying them into the socket (`sys::zerocopy`).
+//! `zerocopy`: requests are `readv()` into a ring buffer as under `writev`;
+//! payloads go out straight from the ring, every pending piece in one
+//! `sendmsg(MSG_ZEROCOPY)`, which pins the pages instead of copying them
+//! into the socket (`sys::zerocopy`). Response headers are copied, with one
+//! `writev()` of those at the front of the queue: the kernel charges a
+//! zerocopy piece a whole page per page it touches, so an 8-byte header
+//! would count as 4 KiB against the receiver's buffer, and against a small
+//! one (conformance's slow reader) the receive window collapsed below a
+//! segment and the transfer slowed to zero-window probes.
 //!
 //! **Held buffers.** A zerocopy send returns before the kernel is done with
 //! the bytes: they may still be in flight, or waiting in the send queue for
 //! an acknowledgement, read straight from our memory. If the ring space
-//! were reused for the next request (or a response header's box freed), the
-//! peer could receive the new bytes instead of the old ones. So every send
-//! is recorded as a [`HeldSend`] under its send id, and the ring space and
-//! header boxes it used are released only when the kernel's completion for
-//! that id has been reaped from the socket's error queue. Until then they
+//! were reused for the next request, the peer could receive the new bytes
+//! instead of the old ones. So every send is recorded as a [`HeldSend`]
+//! under its send id, and the ring space it used is released only when
+//! the kernel's completion for that id has been reaped from the socket's
+//! error queue (request bytes behind a held send, e.g. a request header
+//! whose response header was copied, wait for that send too). Until then they
 //! count as pending output, so the connection's pending-output bound (the
 //! loop's watermarks, and the ring's own size) applies to them: a
 //! connection whose buffers are all held stops reading until completions
@@ -51,8 +57,7 @@ type HeaderBox = Box<[u8; RESPONSE_HEADER_BYTES]>;
 
 /// Unsent output, in stream order.
 enum Segment {
-    /// A response header in its own heap box: a send pins the box's bytes,
-    /// so the box, not a queue slot that moves, is what a send holds.
+    /// A response header, copied into the socket by `writev`.
     Header {
         bytes: HeaderBox,
         written: usize,
@@ -72,9 +77,6 @@ struct HeldSend {
     /// Ring bytes before this offset may be reused once this send and every
     /// earlier one completed.
     release_to: u64,
-    /// Header boxes this send finished sending (they wait in
-    /// `held_headers`, in order).
-    headers_finished: usize,
     completed: bool,
 }
 
@@ -97,7 +99,6 @@ pub struct ZeroCopy {
     held_bytes: usize,
     /// The ring offset the sends so far allow to be released.
     sent_release_to: u64,
-    held_headers: VecDeque<HeaderBox>,
     spare_headers: Vec<HeaderBox>,
     parser: FrameParser,
     /// epoll reported `EPOLLERR` while sends were held: reap one
@@ -193,13 +194,17 @@ impl ZeroCopy {
         self.out.push_back(Segment::Payload { start, end });
     }
 
-    /// Every unsent piece in order, up to `max`; returns the bytes gathered.
+    /// The unsent pieces of the run of headers (or of payloads) at the
+    /// front of the queue, in order, up to `max`; returns the bytes
+    /// gathered.
     fn gather<'a>(&'a self, list: &mut Vec<IoSlice<'a>>, max: usize) -> usize {
+        let headers = matches!(self.out.front(), Some(Segment::Header { .. }));
         let mut total = 0;
         for segment in &self.out {
             let (first, second): (&[u8], &[u8]) = match segment {
-                Segment::Header { bytes, written, .. } => (&bytes[*written..], &[]),
-                Segment::Payload { start, end } => self.pieces(*start, *end),
+                Segment::Header { bytes, written, .. } if headers => (&bytes[*written..], &[]),
+                Segment::Payload { start, end } if !headers => self.pieces(*start, *end),
+                _ => return total,
             };
             for piece in [first, second] {
                 if piece.is_empty() {
@@ -215,7 +220,52 @@ impl ZeroCopy {
         total
     }
 
-    /// Moves `n` just-sent bytes from the unsent queue to a new held send.
+    /// Retires `n` response-header bytes just copied by `writev`.
+    fn after_header_write(&mut self, mut n: usize, counters: &mut LoopCounters) {
+        counters.bytes_out += n as u64;
+        self.unsent_bytes -= n;
+        while n > 0 {
+            let Some(Segment::Header {
+                written,
+                release_to,
+                ..
+            }) = self.out.front_mut()
+            else {
+                break;
+            };
+            let step = n.min(RESPONSE_HEADER_BYTES - *written);
+            *written += step;
+            n -= step;
+            counters.header_bytes_out += step as u64;
+            if *written == RESPONSE_HEADER_BYTES {
+                let release_to = *release_to;
+                if let Some(Segment::Header { bytes, .. }) = self.out.pop_front() {
+                    self.spare_headers.push(bytes);
+                }
+                self.release_behind_held(release_to);
+            }
+        }
+        // Zero-length responses leave their request header unreleased
+        // until the response header is out; once nothing is unsent,
+        // everything parsed may go.
+        if self.out.is_empty() {
+            self.release_behind_held(self.parsed);
+        }
+    }
+
+    /// Releases ring bytes before `offset` that no send references: now if
+    /// nothing is held, else with the last held send, since earlier bytes
+    /// may belong to it.
+    fn release_behind_held(&mut self, offset: u64) {
+        self.sent_release_to = self.sent_release_to.max(offset);
+        match self.held.back_mut() {
+            Some(last) => last.release_to = last.release_to.max(offset),
+            None => self.release_to(offset),
+        }
+    }
+
+    /// Moves `n` just-sent payload bytes from the unsent queue to a new
+    /// held send.
     fn after_send(&mut self, mut n: usize, counters: &mut LoopCounters) {
         counters.bytes_out += n as u64;
         counters.zerocopy_sends += 1;
@@ -223,45 +273,20 @@ impl ZeroCopy {
         let mut send = HeldSend {
             bytes: n,
             release_to: self.sent_release_to,
-            headers_finished: 0,
             completed: false,
         };
         while n > 0 {
-            let Some(front) = self.out.front_mut() else {
+            let Some(Segment::Payload { start, end }) = self.out.front_mut() else {
                 break;
             };
-            match front {
-                Segment::Header {
-                    written,
-                    release_to,
-                    ..
-                } => {
-                    let step = n.min(RESPONSE_HEADER_BYTES - *written);
-                    *written += step;
-                    n -= step;
-                    counters.header_bytes_out += step as u64;
-                    if *written == RESPONSE_HEADER_BYTES {
-                        send.release_to = send.release_to.max(*release_to);
-                        if let Some(Segment::Header { bytes, .. }) = self.out.pop_front() {
-                            self.held_headers.push_back(bytes);
-                            send.headers_finished += 1;
-                        }
-                    }
-                }
-                Segment::Payload { start, end } => {
-                    let step = (n as u64).min(*end - *start);
-                    *start += step;
-                    n -= step as usize;
-                    send.release_to = send.release_to.max(*start);
-                    if *start == *end {
-                        self.out.pop_front();
-                    }
-                }
+            let step = (n as u64).min(*end - *start);
+            *start += step;
+            n -= step as usize;
+            send.release_to = send.release_to.max(*start);
+            if *start == *end {
+                self.out.pop_front();
             }
         }
-        // Zero-length responses leave their request header unreleased
-        // until the response header is out; once nothing is unsent,
-        // everything parsed may go when this send completes.
         if self.out.is_empty() {
             send.release_to = send.release_to.max(self.parsed);
         }
@@ -322,13 +347,6 @@ impl ZeroCopy {
             self.first_held_id = self.first_held_id.wrapping_add(1);
             self.held_bytes -= send.bytes;
             self.release_to(send.release_to);
-            for _ in 0..send.headers_finished {
-                let header = self
-                    .held_headers
-                    .pop_front()
-                    .expect("one per finished header");
-                self.spare_headers.push(header);
-            }
         }
         Ok(())
     }
@@ -374,7 +392,6 @@ impl CopyStrategy for ZeroCopy {
             first_held_id: 0,
             held_bytes: 0,
             sent_release_to: 0,
-            held_headers: VecDeque::new(),
             spare_headers: Vec::new(),
             parser: FrameParser::default(),
             completion_signalled: false,
@@ -410,7 +427,9 @@ impl CopyStrategy for ZeroCopy {
     }
 
     /// One call: the reap of a signalled completion first (it may free
-    /// the room the next read needs), else one send of everything unsent.
+    /// the room the next read needs), else one `writev` of the headers at
+    /// the front of the queue, else one zerocopy send of the payloads
+    /// there.
     fn write_once(
         &mut self,
         fd: BorrowedFd<'_>,
@@ -425,6 +444,13 @@ impl CopyStrategy for ZeroCopy {
         }
         let mut list = scratch.take();
         let asked = self.gather(&mut list, sys::io::IOV_MAX);
+        if matches!(self.out.front(), Some(Segment::Header { .. })) {
+            let result = sys::io::writev(fd, &list);
+            scratch.give_back(list);
+            let (n, step) = write_outcome(result, asked)?;
+            self.after_header_write(n, counters);
+            return Ok(step);
+        }
         let result = sys::zerocopy::send(fd, &list);
         scratch.give_back(list);
         let result = match result {
@@ -530,34 +556,45 @@ mod tests {
     }
 
     #[test]
-    fn headers_and_request_bytes_are_held_per_send() {
+    fn request_bytes_behind_a_held_send_wait_for_it() {
         let config = config(Protocol::Frame);
         let mut conn = ZeroCopy::new(&config).unwrap();
         let mut counters = LoopCounters::default();
-        let mut request = 4u32.to_be_bytes().to_vec();
-        request.extend_from_slice(b"abcd");
-        feed(&mut conn, &request, &config);
+        let frame = |payload: &[u8]| {
+            let mut bytes = (payload.len() as u32).to_be_bytes().to_vec();
+            bytes.extend_from_slice(payload);
+            bytes
+        };
+        feed(&mut conn, &frame(b"abcd"), &config);
         assert_eq!(conn.pending_out_bytes(), 12);
-        // A partial send: 5 of the 8 header bytes.
-        conn.after_send(5, &mut counters);
-        assert_eq!(conn.held_headers.len(), 0, "the header is still unsent");
-        conn.after_send(7, &mut counters);
-        assert_eq!(conn.held_headers.len(), 1);
-        assert_eq!(conn.pending_out_bytes(), 12, "all sent, all held");
-        assert_eq!(conn.held[1].release_to, 8);
-        assert_eq!(conn.held[0].release_to, 0);
-        assert_eq!(counters.header_bytes_out, 8);
-        // One notification may cover several sends (the kernel merges
-        // consecutive ranges).
-        let both = sys::zerocopy::Completion {
+        // The header is copied in two writes; only then does the payload go.
+        conn.after_header_write(5, &mut counters);
+        conn.after_header_write(3, &mut counters);
+        assert_eq!(
+            conn.spare_headers.len(),
+            1,
+            "a copied header's box is reused"
+        );
+        assert_eq!(conn.released, 4, "nothing held: the request header is free");
+        conn.after_send(4, &mut counters);
+        assert_eq!(conn.pending_out_bytes(), 4, "the payload is held");
+        // The next request's header is answered by copy while the first
+        // payload is held: its bytes wait for that send.
+        feed(&mut conn, &frame(b""), &config);
+        conn.after_header_write(8, &mut counters);
+        assert_eq!(conn.released, 4);
+        assert_eq!(counters.header_bytes_out, 16);
+        let done = sys::zerocopy::Completion {
             first_id: 0,
-            last_id: 1,
+            last_id: 0,
             copied: false,
         };
-        conn.complete(both, &mut counters).unwrap();
+        conn.complete(done, &mut counters).unwrap();
+        assert_eq!(
+            conn.released, 12,
+            "both requests free once the send completed"
+        );
         assert_eq!(conn.pending_out_bytes(), 0);
-        assert_eq!(conn.spare_headers.len(), 1, "the header box is reused");
-        assert_eq!(counters.zerocopy_completed_sends, 2);
         assert_eq!(counters.zerocopy_copied_sends, 0);
     }
 }

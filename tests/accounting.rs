@@ -33,9 +33,10 @@ const PAYLOAD_BYTES: usize = 64;
 /// No `epoll_ctl`: LT changes interest only while a write is blocked.
 ///
 /// zerocopy (`src/server/copy/zerocopy.rs`): request `readv` as under
-/// writev (LT 1, ET 2), one `sendmsg(MSG_ZEROCOPY)` gathering header and
-/// payload, and one `recvmsg(MSG_ERRQUEUE)` reaping the completion of the
-/// previous response. That completion comes when the kernel frees the sent
+/// writev (LT 1, ET 2), the response header copied with `writev`, the
+/// payload sent with one `sendmsg(MSG_ZEROCOPY)`, and one
+/// `recvmsg(MSG_ERRQUEUE)` reaping the completion of the previous
+/// response. That completion comes when the kernel frees the sent
 /// bytes, i.e. when the client acknowledges them, and the client's ACK
 /// rides on its next request (after the first exchange both ends delay
 /// ACKs), so the same wake-up reports `EPOLLIN|EPOLLERR` and the turn
@@ -97,6 +98,7 @@ fn derived_per_request(variant: &str) -> BTreeMap<&'static str, u64> {
             &[
                 ("epoll_wait", 1),
                 ("readv", 1),
+                ("writev", 1),
                 ("sendmsg", 1),
                 ("recvmsg", 1),
             ],
@@ -106,6 +108,7 @@ fn derived_per_request(variant: &str) -> BTreeMap<&'static str, u64> {
             &[
                 ("epoll_wait", 1),
                 ("readv", 2),
+                ("writev", 1),
                 ("sendmsg", 1),
                 ("recvmsg", 1),
             ],

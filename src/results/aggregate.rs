@@ -11,6 +11,7 @@ use crate::server::VariantName;
 use crate::server::report::ServerReport;
 
 use super::uring_ops::{UringOpFigures, UringOpsSummary};
+use super::zerocopy::{ZerocopyFigures, zerocopy_summary};
 
 use super::{
     DRIVER_SATURATED_PERCENT, Repetition, ServerMemory, ServerSummary, Spread, Status, Summary,
@@ -63,6 +64,8 @@ pub struct ServerFigures {
     pub involuntary_context_switches_per_request: f64,
     /// `None` for a window without a ring (epoll).
     pub uring_ops: Option<UringOpFigures>,
+    /// `None` for a window without zerocopy sends.
+    pub zerocopy: Option<ZerocopyFigures>,
 }
 
 impl ServerFigures {
@@ -118,6 +121,7 @@ pub fn server_figures(window: &ServerReport, requests: u64) -> ServerFigures {
     out.uring_ops = total
         .uring_ops
         .map(|ops| UringOpFigures::of(&ops, requests));
+    out.zerocopy = ZerocopyFigures::of(&total.counters, requests);
     out
 }
 
@@ -218,6 +222,12 @@ fn server_summary(counted: &[ServerFigures], timed: &[ServerFigures]) -> ServerS
             &counted
                 .iter()
                 .map(|f| f.uring_ops.as_ref())
+                .collect::<Vec<_>>(),
+        ),
+        zerocopy: zerocopy_summary(
+            &counted
+                .iter()
+                .map(|f| f.zerocopy.as_ref())
                 .collect::<Vec<_>>(),
         ),
     }

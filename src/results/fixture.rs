@@ -233,6 +233,39 @@ pub fn results_with_uring() -> ResultsFile {
     results
 }
 
+/// A passed `lt-zerocopy` variant over 3 repetitions: per request 1
+/// `readv`, 1 `sendmsg`, 1 `recvmsg` and 1 `epoll_wait`; every send
+/// completed and copied by the kernel, as on loopback.
+pub fn zerocopy_variant(n: u64) -> super::VariantResult {
+    let repetition = |index: u32| {
+        let mut rep = passed_repetition(index, n, 64, 45.0);
+        let mut thread = server_window(n, 64, 0, 0).threads[0].clone();
+        let calls = &mut thread.syscalls.calls.0;
+        calls[SyscallKind::Readv as usize] = n;
+        calls[SyscallKind::Sendmsg as usize] = n;
+        calls[SyscallKind::Recvmsg as usize] = n;
+        thread.syscalls.user_copy_bytes_out = 0;
+        thread.counters.zerocopy_sends = n;
+        thread.counters.zerocopy_completed_sends = n;
+        thread.counters.zerocopy_copied_sends = n;
+        rep.kernel_cross_check = Some(CrossCheck::unavailable("fixture: perf_event_paranoid is 3"));
+        rep.server_window = Some(ServerReport::new(
+            ReportKind::Snapshot,
+            "lt-zerocopy".into(),
+            Protocol::Frame,
+            vec![thread],
+        ));
+        rep.server_command_line[3] = "lt-zerocopy".into();
+        rep
+    };
+    super::aggregate::finish_variant(
+        &"lt-zerocopy".into(),
+        3,
+        (0..3).map(repetition).collect(),
+        None,
+    )
+}
+
 pub fn failed_repetition(index: u32) -> Repetition {
     Repetition {
         index,

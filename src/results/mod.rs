@@ -27,6 +27,7 @@ pub mod measurement;
 pub mod summary;
 pub mod uring_ops;
 pub mod workload;
+pub mod zerocopy;
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};

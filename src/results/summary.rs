@@ -88,6 +88,10 @@ pub struct ServerSummary {
     /// epoll variants, which queue none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uring_ops: Option<super::uring_ops::UringOpsSummary>,
+    /// `MSG_ZEROCOPY` sends, their completions and the share the kernel
+    /// copied anyway; absent for variants that make no zerocopy sends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zerocopy: Option<super::zerocopy::ZerocopySummary>,
 }
 
 /// What a saturated driver means for one result.

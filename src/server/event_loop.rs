@@ -292,7 +292,10 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
 
     fn register(&mut self, fd: Fd) -> io::Result<()> {
         sys::socket::set_nodelay(fd.as_fd())?;
-        let data = match C::new(&self.config.conn) {
+        let data = match C::new(&self.config.conn).and_then(|mut data| {
+            data.attach(fd.as_fd())?;
+            Ok(data)
+        }) {
             Ok(data) => data,
             Err(e) => {
                 if is_fd_exhaustion(&e) {
@@ -369,14 +372,20 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
         if slot.generation != generation || slot.conn.is_none() {
             return;
         }
-        if events & epoll::ERR != 0 {
-            self.close(index, CloseReason::ConnectionError);
-            return;
-        }
         let conn = self.slots[index as usize]
             .conn
             .as_mut()
             .expect("checked above");
+        if events & epoll::ERR != 0 {
+            if !conn.data.error_event() {
+                self.close(index, CloseReason::ConnectionError);
+                return;
+            }
+            // The strategy deals with it in its next write call, which a
+            // blocked write would otherwise hold back while level-triggered
+            // epoll kept reporting the error.
+            conn.write_blocked = false;
+        }
         if events & (epoll::IN | epoll::RDHUP | epoll::HUP) != 0 {
             conn.readable = true;
         }

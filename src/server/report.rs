@@ -36,6 +36,17 @@ pub struct LoopCounters {
     /// give payload bytes copied.
     pub header_bytes_in: u64,
     pub header_bytes_out: u64,
+    /// `zerocopy` strategy only (zero otherwise): `sendmsg(MSG_ZEROCOPY)`
+    /// calls that sent bytes, and so took a send id.
+    #[serde(default)]
+    pub zerocopy_sends: u64,
+    /// Send ids whose completion was reaped from the error queue.
+    #[serde(default)]
+    pub zerocopy_completed_sends: u64,
+    /// Of those, sends the kernel reports it copied anyway
+    /// (`SO_EE_CODE_ZEROCOPY_COPIED`): all of them on loopback.
+    #[serde(default)]
+    pub zerocopy_copied_sends: u64,
 }
 
 impl LoopCounters {
@@ -52,6 +63,9 @@ impl LoopCounters {
         self.bytes_out += o.bytes_out;
         self.header_bytes_in += o.header_bytes_in;
         self.header_bytes_out += o.header_bytes_out;
+        self.zerocopy_sends += o.zerocopy_sends;
+        self.zerocopy_completed_sends += o.zerocopy_completed_sends;
+        self.zerocopy_copied_sends += o.zerocopy_copied_sends;
     }
 
     pub fn since(&self, e: &LoopCounters) -> LoopCounters {
@@ -68,6 +82,9 @@ impl LoopCounters {
             bytes_out: self.bytes_out - e.bytes_out,
             header_bytes_in: self.header_bytes_in - e.header_bytes_in,
             header_bytes_out: self.header_bytes_out - e.header_bytes_out,
+            zerocopy_sends: self.zerocopy_sends - e.zerocopy_sends,
+            zerocopy_completed_sends: self.zerocopy_completed_sends - e.zerocopy_completed_sends,
+            zerocopy_copied_sends: self.zerocopy_copied_sends - e.zerocopy_copied_sends,
         }
     }
 }

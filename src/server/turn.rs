@@ -143,7 +143,10 @@ pub(super) fn drive<T: Trigger, C: CopyStrategy>(
         if progressed {
             conn.no_room = false;
         }
-        if pending >= watermarks.high_bytes || (conn.no_room && conn.write_blocked) {
+        // No room and nothing to write: the buffer is held until the kernel
+        // is done with it (zerocopy), so reading waits as for a blocked write.
+        if pending >= watermarks.high_bytes || (conn.no_room && (conn.write_blocked || write_idle))
+        {
             conn.paused = true;
         } else if pending <= watermarks.low_bytes {
             conn.paused = false;

@@ -9,7 +9,9 @@ use std::io;
 use std::str::FromStr;
 use std::thread::JoinHandle;
 
-use super::copy::{CopyStrategy, rw::ReadWrite, splice::Spliced, writev::Gathered};
+use super::copy::{
+    CopyStrategy, rw::ReadWrite, splice::Spliced, writev::Gathered, zerocopy::ZeroCopy,
+};
 use super::event_loop::{EventLoop, LoopConfig, LoopResources};
 use super::report::ThreadReport;
 use super::trigger::{Edge, Level, Trigger};
@@ -122,6 +124,7 @@ copy_modes! {
     ReadWrite => ReadWrite,
     Writev => Gathered,
     Splice => Spliced,
+    Zerocopy => ZeroCopy,
 }
 
 impl CopyMode {
@@ -130,7 +133,7 @@ impl CopyMode {
     pub fn descriptors_per_connection(self) -> u64 {
         match self {
             CopyMode::Splice => 3,
-            CopyMode::ReadWrite | CopyMode::Writev => 1,
+            CopyMode::ReadWrite | CopyMode::Writev | CopyMode::Zerocopy => 1,
         }
     }
 }
@@ -189,6 +192,11 @@ macro_rules! for_each_variant {
                 $crate::server::variant::CopyMode::Splice,
                 $crate::server::variant::ReadPolicy::Backend,
             ),
+            lt_zerocopy => $crate::server::variant::Variant::epoll(
+                $crate::server::variant::TriggerMode::Level,
+                $crate::server::variant::CopyMode::Zerocopy,
+                $crate::server::variant::ReadPolicy::Backend,
+            ),
             et_rw => $crate::server::variant::Variant::epoll(
                 $crate::server::variant::TriggerMode::Edge,
                 $crate::server::variant::CopyMode::ReadWrite,
@@ -202,6 +210,11 @@ macro_rules! for_each_variant {
             et_splice => $crate::server::variant::Variant::epoll(
                 $crate::server::variant::TriggerMode::Edge,
                 $crate::server::variant::CopyMode::Splice,
+                $crate::server::variant::ReadPolicy::Backend,
+            ),
+            et_zerocopy => $crate::server::variant::Variant::epoll(
+                $crate::server::variant::TriggerMode::Edge,
+                $crate::server::variant::CopyMode::Zerocopy,
                 $crate::server::variant::ReadPolicy::Backend,
             ),
             et_rw_shortread => $crate::server::variant::Variant::epoll(
@@ -237,7 +250,7 @@ macro_rules! variant_array {
 impl Variant {
     /// Every variant the servers implement, in report order (from
     /// [`for_each_variant!`]): what tests, benches, charts and the CLI iterate.
-    pub const ALL: [Variant; 12] = for_each_variant!(variant_array);
+    pub const ALL: [Variant; 14] = for_each_variant!(variant_array);
 
     /// `uring-multishot`: gathered writes, like `uring-writev`.
     pub const URING_MULTISHOT: Variant = Variant {
@@ -308,6 +321,10 @@ impl Variant {
                 CopyMode::ReadWrite => spawn_uring_loop::<RecvSend>(config, resources),
                 CopyMode::Writev => spawn_uring_loop::<Vectored>(config, resources),
                 CopyMode::Splice => spawn_uring_loop::<UringSpliced>(config, resources),
+                CopyMode::Zerocopy => Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "the io_uring loop has no zerocopy strategy",
+                )),
             },
             (Backend::UringMultishot, _) => super::uring::multishot::spawn(config, resources),
         }
@@ -472,9 +489,11 @@ mod tests {
                 "lt-rw",
                 "lt-writev",
                 "lt-splice",
+                "lt-zerocopy",
                 "et-rw",
                 "et-writev",
                 "et-splice",
+                "et-zerocopy",
                 "et-rw-shortread",
                 "et-writev-shortread",
                 "uring-rw",

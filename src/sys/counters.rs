@@ -30,6 +30,10 @@ pub enum SyscallKind {
     Write,
     Writev,
     Splice,
+    /// `MSG_ZEROCOPY` sends, and the reaping of their completions from the
+    /// socket's error queue (`sys::zerocopy`).
+    Sendmsg,
+    Recvmsg,
     Accept4,
     Close,
     Shutdown,
@@ -58,7 +62,7 @@ pub enum SyscallKind {
     Kill,
 }
 
-pub const KIND_COUNT: usize = 33;
+pub const KIND_COUNT: usize = 35;
 
 impl SyscallKind {
     pub const ALL: [SyscallKind; KIND_COUNT] = [
@@ -73,6 +77,8 @@ impl SyscallKind {
         SyscallKind::Write,
         SyscallKind::Writev,
         SyscallKind::Splice,
+        SyscallKind::Sendmsg,
+        SyscallKind::Recvmsg,
         SyscallKind::Accept4,
         SyscallKind::Close,
         SyscallKind::Shutdown,
@@ -111,6 +117,8 @@ impl SyscallKind {
             SyscallKind::Write => "write",
             SyscallKind::Writev => "writev",
             SyscallKind::Splice => "splice",
+            SyscallKind::Sendmsg => "sendmsg",
+            SyscallKind::Recvmsg => "recvmsg",
             SyscallKind::Accept4 => "accept4",
             SyscallKind::Close => "close",
             SyscallKind::Shutdown => "shutdown",

@@ -38,6 +38,7 @@ pub mod socket;
 pub mod thread;
 pub mod uring;
 pub mod uring_ops;
+pub mod zerocopy;
 
 pub use counters::{KindCounts, SyscallCounts, SyscallKind};
 pub use fd::Fd;

@@ -140,7 +140,9 @@ pub fn variant_style(variant: &VariantName, index_in_order: usize) -> VariantSty
                 },
                 marker: match v.copy {
                     CopyMode::ReadWrite => Marker::Circle,
-                    CopyMode::Writev => Marker::Triangle,
+                    // zerocopy gathers every piece into one send, as writev
+                    // does; its colour tells the two apart.
+                    CopyMode::Writev | CopyMode::Zerocopy => Marker::Triangle,
                     CopyMode::Splice => Marker::Square,
                 },
             }

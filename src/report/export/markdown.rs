@@ -270,6 +270,13 @@ fn case_table(out: &mut String, case: &CaseResult) {
         if let Some(external) = v.summary.as_ref().and_then(|s| s.external_server.as_ref()) {
             notes.push(external_syscalls_note(&v.variant.to_string(), external));
         }
+        if let Some(zerocopy) = v
+            .summary
+            .as_ref()
+            .and_then(|s| s.server.as_ref()?.zerocopy.as_ref())
+        {
+            notes.push(format!("{}: {}.", v.variant, zerocopy.describe()));
+        }
         if let Some(bottleneck) = v.summary.as_ref().and_then(|s| s.driver_bottleneck()) {
             notes.push(format!("{}: {}.", v.variant, bottleneck.describe()));
         }

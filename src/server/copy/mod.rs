@@ -10,11 +10,15 @@
 //!   `writev()` of every pending piece at once (up to `IOV_MAX`).
 //! - [`splice::Spliced`]: payload goes socket → pipe → socket with
 //!   `splice(2)` and never enters user space; headers use read/write.
+//! - [`zerocopy::ZeroCopy`]: `read()` into a ring, one
+//!   `sendmsg(MSG_ZEROCOPY)` of every pending piece; the ring space a send
+//!   used is held until the kernel's completion arrives on the error queue.
 
 pub mod ring;
 pub mod rw;
 pub mod splice;
 pub mod writev;
+pub mod zerocopy;
 
 use std::io::{self, IoSlice};
 use std::os::fd::BorrowedFd;
@@ -88,6 +92,21 @@ pub trait CopyStrategy: Sized + 'static {
     const NAME: &'static str;
 
     fn new(config: &ConnConfig) -> io::Result<Self>;
+
+    /// Sets up the accepted socket for this strategy, before its first
+    /// turn (zerocopy: `SO_ZEROCOPY`).
+    fn attach(&mut self, _fd: BorrowedFd<'_>) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// epoll reported `EPOLLERR`. Returns whether the strategy expected it
+    /// (zerocopy: completions arrive on the socket's error queue, which
+    /// signals it) and will deal with it in its next
+    /// [`CopyStrategy::write_once`]; otherwise the loop closes the
+    /// connection.
+    fn error_event(&mut self) -> bool {
+        false
+    }
 
     /// Issues exactly one read-family call (or none, for `NoRoom`).
     fn read_once(

@@ -361,6 +361,8 @@ impl Controller {
         // but reports nothing).
         self.epoll
             .modify(self.listener.as_fd(), 0, LISTENER_TOKEN)?;
+        // `Server::start` made the listener non-blocking for the loops.
+        sys::socket::set_blocking(self.listener.as_fd())?;
         let acceptor = {
             let (shared, listener) = (Arc::clone(&self.shared), Arc::clone(&self.listener));
             std::thread::Builder::new()

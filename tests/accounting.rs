@@ -233,14 +233,15 @@ fn snapshot_cost(variant: &str) -> BTreeMap<&'static str, u64> {
 /// `tpc-rw` also refreshes CPU figures in its connection thread: a thread
 /// calls `getrusage` at its next `read` after a snapshot was requested
 /// (`src/server/tpc/mod.rs`), and a snapshot waits up to 20 ms for it.
-/// At the opening snapshot the thread is blocked in its `read`, so it
-/// refreshes at the first request of the window: 1 `getrusage` in the
-/// window. The client has each response before the thread is back in its
-/// `read`, so either snapshot can find the thread still running, which
-/// then refreshes before the snapshot's cut: the opening one's refresh
-/// falls before the window (0), the closing one's inside it (2). The
-/// expected count is the usual 1; these are the only two ways to differ,
-/// one `getrusage` either side, everything else exact.
+/// The client has each response before the thread is back in its `read`,
+/// so a snapshot finds the thread either blocked in `read` (it refreshes
+/// at its next request) or still running (it refreshes before the
+/// snapshot's cut). The opening snapshot's refresh is in the window if it
+/// found the thread blocked (1) and not if running (0); the closing
+/// one's is in it if it found the thread running (1) and not if blocked
+/// (0). So 0, 1 or 2 refreshes, which of them depends on the scheduler:
+/// the expected count is taken as 1 and one `getrusage` either side is
+/// allowed, everything else exact.
 const TPC_CPU_REFRESHES: u64 = 1;
 
 fn tpc_refresh_race(

@@ -259,8 +259,11 @@ fn tpc_refresh_race(
     let getrusage = |counts: &BTreeMap<&'static str, u64>| counts.get("getrusage").copied();
     variant.starts_with("tpc-")
         && others(measured) == others(expected)
-        && [getrusage(expected).map(|n| n - 1), getrusage(expected).map(|n| n + 1)]
-            .contains(&getrusage(measured))
+        && [
+            getrusage(expected).map(|n| n - 1),
+            getrusage(expected).map(|n| n + 1),
+        ]
+        .contains(&getrusage(measured))
 }
 
 /// An io_uring loop submits and waits in one `io_uring_enter`. The client

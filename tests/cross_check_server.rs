@@ -75,7 +75,11 @@ fn check_threads_started_later(variant: &str) -> Option<CrossCheck> {
     }
     ping_pong(&mut stream, 1..REQUESTS + 1);
     let window = server.snapshot().since(&start);
-    let kernel = window.total.kernel_syscalls.as_ref().expect("kernel counts");
+    let kernel = window
+        .total
+        .kernel_syscalls
+        .as_ref()
+        .expect("kernel counts");
     let check = CrossCheck::Checked(epoll_bench::metrics::cross_check::cross_check(
         &window.total.syscalls.calls,
         kernel,

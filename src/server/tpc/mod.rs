@@ -421,8 +421,12 @@ impl Controller {
     /// live or ended, at one instant of the table.
     fn report(&self) -> io::Result<ThreadReport> {
         let table = self.shared.table();
-        let mut report =
-            event_loop::thread_report(&self.config, self.tid, LoopCounters::default(), &self.kernel)?;
+        let mut report = event_loop::thread_report(
+            &self.config,
+            self.tid,
+            LoopCounters::default(),
+            &self.kernel,
+        )?;
         lock(&self.shared.acceptor).add_to(&mut report);
         table.finished.add_to(&mut report);
         for conn in table.live.values() {

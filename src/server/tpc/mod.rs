@@ -31,6 +31,15 @@
 //! blocked that long reports the CPU figures of the last snapshot it saw
 //! (its syscall counts stay exact): the CPU it used between that snapshot
 //! and going idle shows up only once it runs again or closes.
+//!
+//! Kernel counts (`--kernel-counters`): every thread attaches counters to
+//! itself when it starts (so threads started after the server are
+//! covered, which a watch attached from outside to the threads a snapshot
+//! names cannot do) and reads them each time it publishes, just before
+//! its own counts. That is one more `read` per request in both counts, so
+//! a counting window of this variant shows 2 reads per request where the
+//! socket saw 1, and each connection holds one perf counter per syscall
+//! kind open.
 
 mod acceptor;
 mod conn;

@@ -77,6 +77,16 @@ const PAYLOAD_BYTES: usize = 64;
 /// inside each operation, not calls; the table's `io_uring_register` at
 /// start and the one per accepted connection come before the window, the
 /// slot's `close` operation after it.
+///
+/// `tpc-rw` (`src/server/tpc/conn.rs`): the connection's thread blocks in
+/// one `read`, which returns the whole request (the client writes the 68
+/// bytes in one `write`, which loopback delivers as one segment, and a
+/// blocking read returns once that segment is queued); then it writes the
+/// response header and the payload, one `write` each, as `rw` does, and
+/// blocks in the next `read`: 1 read + 2 writes, no readiness call. A read
+/// that returned part of a frame would cost one more `read` and not match
+/// exactly; a 64-byte request on loopback never arrives in two segments,
+/// so the test asserts the exact count rather than allowing for it.
 fn derived_per_request(variant: &str) -> BTreeMap<&'static str, u64> {
     let table: &[(&str, &[(&'static str, u64)])] = &[
         ("lt-rw", &[("epoll_wait", 1), ("read", 1), ("write", 2)]),
@@ -129,6 +139,7 @@ fn derived_per_request(variant: &str) -> BTreeMap<&'static str, u64> {
         ("uring-writev", &[("io_uring_enter", 2)]),
         ("uring-splice", &[("io_uring_enter", 4)]),
         ("uring-multishot", &[("io_uring_enter", 2)]),
+        ("tpc-rw", &[("read", 1), ("write", 2)]),
     ];
     let (_, counts) = table
         .iter()
@@ -241,7 +252,8 @@ const SNAPSHOT_OPERATIONS: (&str, u64) = ("poll_add", 1);
 /// What answering the closing snapshot costs the serving thread: the
 /// wake-up (the `epoll_wait`, or the `io_uring_enter` that returns with
 /// the eventfd's poll completion), draining the eventfd, and getrusage for
-/// the CPU figures.
+/// the CPU figures. `tpc-rw`'s controller thread answers snapshots the
+/// same way, waiting in `epoll_wait` on the control eventfd.
 fn snapshot_cost(variant: &str) -> BTreeMap<&'static str, u64> {
     let wake_up = if variant.starts_with("uring-") {
         "io_uring_enter"
@@ -251,6 +263,42 @@ fn snapshot_cost(variant: &str) -> BTreeMap<&'static str, u64> {
     [(wake_up, 1), ("read", 1), ("getrusage", 1)]
         .into_iter()
         .collect()
+}
+
+/// `tpc-rw` also refreshes CPU figures in its connection thread: a thread
+/// calls `getrusage` at its next `read` after a snapshot was requested
+/// (`src/server/tpc/mod.rs`), and a snapshot waits up to 20 ms for it.
+/// The client has each response before the thread is back in its `read`,
+/// so a snapshot finds the thread either blocked in `read` (it refreshes
+/// at its next request) or still running (it refreshes before the
+/// snapshot's cut). The opening snapshot's refresh is in the window if it
+/// found the thread blocked (1) and not if running (0); the closing
+/// one's is in it if it found the thread running (1) and not if blocked
+/// (0). So 0, 1 or 2 refreshes, which of them depends on the scheduler:
+/// the expected count is taken as 1 and one `getrusage` either side is
+/// allowed, everything else exact.
+const TPC_CPU_REFRESHES: u64 = 1;
+
+fn tpc_refresh_race(
+    variant: &str,
+    measured: &BTreeMap<&'static str, u64>,
+    expected: &BTreeMap<&'static str, u64>,
+) -> bool {
+    let others = |counts: &BTreeMap<&'static str, u64>| {
+        counts
+            .iter()
+            .filter(|(kind, _)| **kind != "getrusage")
+            .map(|(kind, n)| (*kind, *n))
+            .collect::<Vec<_>>()
+    };
+    let getrusage = |counts: &BTreeMap<&'static str, u64>| counts.get("getrusage").copied();
+    variant.starts_with("tpc-")
+        && others(measured) == others(expected)
+        && [
+            getrusage(expected).map(|n| n - 1),
+            getrusage(expected).map(|n| n + 1),
+        ]
+        .contains(&getrusage(measured))
 }
 
 /// An io_uring loop submits and waits in one `io_uring_enter`. The client
@@ -395,6 +443,9 @@ fn check_variant(variant: &str) {
     for (kind, n) in snapshot_cost(variant) {
         *expected.entry(kind).or_default() += n;
     }
+    if variant.starts_with("tpc-") {
+        *expected.entry("getrusage").or_default() += TPC_CPU_REFRESHES;
+    }
     let mut measured = nonzero_calls(&window);
     let per_request: BTreeMap<&str, f64> = measured
         .iter()
@@ -407,6 +458,10 @@ fn check_variant(variant: &str) {
     }
     if variant.ends_with("-zerocopy") {
         check_zerocopy_bounds(variant, &mut measured, &expected, &window);
+    }
+    if tpc_refresh_race(variant, &measured, &expected) {
+        // Counted as the usual one, so every other count stays exact.
+        measured.insert("getrusage", expected["getrusage"]);
     }
     assert_eq!(
         measured, expected,

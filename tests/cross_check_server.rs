@@ -38,7 +38,54 @@ fn ping_pong(stream: &mut TcpStream, seqs: std::ops::Range<u64>) {
 /// The cross-check of one ping-pong window, or `None` (after saying why)
 /// where the kernel refuses counters outside CI.
 fn check_variant(variant: &str) -> Option<CrossCheck> {
+    if variant.starts_with("tpc-") {
+        return check_threads_started_later(variant);
+    }
     check_server(variant, &[])
+}
+
+/// Thread-per-connection starts a thread per connection while it runs,
+/// and the watch above attaches to the threads a snapshot names (for
+/// `tpc-` the controller only): it cannot follow threads started later.
+/// So the kernel side is counted by the server itself
+/// (`--kernel-counters`): every thread, connection threads included,
+/// attaches counters to itself when it starts and reads them in the
+/// same instant as its own counts. The window is the same ping-pong, and
+/// the same assertions apply to it.
+fn check_threads_started_later(variant: &str) -> Option<CrossCheck> {
+    if !COUNTING_ENABLED {
+        eprintln!("skipped: built without the count-syscalls feature");
+        return None;
+    }
+    let server = ServerProcess::start(variant, Protocol::Frame, &["--kernel-counters"]);
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    ping_pong(&mut stream, 0..1);
+    let start = server.snapshot();
+    if let Some(reason) = &start.total.kernel_unavailable_reason {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the kernel cross-check, but: {reason}"
+        );
+        eprintln!("skipped: kernel cross-check unavailable: {reason}");
+        return None;
+    }
+    ping_pong(&mut stream, 1..REQUESTS + 1);
+    let window = server.snapshot().since(&start);
+    let kernel = window
+        .total
+        .kernel_syscalls
+        .as_ref()
+        .expect("kernel counts");
+    let check = CrossCheck::Checked(epoll_bench::metrics::cross_check::cross_check(
+        &window.total.syscalls.calls,
+        kernel,
+    ));
+    println!("{variant}: {check}");
+    Some(check)
 }
 
 fn check_server(variant: &str, extra_args: &[&str]) -> Option<CrossCheck> {

@@ -11,6 +11,7 @@ pub mod copy;
 pub mod event_loop;
 pub mod frame;
 pub mod report;
+mod tpc;
 pub mod trigger;
 mod turn;
 pub mod uring;

@@ -51,14 +51,18 @@ pub enum Backend {
     /// receive into provided buffers, `SINGLE_ISSUER` + `DEFER_TASKRUN`.
     /// Its copy is fixed (gathered writes), so its name has no copy part.
     UringMultishot,
+    /// `tpc/`: one thread per connection making blocking calls, with an
+    /// acceptor thread; the baseline the event loops are compared with.
+    ThreadPerConnection,
 }
 
 impl Backend {
-    pub const ALL: [Backend; 4] = [
+    pub const ALL: [Backend; 5] = [
         Backend::Epoll(TriggerMode::Level),
         Backend::Epoll(TriggerMode::Edge),
         Backend::Uring,
         Backend::UringMultishot,
+        Backend::ThreadPerConnection,
     ];
 
     /// The variant-name prefix, e.g. `lt`.
@@ -67,6 +71,7 @@ impl Backend {
             Backend::Epoll(trigger) => trigger.name(),
             Backend::Uring => "uring",
             Backend::UringMultishot => "uring-multishot",
+            Backend::ThreadPerConnection => "tpc",
         }
     }
 
@@ -75,7 +80,7 @@ impl Backend {
     /// replaced by another.
     pub fn unavailable_reason(self) -> Option<String> {
         match self {
-            Backend::Epoll(_) => None,
+            Backend::Epoll(_) | Backend::ThreadPerConnection => None,
             Backend::Uring => sys::uring::probe().err(),
             Backend::UringMultishot => sys::uring::probe_multishot().err(),
         }
@@ -237,6 +242,7 @@ macro_rules! for_each_variant {
                 $crate::server::variant::CopyMode::Splice,
             ),
             uring_multishot => $crate::server::variant::Variant::URING_MULTISHOT,
+            tpc_rw => $crate::server::variant::Variant::TPC_RW,
         }
     };
 }
@@ -250,12 +256,19 @@ macro_rules! variant_array {
 impl Variant {
     /// Every variant the servers implement, in report order (from
     /// [`for_each_variant!`]): what tests, benches, charts and the CLI iterate.
-    pub const ALL: [Variant; 14] = for_each_variant!(variant_array);
+    pub const ALL: [Variant; 15] = for_each_variant!(variant_array);
 
     /// `uring-multishot`: gathered writes, like `uring-writev`.
     pub const URING_MULTISHOT: Variant = Variant {
         backend: Backend::UringMultishot,
         copy: CopyMode::Writev,
+        read_policy: ReadPolicy::Backend,
+    };
+
+    /// `tpc-rw`: a thread per connection, plain blocking `read`/`write`.
+    pub const TPC_RW: Variant = Variant {
+        backend: Backend::ThreadPerConnection,
+        copy: CopyMode::ReadWrite,
         read_policy: ReadPolicy::Backend,
     };
 
@@ -283,7 +296,7 @@ impl Variant {
     pub fn trigger(&self) -> Option<TriggerMode> {
         match self.backend {
             Backend::Epoll(trigger) => Some(trigger),
-            Backend::Uring | Backend::UringMultishot => None,
+            Backend::Uring | Backend::UringMultishot | Backend::ThreadPerConnection => None,
         }
     }
 
@@ -327,6 +340,7 @@ impl Variant {
                 )),
             },
             (Backend::UringMultishot, _) => super::uring::multishot::spawn(config, resources),
+            (Backend::ThreadPerConnection, _) => super::tpc::spawn(config, resources),
         }
     }
 }
@@ -499,7 +513,8 @@ mod tests {
                 "uring-rw",
                 "uring-writev",
                 "uring-splice",
-                "uring-multishot"
+                "uring-multishot",
+                "tpc-rw"
             ]
         );
         for v in Variant::ALL {

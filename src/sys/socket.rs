@@ -99,6 +99,36 @@ pub fn accept(listener: BorrowedFd<'_>) -> io::Result<Fd> {
     Ok(Fd::from_new(raw as RawFd))
 }
 
+/// Accepts one pending connection as a blocking, close-on-exec socket,
+/// waiting for one if none is pending (the thread-per-connection server's
+/// acceptor, whose connection threads use plain blocking calls).
+pub fn accept_blocking(listener: BorrowedFd<'_>) -> io::Result<Fd> {
+    // SAFETY: null address pointers tell accept4 not to report the peer.
+    let raw = syscall!(
+        Accept4,
+        accept4(
+            listener.as_raw_fd(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_CLOEXEC
+        )
+    )?;
+    Ok(Fd::from_new(raw as RawFd))
+}
+
+/// `shutdown(2)`: how another thread wakes a thread blocked on `fd` (a
+/// blocked `read` or `accept` returns once the receiving side is shut, a
+/// blocked `write` once the sending side is).
+pub fn shutdown(fd: BorrowedFd<'_>, how: std::net::Shutdown) -> io::Result<()> {
+    let how = match how {
+        std::net::Shutdown::Read => libc::SHUT_RD,
+        std::net::Shutdown::Write => libc::SHUT_WR,
+        std::net::Shutdown::Both => libc::SHUT_RDWR,
+    };
+    // SAFETY: shutdown takes no pointers.
+    syscall!(Shutdown, shutdown(fd.as_raw_fd(), how)).map(|_| ())
+}
+
 pub fn set_nodelay(fd: BorrowedFd<'_>) -> io::Result<()> {
     set_int_option(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)
 }

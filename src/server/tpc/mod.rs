@@ -36,10 +36,13 @@
 //! itself when it starts (so threads started after the server are
 //! covered, which a watch attached from outside to the threads a snapshot
 //! names cannot do) and reads them each time it publishes, just before
-//! its own counts. That is one more `read` per request in both counts, so
-//! a counting window of this variant shows 2 reads per request where the
-//! socket saw 1, and each connection holds one perf counter per syscall
-//! kind open.
+//! its own counts. Those reads of its own counters (one per request) are
+//! the instrument, not the server: both counts include them (the kernel's
+//! read sees its own entry), so the thread takes the same number, exactly
+//! known, out of `read` in both before publishing. Counts then say what
+//! the server does uncounted (1 read per request), and the cross-check
+//! still compares every other call. Each connection holds one perf
+//! counter per syscall kind open.
 
 mod acceptor;
 mod conn;
@@ -61,7 +64,7 @@ use super::event_loop::{
 use super::report::{LoopCounters, ThreadReport};
 use crate::sys::perf::{KernelSyscallCounters, KernelSyscallCounts};
 use crate::sys::rusage::ThreadUsage;
-use crate::sys::{self, Fd, SyscallCounts, epoll};
+use crate::sys::{self, Fd, SyscallCounts, SyscallKind, epoll};
 
 /// Stack of a connection thread. The default (2 MiB, or `ulimit -s`)
 /// would reserve 2 GiB of address space for 1,000 connections; a
@@ -160,6 +163,8 @@ pub(super) struct Publisher {
     kernel: KernelCounters,
     usage: ThreadUsage,
     generation: u64,
+    /// Reads of its own kernel counters so far (see the module docs).
+    counter_reads: u64,
 }
 
 impl Publisher {
@@ -174,6 +179,7 @@ impl Publisher {
             kernel,
             usage: ThreadUsage::default(),
             generation: shared.generation.load(Ordering::Acquire),
+            counter_reads: 0,
         }
     }
 
@@ -208,12 +214,30 @@ impl Publisher {
         self.generation = generation;
     }
 
+    /// This thread's counts without its reads of its own kernel counters.
+    fn uninstrumented(&self, mut syscalls: SyscallCounts) -> SyscallCounts {
+        let read = &mut syscalls.calls.0[SyscallKind::Read as usize];
+        *read = read.saturating_sub(self.counter_reads);
+        syscalls
+    }
+
     fn store(&mut self, counters: &LoopCounters) {
         let (kernel, kernel_unavailable_reason) = match &self.kernel {
             None => (None, None),
             Some(Err(reason)) => (None, Some(reason.clone())),
-            Some(Ok(k)) => match k.read() {
-                Ok(counts) => (Some(counts), None),
+            Some(Ok(k)) => match {
+                // One `read` of one thread's group, counted in-process
+                // whether or not it succeeds.
+                self.counter_reads += 1;
+                k.read()
+            } {
+                Ok(mut counts) => {
+                    let read = &mut counts.calls.0[SyscallKind::Read as usize];
+                    *read = read.saturating_sub(self.counter_reads);
+                    counts.total_syscalls =
+                        counts.total_syscalls.saturating_sub(self.counter_reads);
+                    (Some(counts), None)
+                }
                 Err(e) => (
                     None,
                     Some(format!("reading the kernel counters failed: {e}")),
@@ -222,7 +246,7 @@ impl Publisher {
         };
         let published = Published {
             generation: self.generation,
-            syscalls: sys::counters::snapshot(),
+            syscalls: self.uninstrumented(sys::counters::snapshot()),
             counters: *counters,
             usage: self.usage,
             kernel,

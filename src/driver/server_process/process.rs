@@ -428,7 +428,11 @@ mod tests {
 
     #[test]
     fn server_args_carry_variant_protocol_and_threads() {
-        let mut spec = ServerSpec::new("/bin/x".into(), Variant::ALL[5], Protocol::Echo);
+        let mut spec = ServerSpec::new(
+            "/bin/x".into(),
+            "et-splice".parse::<Variant>().unwrap(),
+            Protocol::Echo,
+        );
         spec.threads = Some(2);
         spec.cpus = Some(vec![1, 3]);
         let args = spec.server_args();

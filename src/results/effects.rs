@@ -60,7 +60,8 @@ pub enum Axis {
     Backend,
     /// Read policy: short-read stopping against draining.
     ReadPolicy,
-    /// Copy strategy: writev against rw, splice against writev.
+    /// Copy strategy: writev against rw, splice and zerocopy against
+    /// writev ([`CopyMode::compared_with`]).
     Copy,
     /// io_uring against its direct epoll analogue, the level-triggered loop
     /// with the same copy strategy (`uring-rw` against `lt-rw`).
@@ -140,7 +141,7 @@ fn one_step(a: Variant, b: Variant) -> Option<Axis> {
     let next = match axis {
         Axis::Backend => backend_rank(b.backend) == backend_rank(a.backend) + 1,
         Axis::ReadPolicy => read_policy_rank(b.read_policy) == read_policy_rank(a.read_policy) + 1,
-        Axis::Copy => copy_rank(b.copy) == copy_rank(a.copy) + 1,
+        Axis::Copy => b.copy.compared_with() == Some(a.copy),
         Axis::IoUring => unreachable!("decided above"),
     };
     let own_policy = axis == Axis::ReadPolicy || a.read_policy == ReadPolicy::Backend;

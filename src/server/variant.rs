@@ -133,6 +133,18 @@ copy_modes! {
 }
 
 impl CopyMode {
+    /// The strategy this one is measured against in the effects: the one
+    /// it changes one thing of. writev gathers what rw writes piece by
+    /// piece; splice and zerocopy keep writev's gathered header and take
+    /// the payload's copy away (through a pipe, or by pinning the pages).
+    pub fn compared_with(self) -> Option<CopyMode> {
+        match self {
+            CopyMode::ReadWrite => None,
+            CopyMode::Writev => Some(CopyMode::ReadWrite),
+            CopyMode::Splice | CopyMode::Zerocopy => Some(CopyMode::Writev),
+        }
+    }
+
     /// File descriptors a server holds per open connection: the socket,
     /// and for splice the pipe pair the bytes pass through.
     pub fn descriptors_per_connection(self) -> u64 {

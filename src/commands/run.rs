@@ -16,8 +16,8 @@ use crate::driver::orchestrator::instrument_cost::{
     FIXED_LOAD_RATE_PER_SECOND, MIN_ROUNDS, PREFERRED_VARIANT,
 };
 use crate::driver::orchestrator::{
-    CaseEngine, InstrumentCostRequest, Plan, PrecisionGoal, ServerTemplate, Target,
-    open_connections,
+    CaseEngine, CpuProfileRequest, InstrumentCostRequest, Plan, PrecisionGoal, ProfiledServer,
+    ServerTemplate, Target, open_connections,
 };
 use crate::driver::server_process::DEFAULT_READY_TIMEOUT;
 use crate::driver::server_process::external::{ExternalServer, check_unique};
@@ -71,6 +71,15 @@ pub struct RunArgs {
     /// environment. Repeatable; NAME is its name in the results.
     #[arg(long = "server", value_name = "NAME=COMMAND")]
     pub servers: Vec<String>,
+    /// Where each server's CPU goes in these cases (a case label, or a
+    /// profile name for all its cases; comma-separated): after all other
+    /// repetitions, one more window per server with `perf record -e
+    /// cpu-clock` sampling its threads, reported as kernel vs user-space
+    /// shares and the top user-space symbols (results.json, summary.md,
+    /// profiles/CASE/SERVER.txt). Never part of the timing figures;
+    /// without perf or its permission, each profile says why.
+    #[arg(long = "profile-cpu", value_delimiter = ',', value_name = "CASE,...")]
+    pub profile_cpu: Vec<String>,
     #[command(flatten)]
     pub measure: super::session::MeasureArgs,
 }
@@ -190,6 +199,99 @@ pub fn parse_servers(given: &[String]) -> Result<Vec<ExternalServer>, UsageError
     Ok(servers)
 }
 
+/// Checks `--profile-cpu` names against the run's cases: each is a case
+/// label or a profile name (all its cases).
+pub fn select_profiled_cases(
+    asked: &[String],
+    cases: &[crate::results::workload::Case],
+) -> Result<Option<CpuProfileRequest>, UsageError> {
+    if asked.is_empty() {
+        return Ok(None);
+    }
+    let mut labels: Vec<String> = Vec::new();
+    for name in asked.iter().map(|n| n.trim()) {
+        let matching: Vec<&str> = cases
+            .iter()
+            .filter(|c| c.label == name || c.profile == name)
+            .map(|c| c.label.as_str())
+            .collect();
+        if matching.is_empty() {
+            let known: Vec<&str> = cases.iter().map(|c| c.label.as_str()).collect();
+            return Err(UsageError(format!(
+                "--profile-cpu: no case or profile `{name}` in this run (its cases: {})",
+                known.join(", ")
+            )));
+        }
+        for label in matching {
+            if !labels.iter().any(|l| l == label) {
+                labels.push(label.to_string());
+            }
+        }
+    }
+    Ok(Some(CpuProfileRequest { cases: labels }))
+}
+
+/// Saves each profile's `perf report` text as
+/// `profiles/<case>/<server>.txt` under `out` and returns the profiles,
+/// each with its path. A file that cannot be written is a warning: the
+/// table is in the results anyway.
+pub fn store_cpu_profiles(
+    out: &std::path::Path,
+    profiled: Vec<ProfiledServer>,
+) -> Vec<crate::results::cpu_profile::CpuProfile> {
+    let file_safe = |name: &str| -> String {
+        name.chars()
+            .map(|c| match c {
+                'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '-' | '_' => c,
+                _ => '_',
+            })
+            .collect()
+    };
+    profiled
+        .into_iter()
+        .map(|ProfiledServer { mut profile, raw_report }| {
+            if let Some(text) = raw_report {
+                let relative = format!(
+                    "profiles/{}/{}.txt",
+                    file_safe(&profile.case),
+                    file_safe(&profile.server.to_string())
+                );
+                let path = out.join(&relative);
+                let written = path
+                    .parent()
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| std::fs::write(&path, text));
+                match written {
+                    Ok(()) => profile.raw_report_path = Some(relative),
+                    Err(e) => say!("warning: cannot write {}: {e}", path.display()),
+                }
+            }
+            match (&profile.table, &profile.unavailable_reason) {
+                (Some(table), _) => say!(
+                    "CPU profile {} / {}: user space {:.1}%, kernel {:.1}% of {} samples{}",
+                    profile.case,
+                    profile.server,
+                    table.user_share_percent,
+                    table.kernel_share_percent,
+                    table.samples_total,
+                    table
+                        .top_user_symbols
+                        .first()
+                        .map(|s| format!("; top user symbol {} ({:.1}%)", s.symbol, s.share_percent))
+                        .unwrap_or_default()
+                ),
+                (None, reason) => say!(
+                    "warning: no CPU profile of {} / {}: {}",
+                    profile.case,
+                    profile.server,
+                    reason.as_deref().unwrap_or("unknown reason")
+                ),
+            }
+            profile
+        })
+        .collect()
+}
+
 /// Everything `run` needs, checked; building it writes nothing.
 pub struct Prepared {
     pub plan: Plan,
@@ -228,6 +330,7 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
     if args.threads == Some(0) {
         return Err(UsageError("--threads: must be at least 1".into()));
     }
+    let cpu_profile = select_profiled_cases(&args.profile_cpu, &cases)?;
     let built_in: Vec<Variant> = variants.iter().filter_map(VariantName::builtin).collect();
     let instrument_cost = args.instrument_cost.then(|| InstrumentCostRequest {
         variant: built_in
@@ -238,11 +341,14 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
         rounds: repetitions.max(MIN_ROUNDS),
     });
     // One counting repetition (kernel counters on) after the timing ones;
-    // three windows per instrument-cost round.
+    // three windows per instrument-cost round; one per profiled server.
     let measurements = cases.len() * variants.len() * (repetitions as usize + 1)
         + instrument_cost
             .as_ref()
-            .map_or(0, |r| 3 * r.rounds as usize);
+            .map_or(0, |r| 3 * r.rounds as usize)
+        + cpu_profile
+            .as_ref()
+            .map_or(0, |r| r.cases.len() * variants.len());
     // With a precision target the planned repetitions get a third of the
     // budget (at most a plain run's), the rest is for extra blocks.
     let planned_budget = match precision {
@@ -313,6 +419,7 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
             external,
         }),
         instrument_cost,
+        cpu_profile,
         precision: precision.map(|target_percent| PrecisionGoal {
             target_percent,
             budget_seconds: budget,
@@ -381,6 +488,12 @@ pub fn run_prepared(prepared: Prepared, engine: &mut dyn CaseEngine) -> anyhow::
             request.variant,
             crate::report::export::markdown::number(FIXED_LOAD_RATE_PER_SECOND),
             request.rounds
+        );
+    }
+    if let Some(request) = &plan.cpu_profile {
+        say!(
+            "then CPU profiles (perf record -e cpu-clock, one more window per server) of {}",
+            request.cases.join(", ")
         );
     }
     say!(

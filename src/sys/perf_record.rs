@@ -155,7 +155,9 @@ impl PerfRecording {
                 Ok(n) => {
                     answer.extend_from_slice(&buffer[..n]);
                     if answer.contains(&b'\n') {
-                        return match String::from_utf8_lossy(&answer).trim() {
+                        // perf writes `ack\n` and its string's NUL.
+                        let said = String::from_utf8_lossy(&answer);
+                        return match said.trim_matches(|c: char| c.is_whitespace() || c == '\0') {
                             "ack" => Ok(()),
                             other => Err(format!("`{PERF} record` answered `{other}` to `{command}`")),
                         };

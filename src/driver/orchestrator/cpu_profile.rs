@@ -100,7 +100,7 @@ pub fn profile_cases(
                 table: None,
             };
             let outcome = match &perf_missing {
-                Some(reason) => Err(format!("perf cannot run here: {reason}")),
+                Some(reason) => Err((format!("perf cannot run here: {reason}"), None)),
                 None => profile_one(case, variant, template, &config, engine),
             };
             profiled.push(match outcome {

@@ -680,6 +680,39 @@ mod tests {
     }
 
     #[test]
+    fn profile_cpu_takes_case_labels_or_profile_names_and_refuses_others() {
+        use crate::results::fixture::case;
+        let cases = [
+            case("pingpong-64b-1conn", 64),
+            case("size-sweep/64", 64),
+            case("size-sweep/4096", 4096),
+        ];
+        assert_eq!(select_profiled_cases(&[], &cases).unwrap(), None);
+        let asked = ["size-sweep/4096", "pingpong-64b-1conn", "size-sweep"].map(String::from);
+        assert_eq!(
+            select_profiled_cases(&asked, &cases).unwrap().unwrap().cases,
+            ["size-sweep/4096", "pingpong-64b-1conn", "size-sweep/64"]
+        );
+        let err = select_profiled_cases(&["pingpong".into()], &cases).unwrap_err();
+        assert!(
+            err.0.starts_with("--profile-cpu: no case or profile `pingpong`")
+                && err.0.contains("size-sweep/4096"),
+            "{}",
+            err.0
+        );
+        let p = prepare(
+            &args(&["--profile-cpu", "pingpong-64b-1conn", "--profile", "pingpong-64b-1conn"]),
+            "/bin/true".into(),
+        )
+        .unwrap();
+        assert_eq!(
+            p.plan.cpu_profile.unwrap().cases,
+            ["pingpong-64b-1conn"]
+        );
+        assert!(prepare(&args(&["--profile-cpu", "nope"]), "/bin/true".into()).is_err());
+    }
+
+    #[test]
     fn bad_flags_are_usage_errors() {
         let bad = [
             vec!["--repetitions", "0"],

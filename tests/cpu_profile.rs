@@ -66,7 +66,10 @@ fn a_profiled_lt_writev_window_has_user_and_kernel_samples_and_stays_out_of_the_
     };
     assert!(table.samples_user > 0, "{table:?}");
     assert!(table.samples_kernel > 0, "{table:?}");
-    assert_eq!(table.samples_user + table.samples_kernel, table.samples_total);
+    assert_eq!(
+        table.samples_user + table.samples_kernel,
+        table.samples_total
+    );
     assert!((table.user_share_percent + table.kernel_share_percent - 100.0).abs() < 1e-9);
     assert!(table.requests_completed > 0);
     assert!(table.samples_per_request > 0.0);

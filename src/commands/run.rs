@@ -249,46 +249,54 @@ pub fn store_cpu_profiles(
     };
     profiled
         .into_iter()
-        .map(|ProfiledServer { mut profile, raw_report }| {
-            if let Some(text) = raw_report {
-                let relative = format!(
-                    "profiles/{}/{}.txt",
-                    file_safe(&profile.case),
-                    file_safe(&profile.server.to_string())
-                );
-                let path = out.join(&relative);
-                let written = path
-                    .parent()
-                    .map_or(Ok(()), std::fs::create_dir_all)
-                    .and_then(|()| std::fs::write(&path, text));
-                match written {
-                    Ok(()) => profile.raw_report_path = Some(relative),
-                    Err(e) => say!("warning: cannot write {}: {e}", path.display()),
+        .map(
+            |ProfiledServer {
+                 mut profile,
+                 raw_report,
+             }| {
+                if let Some(text) = raw_report {
+                    let relative = format!(
+                        "profiles/{}/{}.txt",
+                        file_safe(&profile.case),
+                        file_safe(&profile.server.to_string())
+                    );
+                    let path = out.join(&relative);
+                    let written = path
+                        .parent()
+                        .map_or(Ok(()), std::fs::create_dir_all)
+                        .and_then(|()| std::fs::write(&path, text));
+                    match written {
+                        Ok(()) => profile.raw_report_path = Some(relative),
+                        Err(e) => say!("warning: cannot write {}: {e}", path.display()),
+                    }
                 }
-            }
-            match (&profile.table, &profile.unavailable_reason) {
-                (Some(table), _) => say!(
-                    "CPU profile {} / {}: user space {:.1}%, kernel {:.1}% of {} samples{}",
-                    profile.case,
-                    profile.server,
-                    table.user_share_percent,
-                    table.kernel_share_percent,
-                    table.samples_total,
-                    table
-                        .top_user_symbols
-                        .first()
-                        .map(|s| format!("; top user symbol {} ({:.1}%)", s.symbol, s.share_percent))
-                        .unwrap_or_default()
-                ),
-                (None, reason) => say!(
-                    "warning: no CPU profile of {} / {}: {}",
-                    profile.case,
-                    profile.server,
-                    reason.as_deref().unwrap_or("unknown reason")
-                ),
-            }
-            profile
-        })
+                match (&profile.table, &profile.unavailable_reason) {
+                    (Some(table), _) => say!(
+                        "CPU profile {} / {}: user space {:.1}%, kernel {:.1}% of {} samples{}",
+                        profile.case,
+                        profile.server,
+                        table.user_share_percent,
+                        table.kernel_share_percent,
+                        table.samples_total,
+                        table
+                            .top_user_symbols
+                            .first()
+                            .map(|s| format!(
+                                "; top user symbol {} ({:.1}%)",
+                                s.symbol, s.share_percent
+                            ))
+                            .unwrap_or_default()
+                    ),
+                    (None, reason) => say!(
+                        "warning: no CPU profile of {} / {}: {}",
+                        profile.case,
+                        profile.server,
+                        reason.as_deref().unwrap_or("unknown reason")
+                    ),
+                }
+                profile
+            },
+        )
         .collect()
 }
 
@@ -690,25 +698,31 @@ mod tests {
         assert_eq!(select_profiled_cases(&[], &cases).unwrap(), None);
         let asked = ["size-sweep/4096", "pingpong-64b-1conn", "size-sweep"].map(String::from);
         assert_eq!(
-            select_profiled_cases(&asked, &cases).unwrap().unwrap().cases,
+            select_profiled_cases(&asked, &cases)
+                .unwrap()
+                .unwrap()
+                .cases,
             ["size-sweep/4096", "pingpong-64b-1conn", "size-sweep/64"]
         );
         let err = select_profiled_cases(&["pingpong".into()], &cases).unwrap_err();
         assert!(
-            err.0.starts_with("--profile-cpu: no case or profile `pingpong`")
+            err.0
+                .starts_with("--profile-cpu: no case or profile `pingpong`")
                 && err.0.contains("size-sweep/4096"),
             "{}",
             err.0
         );
         let p = prepare(
-            &args(&["--profile-cpu", "pingpong-64b-1conn", "--profile", "pingpong-64b-1conn"]),
+            &args(&[
+                "--profile-cpu",
+                "pingpong-64b-1conn",
+                "--profile",
+                "pingpong-64b-1conn",
+            ]),
             "/bin/true".into(),
         )
         .unwrap();
-        assert_eq!(
-            p.plan.cpu_profile.unwrap().cases,
-            ["pingpong-64b-1conn"]
-        );
+        assert_eq!(p.plan.cpu_profile.unwrap().cases, ["pingpong-64b-1conn"]);
         assert!(prepare(&args(&["--profile-cpu", "nope"]), "/bin/true".into()).is_err());
     }
 

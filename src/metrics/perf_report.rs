@@ -100,7 +100,9 @@ pub fn parse(text: &str) -> Result<PerfReport, ParseError> {
         if trimmed.is_empty() {
             continue;
         }
-        report.rows.push(parse_row(line).map_err(|what| error(what))?);
+        report
+            .rows
+            .push(parse_row(line).map_err(|what| error(what))?);
     }
     Ok(report)
 }
@@ -116,9 +118,9 @@ fn parse_row(line: &str) -> Result<ReportRow, &'static str> {
     let (samples, rest) = rest
         .split_once(char::is_whitespace)
         .ok_or("no sample count")?;
-    let samples: u64 = samples
-        .parse()
-        .map_err(|_| "a sample count that is not a whole number (run perf report with --show-nr-samples)")?;
+    let samples: u64 = samples.parse().map_err(
+        |_| "a sample count that is not a whole number (run perf report with --show-nr-samples)",
+    )?;
     // The marker after the shared object: the first one, since a symbol
     // may contain anything after it.
     let rest = format!(" {}", rest.trim_start());
@@ -182,11 +184,24 @@ mod tests {
         let kernel = report.samples_in(Space::Kernel);
         let user = report.samples_in(Space::User);
         assert_eq!(kernel + user, total, "no guest or hypervisor samples here");
-        assert!(kernel > 10 * user, "a small-frame server lives in the kernel: {kernel} vs {user}");
+        assert!(
+            kernel > 10 * user,
+            "a small-frame server lives in the kernel: {kernel} vs {user}"
+        );
         let first = &report.rows[0];
         assert_eq!(
-            (first.shared_object.as_str(), first.symbol.as_str(), first.space, first.samples),
-            ("[kernel.kallsyms]", "_raw_spin_unlock_irqrestore", Space::Kernel, 96)
+            (
+                first.shared_object.as_str(),
+                first.symbol.as_str(),
+                first.space,
+                first.samples
+            ),
+            (
+                "[kernel.kallsyms]",
+                "_raw_spin_unlock_irqrestore",
+                Space::Kernel,
+                96
+            )
         );
         let top = report.top(Space::User, 3);
         let named: Vec<(&str, &str, u64)> = top
@@ -196,9 +211,21 @@ mod tests {
         assert_eq!(
             named,
             [
-                ("epoll-bench", "epoll_bench::server::copy::ring::RingConn::after_read", 23),
-                ("epoll-bench", "epoll_bench::server::copy::ring::RingConn::gather", 16),
-                ("epoll-bench", "epoll_bench::server::event_loop::EventLoop<T,C>::run", 13),
+                (
+                    "epoll-bench",
+                    "epoll_bench::server::copy::ring::RingConn::after_read",
+                    23
+                ),
+                (
+                    "epoll-bench",
+                    "epoll_bench::server::copy::ring::RingConn::gather",
+                    16
+                ),
+                (
+                    "epoll-bench",
+                    "epoll_bench::server::event_loop::EventLoop<T,C>::run",
+                    13
+                ),
             ]
         );
     }

@@ -122,8 +122,18 @@ mod tests {
     10.00%   1  libc.so.6          [.] memcpy
 ";
         let table = CpuProfileTable::from_report(&parse(text).unwrap(), 5, 5000).unwrap();
-        assert_eq!((table.samples_total, table.samples_user, table.samples_kernel), (10, 4, 6));
-        assert_eq!((table.user_share_percent, table.kernel_share_percent), (40.0, 60.0));
+        assert_eq!(
+            (
+                table.samples_total,
+                table.samples_user,
+                table.samples_kernel
+            ),
+            (10, 4, 6)
+        );
+        assert_eq!(
+            (table.user_share_percent, table.kernel_share_percent),
+            (40.0, 60.0)
+        );
         assert_eq!(table.samples_lost, 2);
         assert_eq!(table.samples_per_request, 2.0);
         // 2 samples of 1/5000 s each: 400 µs.
@@ -134,6 +144,9 @@ mod tests {
             .map(|s| (s.symbol.as_str(), s.samples, s.share_percent))
             .collect();
         assert_eq!(symbols, [("parse_frame", 3, 30.0), ("memcpy", 1, 10.0)]);
-        assert_eq!(CpuProfileTable::from_report(&parse("#\n").unwrap(), 5, 5000), None);
+        assert_eq!(
+            CpuProfileTable::from_report(&parse("#\n").unwrap(), 5, 5000),
+            None
+        );
     }
 }

@@ -53,12 +53,19 @@ impl PerfRecording {
     /// answers on its control FIFO: attached, events off. The error says
     /// why perf could not (not installed, refused by
     /// `perf_event_paranoid`, the process gone), with perf's own words.
-    pub fn attach(pid: u32, dir: &Path, settings: &RecordSettings) -> Result<PerfRecording, String> {
+    pub fn attach(
+        pid: u32,
+        dir: &Path,
+        settings: &RecordSettings,
+    ) -> Result<PerfRecording, String> {
         let control_path = dir.join("perf-control.fifo");
         let ack_path = dir.join("perf-ack.fifo");
         for path in [&control_path, &ack_path] {
-            nix::unistd::mkfifo(path, nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR)
-                .map_err(|e| format!("cannot create the FIFO {}: {e}", path.display()))?;
+            nix::unistd::mkfifo(
+                path,
+                nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+            )
+            .map_err(|e| format!("cannot create the FIFO {}: {e}", path.display()))?;
         }
         // Read and write: opening a FIFO this way never waits for the
         // other end, so a perf that never starts cannot hang the driver;
@@ -135,7 +142,9 @@ impl PerfRecording {
             match self.child.try_wait() {
                 Ok(Some(status)) if status.success() => return Ok(self.data.clone()),
                 Ok(Some(status)) => return Err(self.failed(&format!("exited with {status}"))),
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
                 Ok(None) => return Err(self.failed("did not exit after `stop`")),
                 Err(e) => return Err(format!("cannot wait for `{PERF} record`: {e}")),
             }
@@ -159,7 +168,9 @@ impl PerfRecording {
                         let said = String::from_utf8_lossy(&answer);
                         return match said.trim_matches(|c: char| c.is_whitespace() || c == '\0') {
                             "ack" => Ok(()),
-                            other => Err(format!("`{PERF} record` answered `{other}` to `{command}`")),
+                            other => {
+                                Err(format!("`{PERF} record` answered `{other}` to `{command}`"))
+                            }
                         };
                     }
                 }
@@ -167,7 +178,9 @@ impl PerfRecording {
                 Err(e) => return Err(format!("cannot read `{PERF} record`'s answer: {e}")),
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(self.failed(&format!("exited with {status} before answering `{command}`")));
+                return Err(self.failed(&format!(
+                    "exited with {status} before answering `{command}`"
+                )));
             }
             if Instant::now() >= deadline {
                 return Err(self.failed(&format!(
@@ -258,7 +271,11 @@ fn run(args: &[String]) -> Result<Output, String> {
 /// The last `n` lines of `text`, joined with ` / `: perf's reason comes
 /// last, after its advice.
 fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     lines[lines.len().saturating_sub(n)..].join(" / ")
 }
 

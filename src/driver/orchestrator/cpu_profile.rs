@@ -232,10 +232,7 @@ fn profile_one(
     let report = perf_report::parse(&raw).map_err(|e| (e.to_string(), Some(raw.clone())))?;
     match CpuProfileTable::from_report(&report, requests_completed, FREQUENCY_HZ) {
         Some(table) => Ok((table, raw)),
-        None => Err((
-            "perf recorded no samples in the window".into(),
-            Some(raw),
-        )),
+        None => Err(("perf recorded no samples in the window".into(), Some(raw))),
     }
 }
 

@@ -88,17 +88,21 @@ fn case_table(out: &mut String, case: &str, profiles: &[&CpuProfile]) {
         .max()
         .unwrap_or(0);
     for rank in 0..deepest {
-        row(out, &format!("user #{}", rank + 1), &|p| {
-            match table(p).top_user_symbols.get(rank) {
+        row(
+            out,
+            &format!("user #{}", rank + 1),
+            &|p| match table(p).top_user_symbols.get(rank) {
                 Some(s) => format!(
                     "`{}` {:.1}% ({})",
-                    short_symbol(&s.symbol).replace('|', "\\|").replace('`', "'"),
+                    short_symbol(&s.symbol)
+                        .replace('|', "\\|")
+                        .replace('`', "'"),
                     s.share_percent,
                     s.samples
                 ),
                 None => String::new(),
-            }
-        });
+            },
+        );
     }
     let _ = writeln!(out);
     for p in profiles {
@@ -176,7 +180,10 @@ mod tests {
             short_symbol("epoll_bench::server::event_loop::EventLoop<T,C>::run"),
             "EventLoop<T,C>::run"
         );
-        assert_eq!(short_symbol("tokio::a::<b::c as d::e>::f"), "<b::c as d::e>::f");
+        assert_eq!(
+            short_symbol("tokio::a::<b::c as d::e>::f"),
+            "<b::c as d::e>::f"
+        );
         assert_eq!(short_symbol("<A as B>::f"), "<A as B>::f");
         assert_eq!(short_symbol("memcpy"), "memcpy");
         assert_eq!(short_symbol("main.main"), "main.main");

@@ -100,9 +100,7 @@ pub fn parse(text: &str) -> Result<PerfReport, ParseError> {
         if trimmed.is_empty() {
             continue;
         }
-        report
-            .rows
-            .push(parse_row(line).map_err(|what| error(what))?);
+        report.rows.push(parse_row(line).map_err(error)?);
     }
     Ok(report)
 }
@@ -159,7 +157,7 @@ impl PerfReport {
     /// the report's order).
     pub fn top(&self, space: Space, n: usize) -> Vec<&ReportRow> {
         let mut rows: Vec<&ReportRow> = self.rows.iter().filter(|r| r.space == space).collect();
-        rows.sort_by(|a, b| b.samples.cmp(&a.samples));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.samples));
         rows.truncate(n);
         rows
     }

@@ -122,6 +122,7 @@ pub fn drive_with(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
         target: Target::Remote(Box::new(remote)),
         instrument_cost: None,
         precision: None,
+        cpu_profile: None,
     };
     let environment = Environment::collect(Pinning {
         mode: "none".into(),
@@ -208,6 +209,7 @@ fn drive_external(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
         }),
         instrument_cost: None,
         precision: None,
+        cpu_profile: None,
     };
     session::measure_and_write(
         RunKind::Drive,

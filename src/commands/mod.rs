@@ -15,6 +15,7 @@ macro_rules! say {
 
 pub mod chart;
 pub mod compare;
+pub mod cpu_profile_files;
 pub mod doctor;
 pub mod drive;
 pub mod limits;

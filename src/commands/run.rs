@@ -16,8 +16,8 @@ use crate::driver::orchestrator::instrument_cost::{
     FIXED_LOAD_RATE_PER_SECOND, MIN_ROUNDS, PREFERRED_VARIANT,
 };
 use crate::driver::orchestrator::{
-    CaseEngine, InstrumentCostRequest, Plan, PrecisionGoal, ServerTemplate, Target,
-    open_connections,
+    CaseEngine, CpuProfileRequest, InstrumentCostRequest, Plan, PrecisionGoal, ServerTemplate,
+    Target, open_connections,
 };
 use crate::driver::server_process::external::{ExternalServer, check_unique};
 use crate::error::UsageError;
@@ -70,6 +70,15 @@ pub struct RunArgs {
     /// environment. Repeatable; NAME is its name in the results.
     #[arg(long = "server", value_name = "NAME=COMMAND")]
     pub servers: Vec<String>,
+    /// Where each server's CPU goes in these cases (a case label, or a
+    /// profile name for all its cases; comma-separated): after all other
+    /// repetitions, one more window per server with `perf record -e
+    /// cpu-clock` sampling its threads, reported as kernel vs user-space
+    /// shares and the top user-space symbols (results.json, summary.md,
+    /// profiles/CASE/SERVER.txt). Never part of the timing figures;
+    /// without perf or its permission, each profile says why.
+    #[arg(long = "profile-cpu", value_delimiter = ',', value_name = "CASE,...")]
+    pub profile_cpu: Vec<String>,
     #[command(flatten)]
     pub measure: super::session::MeasureArgs,
 }
@@ -189,6 +198,38 @@ pub fn parse_servers(given: &[String]) -> Result<Vec<ExternalServer>, UsageError
     Ok(servers)
 }
 
+/// Checks `--profile-cpu` names against the run's cases: each is a case
+/// label or a profile name (all its cases).
+pub fn select_profiled_cases(
+    asked: &[String],
+    cases: &[crate::results::workload::Case],
+) -> Result<Option<CpuProfileRequest>, UsageError> {
+    if asked.is_empty() {
+        return Ok(None);
+    }
+    let mut labels: Vec<String> = Vec::new();
+    for name in asked.iter().map(|n| n.trim()) {
+        let matching: Vec<&str> = cases
+            .iter()
+            .filter(|c| c.label == name || c.profile == name)
+            .map(|c| c.label.as_str())
+            .collect();
+        if matching.is_empty() {
+            let known: Vec<&str> = cases.iter().map(|c| c.label.as_str()).collect();
+            return Err(UsageError(format!(
+                "--profile-cpu: no case or profile `{name}` in this run (its cases: {})",
+                known.join(", ")
+            )));
+        }
+        for label in matching {
+            if !labels.iter().any(|l| l == label) {
+                labels.push(label.to_string());
+            }
+        }
+    }
+    Ok(Some(CpuProfileRequest { cases: labels }))
+}
+
 /// Everything `run` needs, checked; building it writes nothing.
 pub struct Prepared {
     pub plan: Plan,
@@ -227,6 +268,7 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
     if args.threads == Some(0) {
         return Err(UsageError("--threads: must be at least 1".into()));
     }
+    let cpu_profile = select_profiled_cases(&args.profile_cpu, &cases)?;
     let built_in: Vec<Variant> = variants.iter().filter_map(VariantName::builtin).collect();
     let instrument_cost = args.instrument_cost.then(|| InstrumentCostRequest {
         variant: built_in
@@ -237,11 +279,14 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
         rounds: repetitions.max(MIN_ROUNDS),
     });
     // One counting repetition (kernel counters on) after the timing ones;
-    // three windows per instrument-cost round.
+    // three windows per instrument-cost round; one per profiled server.
     let measurements = cases.len() * variants.len() * (repetitions as usize + 1)
         + instrument_cost
             .as_ref()
-            .map_or(0, |r| 3 * r.rounds as usize);
+            .map_or(0, |r| 3 * r.rounds as usize)
+        + cpu_profile
+            .as_ref()
+            .map_or(0, |r| r.cases.len() * variants.len());
     // With a precision target the planned repetitions get a third of the
     // budget (at most a plain run's), the rest is for extra blocks.
     let planned_budget = match precision {
@@ -312,6 +357,7 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
             external,
         }),
         instrument_cost,
+        cpu_profile,
         precision: precision.map(|target_percent| PrecisionGoal {
             target_percent,
             budget_seconds: budget,
@@ -380,6 +426,12 @@ pub fn run_prepared(prepared: Prepared, engine: &mut dyn CaseEngine) -> anyhow::
             request.variant,
             crate::report::export::markdown::number(FIXED_LOAD_RATE_PER_SECOND),
             request.rounds
+        );
+    }
+    if let Some(request) = &plan.cpu_profile {
+        say!(
+            "then CPU profiles (perf record -e cpu-clock, one more window per server) of {}",
+            request.cases.join(", ")
         );
     }
     say!(
@@ -563,6 +615,45 @@ mod tests {
         assert_eq!(p.plan.repetitions, 1);
         assert_eq!(p.settings.duration_seconds, session::QUICK_DURATION_SECONDS);
         assert!(p.settings.quick);
+    }
+
+    #[test]
+    fn profile_cpu_takes_case_labels_or_profile_names_and_refuses_others() {
+        use crate::results::fixture::case;
+        let cases = [
+            case("pingpong-64b-1conn", 64),
+            case("size-sweep/64", 64),
+            case("size-sweep/4096", 4096),
+        ];
+        assert_eq!(select_profiled_cases(&[], &cases).unwrap(), None);
+        let asked = ["size-sweep/4096", "pingpong-64b-1conn", "size-sweep"].map(String::from);
+        assert_eq!(
+            select_profiled_cases(&asked, &cases)
+                .unwrap()
+                .unwrap()
+                .cases,
+            ["size-sweep/4096", "pingpong-64b-1conn", "size-sweep/64"]
+        );
+        let err = select_profiled_cases(&["pingpong".into()], &cases).unwrap_err();
+        assert!(
+            err.0
+                .starts_with("--profile-cpu: no case or profile `pingpong`")
+                && err.0.contains("size-sweep/4096"),
+            "{}",
+            err.0
+        );
+        let p = prepare(
+            &args(&[
+                "--profile-cpu",
+                "pingpong-64b-1conn",
+                "--profile",
+                "pingpong-64b-1conn",
+            ]),
+            "/bin/true".into(),
+        )
+        .unwrap();
+        assert_eq!(p.plan.cpu_profile.unwrap().cases, ["pingpong-64b-1conn"]);
+        assert!(prepare(&args(&["--profile-cpu", "nope"]), "/bin/true".into()).is_err());
     }
 
     #[test]

@@ -452,6 +452,7 @@ pub fn measure_and_write(
         }
         measured => measured.and_then(Result::ok),
     };
+    results.cpu_profiles = super::cpu_profile_files::store_cpu_profiles(out, outcome.cpu_profiles);
     finish(&results, out)
 }
 

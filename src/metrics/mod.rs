@@ -2,8 +2,10 @@
 //!
 //! - [`cross_check`]: in-process syscall counts against the kernel's.
 //! - [`cpu_steal`]: CPU time the hypervisor took during a window.
+//! - [`perf_report`]: `perf report` text as rows of samples per symbol.
 
 #![forbid(unsafe_code)]
 
 pub mod cpu_steal;
 pub mod cross_check;
+pub mod perf_report;

@@ -105,6 +105,7 @@ impl ResultsBuilder {
             cases,
             machine_limits: self.machine_limits,
             instrument_cost: None,
+            cpu_profiles: Vec::new(),
         }
     }
 }

@@ -524,3 +524,39 @@ pub fn machine_limits() -> super::machine_limits::MachineLimits {
         thread_wakeup_ns: spread(5000.0),
     }
 }
+
+/// Two profiles of `pingpong-64b-1conn`: `lt-rw`'s table from the captured
+/// `perf report` (`src/metrics/fixtures/`) as if over 10,000 requests,
+/// and an external `tokio` whose profile perf refused.
+pub fn cpu_profiles() -> Vec<super::cpu_profile::CpuProfile> {
+    use super::cpu_profile::{CpuProfile, CpuProfileTable};
+    let report = crate::metrics::perf_report::parse(include_str!(
+        "../metrics/fixtures/perf-report-lt-writev.txt"
+    ))
+    .expect("the captured report parses");
+    let profile = |server: &str, external: bool| CpuProfile {
+        case: "pingpong-64b-1conn".into(),
+        server: server.into(),
+        external,
+        event: "cpu-clock".into(),
+        frequency_hz: 4999,
+        window_seconds: 1.0,
+        raw_report_path: None,
+        unavailable_reason: None,
+        table: None,
+    };
+    vec![
+        CpuProfile {
+            raw_report_path: Some("profiles/pingpong-64b-1conn/lt-rw.txt".into()),
+            table: CpuProfileTable::from_report(&report, 10_000, 4999),
+            ..profile("lt-rw", false)
+        },
+        CpuProfile {
+            unavailable_reason: Some(
+                "`perf record` exited with exit status: 255: No permission to enable cpu-clock event."
+                    .into(),
+            ),
+            ..profile("tokio", true)
+        },
+    ]
+}

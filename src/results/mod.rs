@@ -15,6 +15,7 @@
 
 pub mod aggregate;
 pub mod builder;
+pub mod cpu_profile;
 pub mod doctor_report;
 pub mod effects;
 pub mod environment;
@@ -64,6 +65,10 @@ pub struct ResultsFile {
     /// absent when not measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instrument_cost: Option<instrument_cost::InstrumentCost>,
+    /// Where each server's CPU went in the cases `run --profile-cpu`
+    /// named (perf samples of one extra window); absent when not asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cpu_profiles: Vec<cpu_profile::CpuProfile>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -134,6 +134,7 @@ mod tests {
         let documented = documented_paths(&doc);
         let mut results = crate::results::ResultsFile {
             machine_limits: Some(fixture::machine_limits()),
+            cpu_profiles: fixture::cpu_profiles(),
             ..fixture::results_with_uring()
         };
         results.cases[0]

@@ -28,6 +28,7 @@ pub mod eventfd;
 pub mod fd;
 pub mod io;
 pub mod perf;
+pub mod perf_record;
 pub mod pipe;
 pub mod process;
 pub mod process_counters;

@@ -16,6 +16,8 @@
 //! - [`judge`]: whether a measurement passed, and what it keeps.
 //! - [`instrument_cost`]: what the measuring instruments cost the server
 //!   at a fixed load (`run --instrument-cost`).
+//! - [`cpu_profile`]: one more window per server of the cases named by
+//!   `run --profile-cpu`, sampled by `perf record`.
 //!
 //! Order: for each case, for each repetition, every variant in turn, so that
 //! slow drift of the machine (thermal, background load) spreads over all
@@ -26,6 +28,7 @@
 //! [`Repetition`]: crate::results::Repetition
 //! [`CaseResult`]: crate::results::CaseResult
 
+pub mod cpu_profile;
 pub mod instrument_cost;
 pub mod judge;
 pub mod measure;
@@ -36,6 +39,7 @@ mod runner;
 pub mod schedule;
 pub mod target;
 
+pub use cpu_profile::{CpuProfileRequest, ProfiledServer};
 pub use instrument_cost::InstrumentCostRequest;
 pub use judge::{ServerSide, judge, open_connections};
 pub use measure::{CaseEngine, LiveObserver, LoadEngine, watch_threads_of};

@@ -11,6 +11,7 @@ use crate::server::VariantName;
 
 use crate::results::instrument_cost::InstrumentCost;
 
+use super::cpu_profile::{CpuProfileRequest, ProfilePlan, ProfiledServer, profile_cases};
 use super::instrument_cost::{InstrumentCostRequest, measure_instrument_cost};
 use super::measure::CaseEngine;
 use super::precision::{CasePrecision, PrecisionGoal};
@@ -39,6 +40,9 @@ pub struct Plan {
     /// `run --precision`: timing blocks beyond `repetitions` until the
     /// headline effects are this precise, within the goal's budget.
     pub precision: Option<PrecisionGoal>,
+    /// `run --profile-cpu`: a perf-sampled window per server of these
+    /// cases, after everything else (a spawned target only).
+    pub cpu_profile: Option<CpuProfileRequest>,
 }
 
 impl Plan {
@@ -62,6 +66,8 @@ pub struct Outcome {
     pub instrument_cost: Option<Result<InstrumentCost, String>>,
     /// Each finished case's precision, in case order.
     pub precision: Vec<CasePrecision>,
+    /// The profiling repetitions, when asked for.
+    pub cpu_profiles: Vec<ProfiledServer>,
 }
 
 /// Runs the whole plan against its target. Checks `interrupted` before each
@@ -91,6 +97,7 @@ pub fn run_plan(
         target,
         instrument_cost,
         precision: goal,
+        cpu_profile,
     } = plan;
     // The instrument cost comes after the cases: its time is not theirs.
     let instrument_cost_seconds = instrument_cost.as_ref().map_or(0.0, |request| {
@@ -118,9 +125,11 @@ pub fn run_plan(
             interrupted: true,
             instrument_cost: None,
             precision: measured.precision,
+            cpu_profiles: Vec::new(),
         };
     }
     let TargetMeasurer { target, engine } = measurer;
+    let interrupted_flag = interrupted;
     let interrupted = interrupted.load(Ordering::SeqCst) && target.interrupt_reaches_server();
     let instrument_cost =
         match (instrument_cost.as_ref(), &*target) {
@@ -132,11 +141,32 @@ pub fn run_plan(
             )),
             _ => None,
         };
+    // Last: the sampling's cost stays out of every other window.
+    let cpu_profiles = match (cpu_profile.as_ref(), &*target) {
+        (Some(request), Target::Spawn(template)) if !interrupted => profile_cases(
+            &ProfilePlan {
+                request,
+                cases,
+                variants,
+                template,
+                config,
+                driver_threads_max: *driver_threads_max,
+            },
+            engine,
+            interrupted_flag,
+        ),
+        _ => Vec::new(),
+    };
+    // An interrupt during the profiling leaves the measured cases whole;
+    // the run is still marked incomplete.
+    let interrupted = interrupted
+        || (interrupted_flag.load(Ordering::SeqCst) && target.interrupt_reaches_server());
     Outcome {
         cases: measured.cases,
         interrupted,
         instrument_cost,
         precision: measured.precision,
+        cpu_profiles,
     }
 }
 
@@ -193,6 +223,7 @@ mod tests {
             target,
             instrument_cost: None,
             precision: None,
+            cpu_profile: None,
         }
     }
 

@@ -199,6 +199,10 @@ impl ExternalProcess {
         self.addr
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The command as run (placeholders filled, environment first).
     pub fn command_line(&self) -> &[String] {
         &self.command_line

@@ -414,6 +414,7 @@ pub fn summary_markdown(results: &ResultsFile) -> String {
         case_table(&mut out, case);
     }
     out.push_str(&instrument_cost_section(results));
+    out.push_str(&super::cpu_profile::cpu_profile_section(results));
     out
 }
 

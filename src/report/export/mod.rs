@@ -5,6 +5,7 @@
 //! results are invalid or any exporter fails.
 
 mod cells;
+mod cpu_profile;
 pub mod csv;
 pub mod findings;
 pub mod json;

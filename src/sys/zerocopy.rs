@@ -123,7 +123,7 @@ pub fn reap(fd: BorrowedFd<'_>) -> io::Result<Completion> {
         || (level == libc::SOL_IPV6 && kind == libc::IPV6_RECVERR);
     // SAFETY: CMSG_LEN only computes a length.
     let needed = unsafe { libc::CMSG_LEN(std::mem::size_of::<libc::sock_extended_err>() as u32) };
-    if !expected || (len as usize) < needed as usize {
+    if !expected || len < needed as usize {
         return Err(bad_notification(&format!(
             "control message level {level} type {kind} length {len} is not a socket error"
         )));

@@ -225,24 +225,24 @@ impl Publisher {
         let (kernel, kernel_unavailable_reason) = match &self.kernel {
             None => (None, None),
             Some(Err(reason)) => (None, Some(reason.clone())),
-            Some(Ok(k)) => match {
+            Some(Ok(k)) => {
                 // One `read` of one thread's group, counted in-process
                 // whether or not it succeeds.
                 self.counter_reads += 1;
-                k.read()
-            } {
-                Ok(mut counts) => {
-                    let read = &mut counts.calls.0[SyscallKind::Read as usize];
-                    *read = read.saturating_sub(self.counter_reads);
-                    counts.total_syscalls =
-                        counts.total_syscalls.saturating_sub(self.counter_reads);
-                    (Some(counts), None)
+                match k.read() {
+                    Ok(mut counts) => {
+                        let read = &mut counts.calls.0[SyscallKind::Read as usize];
+                        *read = read.saturating_sub(self.counter_reads);
+                        counts.total_syscalls =
+                            counts.total_syscalls.saturating_sub(self.counter_reads);
+                        (Some(counts), None)
+                    }
+                    Err(e) => (
+                        None,
+                        Some(format!("reading the kernel counters failed: {e}")),
+                    ),
                 }
-                Err(e) => (
-                    None,
-                    Some(format!("reading the kernel counters failed: {e}")),
-                ),
-            },
+            }
         };
         let published = Published {
             generation: self.generation,

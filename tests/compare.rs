@@ -8,6 +8,7 @@ use epoll_bench::report::compare::{Better, Verdict, compare, compare_markdown, v
 use epoll_bench::report::export::{default_exporters, export_all};
 use epoll_bench::results::ResultsFile;
 use epoll_bench::results::effects::unpaired_interval;
+use epoll_bench::server::variant::Variant;
 
 /// B: lt-rw 1.5× as fast, lt-writev half as fast, et-rw 1 % faster (inside
 /// the ±3 % repetition spread).
@@ -106,9 +107,10 @@ fn ratios_and_verdicts_per_variant_case_and_figure() {
         "{:?}",
         comparison.not_compared
     );
-    // 6 headline figures for each of the 47 passed pairs: 2 ping-pong
-    // cases × 12 variants, less the failed one, and 24 in the size sweep.
-    assert_eq!(comparison.rows.len(), 47 * 6);
+    // 6 headline figures for each passed pair: 2 ping-pong cases × every
+    // variant, less the failed one, and 24 in the size sweep.
+    let passed_pairs = 2 * Variant::ALL.len() - 1 + 24;
+    assert_eq!(comparison.rows.len(), passed_pairs * 6);
 }
 
 #[test]

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Spread;
-use super::aggregate::spread;
+use super::spread::spread;
 
 /// The most in-process counting may add to the server's CPU per request
 /// for time figures to be citable (issue 11), percent.

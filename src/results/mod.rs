@@ -25,6 +25,7 @@ pub mod instrument_cost;
 pub mod latency_curve;
 pub mod machine_limits;
 pub mod measurement;
+pub mod spread;
 pub mod summary;
 pub mod uring_ops;
 pub mod workload;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::server::report::LoopCounters;
 
 use super::Spread;
-use super::aggregate::spread;
+use super::spread::spread;
 
 /// Zerocopy sends and their completions per request completed by the
 /// driver in the window, and the share the kernel copied anyway.

@@ -35,7 +35,7 @@ pub enum Command {
     Limits(commands::limits::LimitsArgs),
     /// Draw every chart of a results directory (or results.json) into RESULTS/charts/.
     Chart(commands::chart::ChartArgs),
-    /// Regenerate summary.md of a results directory from its results.json.
+    /// Regenerate summary.md and findings.md of a results directory from its results.json.
     Report(commands::report::ReportArgs),
     /// Compare two result sets: B/A ratios with a verdict per figure.
     Compare(commands::compare::CompareArgs),

@@ -1,5 +1,5 @@
-//! `epoll-bench report RESULTS`: regenerates `summary.md` of a results
-//! directory (or `results.json`) with the Markdown exporter, without
+//! `epoll-bench report RESULTS`: regenerates `summary.md` and
+//! `findings.md` of a results directory (or `results.json`), without
 //! rerunning anything. `--recompute` first derives every summary again from
 //! the stored repetitions, so results written by an older build gain the
 //! figures added since.
@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::commands::results_input;
+use crate::report::export::findings::FindingsExporter;
 use crate::report::export::json::compress_results_file;
 use crate::report::export::markdown::MarkdownExporter;
 use crate::report::export::{Exporter, default_exporters, export_all, write_atomically};
@@ -52,14 +53,18 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let exporter = MarkdownExporter;
-    let bytes = exporter.render(&loaded.results)?;
-    let path = loaded.dir.join(exporter.file_name());
-    write_atomically(&path, &bytes)?;
-    if args.print {
-        print!("{}", String::from_utf8_lossy(&bytes));
+    // Both are text rendered from results.json alone, so a newer build's
+    // tables and findings apply to an older run.
+    let exporters: [&dyn Exporter; 2] = [&MarkdownExporter, &FindingsExporter];
+    for exporter in exporters {
+        let bytes = exporter.render(&loaded.results)?;
+        let path = loaded.dir.join(exporter.file_name());
+        write_atomically(&path, &bytes)?;
+        if args.print && exporter.file_name() == MarkdownExporter.file_name() {
+            print!("{}", String::from_utf8_lossy(&bytes));
+        }
+        eprintln!("wrote {}", path.display());
     }
-    eprintln!("wrote {}", path.display());
     Ok(())
 }
 

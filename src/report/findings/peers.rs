@@ -68,7 +68,7 @@ pub(super) fn findings(results: &ResultsFile) -> Vec<Finding> {
             .collect();
         out.push(syscalls_finding(external, &pairs));
         out.push(cpu_finding(external, &pairs));
-        out.push(goal_finding(external, &pairs));
+        out.push(goal_finding(results, external, &pairs));
     }
     out
 }
@@ -429,7 +429,7 @@ fn cpu_finding(external: &str, pairs: &[Pair]) -> Finding {
 
 /// Issue 13's goal: it holds only when the interval's upper bound is at
 /// most [`GOAL_RATIO`], and does not when its lower bound is above it.
-fn goal_finding(external: &str, pairs: &[Pair]) -> Finding {
+fn goal_finding(results: &ResultsFile, external: &str, pairs: &[Pair]) -> Finding {
     let claim = format!(
         "the best built-in variant's server CPU per request at {GOAL_CASE} is at most \
          {GOAL_RATIO:.2}× {external}'s"
@@ -453,15 +453,21 @@ fn goal_finding(external: &str, pairs: &[Pair]) -> Finding {
             Change::NoDifference
         })
     });
+    let mut evidence = vec![pair.evidence(|c| {
+        c.server_cpu
+            .text("server CPU µs per request", external, c.builtin)
+    })];
+    if let Ok(c) = &pair.compared {
+        let builtin = c.builtin.to_string();
+        evidence.extend(profile::evidence(results, GOAL_CASE, [&builtin, external]));
+    }
     Finding {
         claim,
         holds: holds_from(&[change], Change::Lower),
-        evidence: vec![pair.evidence(|c| {
-            c.server_cpu
-                .text("server CPU µs per request", external, c.builtin)
-        })],
+        evidence,
     }
 }
 
+mod profile;
 #[cfg(test)]
 mod tests;

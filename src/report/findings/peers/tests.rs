@@ -267,3 +267,62 @@ fn each_external_server_gets_its_own_findings_in_every_case_it_ran() {
         .position(|c| c.ends_with("server CPU per request than tokio"));
     assert!(tokio_cpu.is_some(), "{claims:?}");
 }
+
+#[test]
+fn the_goal_cites_the_perf_profiles_of_both_servers_when_the_run_has_them() {
+    let mut results = fixed_load(9.0, 5, true);
+    let goal = claim_starting(&results, GOAL);
+    assert!(
+        goal.evidence
+            .iter()
+            .any(|e| e.starts_with("no perf profile of `fixed-load-25k-64conn` in this run")),
+        "{goal:?}"
+    );
+
+    // The captured lt-writev profile for the built-in, go refused.
+    let mut profiles = fixture::cpu_profiles();
+    for (profile, server) in profiles.iter_mut().zip(["lt-writev", "go"]) {
+        profile.case = GOAL_CASE.into();
+        profile.server = server.into();
+    }
+    results.cpu_profiles = profiles.clone();
+    let goal = claim_starting(&results, GOAL);
+    let table = profiles[0].table.as_ref().unwrap();
+    let builtin = goal
+        .evidence
+        .iter()
+        .find(|e| e.starts_with("perf profile of lt-writev at `fixed-load-25k-64conn`"))
+        .unwrap_or_else(|| panic!("{goal:?}"));
+    assert!(
+        builtin.contains(&format!(
+            "{:.1}% kernel, {:.1}% user space; top user-space symbols: `{}`",
+            table.kernel_share_percent, table.user_share_percent, table.top_user_symbols[0].symbol
+        )),
+        "{builtin}"
+    );
+    assert!(
+        goal.evidence.iter().any(|e| e.starts_with(
+            "perf profile of go at `fixed-load-25k-64conn`: unavailable (`perf record` exited"
+        )),
+        "{goal:?}"
+    );
+    assert!(
+        !goal
+            .evidence
+            .iter()
+            .any(|e| e.starts_with("sampled user-space"))
+    );
+
+    // Both profiled: their user-space and kernel CPU per request side by side.
+    let mut go = profiles[0].clone();
+    go.server = "go".into();
+    results.cpu_profiles = vec![profiles[0].clone(), go];
+    let goal = claim_starting(&results, GOAL);
+    let user = table.sampled_cpu_us_per_request * table.user_share_percent / 100.0;
+    assert!(
+        goal.evidence.iter().any(|e| e.starts_with(&format!(
+            "sampled user-space CPU per request at `fixed-load-25k-64conn`: lt-writev {user:.2} µs against go {user:.2} µs"
+        ))),
+        "{goal:?}"
+    );
+}

@@ -339,9 +339,18 @@ fn paired_effect(
             return Err(format!("`{}` has no {} figures", v.variant, figure.name));
         }
     }
-    let (pa, pb): (Vec<f64>, Vec<f64>) = a_values
+    paired_by_round(&a_values, &b_values)
+}
+
+/// The paired interval of B/A over the repetitions (by index) both sides
+/// have a figure in.
+pub fn paired_by_round(
+    a: &BTreeMap<u32, f64>,
+    b: &BTreeMap<u32, f64>,
+) -> Result<RatioInterval, NotEnoughData> {
+    let (pa, pb): (Vec<f64>, Vec<f64>) = a
         .iter()
-        .filter_map(|(i, va)| Some((*va, *b_values.get(i)?)))
+        .filter_map(|(i, va)| Some((*va, *b.get(i)?)))
         .unzip();
     if pa.len() < MIN_REPETITIONS {
         return Err(format!(

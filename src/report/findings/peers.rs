@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use crate::results::effects::{
-    Change, MIN_REPETITIONS, RatioInterval, RepetitionFigures, paired_interval, unpaired_interval,
+    Change, RatioInterval, RepetitionFigures, paired_by_round, unpaired_interval,
 };
 use crate::results::figures::FIGURES;
 use crate::results::workload::Shape;
@@ -264,18 +264,7 @@ fn external_syscall_values(external: &VariantResult) -> Vec<f64> {
 fn paired_cpu(external: &VariantResult, builtin: &VariantResult) -> Result<RatioInterval, String> {
     let a = RepetitionFigures::of(external).values(figure(SERVER_CPU));
     let b = RepetitionFigures::of(builtin).values(figure(SERVER_CPU));
-    let (pa, pb): (Vec<f64>, Vec<f64>) = a
-        .iter()
-        .filter_map(|(i, va)| Some((*va, *b.get(i)?)))
-        .unzip();
-    if pa.len() < MIN_REPETITIONS {
-        return Err(format!(
-            "{} paired repetition{}, at least {MIN_REPETITIONS} needed",
-            pa.len(),
-            if pa.len() == 1 { "" } else { "s" }
-        ));
-    }
-    paired_interval(&pa, &pb)
+    paired_by_round(&a, &b)
 }
 
 fn medians(map: &BTreeMap<String, Spread>) -> BTreeMap<String, f64> {

@@ -1,9 +1,11 @@
-//! The two wire protocols every variant serves (DESIGN §3), and the
+//! The wire protocols (DESIGN §3: frame and echo, served by every variant;
+//! file, served by the variants whose copy strategy reads a file), and the
 //! control line protocol ([`control`]), shared by the servers and the driver.
 
 #![forbid(unsafe_code)]
 
 pub mod control;
+pub mod file;
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +20,10 @@ pub enum Protocol {
     Frame,
     /// Every byte is written back in order.
     Echo,
+    /// A request names a byte range of a file the server created at
+    /// start-up; answered by the frame response header and those bytes
+    /// ([`file`]).
+    File,
 }
 
 impl Protocol {
@@ -25,6 +31,7 @@ impl Protocol {
         match self {
             Protocol::Frame => "frame",
             Protocol::Echo => "echo",
+            Protocol::File => "file",
         }
     }
 }

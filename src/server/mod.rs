@@ -158,6 +158,13 @@ impl Server {
     /// errors surface here, before anything is reported as listening.
     pub fn start(config: ServerConfig) -> Result<Server, ServerError> {
         config.check().map_err(ServerError::Config)?;
+        if !config.variant.serves(config.protocol) {
+            return Err(ServerError::Config(format!(
+                "variant {} does not serve --protocol {}",
+                config.variant,
+                config.protocol.name()
+            )));
+        }
         if let Some(reason) = config.variant.unavailable_reason() {
             return Err(ServerError::Unavailable {
                 variant: config.variant,

@@ -18,6 +18,7 @@ use super::trigger::{Edge, Level, Trigger};
 use super::uring::UringLoop;
 use super::uring::copy::{RecvSend, UringCopy, Vectored};
 use super::uring::splice::UringSpliced;
+use crate::protocol::Protocol;
 use crate::sys;
 
 /// The epoll trigger mode of an epoll backend.
@@ -319,6 +320,17 @@ impl Variant {
         match (self.backend, self.copy) {
             (Backend::Uring, CopyMode::Splice) => sys::uring::probe_splice().err(),
             _ => self.backend.unavailable_reason(),
+        }
+    }
+
+    /// Whether this variant's servers speak `protocol`. Frame and echo are
+    /// served by every variant; the file protocol only by copy strategies
+    /// that read from a file (none yet). A server refuses a protocol it
+    /// does not serve, and a run leaves such pairs out of its plan.
+    pub fn serves(&self, protocol: Protocol) -> bool {
+        match protocol {
+            Protocol::Frame | Protocol::Echo => true,
+            Protocol::File => false,
         }
     }
 

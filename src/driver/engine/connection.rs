@@ -149,6 +149,7 @@ impl Connection {
         match self.protocol {
             Protocol::Frame => REQUEST_HEADER_BYTES as u64,
             Protocol::Echo => 0,
+            Protocol::File => crate::protocol::file::FILE_REQUEST_BYTES as u64,
         }
     }
 

@@ -101,6 +101,9 @@ impl SplicePath {
             _ if room == 0 => NextRead::NoRoom,
             Protocol::Echo => NextRead::SpliceIn(room),
             Protocol::Frame => NextRead::SpliceIn(room.min(self.parser.payload_left() as usize)),
+            Protocol::File => {
+                unreachable!("the server refuses protocols its variant does not serve")
+            }
         }
     }
 
@@ -165,6 +168,9 @@ impl SplicePath {
                 !self.parser.inside_request()
             }
             Protocol::Echo => false,
+            Protocol::File => {
+                unreachable!("the server refuses protocols its variant does not serve")
+            }
         };
         ReadStep::Data(ReadHint {
             short: n < asked,

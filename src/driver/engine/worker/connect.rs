@@ -118,7 +118,8 @@ impl Worker<'_> {
 
     pub(super) fn violation(&mut self, index: usize, violation: Violation) {
         match (violation, self.slots[index].conn.protocol()) {
-            (Violation::Header, _) | (Violation::UnsolicitedBytes, Protocol::Frame) => {
+            (Violation::Header, _)
+            | (Violation::UnsolicitedBytes, Protocol::Frame | Protocol::File) => {
                 self.tally.verification.header_mismatches += 1
             }
             (Violation::UnsolicitedBytes, Protocol::Echo) => {

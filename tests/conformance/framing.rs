@@ -112,6 +112,7 @@ pub(crate) fn zero_length(ctx: &Ctx) -> Outcome {
             }
             read_expected(&mut stream, &expected, &ctx.what("three empty frames"));
         }
+        Protocol::File => unreachable!("the file protocol has its own conformance cases"),
         Protocol::Echo => {
             assert_eq!(stream.write(&[]).expect("empty write"), 0);
             round_trip(&mut stream, ctx.protocol, 0, &five, &ctx.what("5 bytes"));
@@ -202,6 +203,7 @@ pub(crate) fn random_garbage(ctx: &Ctx) -> Outcome {
                     assert_same_bytes(&got, &model, 0, &what);
                 }
             }
+            Protocol::File => unreachable!("the file protocol has its own conformance cases"),
             Protocol::Echo => {
                 assert!(!reset, "{what}: echo connection reset");
                 assert_same_bytes(&got, &garbage, 0, &what);

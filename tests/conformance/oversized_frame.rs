@@ -43,6 +43,7 @@ pub(crate) fn oversized_frame(variant: &str, protocol: Protocol) {
             );
             1
         }
+        Protocol::File => unreachable!("the file protocol has its own conformance cases"),
         Protocol::Echo => {
             let big = payload(53, MAX_FRAME as usize + 1);
             exchange(

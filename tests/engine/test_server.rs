@@ -150,6 +150,7 @@ pub(crate) fn serve(
             }
             seq += 1;
         },
+        Protocol::File => panic!("the engine test server does not speak the file protocol"),
         Protocol::Echo => {
             let mut buf = [0u8; 16 * 1024];
             let mut echoed: u64 = 0;

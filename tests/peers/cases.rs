@@ -289,6 +289,7 @@ pub(crate) fn oversized_frame(peer: Peer, protocol: Protocol) {
                 &what,
             );
         }
+        Protocol::File => unreachable!("the file protocol has its own conformance cases"),
         Protocol::Echo => {
             let big = payload(53, MAX_FRAME as usize + 1);
             let what = format!("{label}: large echo");

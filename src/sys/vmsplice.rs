@@ -31,7 +31,7 @@ impl Mapping {
     /// Maps `len_bytes` (a multiple of the page size, not zero) with one
     /// counted `mmap`.
     pub fn new(len_bytes: usize) -> io::Result<Mapping> {
-        if len_bytes == 0 || len_bytes % page_size_bytes() != 0 {
+        if len_bytes == 0 || !len_bytes.is_multiple_of(page_size_bytes()) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(

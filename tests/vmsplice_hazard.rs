@@ -50,6 +50,9 @@ fn send_rounds(
         .unwrap();
     let pipe = Pipe::with_capacity(ROUND_BYTES).unwrap();
     let mut kept = None;
+    // The socket buffers take every round on loopback; should they not,
+    // the splice would wait for a reader that only reads at the end.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     for round in 0..ROUNDS {
         let mut buffer = kept.take().unwrap_or_else(|| buffer_for(round));
         buffer.bytes_mut()[..ROUND_BYTES].fill(round as u8);
@@ -62,6 +65,10 @@ fn send_rounds(
                 match sys::io::splice(pipe.read_end.as_fd(), server.as_fd(), n - out) {
                     Ok(m) => out += m,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        assert!(
+                            std::time::Instant::now() < deadline,
+                            "round {round}: the socket buffers filled before the client read"
+                        );
                         thread::sleep(Duration::from_millis(1))
                     }
                     Err(e) => panic!("splice into the socket: {e}"),

@@ -43,6 +43,13 @@ const PAYLOAD_BYTES: usize = 64;
 /// reads, reaps, then sends. Not exact, see [`check_zerocopy_bounds`]:
 /// the completion may also wake the loop on its own.
 ///
+/// vmsplice (`src/server/copy/vmsplice.rs`): request `readv` as under
+/// writev (LT 1, ET 2), then one `vmsplice` of the response header and
+/// payload into the empty pipe and one `splice` of both on to the socket.
+/// Its `mmap`s and `munmap`s come per chunk of bytes, not per request
+/// (a 64 KiB chunk of request bytes, a page of response headers): see
+/// [`check_vmsplice_chunks`].
+///
 /// io_uring (`src/server/uring/`): no read or write syscalls at all; each
 /// loop turn is one `io_uring_enter` that submits what the last turn queued
 /// and waits for one completion, and a connection has one operation in
@@ -125,6 +132,24 @@ fn derived_per_request(variant: &str) -> BTreeMap<&'static str, u64> {
                 ("writev", 1),
                 ("sendmsg", 1),
                 ("recvmsg", 1),
+            ],
+        ),
+        (
+            "lt-vmsplice",
+            &[
+                ("epoll_wait", 1),
+                ("readv", 1),
+                ("vmsplice", 1),
+                ("splice", 1),
+            ],
+        ),
+        (
+            "et-vmsplice",
+            &[
+                ("epoll_wait", 1),
+                ("readv", 2),
+                ("vmsplice", 1),
+                ("splice", 1),
             ],
         ),
         (
@@ -459,6 +484,9 @@ fn check_variant(variant: &str) {
     if variant.ends_with("-zerocopy") {
         check_zerocopy_bounds(variant, &mut measured, &expected, &window);
     }
+    if variant.ends_with("-vmsplice") {
+        check_vmsplice_chunks(variant, &mut measured, &window);
+    }
     if tpc_refresh_race(variant, &measured, &expected) {
         // Counted as the usual one, so every other count stays exact.
         measured.insert("getrusage", expected["getrusage"]);
@@ -473,10 +501,12 @@ fn check_variant(variant: &str) {
     assert_eq!(t.counters.requests_parsed, REQUESTS);
     assert_eq!(t.counters.header_bytes_in, 4 * REQUESTS);
     assert_eq!(t.counters.header_bytes_out, 8 * REQUESTS);
-    // splice never copies payload through user space; zerocopy reads it
-    // in like rw, and its sends pin the pages instead of copying them.
-    let copies_in = !variant.contains("splice");
-    let copies_out = copies_in && !variant.ends_with("-zerocopy");
+    // splice never copies payload through user space; zerocopy and
+    // vmsplice read it in like rw, and send it without a copy (zerocopy
+    // pins the pages, vmsplice hands them to a pipe).
+    let copies_in = !variant.ends_with("-splice");
+    let copies_out =
+        copies_in && !variant.ends_with("-zerocopy") && !variant.ends_with("-vmsplice");
     assert_eq!(
         t.payload_copy_bytes_in(),
         if copies_in { payload } else { 0 },
@@ -552,6 +582,41 @@ fn check_zerocopy_bounds(
     );
     measured.insert("recvmsg", expected["recvmsg"]);
     measured.insert("epoll_wait", derived_wakes);
+}
+
+/// vmsplice's mappings. Each stream (request bytes in chunks of the
+/// buffer size, response headers in chunks of a page) maps a fresh chunk
+/// when its writes reach the end of the mapped ones and unmaps a chunk
+/// once all of it is in the pipe; neither is ever reused. In ping-pong
+/// every chunk is released as soon as its last byte is vmspliced, so over
+/// the window each stream maps and unmaps as many chunks as its bytes
+/// crossed chunk boundaries: the bytes over the chunk size, rounded
+/// either way (where the window starts inside a chunk decides which).
+/// Both counts are checked against that, then taken out, so the
+/// comparison that follows is exact for every other kind.
+fn check_vmsplice_chunks(
+    variant: &str,
+    measured: &mut BTreeMap<&'static str, u64>,
+    window: &ServerReport,
+) {
+    let page = epoll_bench::sys::vmsplice::page_size_bytes() as u64;
+    let request_chunk =
+        (epoll_bench::server::DEFAULT_BUFFER_SIZE_BYTES as u64).div_ceil(page) * page;
+    let counters = &window.total.counters;
+    let crossings = |bytes: u64, chunk: u64| (bytes / chunk, bytes.div_ceil(chunk));
+    let requests = crossings(counters.bytes_in, request_chunk);
+    let headers = crossings(counters.header_bytes_out, page);
+    let bounds = (requests.0 + headers.0)..=(requests.1 + headers.1);
+    for kind in ["mmap", "munmap"] {
+        let n = measured.remove(kind).unwrap_or(0);
+        println!("{variant}: {n} {kind} calls, derived {bounds:?}");
+        assert!(
+            bounds.contains(&n),
+            "{variant}: {n} {kind} calls for {} request bytes and {} header bytes, derived {bounds:?}",
+            counters.bytes_in,
+            counters.header_bytes_out
+        );
+    }
 }
 
 /// The README's derived-vs-measured table shows, per variant, the calls

@@ -10,7 +10,8 @@ use std::str::FromStr;
 use std::thread::JoinHandle;
 
 use super::copy::{
-    CopyStrategy, rw::ReadWrite, splice::Spliced, writev::Gathered, zerocopy::ZeroCopy,
+    CopyStrategy, rw::ReadWrite, splice::Spliced, vmsplice::Vmspliced, writev::Gathered,
+    zerocopy::ZeroCopy,
 };
 use super::event_loop::{EventLoop, LoopConfig, LoopResources};
 use super::report::ThreadReport;
@@ -131,26 +132,29 @@ copy_modes! {
     Writev => Gathered,
     Splice => Spliced,
     Zerocopy => ZeroCopy,
+    Vmsplice => Vmspliced,
 }
 
 impl CopyMode {
     /// The strategy this one is measured against in the effects: the one
     /// it changes one thing of. writev gathers what rw writes piece by
     /// piece; splice and zerocopy keep writev's gathered header and take
-    /// the payload's copy away (through a pipe, or by pinning the pages).
+    /// the payload's copy away (through a pipe, or by pinning the pages);
+    /// vmsplice keeps writev's `readv` in and takes the outgoing copy away
+    /// (user pages into a pipe).
     pub fn compared_with(self) -> Option<CopyMode> {
         match self {
             CopyMode::ReadWrite => None,
             CopyMode::Writev => Some(CopyMode::ReadWrite),
-            CopyMode::Splice | CopyMode::Zerocopy => Some(CopyMode::Writev),
+            CopyMode::Splice | CopyMode::Zerocopy | CopyMode::Vmsplice => Some(CopyMode::Writev),
         }
     }
 
     /// File descriptors a server holds per open connection: the socket,
-    /// and for splice the pipe pair the bytes pass through.
+    /// and for splice and vmsplice the pipe pair the bytes pass through.
     pub fn descriptors_per_connection(self) -> u64 {
         match self {
-            CopyMode::Splice => 3,
+            CopyMode::Splice | CopyMode::Vmsplice => 3,
             CopyMode::ReadWrite | CopyMode::Writev | CopyMode::Zerocopy => 1,
         }
     }
@@ -215,6 +219,11 @@ macro_rules! for_each_variant {
                 $crate::server::variant::CopyMode::Zerocopy,
                 $crate::server::variant::ReadPolicy::Backend,
             ),
+            lt_vmsplice => $crate::server::variant::Variant::epoll(
+                $crate::server::variant::TriggerMode::Level,
+                $crate::server::variant::CopyMode::Vmsplice,
+                $crate::server::variant::ReadPolicy::Backend,
+            ),
             et_rw => $crate::server::variant::Variant::epoll(
                 $crate::server::variant::TriggerMode::Edge,
                 $crate::server::variant::CopyMode::ReadWrite,
@@ -233,6 +242,11 @@ macro_rules! for_each_variant {
             et_zerocopy => $crate::server::variant::Variant::epoll(
                 $crate::server::variant::TriggerMode::Edge,
                 $crate::server::variant::CopyMode::Zerocopy,
+                $crate::server::variant::ReadPolicy::Backend,
+            ),
+            et_vmsplice => $crate::server::variant::Variant::epoll(
+                $crate::server::variant::TriggerMode::Edge,
+                $crate::server::variant::CopyMode::Vmsplice,
                 $crate::server::variant::ReadPolicy::Backend,
             ),
             et_rw_shortread => $crate::server::variant::Variant::epoll(
@@ -269,7 +283,7 @@ macro_rules! variant_array {
 impl Variant {
     /// Every variant the servers implement, in report order (from
     /// [`for_each_variant!`]): what tests, benches, charts and the CLI iterate.
-    pub const ALL: [Variant; 15] = for_each_variant!(variant_array);
+    pub const ALL: [Variant; 17] = for_each_variant!(variant_array);
 
     /// `uring-multishot`: gathered writes, like `uring-writev`.
     pub const URING_MULTISHOT: Variant = Variant {
@@ -358,9 +372,9 @@ impl Variant {
                 CopyMode::ReadWrite => spawn_uring_loop::<RecvSend>(config, resources),
                 CopyMode::Writev => spawn_uring_loop::<Vectored>(config, resources),
                 CopyMode::Splice => spawn_uring_loop::<UringSpliced>(config, resources),
-                CopyMode::Zerocopy => Err(io::Error::new(
+                CopyMode::Zerocopy | CopyMode::Vmsplice => Err(io::Error::new(
                     io::ErrorKind::Unsupported,
-                    "the io_uring loop has no zerocopy strategy",
+                    format!("the io_uring loop has no {} strategy", self.copy.name()),
                 )),
             },
             (Backend::UringMultishot, _) => super::uring::multishot::spawn(config, resources),
@@ -528,10 +542,12 @@ mod tests {
                 "lt-writev",
                 "lt-splice",
                 "lt-zerocopy",
+                "lt-vmsplice",
                 "et-rw",
                 "et-writev",
                 "et-splice",
                 "et-zerocopy",
+                "et-vmsplice",
                 "et-rw-shortread",
                 "et-writev-shortread",
                 "uring-rw",

@@ -30,6 +30,11 @@ pub enum SyscallKind {
     Write,
     Writev,
     Splice,
+    /// The vmsplice strategy's calls (`sys::vmsplice`): user pages into
+    /// the pipe, and the fresh mappings it takes them from.
+    Vmsplice,
+    Mmap,
+    Munmap,
     /// `MSG_ZEROCOPY` sends, and the reaping of their completions from the
     /// socket's error queue (`sys::zerocopy`).
     Sendmsg,
@@ -62,7 +67,7 @@ pub enum SyscallKind {
     Kill,
 }
 
-pub const KIND_COUNT: usize = 35;
+pub const KIND_COUNT: usize = 38;
 
 impl SyscallKind {
     pub const ALL: [SyscallKind; KIND_COUNT] = [
@@ -77,6 +82,9 @@ impl SyscallKind {
         SyscallKind::Write,
         SyscallKind::Writev,
         SyscallKind::Splice,
+        SyscallKind::Vmsplice,
+        SyscallKind::Mmap,
+        SyscallKind::Munmap,
         SyscallKind::Sendmsg,
         SyscallKind::Recvmsg,
         SyscallKind::Accept4,
@@ -117,6 +125,9 @@ impl SyscallKind {
             SyscallKind::Write => "write",
             SyscallKind::Writev => "writev",
             SyscallKind::Splice => "splice",
+            SyscallKind::Vmsplice => "vmsplice",
+            SyscallKind::Mmap => "mmap",
+            SyscallKind::Munmap => "munmap",
             SyscallKind::Sendmsg => "sendmsg",
             SyscallKind::Recvmsg => "recvmsg",
             SyscallKind::Accept4 => "accept4",

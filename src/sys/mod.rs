@@ -39,6 +39,7 @@ pub mod socket;
 pub mod thread;
 pub mod uring;
 pub mod uring_ops;
+pub mod vmsplice;
 pub mod zerocopy;
 
 pub use counters::{KindCounts, SyscallCounts, SyscallKind};

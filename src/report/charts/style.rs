@@ -143,7 +143,8 @@ pub fn variant_style(variant: &VariantName, index_in_order: usize) -> VariantSty
                     // zerocopy gathers every piece into one send, as writev
                     // does; its colour tells the two apart.
                     CopyMode::Writev | CopyMode::Zerocopy => Marker::Triangle,
-                    CopyMode::Splice => Marker::Square,
+                    // vmsplice ends in a splice out, as splice does.
+                    CopyMode::Splice | CopyMode::Vmsplice => Marker::Square,
                 },
             }
         }

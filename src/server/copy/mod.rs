@@ -13,10 +13,15 @@
 //! - [`zerocopy::ZeroCopy`]: `read()` into a ring, one
 //!   `sendmsg(MSG_ZEROCOPY)` of every pending piece; the ring space a send
 //!   used is held until the kernel's completion arrives on the error queue.
+//! - [`vmsplice::Vmspliced`]: `readv()` into fresh mappings, `vmsplice()`
+//!   of every pending piece into a pipe, `splice()` on to the socket; a
+//!   page handed over is never written again.
 
+pub mod chunks;
 pub mod ring;
 pub mod rw;
 pub mod splice;
+pub mod vmsplice;
 pub mod writev;
 pub mod zerocopy;
 

@@ -100,9 +100,12 @@ pub fn findings(results: &ResultsFile) -> Vec<Finding> {
     }
     out.extend(uring::findings(results));
     out.extend(peers::findings(results));
+    out.extend(tpc::findings(results));
+    out.extend(zerocopy::findings(results));
     for trigger in [TriggerMode::Level, TriggerMode::Edge] {
         out.push(splice_break_even(results, trigger));
     }
+    out.extend(file_strategies::findings(results));
     out.push(backpressure(results));
     out.push(p99_knees(results));
     out.push(idle_effect(results));
@@ -551,8 +554,14 @@ fn server_cpu_values(case: &CaseResult, v: Variant) -> Option<Vec<f64>> {
     })
 }
 
+mod file_strategies;
+mod pairing;
 mod peers;
 mod run_quality;
 #[cfg(test)]
+mod strategy_tests;
+#[cfg(test)]
 mod tests;
+mod tpc;
 mod uring;
+mod zerocopy;

@@ -57,7 +57,7 @@ fn a_saturated_server_is_left_out_of_a_fixed_load_comparison() {
     );
 }
 
-fn claim_starting(results: &ResultsFile, start: &str) -> Finding {
+pub(super) fn claim_starting(results: &ResultsFile, start: &str) -> Finding {
     findings(results)
         .into_iter()
         .find(|f| f.claim.starts_with(start))

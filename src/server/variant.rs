@@ -9,6 +9,7 @@ use std::io;
 use std::str::FromStr;
 use std::thread::JoinHandle;
 
+use super::copy::file::{mmap::Mapped, sendfile::SentFile};
 use super::copy::{
     CopyStrategy, rw::ReadWrite, splice::Spliced, writev::Gathered, zerocopy::ZeroCopy,
 };
@@ -18,6 +19,7 @@ use super::trigger::{Edge, Level, Trigger};
 use super::uring::UringLoop;
 use super::uring::copy::{RecvSend, UringCopy, Vectored};
 use super::uring::splice::UringSpliced;
+pub use super::variant_name::VariantName;
 use crate::protocol::Protocol;
 use crate::sys;
 
@@ -131,6 +133,8 @@ copy_modes! {
     Writev => Gathered,
     Splice => Spliced,
     Zerocopy => ZeroCopy,
+    Mmap => Mapped,
+    Sendfile => SentFile,
 }
 
 impl CopyMode {
@@ -138,12 +142,20 @@ impl CopyMode {
     /// it changes one thing of. writev gathers what rw writes piece by
     /// piece; splice and zerocopy keep writev's gathered header and take
     /// the payload's copy away (through a pipe, or by pinning the pages).
+    /// mmap and sendfile serve the file protocol only, where the baseline
+    /// is rw's `pread` + `write` through a user buffer.
     pub fn compared_with(self) -> Option<CopyMode> {
         match self {
             CopyMode::ReadWrite => None,
-            CopyMode::Writev => Some(CopyMode::ReadWrite),
+            CopyMode::Writev | CopyMode::Mmap | CopyMode::Sendfile => Some(CopyMode::ReadWrite),
             CopyMode::Splice | CopyMode::Zerocopy => Some(CopyMode::Writev),
         }
+    }
+
+    /// Whether the strategy serves only the file protocol (its bytes come
+    /// from the served file, so it has nothing to send for frame or echo).
+    pub fn file_only(self) -> bool {
+        matches!(self, CopyMode::Mmap | CopyMode::Sendfile)
     }
 
     /// File descriptors a server holds per open connection: the socket,
@@ -151,7 +163,11 @@ impl CopyMode {
     pub fn descriptors_per_connection(self) -> u64 {
         match self {
             CopyMode::Splice => 3,
-            CopyMode::ReadWrite | CopyMode::Writev | CopyMode::Zerocopy => 1,
+            CopyMode::ReadWrite
+            | CopyMode::Writev
+            | CopyMode::Zerocopy
+            | CopyMode::Mmap
+            | CopyMode::Sendfile => 1,
         }
     }
 }
@@ -215,6 +231,16 @@ macro_rules! for_each_variant {
                 $crate::server::variant::CopyMode::Zerocopy,
                 $crate::server::variant::ReadPolicy::Backend,
             ),
+            lt_mmap => $crate::server::variant::Variant::epoll(
+                $crate::server::variant::TriggerMode::Level,
+                $crate::server::variant::CopyMode::Mmap,
+                $crate::server::variant::ReadPolicy::Backend,
+            ),
+            lt_sendfile => $crate::server::variant::Variant::epoll(
+                $crate::server::variant::TriggerMode::Level,
+                $crate::server::variant::CopyMode::Sendfile,
+                $crate::server::variant::ReadPolicy::Backend,
+            ),
             et_rw => $crate::server::variant::Variant::epoll(
                 $crate::server::variant::TriggerMode::Edge,
                 $crate::server::variant::CopyMode::ReadWrite,
@@ -233,6 +259,16 @@ macro_rules! for_each_variant {
             et_zerocopy => $crate::server::variant::Variant::epoll(
                 $crate::server::variant::TriggerMode::Edge,
                 $crate::server::variant::CopyMode::Zerocopy,
+                $crate::server::variant::ReadPolicy::Backend,
+            ),
+            et_mmap => $crate::server::variant::Variant::epoll(
+                $crate::server::variant::TriggerMode::Edge,
+                $crate::server::variant::CopyMode::Mmap,
+                $crate::server::variant::ReadPolicy::Backend,
+            ),
+            et_sendfile => $crate::server::variant::Variant::epoll(
+                $crate::server::variant::TriggerMode::Edge,
+                $crate::server::variant::CopyMode::Sendfile,
                 $crate::server::variant::ReadPolicy::Backend,
             ),
             et_rw_shortread => $crate::server::variant::Variant::epoll(
@@ -269,7 +305,7 @@ macro_rules! variant_array {
 impl Variant {
     /// Every variant the servers implement, in report order (from
     /// [`for_each_variant!`]): what tests, benches, charts and the CLI iterate.
-    pub const ALL: [Variant; 15] = for_each_variant!(variant_array);
+    pub const ALL: [Variant; 19] = for_each_variant!(variant_array);
 
     /// `uring-multishot`: gathered writes, like `uring-writev`.
     pub const URING_MULTISHOT: Variant = Variant {
@@ -324,13 +360,27 @@ impl Variant {
     }
 
     /// Whether this variant's servers speak `protocol`. Frame and echo are
-    /// served by every variant; the file protocol only by copy strategies
-    /// that read from a file (none yet). A server refuses a protocol it
-    /// does not serve, and a run leaves such pairs out of its plan.
+    /// served by every variant but the file-only strategies (mmap,
+    /// sendfile). The file protocol is served by the epoll loop's rw
+    /// (`pread` + `write`), splice (file → pipe → socket), mmap and
+    /// sendfile; not by writev and zerocopy (they would only repeat rw's
+    /// `pread` into a buffer with another send call), nor by the io_uring
+    /// and thread-per-connection backends (their own loops have no file
+    /// path). A server refuses a protocol it does not serve, and a run
+    /// leaves such pairs out of its plan.
     pub fn serves(&self, protocol: Protocol) -> bool {
         match protocol {
-            Protocol::Frame | Protocol::Echo => true,
-            Protocol::File => false,
+            Protocol::Frame | Protocol::Echo => !self.copy.file_only(),
+            Protocol::File => {
+                matches!(self.backend, Backend::Epoll(_))
+                    && matches!(
+                        self.copy,
+                        CopyMode::ReadWrite
+                            | CopyMode::Splice
+                            | CopyMode::Mmap
+                            | CopyMode::Sendfile
+                    )
+            }
         }
     }
 
@@ -358,9 +408,9 @@ impl Variant {
                 CopyMode::ReadWrite => spawn_uring_loop::<RecvSend>(config, resources),
                 CopyMode::Writev => spawn_uring_loop::<Vectored>(config, resources),
                 CopyMode::Splice => spawn_uring_loop::<UringSpliced>(config, resources),
-                CopyMode::Zerocopy => Err(io::Error::new(
+                CopyMode::Zerocopy | CopyMode::Mmap | CopyMode::Sendfile => Err(io::Error::new(
                     io::ErrorKind::Unsupported,
-                    "the io_uring loop has no zerocopy strategy",
+                    format!("the io_uring loop has no {} strategy", self.copy.name()),
                 )),
             },
             (Backend::UringMultishot, _) => super::uring::multishot::spawn(config, resources),
@@ -432,88 +482,6 @@ impl FromStr for Variant {
     }
 }
 
-/// What results call a measured server: one of the variants above, or a
-/// server measured from outside under the name it was given (`drive
-/// --name`). It prints and parses as the plain name (so results files keep
-/// their strings), and a name that is one of [`Variant::ALL`] is always that
-/// variant.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum VariantName {
-    Builtin(Variant),
-    External(String),
-}
-
-impl VariantName {
-    /// The variant, when the name is one of ours.
-    pub fn builtin(&self) -> Option<Variant> {
-        match self {
-            VariantName::Builtin(v) => Some(*v),
-            VariantName::External(_) => None,
-        }
-    }
-
-    /// Position in report order: [`Variant::ALL`]'s order, then external
-    /// servers by name.
-    pub fn report_order(&self) -> (usize, &str) {
-        match self {
-            VariantName::Builtin(v) => (Variant::ALL.iter().position(|a| a == v).unwrap_or(0), ""),
-            VariantName::External(name) => (Variant::ALL.len(), name),
-        }
-    }
-}
-
-impl From<Variant> for VariantName {
-    fn from(v: Variant) -> VariantName {
-        VariantName::Builtin(v)
-    }
-}
-
-impl fmt::Display for VariantName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            VariantName::Builtin(v) => v.fmt(f),
-            VariantName::External(name) => f.write_str(name),
-        }
-    }
-}
-
-impl From<&str> for VariantName {
-    fn from(name: &str) -> VariantName {
-        match name.parse::<Variant>() {
-            Ok(v) => VariantName::Builtin(v),
-            Err(_) => VariantName::External(name.to_string()),
-        }
-    }
-}
-
-impl PartialEq<str> for VariantName {
-    fn eq(&self, other: &str) -> bool {
-        match self {
-            VariantName::Builtin(v) => v.to_string() == other,
-            VariantName::External(name) => name == other,
-        }
-    }
-}
-
-impl PartialEq<&str> for VariantName {
-    fn eq(&self, other: &&str) -> bool {
-        self == *other
-    }
-}
-
-impl serde::Serialize for VariantName {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for VariantName {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<VariantName, D::Error> {
-        let name = String::deserialize(deserializer)?;
-        Ok(VariantName::from(name.as_str()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -528,10 +496,14 @@ mod tests {
                 "lt-writev",
                 "lt-splice",
                 "lt-zerocopy",
+                "lt-mmap",
+                "lt-sendfile",
                 "et-rw",
                 "et-writev",
                 "et-splice",
                 "et-zerocopy",
+                "et-mmap",
+                "et-sendfile",
                 "et-rw-shortread",
                 "et-writev-shortread",
                 "uring-rw",
@@ -544,8 +516,8 @@ mod tests {
         for v in Variant::ALL {
             assert_eq!(v.name().parse::<Variant>().unwrap(), v);
         }
-        let err = "lt-sendfile".parse::<Variant>().unwrap_err().to_string();
-        assert!(err.contains("unknown variant `lt-sendfile`"), "{err}");
+        let err = "lt-vmsplice".parse::<Variant>().unwrap_err().to_string();
+        assert!(err.contains("unknown variant `lt-vmsplice`"), "{err}");
         // Each io_uring strategy is named after its epoll analogue's copy.
         assert_eq!(RecvSend::NAME, CopyMode::ReadWrite.name());
         assert_eq!(Vectored::NAME, CopyMode::Writev.name());

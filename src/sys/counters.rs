@@ -30,6 +30,13 @@ pub enum SyscallKind {
     Write,
     Writev,
     Splice,
+    /// The file protocol's served file (`sys::file`): reading it into a
+    /// buffer, filling it at start-up, sending it, and mapping it.
+    Pread64,
+    Pwrite64,
+    Sendfile,
+    Mmap,
+    Munmap,
     /// `MSG_ZEROCOPY` sends, and the reaping of their completions from the
     /// socket's error queue (`sys::zerocopy`).
     Sendmsg,
@@ -62,7 +69,7 @@ pub enum SyscallKind {
     Kill,
 }
 
-pub const KIND_COUNT: usize = 35;
+pub const KIND_COUNT: usize = 40;
 
 impl SyscallKind {
     pub const ALL: [SyscallKind; KIND_COUNT] = [
@@ -77,6 +84,11 @@ impl SyscallKind {
         SyscallKind::Write,
         SyscallKind::Writev,
         SyscallKind::Splice,
+        SyscallKind::Pread64,
+        SyscallKind::Pwrite64,
+        SyscallKind::Sendfile,
+        SyscallKind::Mmap,
+        SyscallKind::Munmap,
         SyscallKind::Sendmsg,
         SyscallKind::Recvmsg,
         SyscallKind::Accept4,
@@ -117,6 +129,11 @@ impl SyscallKind {
             SyscallKind::Write => "write",
             SyscallKind::Writev => "writev",
             SyscallKind::Splice => "splice",
+            SyscallKind::Pread64 => "pread64",
+            SyscallKind::Pwrite64 => "pwrite64",
+            SyscallKind::Sendfile => "sendfile",
+            SyscallKind::Mmap => "mmap",
+            SyscallKind::Munmap => "munmap",
             SyscallKind::Sendmsg => "sendmsg",
             SyscallKind::Recvmsg => "recvmsg",
             SyscallKind::Accept4 => "accept4",
@@ -146,10 +163,13 @@ impl SyscallKind {
 
     /// The syscall the kernel sees. `epoll_wait` is issued as `epoll_pwait`
     /// with no signal mask (see `sys::epoll`) because aarch64 has no plain
-    /// `epoll_wait`; the two behave identically here.
+    /// `epoll_wait`; the two behave identically here. libc's `sendfile64`
+    /// is the kernel's `sendfile64` (64-bit offsets; `sendfile` is its
+    /// 32-bit-offset sibling).
     pub fn kernel_name(self) -> &'static str {
         match self {
             SyscallKind::EpollWait => "epoll_pwait",
+            SyscallKind::Sendfile => "sendfile64",
             other => other.name(),
         }
     }

@@ -13,7 +13,12 @@
 //! - [`zerocopy::ZeroCopy`]: `read()` into a ring, one
 //!   `sendmsg(MSG_ZEROCOPY)` of every pending piece; the ring space a send
 //!   used is held until the kernel's completion arrives on the error queue.
+//! - [`file::mmap::Mapped`], [`file::sendfile::SentFile`]: the file
+//!   protocol only, payload from the served file's mapping or by
+//!   `sendfile(2)`. `rw` and `splice` serve the file protocol too (`pread`
+//!   + `write`, file → pipe → socket); see [`file`].
 
+pub mod file;
 pub mod ring;
 pub mod rw;
 pub mod splice;
@@ -22,8 +27,10 @@ pub mod zerocopy;
 
 use std::io::{self, IoSlice};
 use std::os::fd::BorrowedFd;
+use std::sync::Arc;
 
 use super::report::LoopCounters;
+use super::served_file::ServedFile;
 use super::trigger::ReadHint;
 use crate::protocol::Protocol;
 
@@ -36,6 +43,9 @@ pub struct ConnConfig {
     pub buffer_size_bytes: usize,
     /// Pipe size asked for with F_SETPIPE_SZ, for splice.
     pub pipe_size_bytes: usize,
+    /// The file protocol's served file (`None` for frame and echo), made
+    /// once by `Server::start` and shared by every connection.
+    pub served_file: Option<Arc<ServedFile>>,
 }
 
 /// The outcome of one read-family call.

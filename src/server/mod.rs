@@ -17,7 +17,6 @@ pub mod trigger;
 mod turn;
 pub mod uring;
 pub mod variant;
-pub mod variant_name;
 
 use std::io;
 use std::net::SocketAddr;

@@ -19,7 +19,6 @@ use super::trigger::{Edge, Level, Trigger};
 use super::uring::UringLoop;
 use super::uring::copy::{RecvSend, UringCopy, Vectored};
 use super::uring::splice::UringSpliced;
-pub use super::variant_name::VariantName;
 use crate::protocol::Protocol;
 use crate::sys;
 
@@ -482,83 +481,87 @@ impl FromStr for Variant {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// What results call a measured server: one of the variants above, or a
+/// server measured from outside under the name it was given (`drive
+/// --name`). It prints and parses as the plain name (so results files keep
+/// their strings), and a name that is one of [`Variant::ALL`] is always that
+/// variant.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum VariantName {
+    Builtin(Variant),
+    External(String),
+}
 
-    #[test]
-    fn names_parse_back_and_are_unique() {
-        let names: Vec<String> = Variant::ALL.iter().map(Variant::name).collect();
-        assert_eq!(
-            names,
-            [
-                "lt-rw",
-                "lt-writev",
-                "lt-splice",
-                "lt-zerocopy",
-                "lt-mmap",
-                "lt-sendfile",
-                "et-rw",
-                "et-writev",
-                "et-splice",
-                "et-zerocopy",
-                "et-mmap",
-                "et-sendfile",
-                "et-rw-shortread",
-                "et-writev-shortread",
-                "uring-rw",
-                "uring-writev",
-                "uring-splice",
-                "uring-multishot",
-                "tpc-rw"
-            ]
-        );
-        for v in Variant::ALL {
-            assert_eq!(v.name().parse::<Variant>().unwrap(), v);
+impl VariantName {
+    /// The variant, when the name is one of ours.
+    pub fn builtin(&self) -> Option<Variant> {
+        match self {
+            VariantName::Builtin(v) => Some(*v),
+            VariantName::External(_) => None,
         }
-        let err = "lt-vmsplice".parse::<Variant>().unwrap_err().to_string();
-        assert!(err.contains("unknown variant `lt-vmsplice`"), "{err}");
-        // Each io_uring strategy is named after its epoll analogue's copy.
-        assert_eq!(RecvSend::NAME, CopyMode::ReadWrite.name());
-        assert_eq!(Vectored::NAME, CopyMode::Writev.name());
-        assert_eq!(UringSpliced::NAME, CopyMode::Splice.name());
-        assert!(err.contains("et-writev-shortread"), "{err}");
     }
 
-    #[test]
-    fn names_travel_typed_and_serialise_as_plain_strings() {
-        for v in Variant::ALL {
-            let name = VariantName::from(v);
-            let json = serde_json::to_string(&name).unwrap();
-            assert_eq!(json, format!("\"{v}\""));
-            let back: VariantName = serde_json::from_str(&json).unwrap();
-            assert_eq!(back, VariantName::Builtin(v));
-        }
-        let external: VariantName = serde_json::from_str("\"tokio-current\"").unwrap();
-        assert_eq!(external, VariantName::External("tokio-current".into()));
-        assert_eq!(external.to_string(), "tokio-current");
-        assert_eq!(external.builtin(), None);
-        // External servers come after every built-in variant in reports.
-        let last = VariantName::from(Variant::ALL[Variant::ALL.len() - 1]);
-        assert!(last.report_order() < external.report_order());
-    }
-
-    #[test]
-    fn every_axis_member_appears_in_the_list() {
-        for backend in Backend::ALL {
-            assert!(
-                Variant::ALL.iter().any(|v| v.backend == backend),
-                "{backend:?}"
-            );
-        }
-        for &copy in CopyMode::ALL {
-            assert!(Variant::ALL.iter().any(|v| v.copy == copy), "{copy:?}");
-        }
-        // Short-read stopping is an edge-triggered refinement only.
-        for v in Variant::ALL {
-            if v.stops_on_short_read() {
-                assert_eq!(v.trigger(), Some(TriggerMode::Edge), "{v}");
-            }
+    /// Position in report order: [`Variant::ALL`]'s order, then external
+    /// servers by name.
+    pub fn report_order(&self) -> (usize, &str) {
+        match self {
+            VariantName::Builtin(v) => (Variant::ALL.iter().position(|a| a == v).unwrap_or(0), ""),
+            VariantName::External(name) => (Variant::ALL.len(), name),
         }
     }
 }
+
+impl From<Variant> for VariantName {
+    fn from(v: Variant) -> VariantName {
+        VariantName::Builtin(v)
+    }
+}
+
+impl fmt::Display for VariantName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VariantName::Builtin(v) => v.fmt(f),
+            VariantName::External(name) => f.write_str(name),
+        }
+    }
+}
+
+impl From<&str> for VariantName {
+    fn from(name: &str) -> VariantName {
+        match name.parse::<Variant>() {
+            Ok(v) => VariantName::Builtin(v),
+            Err(_) => VariantName::External(name.to_string()),
+        }
+    }
+}
+
+impl PartialEq<str> for VariantName {
+    fn eq(&self, other: &str) -> bool {
+        match self {
+            VariantName::Builtin(v) => v.to_string() == other,
+            VariantName::External(name) => name == other,
+        }
+    }
+}
+
+impl PartialEq<&str> for VariantName {
+    fn eq(&self, other: &&str) -> bool {
+        self == *other
+    }
+}
+
+impl serde::Serialize for VariantName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for VariantName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<VariantName, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Ok(VariantName::from(name.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -5,8 +5,16 @@
 //!
 //! Needs perf tracepoint counters; where the kernel refuses them the test
 //! prints why and passes, except under CI (`CI` set), which runs as root.
+//!
+//! Each variant is checked in the frame protocol if it serves it, and in
+//! the file protocol (4 KiB responses) if it serves that, so the file
+//! strategies' calls (`pread64`, `sendfile64`, splice from a file, writes
+//! from a mapping) are checked against the kernel too.
 
 mod support;
+
+#[path = "support/file_client.rs"]
+mod file_client;
 
 use support::ServerProcess;
 
@@ -22,7 +30,15 @@ use epoll_bench::sys::counters::COUNTING_ENABLED;
 const REQUESTS: u64 = 2_000;
 const PAYLOAD_BYTES: usize = 64;
 
-fn ping_pong(stream: &mut TcpStream, seqs: std::ops::Range<u64>) {
+/// One request per `seq`, each answered and checked before the next.
+fn ping_pong(stream: &mut TcpStream, protocol: Protocol, seqs: std::ops::Range<u64>) {
+    if protocol == Protocol::File {
+        for seq in seqs {
+            let offset = seq * 12_289;
+            file_client::file_round_trip(stream, seq as u32, 4096, offset, "cross-check");
+        }
+        return;
+    }
     let mut request = Vec::new();
     request.extend_from_slice(&(PAYLOAD_BYTES as u32).to_be_bytes());
     request.extend((0..PAYLOAD_BYTES).map(|i| (i * 3) as u8));
@@ -37,11 +53,11 @@ fn ping_pong(stream: &mut TcpStream, seqs: std::ops::Range<u64>) {
 
 /// The cross-check of one ping-pong window, or `None` (after saying why)
 /// where the kernel refuses counters outside CI.
-fn check_variant(variant: &str) -> Option<CrossCheck> {
+fn check_variant(variant: &str, protocol: Protocol) -> Option<CrossCheck> {
     if variant.starts_with("tpc-") {
         return check_threads_started_later(variant);
     }
-    check_server(variant, &[])
+    check_server(variant, protocol, &[])
 }
 
 /// Thread-per-connection starts a thread per connection while it runs,
@@ -63,7 +79,7 @@ fn check_threads_started_later(variant: &str) -> Option<CrossCheck> {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    ping_pong(&mut stream, 0..1);
+    ping_pong(&mut stream, Protocol::Frame, 0..1);
     let start = server.snapshot();
     if let Some(reason) = &start.total.kernel_unavailable_reason {
         assert!(
@@ -73,7 +89,7 @@ fn check_threads_started_later(variant: &str) -> Option<CrossCheck> {
         eprintln!("skipped: kernel cross-check unavailable: {reason}");
         return None;
     }
-    ping_pong(&mut stream, 1..REQUESTS + 1);
+    ping_pong(&mut stream, Protocol::Frame, 1..REQUESTS + 1);
     let window = server.snapshot().since(&start);
     let kernel = window
         .total
@@ -88,19 +104,19 @@ fn check_threads_started_later(variant: &str) -> Option<CrossCheck> {
     Some(check)
 }
 
-fn check_server(variant: &str, extra_args: &[&str]) -> Option<CrossCheck> {
+fn check_server(variant: &str, protocol: Protocol, extra_args: &[&str]) -> Option<CrossCheck> {
     if !COUNTING_ENABLED {
         eprintln!("skipped: built without the count-syscalls feature");
         return None;
     }
-    let server = ServerProcess::start(variant, Protocol::Frame, extra_args);
+    let server = ServerProcess::start(variant, protocol, extra_args);
     let mut stream = TcpStream::connect(server.addr).unwrap();
     stream.set_nodelay(true).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     // Warm-up: connection set-up stays outside the window.
-    ping_pong(&mut stream, 0..1);
+    ping_pong(&mut stream, protocol, 0..1);
     let tids: Vec<i32> = server.snapshot().threads.iter().map(|t| t.tid).collect();
     let watch = KernelWatch::attach(&tids);
     if let Some(reason) = watch.unavailable_reason() {
@@ -116,12 +132,57 @@ fn check_server(variant: &str, extra_args: &[&str]) -> Option<CrossCheck> {
     // closes after it, so boundary calls can only raise the kernel count.
     let start = watch.start();
     let ours_start = server.snapshot();
-    ping_pong(&mut stream, 1..REQUESTS + 1);
+    ping_pong(&mut stream, protocol, 1..REQUESTS + 1);
     let ours_end = server.snapshot();
     let ours = ours_end.since(&ours_start).total.syscalls.calls;
     let check = watch.finish(&start, &ours);
     println!("{variant}: {check}");
     Some(check)
+}
+
+/// One ping-pong window of `variant` in `protocol`, counted by both sides:
+/// they must agree kind by kind.
+fn check_window(variant: &str, protocol: Protocol) {
+    let Some(check) = check_variant(variant, protocol) else {
+        return;
+    };
+    let CrossCheck::Checked(report) = &check else {
+        unreachable!()
+    };
+    assert!(report.agrees, "{variant}: {check}");
+    // The window really was counted by both sides: a read per request, or
+    // under io_uring (which reads with SQEs) an io_uring_enter per request.
+    let per_request_kinds: &[&str] = if variant.starts_with("uring-") {
+        &["io_uring_enter"]
+    } else {
+        &["read", "readv"]
+    };
+    let read_family: u64 = report
+        .kinds
+        .iter()
+        .filter(|k| per_request_kinds.contains(&k.syscall.as_str()))
+        .map(|k| k.kernel_calls.unwrap())
+        .sum();
+    assert!(read_family >= REQUESTS, "{variant}: {check}");
+    // Thread-per-connection reads its own kernel counters at every
+    // publish; those reads are taken out of both counts, leaving the one
+    // read per request the server makes.
+    if variant.starts_with("tpc-") {
+        assert!(read_family <= REQUESTS + 4, "{variant}: {check}");
+    }
+    // The kernel window encloses the in-process one: the kernel may see
+    // the opening snapshot's own calls (one per kind and boundary), never
+    // fewer calls than the server counted.
+    for kind in &report.kinds {
+        let difference = kind.difference_calls.unwrap();
+        assert!((0..=2).contains(&difference), "{variant}: {kind:?}");
+    }
+    // Syscalls of kinds the suite does not track stay near zero: under one
+    // per hundred requests.
+    assert!(
+        report.unaccounted_syscalls < REQUESTS / 100,
+        "{variant}: {check}"
+    );
 }
 
 /// One test per variant, from the server's one list.
@@ -130,44 +191,18 @@ macro_rules! cross_check_tests {
         $(
             #[test]
             fn $test() {
-                let variant = $variant.name();
-                if support::unavailable_here(&variant) {
+                let variant: epoll_bench::server::Variant = $variant;
+                let name = variant.name();
+                if support::unavailable_here(&name) {
                     return;
                 }
-                let Some(check) = check_variant(&variant) else { return };
-                let CrossCheck::Checked(report) = &check else { unreachable!() };
-                assert!(report.agrees, "{}: {check}", variant);
-                // The window really was counted by both sides: a read per
-                // request, or under io_uring (which reads with SQEs) an
-                // io_uring_enter per request.
-                let per_request_kinds: &[&str] = if variant.starts_with("uring-") {
-                    &["io_uring_enter"]
-                } else {
-                    &["read", "readv"]
-                };
-                let read_family: u64 = report
-                    .kinds
-                    .iter()
-                    .filter(|k| per_request_kinds.contains(&k.syscall.as_str()))
-                    .map(|k| k.kernel_calls.unwrap())
-                    .sum();
-                assert!(read_family >= REQUESTS, "{}: {check}", variant);
-                // Thread-per-connection reads its own kernel counters at
-                // every publish; those reads are taken out of both counts,
-                // leaving the one read per request the server makes.
-                if variant.starts_with("tpc-") {
-                    assert!(read_family <= REQUESTS + 4, "{}: {check}", variant);
+                for protocol in [Protocol::Frame, Protocol::File] {
+                    if variant.serves(protocol) {
+                        check_window(&name, protocol);
+                    } else {
+                        eprintln!("{name} does not serve --protocol {}", protocol.name());
+                    }
                 }
-                // The kernel window encloses the in-process one: the kernel
-                // may see the opening snapshot's own calls (one per kind and
-                // boundary), never fewer calls than the server counted.
-                for kind in &report.kinds {
-                    let difference = kind.difference_calls.unwrap();
-                    assert!((0..=2).contains(&difference), "{}: {kind:?}", variant);
-                }
-                // Syscalls of kinds the suite does not track stay near zero:
-                // under one per hundred requests.
-                assert!(report.unaccounted_syscalls < REQUESTS / 100, "{}: {check}", variant);
             }
         )*
     };
@@ -180,7 +215,7 @@ epoll_bench::for_each_variant!(cross_check_tests);
 /// about one call per request.
 #[test]
 fn an_uncounted_syscall_in_the_server_fails_the_check() {
-    let Some(check) = check_server("lt-rw", &["--debug-uncounted-read"]) else {
+    let Some(check) = check_server("lt-rw", Protocol::Frame, &["--debug-uncounted-read"]) else {
         return;
     };
     let CrossCheck::Checked(report) = &check else {
@@ -229,7 +264,7 @@ fn server_side_kernel_counts_agree_exactly() {
         busy.set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
         let start = server.snapshot();
-        ping_pong(&mut busy, 0..REQUESTS);
+        ping_pong(&mut busy, Protocol::Frame, 0..REQUESTS);
         let window = server.snapshot().since(&start);
         let kernel = window
             .total

@@ -14,9 +14,13 @@ use epoll_bench::server::Variant;
 use epoll_bench::server::report::ServerReport;
 use epoll_bench::sys::rusage::ThreadUsage;
 
-/// Every variant the servers implement, in report order.
+/// Every variant that serves the frame protocol these benches speak, in
+/// report order (file-only strategies are left out).
 pub fn variants() -> Vec<Variant> {
-    Variant::ALL.to_vec()
+    Variant::ALL
+        .into_iter()
+        .filter(|v| v.serves(Protocol::Frame))
+        .collect()
 }
 
 /// Few sizes, so that the whole run stays short: small, page-sized, and

@@ -11,6 +11,7 @@ pub mod copy;
 pub mod event_loop;
 pub mod frame;
 pub mod report;
+pub mod served_file;
 mod tpc;
 pub mod trigger;
 mod turn;
@@ -33,6 +34,8 @@ use crate::sys::{self, epoll};
 use control::LoopControl;
 use copy::ConnConfig;
 use event_loop::{LISTENER_TOKEN, LoopConfig, LoopResources, WAKER_TOKEN, Watermarks};
+use served_file::ServedFile;
+use variant::CopyMode;
 
 pub const DEFAULT_BUFFER_SIZE_BYTES: usize = 64 << 10;
 pub const DEFAULT_PIPE_SIZE_BYTES: usize = 64 << 10;
@@ -93,18 +96,25 @@ impl ServerConfig {
         Ok(())
     }
 
-    fn loop_config(&self, thread_index: usize) -> LoopConfig {
+    fn loop_config(
+        &self,
+        thread_index: usize,
+        served_file: Option<&Arc<ServedFile>>,
+    ) -> LoopConfig {
         LoopConfig {
             conn: ConnConfig {
                 protocol: self.protocol,
                 max_frame_bytes: self.max_frame_bytes,
                 buffer_size_bytes: self.buffer_size_bytes,
                 pipe_size_bytes: self.pipe_size_bytes,
+                served_file: served_file.cloned(),
             },
             max_events: self.max_events,
             // Pending output is bounded by the buffer (rw/writev) or pipe
             // (splice) plus response headers; pausing at the buffer size
-            // keeps headers of tiny pipelined frames bounded too.
+            // keeps headers of tiny pipelined frames bounded too. The file
+            // protocol's request side stops reading at the same high mark
+            // (`copy::file::FileConn`).
             watermarks: Watermarks {
                 high_bytes: self.buffer_size_bytes.max(self.pipe_size_bytes),
                 low_bytes: self.buffer_size_bytes.max(self.pipe_size_bytes) / 2,
@@ -134,6 +144,8 @@ pub enum ServerError {
     Panicked { thread_index: usize },
     #[error("invalid server settings: {0}")]
     Config(String),
+    #[error("cannot create the served file for --protocol file: {0}")]
+    ServedFile(io::Error),
     #[error("variant {variant} is unavailable on this machine: {reason}")]
     Unavailable { variant: Variant, reason: String },
 }
@@ -208,12 +220,22 @@ impl Server {
                 },
             ));
         }
+        // Made once and shared: every thread and connection reads the same
+        // file (and mapping) at explicit offsets.
+        let served_file = match config.protocol {
+            Protocol::File => Some(Arc::new(
+                ServedFile::create(config.variant.copy == CopyMode::Mmap)
+                    .map_err(ServerError::ServedFile)?,
+            )),
+            Protocol::Frame | Protocol::Echo => None,
+        };
         let mut loops = Vec::with_capacity(config.threads);
         for (thread_index, resources) in prepared {
             let control = Arc::clone(&resources.control);
+            let loop_config = config.loop_config(thread_index, served_file.as_ref());
             let thread = config
                 .variant
-                .spawn(config.loop_config(thread_index), resources)
+                .spawn(loop_config, resources)
                 .map_err(|source| ServerError::Start {
                     thread_index,
                     source,

@@ -9,6 +9,7 @@ use std::io;
 use std::str::FromStr;
 use std::thread::JoinHandle;
 
+use super::copy::file::{mmap::Mapped, sendfile::SentFile};
 use super::copy::{
     CopyStrategy, rw::ReadWrite, splice::Spliced, vmsplice::Vmspliced, writev::Gathered,
     zerocopy::ZeroCopy,
@@ -133,6 +134,8 @@ copy_modes! {
     Splice => Spliced,
     Zerocopy => ZeroCopy,
     Vmsplice => Vmspliced,
+    Mmap => Mapped,
+    Sendfile => SentFile,
 }
 
 impl CopyMode {
@@ -141,13 +144,21 @@ impl CopyMode {
     /// piece; splice and zerocopy keep writev's gathered header and take
     /// the payload's copy away (through a pipe, or by pinning the pages);
     /// vmsplice keeps writev's `readv` in and takes the outgoing copy away
-    /// (user pages into a pipe).
+    /// (user pages into a pipe). mmap and sendfile serve the file protocol
+    /// only, where the baseline is rw's `pread` + `write` through a user
+    /// buffer.
     pub fn compared_with(self) -> Option<CopyMode> {
         match self {
             CopyMode::ReadWrite => None,
-            CopyMode::Writev => Some(CopyMode::ReadWrite),
+            CopyMode::Writev | CopyMode::Mmap | CopyMode::Sendfile => Some(CopyMode::ReadWrite),
             CopyMode::Splice | CopyMode::Zerocopy | CopyMode::Vmsplice => Some(CopyMode::Writev),
         }
+    }
+
+    /// Whether the strategy serves only the file protocol (its bytes come
+    /// from the served file, so it has nothing to send for frame or echo).
+    pub fn file_only(self) -> bool {
+        matches!(self, CopyMode::Mmap | CopyMode::Sendfile)
     }
 
     /// File descriptors a server holds per open connection: the socket,
@@ -155,7 +166,11 @@ impl CopyMode {
     pub fn descriptors_per_connection(self) -> u64 {
         match self {
             CopyMode::Splice | CopyMode::Vmsplice => 3,
-            CopyMode::ReadWrite | CopyMode::Writev | CopyMode::Zerocopy => 1,
+            CopyMode::ReadWrite
+            | CopyMode::Writev
+            | CopyMode::Zerocopy
+            | CopyMode::Mmap
+            | CopyMode::Sendfile => 1,
         }
     }
 }
@@ -224,6 +239,16 @@ macro_rules! for_each_variant {
                 $crate::server::variant::CopyMode::Vmsplice,
                 $crate::server::variant::ReadPolicy::Backend,
             ),
+            lt_mmap => $crate::server::variant::Variant::epoll(
+                $crate::server::variant::TriggerMode::Level,
+                $crate::server::variant::CopyMode::Mmap,
+                $crate::server::variant::ReadPolicy::Backend,
+            ),
+            lt_sendfile => $crate::server::variant::Variant::epoll(
+                $crate::server::variant::TriggerMode::Level,
+                $crate::server::variant::CopyMode::Sendfile,
+                $crate::server::variant::ReadPolicy::Backend,
+            ),
             et_rw => $crate::server::variant::Variant::epoll(
                 $crate::server::variant::TriggerMode::Edge,
                 $crate::server::variant::CopyMode::ReadWrite,
@@ -247,6 +272,16 @@ macro_rules! for_each_variant {
             et_vmsplice => $crate::server::variant::Variant::epoll(
                 $crate::server::variant::TriggerMode::Edge,
                 $crate::server::variant::CopyMode::Vmsplice,
+                $crate::server::variant::ReadPolicy::Backend,
+            ),
+            et_mmap => $crate::server::variant::Variant::epoll(
+                $crate::server::variant::TriggerMode::Edge,
+                $crate::server::variant::CopyMode::Mmap,
+                $crate::server::variant::ReadPolicy::Backend,
+            ),
+            et_sendfile => $crate::server::variant::Variant::epoll(
+                $crate::server::variant::TriggerMode::Edge,
+                $crate::server::variant::CopyMode::Sendfile,
                 $crate::server::variant::ReadPolicy::Backend,
             ),
             et_rw_shortread => $crate::server::variant::Variant::epoll(
@@ -283,7 +318,7 @@ macro_rules! variant_array {
 impl Variant {
     /// Every variant the servers implement, in report order (from
     /// [`for_each_variant!`]): what tests, benches, charts and the CLI iterate.
-    pub const ALL: [Variant; 17] = for_each_variant!(variant_array);
+    pub const ALL: [Variant; 21] = for_each_variant!(variant_array);
 
     /// `uring-multishot`: gathered writes, like `uring-writev`.
     pub const URING_MULTISHOT: Variant = Variant {
@@ -338,13 +373,27 @@ impl Variant {
     }
 
     /// Whether this variant's servers speak `protocol`. Frame and echo are
-    /// served by every variant; the file protocol only by copy strategies
-    /// that read from a file (none yet). A server refuses a protocol it
-    /// does not serve, and a run leaves such pairs out of its plan.
+    /// served by every variant but the file-only strategies (mmap,
+    /// sendfile). The file protocol is served by the epoll loop's rw
+    /// (`pread` + `write`), splice (file → pipe → socket), mmap and
+    /// sendfile; not by writev and zerocopy (they would only repeat rw's
+    /// `pread` into a buffer with another send call), nor by the io_uring
+    /// and thread-per-connection backends (their own loops have no file
+    /// path). A server refuses a protocol it does not serve, and a run
+    /// leaves such pairs out of its plan.
     pub fn serves(&self, protocol: Protocol) -> bool {
         match protocol {
-            Protocol::Frame | Protocol::Echo => true,
-            Protocol::File => false,
+            Protocol::Frame | Protocol::Echo => !self.copy.file_only(),
+            Protocol::File => {
+                matches!(self.backend, Backend::Epoll(_))
+                    && matches!(
+                        self.copy,
+                        CopyMode::ReadWrite
+                            | CopyMode::Splice
+                            | CopyMode::Mmap
+                            | CopyMode::Sendfile
+                    )
+            }
         }
     }
 
@@ -372,7 +421,7 @@ impl Variant {
                 CopyMode::ReadWrite => spawn_uring_loop::<RecvSend>(config, resources),
                 CopyMode::Writev => spawn_uring_loop::<Vectored>(config, resources),
                 CopyMode::Splice => spawn_uring_loop::<UringSpliced>(config, resources),
-                CopyMode::Zerocopy | CopyMode::Vmsplice => Err(io::Error::new(
+                CopyMode::Zerocopy | CopyMode::Vmsplice | CopyMode::Mmap | CopyMode::Sendfile => Err(io::Error::new(
                     io::ErrorKind::Unsupported,
                     format!("the io_uring loop has no {} strategy", self.copy.name()),
                 )),
@@ -529,80 +578,4 @@ impl<'de> serde::Deserialize<'de> for VariantName {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_parse_back_and_are_unique() {
-        let names: Vec<String> = Variant::ALL.iter().map(Variant::name).collect();
-        assert_eq!(
-            names,
-            [
-                "lt-rw",
-                "lt-writev",
-                "lt-splice",
-                "lt-zerocopy",
-                "lt-vmsplice",
-                "et-rw",
-                "et-writev",
-                "et-splice",
-                "et-zerocopy",
-                "et-vmsplice",
-                "et-rw-shortread",
-                "et-writev-shortread",
-                "uring-rw",
-                "uring-writev",
-                "uring-splice",
-                "uring-multishot",
-                "tpc-rw"
-            ]
-        );
-        for v in Variant::ALL {
-            assert_eq!(v.name().parse::<Variant>().unwrap(), v);
-        }
-        let err = "lt-sendfile".parse::<Variant>().unwrap_err().to_string();
-        assert!(err.contains("unknown variant `lt-sendfile`"), "{err}");
-        // Each io_uring strategy is named after its epoll analogue's copy.
-        assert_eq!(RecvSend::NAME, CopyMode::ReadWrite.name());
-        assert_eq!(Vectored::NAME, CopyMode::Writev.name());
-        assert_eq!(UringSpliced::NAME, CopyMode::Splice.name());
-        assert!(err.contains("et-writev-shortread"), "{err}");
-    }
-
-    #[test]
-    fn names_travel_typed_and_serialise_as_plain_strings() {
-        for v in Variant::ALL {
-            let name = VariantName::from(v);
-            let json = serde_json::to_string(&name).unwrap();
-            assert_eq!(json, format!("\"{v}\""));
-            let back: VariantName = serde_json::from_str(&json).unwrap();
-            assert_eq!(back, VariantName::Builtin(v));
-        }
-        let external: VariantName = serde_json::from_str("\"tokio-current\"").unwrap();
-        assert_eq!(external, VariantName::External("tokio-current".into()));
-        assert_eq!(external.to_string(), "tokio-current");
-        assert_eq!(external.builtin(), None);
-        // External servers come after every built-in variant in reports.
-        let last = VariantName::from(Variant::ALL[Variant::ALL.len() - 1]);
-        assert!(last.report_order() < external.report_order());
-    }
-
-    #[test]
-    fn every_axis_member_appears_in_the_list() {
-        for backend in Backend::ALL {
-            assert!(
-                Variant::ALL.iter().any(|v| v.backend == backend),
-                "{backend:?}"
-            );
-        }
-        for &copy in CopyMode::ALL {
-            assert!(Variant::ALL.iter().any(|v| v.copy == copy), "{copy:?}");
-        }
-        // Short-read stopping is an edge-triggered refinement only.
-        for v in Variant::ALL {
-            if v.stops_on_short_read() {
-                assert_eq!(v.trigger(), Some(TriggerMode::Edge), "{v}");
-            }
-        }
-    }
-}
+mod tests;

@@ -33,6 +33,11 @@ pub enum SyscallKind {
     /// The vmsplice strategy's calls (`sys::vmsplice`): user pages into
     /// the pipe, and the fresh mappings it takes them from.
     Vmsplice,
+    /// The file protocol's served file (`sys::file`): reading it into a
+    /// buffer, filling it at start-up, sending it, and mapping it.
+    Pread64,
+    Pwrite64,
+    Sendfile,
     Mmap,
     Munmap,
     /// `MSG_ZEROCOPY` sends, and the reaping of their completions from the
@@ -67,7 +72,7 @@ pub enum SyscallKind {
     Kill,
 }
 
-pub const KIND_COUNT: usize = 38;
+pub const KIND_COUNT: usize = 41;
 
 impl SyscallKind {
     pub const ALL: [SyscallKind; KIND_COUNT] = [
@@ -83,6 +88,9 @@ impl SyscallKind {
         SyscallKind::Writev,
         SyscallKind::Splice,
         SyscallKind::Vmsplice,
+        SyscallKind::Pread64,
+        SyscallKind::Pwrite64,
+        SyscallKind::Sendfile,
         SyscallKind::Mmap,
         SyscallKind::Munmap,
         SyscallKind::Sendmsg,
@@ -126,6 +134,9 @@ impl SyscallKind {
             SyscallKind::Writev => "writev",
             SyscallKind::Splice => "splice",
             SyscallKind::Vmsplice => "vmsplice",
+            SyscallKind::Pread64 => "pread64",
+            SyscallKind::Pwrite64 => "pwrite64",
+            SyscallKind::Sendfile => "sendfile",
             SyscallKind::Mmap => "mmap",
             SyscallKind::Munmap => "munmap",
             SyscallKind::Sendmsg => "sendmsg",
@@ -157,10 +168,13 @@ impl SyscallKind {
 
     /// The syscall the kernel sees. `epoll_wait` is issued as `epoll_pwait`
     /// with no signal mask (see `sys::epoll`) because aarch64 has no plain
-    /// `epoll_wait`; the two behave identically here.
+    /// `epoll_wait`; the two behave identically here. libc's `sendfile64`
+    /// is the kernel's `sendfile64` (64-bit offsets; `sendfile` is its
+    /// 32-bit-offset sibling).
     pub fn kernel_name(self) -> &'static str {
         match self {
             SyscallKind::EpollWait => "epoll_pwait",
+            SyscallKind::Sendfile => "sendfile64",
             other => other.name(),
         }
     }

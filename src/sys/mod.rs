@@ -26,6 +26,7 @@ pub mod counters;
 pub mod epoll;
 pub mod eventfd;
 pub mod fd;
+pub mod file;
 pub mod io;
 pub mod perf;
 pub mod perf_record;

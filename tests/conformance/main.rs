@@ -10,6 +10,9 @@
 //! accept/close/error counters moved exactly as the case implies, and that a
 //! fresh connection is still served correctly.
 //!
+//! The file protocol has cases of its own (`file.rs`), run for every
+//! variant that serves it.
+//!
 //! Frame vs echo: a "message" is a frame (`len` + payload, answered by
 //! `len`, `seq`, payload) or, in echo mode, just its payload bytes (answered
 //! by the same bytes). Each case says what it means in echo mode where that
@@ -18,20 +21,40 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+#[path = "../support/file_client.rs"]
+mod file_client;
+
 mod case;
 mod connections;
 mod emfile_on_accept;
+mod file;
 mod framing;
 mod oversized_frame;
 mod shared_server;
 mod sigterm_under_load;
 
 use epoll_bench::protocol::Protocol;
+use epoll_bench::server::Variant;
 
 use emfile_on_accept::emfile_on_accept;
 use oversized_frame::oversized_frame;
 use shared_server::shared_cases;
 use sigterm_under_load::sigterm_under_load;
+
+/// Whether the suite should run `variant` with `protocol`: the machine
+/// runs it, and the variant serves the protocol (a file-only strategy has
+/// no frame or echo cases, and most variants no file cases). Says why not.
+fn runs_here(variant: &str, protocol: Protocol) -> bool {
+    let parsed: Variant = variant.parse().expect("a built-in variant");
+    if !parsed.serves(protocol) {
+        eprintln!(
+            "skipped: {variant} does not serve --protocol {}",
+            protocol.name()
+        );
+        return false;
+    }
+    !support::unavailable_here(variant)
+}
 
 macro_rules! protocol_tests {
     ($module:ident, $variant:expr, $protocol:expr) => {
@@ -40,7 +63,7 @@ macro_rules! protocol_tests {
 
             #[test]
             fn shared_cases() {
-                if crate::support::unavailable_here($variant) {
+                if !crate::runs_here($variant, $protocol) {
                     return;
                 }
                 super::super::shared_cases($variant, $protocol);
@@ -48,7 +71,7 @@ macro_rules! protocol_tests {
 
             #[test]
             fn oversized_frame() {
-                if crate::support::unavailable_here($variant) {
+                if !crate::runs_here($variant, $protocol) {
                     return;
                 }
                 super::super::oversized_frame($variant, $protocol);
@@ -56,7 +79,7 @@ macro_rules! protocol_tests {
 
             #[test]
             fn emfile_on_accept() {
-                if crate::support::unavailable_here($variant) {
+                if !crate::runs_here($variant, $protocol) {
                     return;
                 }
                 super::super::emfile_on_accept($variant, $protocol);
@@ -64,7 +87,7 @@ macro_rules! protocol_tests {
 
             #[test]
             fn sigterm_under_load() {
-                if crate::support::unavailable_here($variant) {
+                if !crate::runs_here($variant, $protocol) {
                     return;
                 }
                 super::super::sigterm_under_load($variant, $protocol);
@@ -80,6 +103,14 @@ macro_rules! variant_tests {
             mod $module {
                 protocol_tests!(frame, &$variant.name(), Protocol::Frame);
                 protocol_tests!(echo, &$variant.name(), Protocol::Echo);
+
+                #[test]
+                fn file_cases() {
+                    let variant = $variant.name();
+                    if crate::runs_here(&variant, epoll_bench::protocol::Protocol::File) {
+                        crate::file::file_cases(&variant);
+                    }
+                }
             }
         )*
     };

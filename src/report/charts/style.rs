@@ -139,12 +139,16 @@ pub fn variant_style(variant: &VariantName, index_in_order: usize) -> VariantSty
                     (None, _) => Dash::Dotted,
                 },
                 marker: match v.copy {
-                    CopyMode::ReadWrite => Marker::Circle,
+                    // mmap writes from user memory as rw does, sendfile
+                    // moves pages in the kernel as splice does; their
+                    // colours tell each pair apart.
+                    CopyMode::ReadWrite | CopyMode::Mmap => Marker::Circle,
                     // zerocopy gathers every piece into one send, as writev
                     // does; its colour tells the two apart.
                     CopyMode::Writev | CopyMode::Zerocopy => Marker::Triangle,
-                    // vmsplice ends in a splice out, as splice does.
-                    CopyMode::Splice | CopyMode::Vmsplice => Marker::Square,
+                    // vmsplice ends in a splice out, as splice does; sendfile is
+                    // the file protocol's no-user-copy send, like splice.
+                    CopyMode::Splice | CopyMode::Vmsplice | CopyMode::Sendfile => Marker::Square,
                 },
             }
         }

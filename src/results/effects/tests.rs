@@ -58,10 +58,18 @@ fn the_comparisons_come_from_the_axes() {
             "et-splice/lt-splice",
             "et-zerocopy/lt-zerocopy",
             "et-vmsplice/lt-vmsplice",
+            "et-mmap/lt-mmap",
+            "et-sendfile/lt-sendfile",
             "et-rw-shortread/et-rw",
             "et-writev-shortread/et-writev",
             "lt-writev/lt-rw",
+            // The file-only strategies against rw's pread + write (file
+            // cases only: a pair is compared where both ran).
+            "lt-mmap/lt-rw",
+            "lt-sendfile/lt-rw",
             "et-writev/et-rw",
+            "et-mmap/et-rw",
+            "et-sendfile/et-rw",
             "uring-writev/uring-rw",
             "lt-splice/lt-writev",
             "lt-zerocopy/lt-writev",

@@ -16,8 +16,13 @@
 //! - [`vmsplice::Vmspliced`]: `readv()` into fresh mappings, `vmsplice()`
 //!   of every pending piece into a pipe, `splice()` on to the socket; a
 //!   page handed over is never written again.
+//! - [`file::mmap::Mapped`], [`file::sendfile::SentFile`]: the file
+//!   protocol only, payload from the served file's mapping or by
+//!   `sendfile(2)`. `rw` and `splice` serve the file protocol too (`pread`
+//!   + `write`, file → pipe → socket); see [`file`].
 
 pub mod chunks;
+pub mod file;
 pub mod ring;
 pub mod rw;
 pub mod splice;
@@ -27,8 +32,10 @@ pub mod zerocopy;
 
 use std::io::{self, IoSlice};
 use std::os::fd::BorrowedFd;
+use std::sync::Arc;
 
 use super::report::LoopCounters;
+use super::served_file::ServedFile;
 use super::trigger::ReadHint;
 use crate::protocol::Protocol;
 
@@ -41,6 +48,9 @@ pub struct ConnConfig {
     pub buffer_size_bytes: usize,
     /// Pipe size asked for with F_SETPIPE_SZ, for splice.
     pub pipe_size_bytes: usize,
+    /// The file protocol's served file (`None` for frame and echo), made
+    /// once by `Server::start` and shared by every connection.
+    pub served_file: Option<Arc<ServedFile>>,
 }
 
 /// The outcome of one read-family call.

@@ -1,22 +1,33 @@
 //! `rw`: one `read()` into the ring's next free piece, one `write()` per
 //! contiguous pending piece. No gathering: a response costs a header write
-//! and a payload write (two if the payload wraps around the ring).
+//! and a payload write (two if the payload wraps around the ring). For the
+//! file protocol, `pread()` from the file into the connection's buffer and
+//! `write()` from it ([`file::rw`](super::file::rw)).
 
 use std::io;
 use std::os::fd::BorrowedFd;
 
+use super::file::{FilePath, rw::PreadWrite};
 use super::ring::RingConn;
 use super::{ConnConfig, CopyStrategy, IoSliceScratch, ReadStep, WriteStep, write_outcome};
+use crate::protocol::Protocol;
 use crate::server::report::LoopCounters;
 use crate::sys;
 
-pub struct ReadWrite(RingConn);
+pub enum ReadWrite {
+    /// Frame and echo: the bytes read are the bytes written back.
+    Ring(RingConn),
+    File(FilePath<PreadWrite>),
+}
 
 impl CopyStrategy for ReadWrite {
     const NAME: &'static str = "rw";
 
     fn new(config: &ConnConfig) -> io::Result<Self> {
-        Ok(ReadWrite(RingConn::new(config)))
+        Ok(match config.protocol {
+            Protocol::File => ReadWrite::File(FilePath::new(config)?),
+            Protocol::Frame | Protocol::Echo => ReadWrite::Ring(RingConn::new(config)),
+        })
     }
 
     fn read_once(
@@ -25,12 +36,16 @@ impl CopyStrategy for ReadWrite {
         config: &ConnConfig,
         counters: &mut LoopCounters,
     ) -> io::Result<ReadStep> {
-        let Some(target) = self.0.read_target() else {
+        let ring = match self {
+            ReadWrite::Ring(ring) => ring,
+            ReadWrite::File(file) => return file.read_once(fd, config, counters),
+        };
+        let Some(target) = ring.read_target() else {
             return Ok(ReadStep::NoRoom);
         };
         let asked = target.len();
         match sys::io::read(fd, target) {
-            Ok(n) => Ok(self.0.after_read(n, asked, config, counters)),
+            Ok(n) => Ok(ring.after_read(n, asked, config, counters)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadStep::WouldBlock),
             Err(e) => Err(e),
         }
@@ -42,20 +57,30 @@ impl CopyStrategy for ReadWrite {
         _scratch: &mut IoSliceScratch,
         counters: &mut LoopCounters,
     ) -> io::Result<WriteStep> {
-        let Some(piece) = self.0.first_piece() else {
+        let ring = match self {
+            ReadWrite::Ring(ring) => ring,
+            ReadWrite::File(file) => return file.write_once(fd, counters),
+        };
+        let Some(piece) = ring.first_piece() else {
             return Ok(WriteStep::Idle);
         };
         let asked = piece.len();
         let (n, step) = write_outcome(sys::io::write(fd, piece), asked)?;
-        self.0.after_write(n, counters);
+        ring.after_write(n, counters);
         Ok(step)
     }
 
     fn pending_out_bytes(&self) -> usize {
-        self.0.pending_out_bytes()
+        match self {
+            ReadWrite::Ring(ring) => ring.pending_out_bytes(),
+            ReadWrite::File(file) => file.pending_out_bytes(),
+        }
     }
 
     fn inside_request(&self) -> bool {
-        self.0.inside_request()
+        match self {
+            ReadWrite::Ring(ring) => ring.inside_request(),
+            ReadWrite::File(file) => file.inside_request(),
+        }
     }
 }

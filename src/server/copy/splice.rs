@@ -15,6 +15,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::os::fd::BorrowedFd;
 
+use super::file::{FilePath, splice::FileToPipe};
 use super::{ConnConfig, CopyStrategy, IoSliceScratch, ReadStep, WriteStep, write_outcome};
 use crate::protocol::{Protocol, RESPONSE_HEADER_BYTES};
 use crate::server::frame::FrameParser;
@@ -101,9 +102,7 @@ impl SplicePath {
             _ if room == 0 => NextRead::NoRoom,
             Protocol::Echo => NextRead::SpliceIn(room),
             Protocol::Frame => NextRead::SpliceIn(room.min(self.parser.payload_left() as usize)),
-            Protocol::File => {
-                unreachable!("the server refuses protocols its variant does not serve")
-            }
+            Protocol::File => unreachable!("the file protocol is served by file::splice"),
         }
     }
 
@@ -168,9 +167,7 @@ impl SplicePath {
                 !self.parser.inside_request()
             }
             Protocol::Echo => false,
-            Protocol::File => {
-                unreachable!("the server refuses protocols its variant does not serve")
-            }
+            Protocol::File => unreachable!("the file protocol is served by file::splice"),
         };
         ReadStep::Data(ReadHint {
             short: n < asked,
@@ -214,52 +211,58 @@ impl SplicePath {
     }
 }
 
-/// The epoll loop's splice strategy: [`SplicePath`]'s calls as syscalls.
-pub struct Spliced(SplicePath);
+/// The epoll loop's splice strategy: [`SplicePath`]'s calls as syscalls
+/// for frame and echo; for the file protocol, file → pipe → socket
+/// ([`file::splice`](super::file::splice)).
+pub enum Spliced {
+    Socket(SplicePath),
+    File(FilePath<FileToPipe>),
+}
 
-impl Spliced {
-    fn read_header(
-        &mut self,
-        fd: BorrowedFd<'_>,
-        asked: usize,
-        config: &ConnConfig,
-        counters: &mut LoopCounters,
-    ) -> io::Result<ReadStep> {
-        let n = match sys::io::read(fd, self.0.header_space()) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadStep::WouldBlock),
-            Err(e) => return Err(e),
-        };
-        Ok(self.0.after_header_read(n, asked, config, counters))
-    }
+fn read_header(
+    path: &mut SplicePath,
+    fd: BorrowedFd<'_>,
+    asked: usize,
+    config: &ConnConfig,
+    counters: &mut LoopCounters,
+) -> io::Result<ReadStep> {
+    let n = match sys::io::read(fd, path.header_space()) {
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadStep::WouldBlock),
+        Err(e) => return Err(e),
+    };
+    Ok(path.after_header_read(n, asked, config, counters))
+}
 
-    fn splice_in(
-        &mut self,
-        fd: BorrowedFd<'_>,
-        asked: usize,
-        config: &ConnConfig,
-        counters: &mut LoopCounters,
-    ) -> io::Result<ReadStep> {
-        let n = match sys::io::splice(fd, self.0.pipe.write_end.as_fd(), asked) {
-            Ok(n) => n,
-            // EAGAIN means an empty socket or a pipe out of slots (each
-            // spliced packet may take a whole page slot), and the call does
-            // not say which. With bytes still in the pipe, drain it first.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.0.bytes_in_pipe > 0 => {
-                return Ok(ReadStep::NoRoom);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadStep::WouldBlock),
-            Err(e) => return Err(e),
-        };
-        Ok(self.0.after_splice_in(n, asked, config, counters))
-    }
+fn splice_in(
+    path: &mut SplicePath,
+    fd: BorrowedFd<'_>,
+    asked: usize,
+    config: &ConnConfig,
+    counters: &mut LoopCounters,
+) -> io::Result<ReadStep> {
+    let n = match sys::io::splice(fd, path.pipe.write_end.as_fd(), asked) {
+        Ok(n) => n,
+        // EAGAIN means an empty socket or a pipe out of slots (each
+        // spliced packet may take a whole page slot), and the call does
+        // not say which. With bytes still in the pipe, drain it first.
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock && path.bytes_in_pipe > 0 => {
+            return Ok(ReadStep::NoRoom);
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadStep::WouldBlock),
+        Err(e) => return Err(e),
+    };
+    Ok(path.after_splice_in(n, asked, config, counters))
 }
 
 impl CopyStrategy for Spliced {
     const NAME: &'static str = "splice";
 
     fn new(config: &ConnConfig) -> io::Result<Self> {
-        SplicePath::new(config).map(Spliced)
+        match config.protocol {
+            Protocol::File => FilePath::new(config).map(Spliced::File),
+            Protocol::Frame | Protocol::Echo => SplicePath::new(config).map(Spliced::Socket),
+        }
     }
 
     fn read_once(
@@ -268,9 +271,13 @@ impl CopyStrategy for Spliced {
         config: &ConnConfig,
         counters: &mut LoopCounters,
     ) -> io::Result<ReadStep> {
-        match self.0.next_read(config) {
-            NextRead::Header(asked) => self.read_header(fd, asked, config, counters),
-            NextRead::SpliceIn(asked) => self.splice_in(fd, asked, config, counters),
+        let path = match self {
+            Spliced::Socket(path) => path,
+            Spliced::File(file) => return file.read_once(fd, config, counters),
+        };
+        match path.next_read(config) {
+            NextRead::Header(asked) => read_header(path, fd, asked, config, counters),
+            NextRead::SpliceIn(asked) => splice_in(path, fd, asked, config, counters),
             NextRead::NoRoom => Ok(ReadStep::NoRoom),
         }
     }
@@ -281,24 +288,34 @@ impl CopyStrategy for Spliced {
         _scratch: &mut IoSliceScratch,
         counters: &mut LoopCounters,
     ) -> io::Result<WriteStep> {
-        let (result, asked) = match self.0.next_write() {
+        let path = match self {
+            Spliced::Socket(path) => path,
+            Spliced::File(file) => return file.write_once(fd, counters),
+        };
+        let (result, asked) = match path.next_write() {
             None => return Ok(WriteStep::Idle),
             Some(NextWrite::Header(piece)) => (sys::io::write(fd, piece), piece.len()),
             Some(NextWrite::SpliceOut(asked)) => (
-                sys::io::splice(self.0.pipe.read_end.as_fd(), fd, asked),
+                sys::io::splice(path.pipe.read_end.as_fd(), fd, asked),
                 asked,
             ),
         };
         let (n, step) = write_outcome(result, asked)?;
-        self.0.after_write(n, counters);
+        path.after_write(n, counters);
         Ok(step)
     }
 
     fn pending_out_bytes(&self) -> usize {
-        self.0.pending_out_bytes()
+        match self {
+            Spliced::Socket(path) => path.pending_out_bytes(),
+            Spliced::File(file) => file.pending_out_bytes(),
+        }
     }
 
     fn inside_request(&self) -> bool {
-        self.0.inside_request()
+        match self {
+            Spliced::Socket(path) => path.inside_request(),
+            Spliced::File(file) => file.inside_request(),
+        }
     }
 }

@@ -504,6 +504,7 @@ mod tests {
             // A ring of 64 bytes.
             buffer_size_bytes: 32,
             pipe_size_bytes: 4096,
+            served_file: None,
         }
     }
 

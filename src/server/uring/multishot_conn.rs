@@ -183,6 +183,7 @@ mod tests {
             max_frame_bytes: 1 << 20,
             buffer_size_bytes: BUFFER,
             pipe_size_bytes: BUFFER,
+            served_file: None,
         };
         let socket = std::os::fd::OwnedFd::from(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
         let conn = MultishotConn::new(Fd::from(socket), &config);

@@ -5,7 +5,7 @@
 //! ```toml
 //! name = "pingpong-64b"         # optional, defaults to the file name
 //! description = "..."           # optional
-//! protocol = "frame"            # frame (default) | echo
+//! protocol = "frame"            # frame (default) | echo | file
 //! connections = 64              # or a list, [1, 16, 64]: one case per count
 //! seed = 1                      # optional, default 1
 //!
@@ -83,12 +83,18 @@ const BUILTIN_PROFILES: &[(&str, &str)] = embed_profiles![
     "backpressure-slow-reader",
     "load-latency-sweep",
     "idle-scale",
+    "file-4k-1conn",
+    "file-16m",
+    "file-size-sweep",
 ];
 
 /// The built-in profiles `run` uses when no `--profile` is given: one case
 /// each, cheap enough for every variant × 3 repetitions in two minutes.
 /// The expensive ones (`size-sweep`, `connections-sweep`,
-/// `load-latency-sweep`, `idle-scale`, ...) are selected by name.
+/// `load-latency-sweep`, `idle-scale`, ...) are selected by name, and so
+/// are the file-protocol ones (`file-4k-1conn`, `file-16m`,
+/// `file-size-sweep`): only the file strategies serve them, and the
+/// default budget is already spent on every variant's frame and echo cases.
 pub const DEFAULT_SUITE: &[&str] = &[
     "pingpong-64b-1conn",
     "pingpong-64b-64conn",

@@ -269,8 +269,8 @@ mod tests {
     #[test]
     fn file_offsets_are_page_aligned_inside_the_file_and_seeded() {
         let source = PayloadSource::new(3);
-        let mut distinct = std::collections::HashSet::new();
         for len in [1u32, 4096, 65_537, 16 << 20] {
+            let mut distinct = std::collections::HashSet::new();
             for request in 0..200u64 {
                 let offset = source.file_offset(1, request, len);
                 assert_eq!(offset % FILE_PAGE_BYTES, 0, "offset {offset}");
@@ -280,9 +280,13 @@ mod tests {
                 );
                 distinct.insert(offset);
             }
+            // 200 draws over at least 4,097 pages: about 5 repeat.
+            assert!(
+                distinct.len() > 180,
+                "{len}: only {} distinct",
+                distinct.len()
+            );
         }
-        // 800 draws over thousands of pages: nearly all differ.
-        assert!(distinct.len() > 700, "only {} distinct", distinct.len());
         // The whole file fits one request: it can only start at 0.
         assert_eq!(source.file_offset(0, 5, SERVED_FILE_BYTES as u32), 0);
         assert_eq!(

@@ -511,7 +511,7 @@ fn every_kind_of_mistake_names_file_line_and_field() {
         ),
         (
             format!("protocol = \"http\"\n{PING_PONG}"),
-            "profiles/bad.toml:1:12: protocol: must be \"frame\" or \"echo\", got \"http\"",
+            "profiles/bad.toml:1:12: protocol: must be \"frame\", \"echo\" or \"file\", got \"http\"",
         ),
         (
             "name = \"has space\"\n[shape]\nkind = \"ping_pong\"\n".into(),

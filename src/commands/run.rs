@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
+use crate::driver::orchestrator::applicable;
 use crate::driver::orchestrator::instrument_cost::{
     FIXED_LOAD_RATE_PER_SECOND, MIN_ROUNDS, PREFERRED_VARIANT,
 };
@@ -255,6 +256,15 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
             .map(|s| VariantName::External(s.name.clone())),
     );
     let cases = session::load_cases(&args.profiles, args.measure.connections, args.measure.seed)?;
+    // Named variants (and --server peers) that serve none of the cases
+    // would be planned for nothing; the default list may, since it is
+    // every variant whatever the profiles.
+    let named: Vec<VariantName> = variants
+        .iter()
+        .filter(|v| !args.variants.is_empty() || v.builtin().is_none())
+        .cloned()
+        .collect();
+    applicable::serving_none(&cases, &named).map_err(UsageError)?;
     let precision = args.precision;
     // Effects need at least this many paired repetitions for an interval.
     let repetitions = match precision {
@@ -280,7 +290,7 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
     });
     // One counting repetition (kernel counters on) after the timing ones;
     // three windows per instrument-cost round; one per profiled server.
-    let measurements = cases.len() * variants.len() * (repetitions as usize + 1)
+    let measurements = applicable::applicable_pairs(&cases, &variants) * (repetitions as usize + 1)
         + instrument_cost
             .as_ref()
             .map_or(0, |r| 3 * r.rounds as usize)
@@ -413,6 +423,14 @@ pub fn run_prepared(prepared: Prepared, engine: &mut dyn CaseEngine) -> anyhow::
         settings.duration_seconds,
         estimated_total_seconds
     );
+    let pairs = plan.cases.len() * plan.variants.len();
+    let measured_pairs = plan.measurement_count() / plan.repetitions_per_variant().max(1) as usize;
+    if measured_pairs < pairs {
+        say!(
+            "not applicable: {} of {pairs} (case, variant) pairs are left out (the variant does not serve the case's protocol; listed in summary.md)",
+            pairs - measured_pairs
+        );
+    }
     if let Some(goal) = &plan.precision {
         say!(
             "precision: more timing repetitions per case until every headline effect is within ±{}%, the whole run within {:.0} s (--budget)",

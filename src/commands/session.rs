@@ -453,6 +453,7 @@ pub fn measure_and_write(
         measured => measured.and_then(Result::ok),
     };
     results.cpu_profiles = super::cpu_profile_files::store_cpu_profiles(out, outcome.cpu_profiles);
+    results.not_applicable = outcome.not_applicable;
     finish(&results, out)
 }
 

@@ -15,12 +15,21 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::protocol::file::SERVED_FILE_BYTES;
+
 /// Length of the cyclic block. A power of two, so offsets reduce with a mask.
 pub const BLOCK_BYTES: usize = 64 * 1024;
 
 /// Keeps payload bytes independent of other streams derived from the same
 /// seed (sizes, arrivals).
 const PAYLOAD_STREAM: u64 = 0x0050_4159_4c4f_4144; // "PAYLOAD"
+
+/// Keeps file-protocol offsets independent of the payload offsets.
+const FILE_OFFSET_STREAM: u64 = 0x0046_494c_454f_4646; // "FILEOFF"
+
+/// Alignment of file-protocol offsets: the page size of every Linux
+/// target this suite runs on (x86-64, arm64 with 4 KiB pages).
+const FILE_PAGE_BYTES: u64 = 4096;
 
 /// The payload bytes of every request of a run.
 #[derive(Clone)]
@@ -61,6 +70,24 @@ impl PayloadSource {
         let per_connection = mix64(self.offset_key ^ u64::from(connection));
         // Truncation is intended: the mask keeps only the low bits anyway.
         (mix64(per_connection ^ request_index) as usize) & (BLOCK_BYTES - 1)
+    }
+
+    /// Where in the served file the file-protocol request `request_index`
+    /// on `connection` reads its `len_bytes`: drawn from the same seeded
+    /// key as the payload offsets (so same seed, same requests), spread
+    /// over the whole file so successive requests touch different pages,
+    /// and always inside it (`offset + len <= SERVED_FILE_BYTES`).
+    ///
+    /// Offsets are page-aligned, as a file server's reads of whole files
+    /// are: a misaligned start would give `mmap` and `sendfile` a partial
+    /// first page that `read` does not pay, and make the strategies'
+    /// comparison depend on the draw. Verification still catches a wrong
+    /// range, since no two 8-byte words of the file are equal.
+    pub fn file_offset(&self, connection: u32, request_index: u64, len_bytes: u32) -> u64 {
+        let last_start = SERVED_FILE_BYTES.saturating_sub(u64::from(len_bytes));
+        let pages = last_start / FILE_PAGE_BYTES + 1;
+        let per_connection = mix64(self.offset_key ^ FILE_OFFSET_STREAM ^ u64::from(connection));
+        (mix64(per_connection ^ request_index) % pages) * FILE_PAGE_BYTES
     }
 
     /// Up to `max_len` contiguous bytes of the cycle starting at position
@@ -237,6 +264,40 @@ mod tests {
         assert!(source.verify(0, 1, 0, &other).is_some());
         let other_connection = payload(&source, 1, 1, 64);
         assert!(source.verify(0, 1, 0, &other_connection).is_some());
+    }
+
+    #[test]
+    fn file_offsets_are_page_aligned_inside_the_file_and_seeded() {
+        let source = PayloadSource::new(3);
+        for len in [1u32, 4096, 65_537, 16 << 20] {
+            let mut distinct = std::collections::HashSet::new();
+            for request in 0..200u64 {
+                let offset = source.file_offset(1, request, len);
+                assert_eq!(offset % FILE_PAGE_BYTES, 0, "offset {offset}");
+                assert!(
+                    offset + u64::from(len) <= SERVED_FILE_BYTES,
+                    "{offset}+{len}"
+                );
+                distinct.insert(offset);
+            }
+            // 200 draws over at least 4,097 pages: about 5 repeat.
+            assert!(
+                distinct.len() > 180,
+                "{len}: only {} distinct",
+                distinct.len()
+            );
+        }
+        // The whole file fits one request: it can only start at 0.
+        assert_eq!(source.file_offset(0, 5, SERVED_FILE_BYTES as u32), 0);
+        assert_eq!(
+            source.file_offset(2, 9, 4096),
+            PayloadSource::new(3).file_offset(2, 9, 4096)
+        );
+        let other_seed = PayloadSource::new(4);
+        assert!(
+            (0..8).any(|r| other_seed.file_offset(2, r, 4096) != source.file_offset(2, r, 4096))
+        );
+        assert!((0..8).any(|r| source.file_offset(3, r, 4096) != source.file_offset(2, r, 4096)));
     }
 
     #[test]

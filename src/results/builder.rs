@@ -106,6 +106,7 @@ impl ResultsBuilder {
             machine_limits: self.machine_limits,
             instrument_cost: None,
             cpu_profiles: Vec::new(),
+            not_applicable: Vec::new(),
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod instrument_cost;
 pub mod latency_curve;
 pub mod machine_limits;
 pub mod measurement;
+pub mod not_applicable;
 pub mod spread;
 pub mod summary;
 pub mod uring_ops;
@@ -70,6 +71,10 @@ pub struct ResultsFile {
     /// named (perf samples of one extra window); absent when not asked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cpu_profiles: Vec<cpu_profile::CpuProfile>,
+    /// (case, variant) pairs left out because the variant does not serve
+    /// the case's protocol: not measured, not failed; absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_applicable: Vec<not_applicable::NotApplicable>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -135,6 +135,11 @@ mod tests {
         let mut results = crate::results::ResultsFile {
             machine_limits: Some(fixture::machine_limits()),
             cpu_profiles: fixture::cpu_profiles(),
+            not_applicable: vec![crate::results::not_applicable::NotApplicable {
+                case: "file-4k-1conn".into(),
+                variant: "lt-rw".into(),
+                reason: "lt-rw does not serve the file protocol".into(),
+            }],
             ..fixture::results_with_uring()
         };
         results.cases[0]

@@ -1,14 +1,24 @@
 //! A small server written here (one std thread per connection, loopback
 //! only) that answers correctly or misbehaves in one chosen way.
+//!
+//! In the file protocol it serves the served file's bytes computed from
+//! the protocol's definition (`fill_served_file`), not read from a file:
+//! the driver is tested against the contract, without the real servers.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use epoll_bench::protocol::Protocol;
+use epoll_bench::protocol::file::{FILE_REQUEST_BYTES, FileRequest, fill_served_file};
+
+/// File requests a test server keeps for inspection (per server, the
+/// first ones received): enough for any test's assertions, bounded so a
+/// long case cannot grow it without limit.
+pub(crate) const KEPT_FILE_REQUESTS: usize = 10_000;
 
 /// How a test server misbehaves.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -18,6 +28,10 @@ pub(crate) enum Fault {
     FlipByteInResponse(u64),
     /// Sends `seq + 1` in response number `n`.
     WrongSeqInResponse(u64),
+    /// File protocol: answers response number `n` with the right length
+    /// from the wrong place (one page further into the file, or back
+    /// where the request is at the file's end).
+    WrongOffsetInResponse(u64),
     /// Closes every connection after answering `n` requests.
     CloseAfter(u64),
     /// Reads requests and never answers.
@@ -29,7 +43,17 @@ pub(crate) struct TestServer {
     pub(crate) stop: Arc<AtomicBool>,
     pub(crate) accepted: Arc<AtomicU64>,
     pub(crate) answered: Arc<AtomicU64>,
+    /// File protocol: the requests received, as decoded.
+    pub(crate) file_requests: Arc<Mutex<Vec<FileRequest>>>,
     pub(crate) acceptor: Option<JoinHandle<()>>,
+}
+
+/// What every connection of a test server shares.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) stop: Arc<AtomicBool>,
+    pub(crate) answered: Arc<AtomicU64>,
+    pub(crate) file_requests: Arc<Mutex<Vec<FileRequest>>>,
 }
 
 impl TestServer {
@@ -40,10 +64,16 @@ impl TestServer {
         let stop = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicU64::new(0));
         let answered = Arc::new(AtomicU64::new(0));
+        let file_requests = Arc::new(Mutex::new(Vec::new()));
         let acceptor = {
-            let (stop, accepted, answered) = (stop.clone(), accepted.clone(), answered.clone());
+            let accepted = accepted.clone();
+            let shared = Shared {
+                stop: stop.clone(),
+                answered: answered.clone(),
+                file_requests: file_requests.clone(),
+            };
             std::thread::spawn(move || {
-                while !stop.load(Ordering::Acquire) {
+                while !shared.stop.load(Ordering::Acquire) {
                     match listener.accept() {
                         Ok((stream, _)) => {
                             accepted.fetch_add(1, Ordering::AcqRel);
@@ -53,10 +83,8 @@ impl TestServer {
                             stream
                                 .set_read_timeout(Some(Duration::from_millis(200)))
                                 .unwrap();
-                            let (stop, answered) = (stop.clone(), answered.clone());
-                            std::thread::spawn(move || {
-                                serve(stream, protocol, fault, &stop, &answered)
-                            });
+                            let shared = shared.clone();
+                            std::thread::spawn(move || serve(stream, protocol, fault, &shared));
                         }
                         Err(_) => std::thread::sleep(Duration::from_millis(1)),
                     }
@@ -68,6 +96,7 @@ impl TestServer {
             stop,
             accepted,
             answered,
+            file_requests,
             acceptor: Some(acceptor),
         }
     }
@@ -106,13 +135,8 @@ pub(crate) fn read_full(stream: &mut TcpStream, buf: &mut [u8], stop: &AtomicBoo
     true
 }
 
-pub(crate) fn serve(
-    mut stream: TcpStream,
-    protocol: Protocol,
-    fault: Fault,
-    stop: &AtomicBool,
-    answered: &AtomicU64,
-) {
+pub(crate) fn serve(mut stream: TcpStream, protocol: Protocol, fault: Fault, shared: &Shared) {
+    let (stop, answered) = (&*shared.stop, &*shared.answered);
     let mut seq: u64 = 0;
     match protocol {
         Protocol::Frame => loop {
@@ -150,7 +174,7 @@ pub(crate) fn serve(
             }
             seq += 1;
         },
-        Protocol::File => panic!("the engine test server does not speak the file protocol"),
+        Protocol::File => serve_file(stream, fault, shared),
         Protocol::Echo => {
             let mut buf = [0u8; 16 * 1024];
             let mut echoed: u64 = 0;
@@ -185,5 +209,73 @@ pub(crate) fn serve(
                 }
             }
         }
+    }
+}
+
+/// The file protocol: each 12-byte request answered with the header and
+/// the file's bytes at the requested range (or the fault's wrong ones).
+fn serve_file(mut stream: TcpStream, fault: Fault, shared: &Shared) {
+    let mut seq: u64 = 0;
+    loop {
+        let mut bytes = [0u8; FILE_REQUEST_BYTES];
+        if !read_full(&mut stream, &mut bytes, &shared.stop) {
+            return;
+        }
+        let request = FileRequest::decode(&bytes);
+        {
+            let mut kept = shared.file_requests.lock().unwrap();
+            if kept.len() < KEPT_FILE_REQUESTS {
+                kept.push(request);
+            }
+        }
+        // A request outside the file is the driver's bug: close, as a
+        // real server does on a protocol error.
+        if request.check(u32::MAX).is_err() {
+            return;
+        }
+        let len = request.len_bytes;
+        let wire_seq = match fault {
+            Fault::WrongSeqInResponse(n) if n == seq => seq as u32 + 1,
+            _ => seq as u32,
+        };
+        let offset = match fault {
+            Fault::WrongOffsetInResponse(n) if n == seq => {
+                let shifted = request.offset_bytes + 4096;
+                if (FileRequest {
+                    offset_bytes: shifted,
+                    ..request
+                })
+                .check(u32::MAX)
+                .is_ok()
+                {
+                    shifted
+                } else {
+                    request.offset_bytes - 4096
+                }
+            }
+            _ => request.offset_bytes,
+        };
+        let mut response = Vec::with_capacity(8 + len as usize);
+        response.extend_from_slice(&len.to_be_bytes());
+        response.extend_from_slice(&wire_seq.to_be_bytes());
+        response.resize(8 + len as usize, 0);
+        fill_served_file(offset, &mut response[8..]);
+        if let Fault::FlipByteInResponse(n) = fault
+            && n == seq
+            && len > 0
+        {
+            response[8 + len as usize / 2] ^= 0x20;
+        }
+        match fault {
+            Fault::Silent => {}
+            Fault::CloseAfter(n) if seq >= n => return,
+            _ => {
+                if stream.write_all(&response).is_err() {
+                    return;
+                }
+                shared.answered.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+        seq += 1;
     }
 }

@@ -2,6 +2,11 @@
 //! straight from the payload block, and checking every response byte in
 //! place in the thread's read buffer.
 //!
+//! In the file protocol a request is 12 bytes naming a range of the served
+//! file (no payload), and the response body is checked against the file's
+//! position-derived bytes at that range, still in place: the engine copies
+//! no more of a file response than of a frame response (only its header).
+//!
 //! Nothing here allocates per request: requests live in a `VecDeque` that
 //! keeps its capacity, headers are built into the request itself, payload
 //! bytes are never copied on the way out and compared where they landed on
@@ -12,6 +17,7 @@ use std::io::{self, IoSlice};
 use std::os::fd::BorrowedFd;
 
 use crate::driver::payload::PayloadSource;
+use crate::protocol::file::{FILE_REQUEST_BYTES, FileRequest, first_mismatch};
 use crate::protocol::{
     Protocol, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES, parse_response_header, request_header,
 };
@@ -31,7 +37,11 @@ pub(super) struct Request {
     /// When the request was (meant to be) sent, in ns since the run's
     /// base instant: latency is measured from here.
     pub issued_ns: u64,
-    header: [u8; REQUEST_HEADER_BYTES],
+    /// File protocol: where in the served file the response starts.
+    pub file_offset_bytes: u64,
+    /// The request's header as sent: the frame's 4-byte length, or the
+    /// file protocol's whole 12-byte request (echo sends none).
+    header: [u8; FILE_REQUEST_BYTES],
 }
 
 /// What the connection tells its owner while parsing responses.
@@ -74,7 +84,8 @@ pub(super) struct Connection {
     fully_written: usize,
     /// Bytes (header included) of `in_flight[fully_written]` already written.
     partial_written_bytes: u64,
-    /// Payload bytes of all requests in flight, for window-limited shapes.
+    /// Payload bytes of all requests in flight (file protocol: response
+    /// body bytes asked for), for window-limited shapes.
     in_flight_payload_bytes: u64,
     next_index: u64,
     /// Request index whose response carries `seq` 0 on the current socket.
@@ -133,13 +144,33 @@ impl Connection {
         self.response_payload_bad = false;
     }
 
-    /// Queues a request of `size_bytes` (sent by the next [`Self::write_pending`]).
-    pub fn issue(&mut self, size_bytes: u32, issued_ns: u64) {
+    /// Queues a request of `size_bytes` (sent by the next
+    /// [`Self::write_pending`]); a file-protocol request reads its range
+    /// at the offset `payload` derives for it.
+    pub fn issue(&mut self, size_bytes: u32, issued_ns: u64, payload: &PayloadSource) {
+        let index = self.next_index;
+        let mut header = [0u8; FILE_REQUEST_BYTES];
+        let mut file_offset_bytes = 0;
+        match self.protocol {
+            Protocol::Frame => {
+                header[..REQUEST_HEADER_BYTES].copy_from_slice(&request_header(size_bytes))
+            }
+            Protocol::Echo => {}
+            Protocol::File => {
+                file_offset_bytes = payload.file_offset(self.payload_id, index, size_bytes);
+                header = FileRequest {
+                    len_bytes: size_bytes,
+                    offset_bytes: file_offset_bytes,
+                }
+                .encode();
+            }
+        }
         self.in_flight.push_back(Request {
-            index: self.next_index,
+            index,
             size_bytes,
             issued_ns,
-            header: request_header(size_bytes),
+            file_offset_bytes,
+            header,
         });
         self.next_index += 1;
         self.in_flight_payload_bytes += u64::from(size_bytes);
@@ -149,7 +180,16 @@ impl Connection {
         match self.protocol {
             Protocol::Frame => REQUEST_HEADER_BYTES as u64,
             Protocol::Echo => 0,
-            Protocol::File => crate::protocol::file::FILE_REQUEST_BYTES as u64,
+            Protocol::File => FILE_REQUEST_BYTES as u64,
+        }
+    }
+
+    /// Payload bytes a request carries on the way out: none in the file
+    /// protocol, whose `size_bytes` is what the response carries.
+    fn sent_payload_bytes(&self, request: &Request) -> u64 {
+        match self.protocol {
+            Protocol::Frame | Protocol::Echo => u64::from(request.size_bytes),
+            Protocol::File => 0,
         }
     }
 
@@ -171,13 +211,13 @@ impl Connection {
                     if count == MAX_IOVECS {
                         break;
                     }
-                    let header = &request.header[written_of_this as usize..];
+                    let header = &request.header[written_of_this as usize..header_bytes as usize];
                     slices[count] = IoSlice::new(header);
                     count += 1;
                     offered += header.len() as u64;
                     written_of_this = header_bytes;
                 }
-                let size = u64::from(request.size_bytes);
+                let size = self.sent_payload_bytes(request);
                 let mut at = written_of_this - header_bytes;
                 let start = payload.request_offset(self.payload_id, request.index);
                 while at < size {
@@ -219,7 +259,7 @@ impl Connection {
 
     fn advance_written(&mut self, mut written: u64, header_bytes: u64) {
         while let Some(request) = self.in_flight.get(self.fully_written) {
-            let left = header_bytes + u64::from(request.size_bytes) - self.partial_written_bytes;
+            let left = header_bytes + self.sent_payload_bytes(request) - self.partial_written_bytes;
             if written >= left {
                 written -= left;
                 self.fully_written += 1;
@@ -231,14 +271,20 @@ impl Connection {
         }
     }
 
-    /// Payload bytes of the oldest request that are already written.
-    fn front_payload_written(&self) -> u64 {
+    /// Response body bytes the oldest request may have been answered with
+    /// so far: what of its payload is written (the whole body once a file
+    /// request is entirely written).
+    fn front_answerable_bytes(&self) -> u64 {
         let front = &self.in_flight[0];
         if self.fully_written > 0 {
             u64::from(front.size_bytes)
         } else {
-            self.partial_written_bytes
-                .saturating_sub(self.header_bytes())
+            match self.protocol {
+                Protocol::File => 0,
+                Protocol::Frame | Protocol::Echo => self
+                    .partial_written_bytes
+                    .saturating_sub(self.header_bytes()),
+            }
         }
     }
 
@@ -255,8 +301,7 @@ impl Connection {
             let Some(front) = self.in_flight.front().copied() else {
                 return Err(Violation::UnsolicitedBytes);
             };
-            if self.protocol == Protocol::Frame && self.response_header_got < RESPONSE_HEADER_BYTES
-            {
+            if self.protocol != Protocol::Echo && self.response_header_got < RESPONSE_HEADER_BYTES {
                 let take = (RESPONSE_HEADER_BYTES - self.response_header_got).min(data.len());
                 self.response_header[self.response_header_got..self.response_header_got + take]
                     .copy_from_slice(&data[..take]);
@@ -277,19 +322,10 @@ impl Connection {
             let size = u64::from(front.size_bytes);
             let want = size - self.response_payload_got;
             let take = usize::try_from(want).unwrap_or(usize::MAX).min(data.len());
-            if self.response_payload_got + take as u64 > self.front_payload_written() {
+            if self.response_payload_got + take as u64 > self.front_answerable_bytes() {
                 return Err(Violation::UnsolicitedBytes);
             }
-            if !self.response_payload_bad
-                && payload
-                    .verify(
-                        self.payload_id,
-                        front.index,
-                        self.response_payload_got,
-                        &data[..take],
-                    )
-                    .is_some()
-            {
+            if !self.response_payload_bad && self.body_mismatch(&front, &data[..take], payload) {
                 self.response_payload_bad = true;
                 sink.payload_mismatch();
             }
@@ -307,198 +343,20 @@ impl Connection {
         }
         Ok(())
     }
+
+    /// Whether `got`, the next bytes of `request`'s response body, differ
+    /// from what they should be: the request's own payload, or the served
+    /// file's bytes at the request's range.
+    fn body_mismatch(&self, request: &Request, got: &[u8], payload: &PayloadSource) -> bool {
+        let at = self.response_payload_got;
+        match self.protocol {
+            Protocol::Frame | Protocol::Echo => payload
+                .verify(self.payload_id, request.index, at, got)
+                .is_some(),
+            Protocol::File => first_mismatch(request.file_offset_bytes + at, got).is_some(),
+        }
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Default)]
-    struct Recorder {
-        completed: Vec<(u64, u32)>,
-        mismatches: u64,
-    }
-
-    impl ResponseSink for Recorder {
-        fn completed(&mut self, request: &Request, _now_ns: u64) {
-            self.completed.push((request.index, request.size_bytes));
-        }
-        fn payload_mismatch(&mut self) {
-            self.mismatches += 1;
-        }
-    }
-
-    /// A connected pair with the driver end non-blocking.
-    fn pair() -> (
-        std::os::unix::net::UnixStream,
-        std::os::unix::net::UnixStream,
-    ) {
-        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
-        a.set_nonblocking(true).unwrap();
-        (a, b)
-    }
-
-    fn frame_response(
-        payload: &PayloadSource,
-        conn: u32,
-        index: u64,
-        seq: u32,
-        len: u32,
-    ) -> Vec<u8> {
-        let mut out = crate::protocol::response_header(len, seq).to_vec();
-        let mut body = vec![0u8; len as usize];
-        payload.fill(conn, index, 0, &mut body);
-        out.extend_from_slice(&body);
-        out
-    }
-
-    #[test]
-    fn frame_requests_go_out_gathered_and_responses_verify_byte_by_byte() {
-        use std::io::Read;
-        use std::os::fd::AsFd;
-        let payload = PayloadSource::new(7);
-        let (driver, mut peer) = pair();
-        let mut conn = Connection::new(3, Protocol::Frame, 4);
-        for size in [5u32, 70_000, 1] {
-            conn.issue(size, 0);
-        }
-        // The peer reads concurrently so that large writes can finish.
-        let reader = std::thread::spawn(move || {
-            let mut all = Vec::new();
-            let mut buf = [0u8; 8192];
-            while all.len() < 3 * 4 + 5 + 70_000 + 1 {
-                let n = peer.read(&mut buf).unwrap();
-                all.extend_from_slice(&buf[..n]);
-            }
-            all
-        });
-        while conn.write_pending(driver.as_fd(), &payload).unwrap() == WriteProgress::Blocked {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        let sent = reader.join().unwrap();
-        let mut expected = Vec::new();
-        for (index, size) in [(0u64, 5u32), (1, 70_000), (2, 1)] {
-            expected.extend_from_slice(&size.to_be_bytes());
-            let mut body = vec![0u8; size as usize];
-            payload.fill(3, index, 0, &mut body);
-            expected.extend_from_slice(&body);
-        }
-        assert_eq!(sent, expected);
-
-        let mut stream = Vec::new();
-        for (index, size) in [(0u64, 5u32), (1, 70_000), (2, 1)] {
-            stream.extend(frame_response(&payload, 3, index, index as u32, size));
-        }
-        let mut sink = Recorder::default();
-        // One byte at a time: headers and payloads split anywhere.
-        for byte in stream.chunks(1) {
-            conn.on_response_bytes(byte, &payload, 0, &mut sink)
-                .unwrap();
-        }
-        assert_eq!(sink.completed, vec![(0, 5), (1, 70_000), (2, 1)]);
-        assert_eq!(sink.mismatches, 0);
-        assert_eq!(conn.in_flight(), 0);
-    }
-
-    fn written_connection(protocol: Protocol, sizes: &[u32]) -> (Connection, PayloadSource) {
-        use std::os::fd::AsFd;
-        let payload = PayloadSource::new(1);
-        let (driver, _peer) = pair();
-        let mut conn = Connection::new(0, protocol, 4);
-        for &size in sizes {
-            conn.issue(size, 0);
-        }
-        assert_eq!(
-            conn.write_pending(driver.as_fd(), &payload).unwrap(),
-            WriteProgress::AllWritten
-        );
-        (conn, payload)
-    }
-
-    #[test]
-    fn a_flipped_payload_byte_counts_one_mismatch_and_the_stream_goes_on() {
-        let (mut conn, payload) = written_connection(Protocol::Frame, &[100, 100]);
-        let mut first = frame_response(&payload, 0, 0, 0, 100);
-        first[8 + 50] ^= 0x10;
-        first[8 + 60] ^= 0x10;
-        let second = frame_response(&payload, 0, 1, 1, 100);
-        let mut sink = Recorder::default();
-        conn.on_response_bytes(&first, &payload, 0, &mut sink)
-            .unwrap();
-        conn.on_response_bytes(&second, &payload, 0, &mut sink)
-            .unwrap();
-        assert_eq!(sink.mismatches, 1);
-        assert_eq!(sink.completed.len(), 2);
-    }
-
-    #[test]
-    fn wrong_seq_wrong_len_and_extra_responses_are_violations() {
-        let (mut conn, payload) = written_connection(Protocol::Frame, &[10]);
-        let wrong_seq = frame_response(&payload, 0, 0, 1, 10);
-        let mut sink = Recorder::default();
-        assert_eq!(
-            conn.on_response_bytes(&wrong_seq, &payload, 0, &mut sink),
-            Err(Violation::Header)
-        );
-        let (mut conn, payload) = written_connection(Protocol::Frame, &[10]);
-        let wrong_len = frame_response(&payload, 0, 0, 0, 11);
-        assert_eq!(
-            conn.on_response_bytes(&wrong_len, &payload, 0, &mut sink),
-            Err(Violation::Header)
-        );
-        let (mut conn, payload) = written_connection(Protocol::Frame, &[10]);
-        let mut twice = frame_response(&payload, 0, 0, 0, 10);
-        twice.extend(frame_response(&payload, 0, 0, 0, 10));
-        assert_eq!(
-            conn.on_response_bytes(&twice, &payload, 0, &mut sink),
-            Err(Violation::UnsolicitedBytes)
-        );
-        assert_eq!(sink.completed.len(), 1);
-    }
-
-    #[test]
-    fn echo_checks_bytes_in_order_and_rejects_bytes_never_sent() {
-        let (mut conn, payload) = written_connection(Protocol::Echo, &[3, 4]);
-        let mut stream = [0u8; 7];
-        payload.fill(0, 0, 0, &mut stream[..3]);
-        payload.fill(0, 1, 0, &mut stream[3..]);
-        let mut sink = Recorder::default();
-        conn.on_response_bytes(&stream[..5], &payload, 0, &mut sink)
-            .unwrap();
-        conn.on_response_bytes(&stream[5..], &payload, 0, &mut sink)
-            .unwrap();
-        assert_eq!(sink.completed, vec![(0, 3), (1, 4)]);
-        assert_eq!(sink.mismatches, 0);
-        assert_eq!(
-            conn.on_response_bytes(&[0], &payload, 0, &mut sink),
-            Err(Violation::UnsolicitedBytes)
-        );
-    }
-
-    #[test]
-    fn seq_restarts_at_zero_after_a_reconnect() {
-        let (mut conn, payload) = written_connection(Protocol::Frame, &[8]);
-        let mut sink = Recorder::default();
-        conn.on_response_bytes(
-            &frame_response(&payload, 0, 0, 0, 8),
-            &payload,
-            0,
-            &mut sink,
-        )
-        .unwrap();
-        conn.reset_for_new_socket();
-        use std::os::fd::AsFd;
-        let (driver, _peer) = pair();
-        conn.issue(8, 0);
-        conn.write_pending(driver.as_fd(), &payload).unwrap();
-        conn.on_response_bytes(
-            &frame_response(&payload, 0, 1, 0, 8),
-            &payload,
-            0,
-            &mut sink,
-        )
-        .unwrap();
-        assert_eq!(sink.completed, vec![(0, 8), (1, 8)]);
-        assert_eq!(sink.mismatches, 0);
-    }
-}
+mod tests;

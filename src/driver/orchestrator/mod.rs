@@ -14,6 +14,8 @@
 //! - [`runner`]: the loop over the cases, blocks and windows.
 //! - [`schedule`]: the shuffled order of the variants in a repetition.
 //! - [`judge`]: whether a measurement passed, and what it keeps.
+//! - [`applicable`]: which variants serve a case's protocol; the others
+//!   are left out of that case and listed as not applicable.
 //! - [`instrument_cost`]: what the measuring instruments cost the server
 //!   at a fixed load (`run --instrument-cost`).
 //! - [`cpu_profile`]: one more window per server of the cases named by
@@ -28,6 +30,7 @@
 //! [`Repetition`]: crate::results::Repetition
 //! [`CaseResult`]: crate::results::CaseResult
 
+pub mod applicable;
 pub mod cpu_profile;
 pub mod instrument_cost;
 pub mod judge;

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::driver::measurement::EngineConfig;
 use crate::metrics::cross_check::KernelWatch;
 use crate::results::CaseResult;
+use crate::results::not_applicable::NotApplicable;
 use crate::results::workload::Case;
 use crate::server::VariantName;
 
@@ -46,8 +47,20 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Measurements planned: each case's variants that serve its protocol
+    /// (the others are left out, not measured) × repetitions.
     pub fn measurement_count(&self) -> usize {
-        self.cases.len() * self.variants.len() * self.repetitions_per_variant() as usize
+        let pairs: usize = self
+            .cases
+            .iter()
+            .map(|case| {
+                self.variants
+                    .iter()
+                    .filter(|v| self.target.not_applicable(v, case).is_none())
+                    .count()
+            })
+            .sum();
+        pairs * self.repetitions_per_variant() as usize
     }
 
     /// Timing plus counting repetitions of every variant × case.
@@ -68,6 +81,9 @@ pub struct Outcome {
     pub precision: Vec<CasePrecision>,
     /// The profiling repetitions, when asked for.
     pub cpu_profiles: Vec<ProfiledServer>,
+    /// (case, variant) pairs left out: the variant does not serve the
+    /// case's protocol (neither measured nor failed).
+    pub not_applicable: Vec<NotApplicable>,
 }
 
 /// Runs the whole plan against its target. Checks `interrupted` before each
@@ -126,6 +142,7 @@ pub fn run_plan(
             instrument_cost: None,
             precision: measured.precision,
             cpu_profiles: Vec::new(),
+            not_applicable: measured.not_applicable,
         };
     }
     let TargetMeasurer { target, engine } = measurer;
@@ -167,6 +184,7 @@ pub fn run_plan(
         instrument_cost,
         precision: measured.precision,
         cpu_profiles,
+        not_applicable: measured.not_applicable,
     }
 }
 
@@ -180,6 +198,7 @@ mod tests {
     use crate::results::fixture;
     use crate::results::measurement::CaseMeasurement;
     use crate::results::{Repetition, RepetitionPurpose, Status};
+    use crate::server::Variant;
 
     /// Never called: every measurement here fails before any load.
     struct NoLoad;
@@ -326,6 +345,56 @@ mod tests {
             assert_eq!(v.repetitions_planned, 3);
             assert_eq!(v.status, Status::Failed);
         }
+    }
+
+    #[test]
+    fn variants_that_do_not_serve_a_case_are_left_out_of_it_not_failed() {
+        let mut plan = plan(missing_server());
+        let file_case = Case {
+            protocol: crate::protocol::Protocol::File,
+            ..fixture::case("file-4k-1conn", 4096)
+        };
+        plan.cases.push(file_case);
+        plan.variants = vec!["lt-rw".into(), "tokio".into()];
+        // External servers never serve the file protocol; lt-rw does when
+        // its copy strategy reads a file.
+        let lt_rw_serves = "lt-rw"
+            .parse::<Variant>()
+            .unwrap()
+            .serves(crate::protocol::Protocol::File);
+        assert_eq!(
+            plan.measurement_count(),
+            (2 + usize::from(lt_rw_serves)) * 3
+        );
+        let flag = AtomicBool::new(false);
+        let outcome = run_plan(&mut plan, &mut NoLoad, &mut Silent, &flag);
+        let labels: Vec<&str> = outcome.cases.iter().map(|c| c.label.as_str()).collect();
+        let mut expected = vec!["pingpong-64b-1conn"];
+        if lt_rw_serves {
+            expected.push("file-4k-1conn");
+        }
+        assert_eq!(labels, expected);
+        let left_out: Vec<(&str, String, &str)> = outcome
+            .not_applicable
+            .iter()
+            .map(|n| (n.case.as_str(), n.variant.to_string(), n.reason.as_str()))
+            .collect();
+        let mut expected = vec![(
+            "file-4k-1conn",
+            "tokio".to_string(),
+            "tokio does not serve the file protocol",
+        )];
+        if !lt_rw_serves {
+            expected.insert(
+                0,
+                (
+                    "file-4k-1conn",
+                    "lt-rw".to_string(),
+                    "lt-rw does not serve the file protocol",
+                ),
+            );
+        }
+        assert_eq!(left_out, expected);
     }
 
     #[test]

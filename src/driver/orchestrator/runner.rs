@@ -12,6 +12,7 @@ use std::time::Instant;
 use crate::driver::measurement::{EngineConfig, Progress};
 use crate::results::aggregate::finish_variant;
 use crate::results::external;
+use crate::results::not_applicable::NotApplicable;
 use crate::results::workload::Case;
 use crate::results::{CaseResult, Repetition, RepetitionPurpose, Status, VariantResult};
 use crate::server::VariantName;
@@ -41,6 +42,11 @@ pub(super) trait Measurer {
     fn interrupt_reaches_server(&self) -> bool;
     /// The command of `variant` when it is an external server.
     fn external_command(&self, _variant: &VariantName) -> Option<String> {
+        None
+    }
+    /// Why `variant` is left out of `case` (it does not serve its
+    /// protocol), or `None` to measure it.
+    fn not_applicable(&self, _variant: &VariantName, _case: &Case) -> Option<String> {
         None
     }
 }
@@ -77,6 +83,10 @@ impl Measurer for TargetMeasurer<'_> {
     fn external_command(&self, variant: &VariantName) -> Option<String> {
         self.target.external_command(variant)
     }
+
+    fn not_applicable(&self, variant: &VariantName, case: &Case) -> Option<String> {
+        self.target.not_applicable(variant, case)
+    }
 }
 
 /// The parts of a plan the loop goes through.
@@ -99,6 +109,9 @@ pub(super) struct MeasuredCases {
     pub precision: Vec<CasePrecision>,
     /// The interrupt stopped the loop.
     pub stopped: bool,
+    /// (case, variant) pairs left out: the variant does not serve the
+    /// case's protocol.
+    pub not_applicable: Vec<NotApplicable>,
 }
 
 /// Measures every case of `plan`; `total` is the planned measurement count
@@ -114,7 +127,7 @@ pub(super) fn run_cases(
         .budget_seconds
         .map(|left_seconds| Budget { left_seconds });
     let mut run = Runner {
-        variants: plan.variants,
+        variants: Vec::new(),
         repetitions: plan.repetitions,
         config: plan.config,
         driver_threads_max: plan.driver_threads_max,
@@ -128,7 +141,22 @@ pub(super) fn run_cases(
     let mut cases = Vec::new();
     let mut precision = Vec::new();
     let mut stopped = false;
+    let mut not_applicable = Vec::new();
     for (i, case) in plan.cases.iter().enumerate() {
+        run.variants.clear();
+        for variant in plan.variants {
+            match run.measurer.not_applicable(variant, case) {
+                None => run.variants.push(variant.clone()),
+                Some(reason) => not_applicable.push(NotApplicable {
+                    case: case.label.clone(),
+                    variant: variant.clone(),
+                    reason,
+                }),
+            }
+        }
+        if run.variants.is_empty() {
+            continue;
+        }
         let share = budget.as_ref().map(|b| b.share(plan.cases.len() - i));
         let measured = run.case(case, share);
         if let Some(budget) = &mut budget {
@@ -147,12 +175,15 @@ pub(super) fn run_cases(
         cases,
         precision,
         stopped,
+        not_applicable,
     }
 }
 
 /// The loop's state: the plan's parts, and where it has got to.
 struct Runner<'a> {
-    variants: &'a [VariantName],
+    /// The variants of the case being measured: the plan's, less those
+    /// that do not serve its protocol.
+    variants: Vec<VariantName>,
     repetitions: u32,
     config: &'a EngineConfig,
     driver_threads_max: usize,
@@ -250,7 +281,7 @@ impl Runner<'_> {
             steal_repeats: state.steal_repeats,
             ..CasePrecision::measure(
                 case,
-                self.variants,
+                &self.variants,
                 &state.per_variant,
                 self.goal.map(|g| g.target_percent),
             )

@@ -19,6 +19,7 @@ use crate::results::{Repetition, RepetitionPurpose};
 use crate::server::report::ServerReport;
 use crate::server::{Variant, VariantName};
 
+use super::applicable::not_applicable_reason;
 use super::judge::not_measured;
 use super::measure::{
     CaseEngine, measure_external, measure_remote, measure_spawned, watch_threads_of,
@@ -77,6 +78,16 @@ impl Target {
     pub fn external_command(&self, variant: &VariantName) -> Option<String> {
         match self {
             Target::Spawn(template) => template.external(variant).map(|s| s.command.clone()),
+            Target::Remote(_) => None,
+        }
+    }
+
+    /// Why `variant` is left out of `case`: a server this target starts
+    /// would refuse a protocol it does not serve. A remote server is
+    /// driven whatever its name, and refuses a wrong protocol itself.
+    pub fn not_applicable(&self, variant: &VariantName, case: &Case) -> Option<String> {
+        match self {
+            Target::Spawn(_) => not_applicable_reason(variant, case.protocol),
             Target::Remote(_) => None,
         }
     }

@@ -159,10 +159,11 @@ impl Expander<'_> {
         match protocol.get_ref().as_str() {
             "frame" => Ok(Protocol::Frame),
             "echo" => Ok(Protocol::Echo),
+            "file" => Ok(Protocol::File),
             other => Err(self.error(
                 protocol.span(),
                 "protocol",
-                format!("must be \"frame\" or \"echo\", got \"{other}\""),
+                format!("must be \"frame\", \"echo\" or \"file\", got \"{other}\""),
             )),
         }
     }

@@ -5,7 +5,7 @@
 //! ```toml
 //! name = "pingpong-64b"         # optional, defaults to the file name
 //! description = "..."           # optional
-//! protocol = "frame"            # frame (default) | echo
+//! protocol = "frame"            # frame (default) | echo | file
 //! connections = 64              # or a list, [1, 16, 64]: one case per count
 //! seed = 1                      # optional, default 1
 //!
@@ -84,6 +84,9 @@ const BUILTIN_PROFILES: &[(&str, &str)] = embed_profiles![
     "backpressure-slow-reader",
     "load-latency-sweep",
     "idle-scale",
+    "file-4k-1conn",
+    "file-16m",
+    "file-size-sweep",
 ];
 
 /// The built-in profiles `run` uses when no `--profile` is given: one case
@@ -91,7 +94,10 @@ const BUILTIN_PROFILES: &[(&str, &str)] = embed_profiles![
 /// The expensive ones (`size-sweep`, `connections-sweep`,
 /// `load-latency-sweep`, `idle-scale`, `pingpong-64b-1000conn`, ...) are
 /// selected by name: 1,000 connects per window and variant, and a further
-/// case sharing the budget, would shorten every default window.
+/// case sharing the budget, would shorten every default window. So are the
+/// file-protocol ones (`file-4k-1conn`, `file-16m`, `file-size-sweep`):
+/// only the file strategies serve them, and the default budget is already
+/// spent on every variant's frame and echo cases.
 pub const DEFAULT_SUITE: &[&str] = &[
     "pingpong-64b-1conn",
     "pingpong-64b-64conn",

@@ -413,8 +413,26 @@ pub fn summary_markdown(results: &ResultsFile) -> String {
     for case in &results.cases {
         case_table(&mut out, case);
     }
+    out.push_str(&not_applicable_section(results));
     out.push_str(&instrument_cost_section(results));
     out.push_str(&super::cpu_profile::cpu_profile_section(results));
+    out
+}
+
+/// The (case, variant) pairs the run left out, one line per reason with
+/// its cases; empty when none were.
+fn not_applicable_section(results: &ResultsFile) -> String {
+    use crate::results::not_applicable::by_reason;
+    if results.not_applicable.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "## Not applicable\n\nLeft out of these cases (not measured, not failed):\n\n",
+    );
+    for (reason, cases) in by_reason(&results.not_applicable) {
+        let _ = writeln!(out, "- not applicable: {reason} ({})", cases.join(", "));
+    }
+    out.push('\n');
     out
 }
 

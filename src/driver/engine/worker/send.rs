@@ -51,6 +51,7 @@ impl Worker<'_> {
                 break;
             }
             self.due.pop();
+            let payload = self.payload;
             let slot = &mut self.slots[index];
             if slot.state == SlotState::Retired {
                 continue;
@@ -64,7 +65,7 @@ impl Worker<'_> {
             };
             slot.next_scheduled += 1;
             if slot.state == SlotState::Open {
-                slot.conn.issue(size, due);
+                slot.conn.issue(size, due, payload);
                 if self.tally.in_window(due) {
                     self.tally.requests_issued += 1;
                 }
@@ -88,6 +89,7 @@ impl Worker<'_> {
     /// Closed loop: issues requests until the slot's window is full, then
     /// writes them.
     pub(super) fn top_up(&mut self, index: usize, now: u64) {
+        let payload = self.payload;
         let slot = &mut self.slots[index];
         if slot.state != SlotState::Open {
             return;
@@ -97,7 +99,7 @@ impl Worker<'_> {
             Issue::Depth(depth) => {
                 while slot.conn.in_flight() < depth as usize {
                     let size = Self::draw_size(slot);
-                    slot.conn.issue(size, now);
+                    slot.conn.issue(size, now, payload);
                     issued += 1;
                 }
             }
@@ -116,13 +118,13 @@ impl Worker<'_> {
                     break;
                 }
                 slot.peeked_size = None;
-                slot.conn.issue(size, now);
+                slot.conn.issue(size, now, payload);
                 issued += 1;
             },
             Issue::Churn(per_connection) => {
                 if slot.conn.in_flight() == 0 && slot.requests_on_socket < per_connection {
                     let size = Self::draw_size(slot);
-                    slot.conn.issue(size, now);
+                    slot.conn.issue(size, now, payload);
                     slot.requests_on_socket += 1;
                     issued += 1;
                 }

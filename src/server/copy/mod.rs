@@ -14,6 +14,7 @@
 //!   `sendmsg(MSG_ZEROCOPY)` of every pending piece; the ring space a send
 //!   used is held until the kernel's completion arrives on the error queue.
 
+pub mod pool;
 pub mod ring;
 pub mod rw;
 pub mod splice;
@@ -50,6 +51,10 @@ pub enum ReadStep {
     /// No room to take more bytes until output drains. Nothing was read,
     /// or (splice) the call could not tell a full pipe from an empty socket.
     NoRoom,
+    /// Pooled buffers: the connection holds no buffer and its thread's pool
+    /// has none to give; nothing was read. The loop reads it again once a
+    /// buffer is given back.
+    NoBuffer,
     /// The request stream broke the protocol (an oversized frame).
     ProtocolError,
 }

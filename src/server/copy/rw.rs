@@ -26,12 +26,15 @@ impl CopyStrategy for ReadWrite {
         counters: &mut LoopCounters,
     ) -> io::Result<ReadStep> {
         let Some(target) = self.0.read_target() else {
-            return Ok(ReadStep::NoRoom);
+            return Ok(self.0.no_room_step());
         };
         let asked = target.len();
         match sys::io::read(fd, target) {
             Ok(n) => Ok(self.0.after_read(n, asked, config, counters)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadStep::WouldBlock),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.0.read_found_nothing();
+                Ok(ReadStep::WouldBlock)
+            }
             Err(e) => Err(e),
         }
     }

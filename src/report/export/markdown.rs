@@ -277,6 +277,13 @@ fn case_table(out: &mut String, case: &CaseResult) {
         {
             notes.push(format!("{}: {}.", v.variant, zerocopy.describe()));
         }
+        if let Some(buffers) = v
+            .summary
+            .as_ref()
+            .and_then(|s| s.server.as_ref()?.buffers.as_ref())
+        {
+            notes.push(format!("{}: {}.", v.variant, buffers.describe()));
+        }
         if let Some(bottleneck) = v.summary.as_ref().and_then(|s| s.driver_bottleneck()) {
             notes.push(format!("{}: {}.", v.variant, bottleneck.describe()));
         }
@@ -377,6 +384,9 @@ pub fn summary_markdown(results: &ResultsFile) -> String {
         run.passed_count,
         run.failed_count
     );
+    if let Some(buffers) = settings.server_buffers {
+        let _ = writeln!(out, "\nServer buffers: {}", buffers.name());
+    }
     let pinning = match (&env.pinning.server_cpus, &env.pinning.driver_cpus) {
         (Some(s), Some(d)) => format!(
             "server on CPUs {s:?}, driver on CPUs {d:?} ({})",

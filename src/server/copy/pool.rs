@@ -212,6 +212,8 @@ mod tests {
         // A new peak starts from what is still held.
         assert_eq!(figures().buffers_in_use_peak, 1);
         free_own(b);
+        // Held during this stretch, then no more.
+        assert_eq!(figures().buffers_in_use_peak, 1);
         assert_eq!(figures().buffers_in_use_peak, 0);
     }
 

@@ -578,4 +578,20 @@ mod tests {
         let md = summary_markdown(&results);
         assert!(md.contains("**Incomplete run**: interrupted by Ctrl-C."));
     }
+
+    #[test]
+    fn the_buffer_policy_and_the_pools_figures_are_shown() {
+        let mut results = fixture::results();
+        results.cases[0]
+            .variants
+            .push(fixture::pooled_variant(1000));
+        let md = summary_markdown(&results);
+        assert!(md.contains("\nServer buffers: pooled\n"), "{md}");
+        assert!(
+            md.contains("- lt-writev: user buffers: peak 4 allocated, peak 3 in use; pool: 1.00 takes/request, 99.6% hits, 0.004 misses/request, 0.000 waits/request."),
+            "{md}"
+        );
+        results.run.settings.server_buffers = None;
+        assert!(!summary_markdown(&results).contains("Server buffers"));
+    }
 }

@@ -368,8 +368,8 @@ fn ping_pong(stream: &mut TcpStream, requests: u64) {
 /// Runs the ping-pong and returns the server's counts over exactly the
 /// measured requests (a warm-up request first, so connection set-up is
 /// outside the window).
-fn measure(variant: &str) -> ServerReport {
-    let server = ServerProcess::start(variant, Protocol::Frame, &[]);
+fn measure(variant: &str, extra: &[&str]) -> ServerReport {
+    let server = ServerProcess::start(variant, Protocol::Frame, extra);
     let mut stream = TcpStream::connect(server.addr).unwrap();
     stream.set_nodelay(true).unwrap();
     stream
@@ -459,7 +459,36 @@ fn check_operations(variant: &str, window: &ServerReport) {
 }
 
 fn check_variant(variant: &str) {
-    let window = measure(variant);
+    check_variant_with(variant, &[]);
+}
+
+/// Pooled buffers add no syscall: the same derivation holds, and the pool's
+/// own figures are exact too. Per request the one read that brings the
+/// request takes the buffer (from the warm-up on, always the pool's one free
+/// buffer: a hit), and writing the response empties the ring, which gives
+/// it back; an edge-triggered loop's `EAGAIN` read comes before the write,
+/// while the ring still holds the request, so it takes nothing.
+fn check_pooled_variant(variant: &str) {
+    let parsed = variant.parse().expect("known variant");
+    if epoll_bench::server::pooled_buffers_refusal(parsed).is_some() {
+        return;
+    }
+    let window = check_variant_with(variant, &["--buffers", "pooled"]);
+    let c = &window.total.counters;
+    assert_eq!(
+        (c.pool_takes, c.pool_hits, c.pool_misses, c.pool_waits),
+        (REQUESTS, REQUESTS, 0, 0),
+        "{variant}: pool takes, hits, misses, waits"
+    );
+    assert_eq!(
+        (c.buffers_allocated_peak, c.buffers_in_use_peak),
+        (1, 1),
+        "{variant}: pooled buffers allocated and in use (peaks)"
+    );
+}
+
+fn check_variant_with(variant: &str, extra: &[&str]) -> ServerReport {
+    let window = measure(variant, extra);
     check_operations(variant, &window);
     let mut expected: BTreeMap<&str, u64> = BTreeMap::new();
     for (kind, per_request) in derived_per_request(variant) {
@@ -519,6 +548,7 @@ fn check_variant(variant: &str) {
     );
     assert_eq!(t.counters.bytes_in, payload + 4 * REQUESTS);
     assert_eq!(t.counters.bytes_out, payload + 8 * REQUESTS);
+    window
 }
 
 /// What is exact for zerocopy, and the bounds of what is not. Exact: the
@@ -770,22 +800,40 @@ fn cells(line: &str) -> Vec<&str> {
         .collect()
 }
 
-/// One test per variant, from the server's one list.
+/// Runs `check` on `variant` unless this machine cannot run it.
+/// Runs `check` for `variant` unless it cannot run here or does not
+/// serve the frame protocol these counts are derived for (the file-only
+/// strategies have their own derivation in `accounting_file.rs`).
+fn unless_unavailable(variant: epoll_bench::server::Variant, check: fn(&str)) {
+    if !variant.serves(Protocol::Frame) {
+        eprintln!("skipped: {variant} does not serve --protocol frame");
+        return;
+    }
+    if !support::unavailable_here(&variant.name()) {
+        check(&variant.name());
+    }
+}
+
+/// One test per variant, from the server's one list, and the same with
+/// `--buffers pooled` (module `pooled`) for the variants that pool.
 macro_rules! accounting_tests {
     ($($test:ident => $variant:expr),* $(,)?) => {
         $(
             #[test]
             fn $test() {
-                if !$variant.serves(Protocol::Frame) {
-                    eprintln!("skipped: {} does not serve --protocol frame", $variant);
-                    return;
-                }
-                if support::unavailable_here(&$variant.name()) {
-                    return;
-                }
-                check_variant(&$variant.name());
+                unless_unavailable($variant, check_variant);
             }
         )*
+
+        mod pooled {
+            use super::*;
+            $(
+                #[test]
+                fn $test() {
+                    unless_unavailable($variant, check_pooled_variant);
+                }
+            )*
+        }
     };
 }
 

@@ -25,6 +25,7 @@ use crate::error::UsageError;
 use crate::results::environment::{Pinning, usable_cpus};
 use crate::results::{Environment, RunKind, RunSettings};
 use crate::server::variant::{Variant, VariantName};
+use crate::server::{BufferPolicy, pooled_buffers_refusal};
 
 use super::session;
 
@@ -46,6 +47,11 @@ pub struct RunArgs {
     /// Serving threads of each server (default: the server's default).
     #[arg(long, value_name = "N", value_parser = crate::units::number(1usize.., ""))]
     pub threads: Option<usize>,
+    /// Where each server's connections get their ring buffers
+    /// (`serve --buffers`): `per-connection` or `pooled` (epoll rw and
+    /// writev variants only; the others are refused before anything runs).
+    #[arg(long, value_enum, default_value_t = BufferPolicy::PerConnection)]
+    pub buffers: BufferPolicy,
     /// Do not measure the machine's limits (`epoll-bench limits --quick`,
     /// about 2 s) before the first case.
     #[arg(long)]
@@ -188,6 +194,40 @@ pub fn select_variants(asked: &[String]) -> Result<Vec<VariantName>, UsageError>
     Ok(selected)
 }
 
+/// `--buffers pooled` needs every selected variant to pool its buffers:
+/// one that cannot is refused up front, with why (external servers keep
+/// their own buffers and are not asked).
+fn check_buffer_policy(policy: BufferPolicy, variants: &[Variant]) -> Result<(), UsageError> {
+    if policy != BufferPolicy::Pooled {
+        return Ok(());
+    }
+    let refused: Vec<String> = variants
+        .iter()
+        .filter_map(|v| pooled_buffers_refusal(*v).map(|why| format!("{v} ({why})")))
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let pooling: Vec<String> = Variant::ALL
+        .iter()
+        .filter(|v| pooled_buffers_refusal(**v).is_none())
+        .map(|v| v.to_string())
+        .collect();
+    Err(UsageError(format!(
+        "--buffers pooled: these variants cannot use pooled buffers: {}; choose among {} with --variants",
+        refused.join("; "),
+        pooling.join(", ")
+    )))
+}
+
+/// The `serve` flags of a buffer policy: none for the server's default.
+fn buffer_args(policy: BufferPolicy) -> Vec<String> {
+    match policy {
+        BufferPolicy::PerConnection => Vec::new(),
+        BufferPolicy::Pooled => vec!["--buffers".into(), policy.name().into()],
+    }
+}
+
 /// Checks `--server NAME=COMMAND` values: names, commands, no name twice.
 pub fn parse_servers(given: &[String]) -> Result<Vec<ExternalServer>, UsageError> {
     let servers = given
@@ -280,6 +320,7 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
     }
     let cpu_profile = select_profiled_cases(&args.profile_cpu, &cases)?;
     let built_in: Vec<Variant> = variants.iter().filter_map(VariantName::builtin).collect();
+    check_buffer_policy(args.buffers, &built_in)?;
     let instrument_cost = args.instrument_cost.then(|| InstrumentCostRequest {
         variant: built_in
             .iter()
@@ -330,6 +371,7 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
     };
     let settings = RunSettings {
         server_threads: args.threads,
+        server_buffers: Some(args.buffers),
         precision_target_percent: precision,
         ..args.measure.settings(
             variants.clone(),
@@ -362,7 +404,7 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
             leading_args: Vec::new(),
             threads: args.threads,
             cpus: cpus.server,
-            extra_args: Vec::new(),
+            extra_args: buffer_args(args.buffers),
             ready_timeout: args.measure.ready_timeout(),
             external,
         }),
@@ -633,6 +675,55 @@ mod tests {
         assert_eq!(p.plan.repetitions, 1);
         assert_eq!(p.settings.duration_seconds, session::QUICK_DURATION_SECONDS);
         assert!(p.settings.quick);
+    }
+
+    #[test]
+    fn pooled_buffers_reach_every_server_and_the_results_or_are_refused() {
+        let p = prepare(
+            &args(&[
+                "--quick",
+                "--variants",
+                "lt-rw,et-writev",
+                "--buffers",
+                "pooled",
+            ]),
+            "/bin/true".into(),
+        )
+        .unwrap();
+        assert_eq!(p.settings.server_buffers, Some(BufferPolicy::Pooled));
+        let crate::driver::orchestrator::Target::Spawn(template) = &p.plan.target else {
+            panic!("run spawns its servers");
+        };
+        assert_eq!(template.extra_args, ["--buffers", "pooled"]);
+        let refused = prepare(
+            &args(&[
+                "--quick",
+                "--variants",
+                "lt-rw,lt-splice",
+                "--buffers",
+                "pooled",
+            ]),
+            "/bin/true".into(),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            refused.starts_with(
+                "--buffers pooled: these variants cannot use pooled buffers: lt-splice ("
+            ),
+            "{refused}"
+        );
+        assert!(
+            refused.contains("choose among lt-rw, lt-writev,"),
+            "{refused}"
+        );
+        let p = prepare(
+            &args(&["--quick", "--variants", "lt-splice"]),
+            "/bin/true".into(),
+        )
+        .unwrap();
+        assert_eq!(p.settings.server_buffers, Some(BufferPolicy::PerConnection));
     }
 
     #[test]

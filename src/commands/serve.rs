@@ -45,6 +45,18 @@ pub struct ServeArgs {
     /// Per-connection pipe size requested with F_SETPIPE_SZ (splice).
     #[arg(long, default_value_t = server::DEFAULT_PIPE_SIZE_BYTES as u64, value_parser = parse_bytes)]
     pub pipe_size: u64,
+    /// Where connections get their ring buffers: `per-connection` (each
+    /// owns one from accept to close) or `pooled` (taken from the serving
+    /// thread's pool while a connection holds bytes, given back when it has
+    /// none; epoll rw and writev variants only).
+    #[arg(long, value_enum, default_value_t = server::BufferPolicy::PerConnection)]
+    pub buffers: server::BufferPolicy,
+    /// With `--buffers pooled`: buffers (of --buffer-size) one serving
+    /// thread's pool holds at most; at that bound a connection that needs
+    /// one is not read until another connection gives one back.
+    #[arg(long, default_value_t = server::DEFAULT_POOL_MAX_BUFFERS,
+          value_parser = crate::units::number(1usize..=1 << 24, ""))]
+    pub pool_buffers: usize,
     /// Most events one epoll_wait returns.
     #[arg(long, default_value_t = server::DEFAULT_MAX_EVENTS,
           value_parser = crate::units::number(1usize..=1 << 20, ""))]
@@ -99,6 +111,8 @@ fn config_from(args: &ServeArgs) -> Result<ServerConfig, UsageError> {
     config.buffer_size_bytes = usize::try_from(args.buffer_size).unwrap_or(usize::MAX);
     config.pipe_size_bytes = usize::try_from(args.pipe_size).unwrap_or(usize::MAX);
     config.max_events = args.max_events;
+    config.buffers = args.buffers;
+    config.pool_max_buffers = args.pool_buffers;
     config.debug_uncounted_read = args.debug_uncounted_read;
     config.kernel_counters = args.kernel_counters;
     config.check().map_err(UsageError)?;
@@ -278,6 +292,28 @@ mod tests {
                 .args
                 .no_syscall_counting
         );
+    }
+
+    #[test]
+    fn pooled_buffers_are_refused_where_there_is_no_ring_to_pool() {
+        let pooled = |variant: &str| {
+            let argv = ["serve", "--variant", variant, "--buffers", "pooled"];
+            config_from(&Wrapper::try_parse_from(argv).unwrap().args)
+        };
+        assert_eq!(
+            pooled("et-writev").unwrap().buffers,
+            server::BufferPolicy::Pooled
+        );
+        assert_eq!(
+            config(&[]).unwrap().buffers,
+            server::BufferPolicy::PerConnection
+        );
+        let refused = pooled("lt-splice").unwrap_err().to_string();
+        assert!(
+            refused.starts_with("--buffers pooled: variant lt-splice cannot use pooled buffers:"),
+            "{refused}"
+        );
+        assert!(pooled("tpc-rw").unwrap_err().to_string().contains("thread"));
     }
 
     #[test]

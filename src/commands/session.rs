@@ -647,6 +647,7 @@ impl MeasureArgs {
             seed_override: self.seed,
             quick: self.quick,
             server_threads: None,
+            server_buffers: None,
             driver_threads_max,
             time_budget_seconds: timing.budget_seconds,
             precision_target_percent: None,

@@ -10,6 +10,7 @@ use crate::results::measurement::CaseMeasurement;
 use crate::server::VariantName;
 use crate::server::report::ServerReport;
 
+use super::buffers::{BufferFigures, buffer_summary};
 use super::uring_ops::{UringOpFigures, UringOpsSummary};
 use super::zerocopy::{ZerocopyFigures, zerocopy_summary};
 
@@ -39,6 +40,8 @@ pub struct ServerFigures {
     pub uring_ops: Option<UringOpFigures>,
     /// `None` for a window without zerocopy sends.
     pub zerocopy: Option<ZerocopyFigures>,
+    /// `None` for a window without a ring buffer the policy applies to.
+    pub buffers: Option<BufferFigures>,
 }
 
 impl ServerFigures {
@@ -95,6 +98,7 @@ pub fn server_figures(window: &ServerReport, requests: u64) -> ServerFigures {
         .uring_ops
         .map(|ops| UringOpFigures::of(&ops, requests));
     out.zerocopy = ZerocopyFigures::of(&total.counters, requests);
+    out.buffers = BufferFigures::of(&total.counters, requests);
     out
 }
 
@@ -201,6 +205,12 @@ fn server_summary(counted: &[ServerFigures], timed: &[ServerFigures]) -> ServerS
             &counted
                 .iter()
                 .map(|f| f.zerocopy.as_ref())
+                .collect::<Vec<_>>(),
+        ),
+        buffers: buffer_summary(
+            &counted
+                .iter()
+                .map(|f| f.buffers.as_ref())
                 .collect::<Vec<_>>(),
         ),
     }

@@ -11,6 +11,7 @@ use crate::metrics::cross_check::CrossCheck;
 use crate::protocol::Protocol;
 use crate::results::measurement::{CaseMeasurement, LatencySummary, VerificationCounts};
 use crate::results::workload::{Case, Shape, SizeDistribution};
+use crate::server::BufferPolicy;
 use crate::server::report::{LoopCounters, ReportKind, ServerReport, ThreadReport};
 use crate::sys::SyscallKind;
 use crate::sys::rusage::ThreadUsage;
@@ -266,6 +267,35 @@ pub fn zerocopy_variant(n: u64) -> super::VariantResult {
     )
 }
 
+/// A passed `lt-writev` variant served with `--buffers pooled` over 3
+/// repetitions: every request took a buffer, 4 of them new.
+pub fn pooled_variant(n: u64) -> super::VariantResult {
+    let repetition = |index: u32| {
+        let mut rep = passed_repetition(index, n, 64, 45.0);
+        let window = rep.server_window.as_mut().expect("a passed window");
+        for thread in &mut window.threads {
+            thread.counters.buffers_allocated_peak = 4;
+            thread.counters.buffers_in_use_peak = 3;
+            thread.counters.pool_takes = n;
+            thread.counters.pool_hits = n - 4;
+            thread.counters.pool_misses = 4;
+        }
+        *window = ServerReport::new(
+            ReportKind::Snapshot,
+            "lt-writev".into(),
+            Protocol::Frame,
+            window.threads.clone(),
+        );
+        rep
+    };
+    super::aggregate::finish_variant(
+        &"lt-writev".into(),
+        3,
+        (0..3).map(repetition).collect(),
+        None,
+    )
+}
+
 pub fn failed_repetition(index: u32) -> Repetition {
     Repetition {
         index,
@@ -440,6 +470,7 @@ pub fn results() -> ResultsFile {
         seed_override: Some(1),
         quick: false,
         server_threads: Some(1),
+        server_buffers: Some(BufferPolicy::Pooled),
         driver_threads_max: 1,
         time_budget_seconds: Some(110.0),
         precision_target_percent: Some(3.0),

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aggregate;
+pub mod buffers;
 pub mod builder;
 pub mod cpu_profile;
 pub mod doctor_report;
@@ -142,6 +143,11 @@ pub struct RunSettings {
     pub quick: bool,
     /// `--threads` given to the server (`None`: the server's default).
     pub server_threads: Option<usize>,
+    /// `run --buffers`: the buffer policy every server ran with (`None`:
+    /// `drive`, whose server was started elsewhere, and files from before
+    /// the policy existed, when every server had per-connection buffers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_buffers: Option<crate::server::BufferPolicy>,
     /// Driver threads at most (a case never gets more than its connections).
     pub driver_threads_max: usize,
     /// Wall-clock budget the timing was derived from, when `--duration` was

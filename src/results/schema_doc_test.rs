@@ -158,6 +158,9 @@ mod tests {
         results.cases[0]
             .variants
             .push(fixture::zerocopy_variant(1000));
+        results.cases[0]
+            .variants
+            .push(fixture::pooled_variant(1000));
         let produced = leaf_paths(&serde_json::to_value(results).unwrap());
         let missing: Vec<_> = produced.difference(&documented).collect();
         assert!(

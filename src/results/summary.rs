@@ -92,6 +92,10 @@ pub struct ServerSummary {
     /// copied anyway; absent for variants that make no zerocopy sends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zerocopy: Option<super::zerocopy::ZerocopySummary>,
+    /// User buffers held and pool takes (`serve --buffers`); absent for
+    /// variants without a ring buffer the policy applies to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buffers: Option<super::buffers::BufferSummary>,
 }
 
 /// What a saturated driver means for one result.

@@ -2,6 +2,7 @@
 //! the copy strategy. Everything not decided by those two traits (accept
 //! policy, watermarks, error handling, shutdown) is written once, here.
 
+use std::collections::VecDeque;
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::AsFd;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::control::{LoopControl, Requests};
+use super::copy::pool::{self, BufferPolicy};
 use super::copy::{ConnConfig, CopyStrategy, IoSliceScratch};
 use super::report::{LoopCounters, ThreadReport};
 use super::trigger::Trigger;
@@ -39,6 +41,11 @@ pub struct LoopConfig {
     pub conn: ConnConfig,
     pub max_events: usize,
     pub watermarks: Watermarks,
+    /// Where rings get their buffers ([`pool`]); pooled buffers are
+    /// [`ConnConfig::buffer_size_bytes`] each, at most `pool_max_buffers`
+    /// per thread.
+    pub buffers: BufferPolicy,
+    pub pool_max_buffers: usize,
     pub thread_index: usize,
     /// Test-only: after every wake-up, make one `read` that bypasses the
     /// counting wrapper, so tests can prove the kernel cross-check catches
@@ -72,6 +79,8 @@ pub struct EventLoop<T: Trigger, C: CopyStrategy> {
     events: Vec<epoll::Event>,
     requeued: Vec<u64>,
     requeue_spare: Vec<u64>,
+    /// Connections waiting for a pooled buffer, first come first served.
+    buffer_waiters: VecDeque<u64>,
     scratch: IoSliceScratch,
     counters: LoopCounters,
     accept_paused_since: Option<Instant>,
@@ -149,6 +158,7 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
             open_connections: 0,
             requeued: Vec::new(),
             requeue_spare: Vec::new(),
+            buffer_waiters: VecDeque::new(),
             scratch: IoSliceScratch::default(),
             counters: LoopCounters::default(),
             accept_paused_since: None,
@@ -164,6 +174,10 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
     /// Serves until asked to shut down; returns the thread's final counters.
     pub fn run(mut self) -> io::Result<ThreadReport> {
         self.tid = sys::thread::current_tid();
+        if self.config.buffers == BufferPolicy::Pooled {
+            let bytes = self.config.conn.buffer_size_bytes;
+            pool::install(bytes, self.config.pool_max_buffers);
+        }
         if self.config.kernel_counters {
             self.kernel = Some(
                 sys::perf::KernelSyscallCounters::attach(&[self.tid]).map_err(|e| e.to_string()),
@@ -195,6 +209,7 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
                 }
             }
             self.run_requeued()?;
+            self.wake_buffer_waiters();
             if let Some(since) = self.accept_paused_since
                 && since.elapsed() >= ACCEPT_RETRY
             {
@@ -229,7 +244,9 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
     }
 
     fn report(&self) -> io::Result<ThreadReport> {
-        thread_report(&self.config, self.tid, self.counters, &self.kernel)
+        let mut counters = self.counters;
+        pool::report_into(&mut counters);
+        thread_report(&self.config, self.tid, counters, &self.kernel)
     }
 
     /// Answers control requests raised while this thread was busy, without
@@ -332,6 +349,8 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
             hung_up: false,
             paused: false,
             no_room: false,
+            needs_buffer: false,
+            waiting_for_buffer: false,
             interest,
         });
         self.open_connections += 1;
@@ -424,7 +443,11 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
             .conn
             .as_mut()
             .expect("kept above");
-        let wants_read = !conn.read_closed && !conn.paused;
+        if std::mem::take(&mut conn.needs_buffer) && !conn.waiting_for_buffer {
+            conn.waiting_for_buffer = true;
+            self.buffer_waiters.push_back(token);
+        }
+        let wants_read = !conn.read_closed && !conn.paused && !conn.waiting_for_buffer;
         if let Some(wanted) = T::wanted_interest(wants_read, conn.write_blocked)
             && wanted != conn.interest
         {
@@ -457,6 +480,28 @@ impl<T: Trigger, C: CopyStrategy> EventLoop<T, C> {
         }
         self.requeue_spare = batch;
         Ok(())
+    }
+
+    /// Gives connections waiting for a pooled buffer a turn, as many as the
+    /// pool can serve now (a stale token costs nothing).
+    fn wake_buffer_waiters(&mut self) {
+        if self.buffer_waiters.is_empty() {
+            return;
+        }
+        let mut available = pool::available();
+        while available > 0
+            && let Some(token) = self.buffer_waiters.pop_front()
+        {
+            let slot = &mut self.slots[token as u32 as usize];
+            if slot.generation != (token >> 32) as u32 {
+                continue;
+            }
+            if let Some(conn) = slot.conn.as_mut() {
+                conn.waiting_for_buffer = false;
+                self.requeued.push(token);
+                available -= 1;
+            }
+        }
     }
 
     fn close(&mut self, index: u32, reason: CloseReason) {

@@ -33,6 +33,7 @@ use crate::protocol::{DEFAULT_MAX_FRAME_BYTES, Protocol};
 use crate::sys::{self, epoll};
 use control::LoopControl;
 use copy::ConnConfig;
+pub use copy::pool::{BufferPolicy, DEFAULT_POOL_MAX_BUFFERS};
 use event_loop::{LISTENER_TOKEN, LoopConfig, LoopResources, WAKER_TOKEN, Watermarks};
 use served_file::ServedFile;
 use variant::CopyMode;
@@ -55,6 +56,10 @@ pub struct ServerConfig {
     pub buffer_size_bytes: usize,
     pub pipe_size_bytes: usize,
     pub max_events: usize,
+    /// `--buffers`: see [`copy::pool`].
+    pub buffers: BufferPolicy,
+    /// `--pool-buffers`: buffers one thread's pool holds at most.
+    pub pool_max_buffers: usize,
     /// Test-only: see [`LoopConfig::debug_uncounted_read`].
     pub debug_uncounted_read: bool,
     /// See [`LoopConfig::kernel_counters`].
@@ -72,6 +77,8 @@ impl ServerConfig {
             buffer_size_bytes: DEFAULT_BUFFER_SIZE_BYTES,
             pipe_size_bytes: DEFAULT_PIPE_SIZE_BYTES,
             max_events: DEFAULT_MAX_EVENTS,
+            buffers: BufferPolicy::PerConnection,
+            pool_max_buffers: DEFAULT_POOL_MAX_BUFFERS,
             debug_uncounted_read: false,
             kernel_counters: false,
         }
@@ -92,6 +99,22 @@ impl ServerConfig {
         }
         if self.max_events == 0 {
             return Err("--max-events must be at least 1".into());
+        }
+        if self.pool_max_buffers == 0 {
+            return Err("--pool-buffers must be at least 1".into());
+        }
+        if self.buffers == BufferPolicy::Pooled
+            && let Some(why) = pooled_buffers_refusal(self.variant)
+        {
+            return Err(format!(
+                "--buffers pooled: variant {} cannot use pooled buffers: {why}",
+                self.variant
+            ));
+        }
+        if self.buffers == BufferPolicy::Pooled && self.protocol == Protocol::File {
+            return Err("--buffers pooled applies to the frame and echo protocols: the file \
+                 protocol's rw reads the file into a buffer of its own per connection"
+                .into());
         }
         Ok(())
     }
@@ -119,10 +142,46 @@ impl ServerConfig {
                 high_bytes: self.buffer_size_bytes.max(self.pipe_size_bytes),
                 low_bytes: self.buffer_size_bytes.max(self.pipe_size_bytes) / 2,
             },
+            buffers: self.buffers,
+            pool_max_buffers: self.pool_max_buffers,
             thread_index,
             debug_uncounted_read: self.debug_uncounted_read,
             kernel_counters: self.kernel_counters,
         }
+    }
+}
+
+/// Why `variant` cannot take its buffers from a pool, or `None` when it
+/// can: the policy is the epoll loop's ring, which only rw and writev use.
+pub fn pooled_buffers_refusal(variant: Variant) -> Option<&'static str> {
+    use variant::{Backend, CopyMode};
+    match (variant.backend, variant.copy) {
+        (Backend::Epoll(_), CopyMode::ReadWrite | CopyMode::Writev) => None,
+        (Backend::Epoll(_), CopyMode::Splice) => Some(
+            "its bytes wait in a per-connection pipe, not in a user buffer, and a pipe cannot be \
+             lent to another connection while it holds bytes",
+        ),
+        (Backend::Epoll(_), CopyMode::Vmsplice) => Some(
+            "its request bytes go into fresh mappings that are unmapped once spliced and never \
+             written again, so there is no buffer to lend out",
+        ),
+        (Backend::Epoll(_), CopyMode::Mmap | CopyMode::Sendfile) => Some(
+            "it serves the file protocol only and holds no user buffer (the payload comes from \
+             the served file)",
+        ),
+        (Backend::Epoll(_), CopyMode::Zerocopy) => Some(
+            "its ring is held until the kernel's send completions arrive; pooling it is not \
+             implemented yet",
+        ),
+        (Backend::Uring | Backend::UringMultishot, _) => Some(
+            "io_uring reads into buffers the kernel holds while a read is in flight (multishot: \
+             its own provided-buffer ring), which a per-thread pool taken before each read \
+             cannot lend out",
+        ),
+        (Backend::ThreadPerConnection, _) => Some(
+            "each connection's thread blocks in read() on its own buffer, so there is no idle \
+             moment at which to return it",
+        ),
     }
 }
 

@@ -47,6 +47,30 @@ pub struct LoopCounters {
     /// (`SO_EE_CODE_ZEROCOPY_COPIED`): all of them on loopback.
     #[serde(default)]
     pub zerocopy_copied_sends: u64,
+    /// User buffers (ring buffers) allocated at most at once since the
+    /// thread's previous report: per connection, one per open connection;
+    /// pooled, the pool's size (it never shrinks). Summed over threads, a
+    /// sum of each thread's peak.
+    #[serde(default)]
+    pub buffers_allocated_peak: u64,
+    /// Buffers held by connections at most at once since the previous
+    /// report (pooled: taken and not yet given back).
+    #[serde(default)]
+    pub buffers_in_use_peak: u64,
+    /// Pooled buffers only (zero per connection): attempts to take a buffer
+    /// from the pool (= hits + misses + waits).
+    #[serde(default)]
+    pub pool_takes: u64,
+    /// Takes served by a free buffer already in the pool.
+    #[serde(default)]
+    pub pool_hits: u64,
+    /// Takes that allocated a new buffer (the pool grew).
+    #[serde(default)]
+    pub pool_misses: u64,
+    /// Takes that found no free buffer at the pool's bound: the connection
+    /// waited for one.
+    #[serde(default)]
+    pub pool_waits: u64,
 }
 
 impl LoopCounters {
@@ -66,6 +90,12 @@ impl LoopCounters {
         self.zerocopy_sends += o.zerocopy_sends;
         self.zerocopy_completed_sends += o.zerocopy_completed_sends;
         self.zerocopy_copied_sends += o.zerocopy_copied_sends;
+        self.buffers_allocated_peak += o.buffers_allocated_peak;
+        self.buffers_in_use_peak += o.buffers_in_use_peak;
+        self.pool_takes += o.pool_takes;
+        self.pool_hits += o.pool_hits;
+        self.pool_misses += o.pool_misses;
+        self.pool_waits += o.pool_waits;
     }
 
     pub fn since(&self, e: &LoopCounters) -> LoopCounters {
@@ -85,6 +115,14 @@ impl LoopCounters {
             zerocopy_sends: self.zerocopy_sends - e.zerocopy_sends,
             zerocopy_completed_sends: self.zerocopy_completed_sends - e.zerocopy_completed_sends,
             zerocopy_copied_sends: self.zerocopy_copied_sends - e.zerocopy_copied_sends,
+            // Peaks are already since the previous report: a window is two
+            // consecutive snapshots, so the later one's peak is the window's.
+            buffers_allocated_peak: self.buffers_allocated_peak,
+            buffers_in_use_peak: self.buffers_in_use_peak,
+            pool_takes: self.pool_takes - e.pool_takes,
+            pool_hits: self.pool_hits - e.pool_hits,
+            pool_misses: self.pool_misses - e.pool_misses,
+            pool_waits: self.pool_waits - e.pool_waits,
         }
     }
 }

@@ -68,6 +68,11 @@ pub(super) struct Conn<C> {
     pub(super) paused: bool,
     /// The last read found no buffer space.
     pub(super) no_room: bool,
+    /// The last read found no pooled buffer to take (set by the turn; the
+    /// loop then queues the connection for the next free buffer).
+    pub(super) needs_buffer: bool,
+    /// Queued for a pooled buffer: not read until one is given back.
+    pub(super) waiting_for_buffer: bool,
     /// Currently registered interest (only level-triggered changes it).
     pub(super) interest: u32,
 }
@@ -109,6 +114,10 @@ pub(super) fn drive<T: Trigger, C: CopyStrategy>(
                     }
                     Ok(ReadStep::NoRoom) => {
                         conn.no_room = true;
+                        break;
+                    }
+                    Ok(ReadStep::NoBuffer) => {
+                        conn.needs_buffer = true;
                         break;
                     }
                     Ok(ReadStep::Eof) => {

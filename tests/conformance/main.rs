@@ -3,7 +3,10 @@
 //! `epoll-bench serve` binary.
 //!
 //! Each (variant, protocol) pair gets one `shared_cases` test that runs the
-//! cases below one after the other against one server, plus three tests for
+//! cases below one after the other against one server (and, for the variants
+//! that take pooled buffers, `shared_cases_pooled`: the same cases against a
+//! `--buffers pooled` server whose pool is small enough to make connections
+//! wait for buffers), plus three tests for
 //! cases that need a server of their own (`oversized_frame`,
 //! `emfile_on_accept`, `sigterm_under_load`). After every case the suite
 //! checks that the server's open fd count is back to its baseline, that the
@@ -38,7 +41,7 @@ use epoll_bench::server::Variant;
 
 use emfile_on_accept::emfile_on_accept;
 use oversized_frame::oversized_frame;
-use shared_server::shared_cases;
+use shared_server::{shared_cases, shared_cases_pooled};
 use sigterm_under_load::sigterm_under_load;
 
 /// Whether the suite should run `variant` with `protocol`: the machine
@@ -67,6 +70,16 @@ macro_rules! protocol_tests {
                     return;
                 }
                 super::super::shared_cases($variant, $protocol);
+            }
+
+            /// The shared cases again with pooled buffers (variants that
+            /// refuse them skip it).
+            #[test]
+            fn shared_cases_pooled() {
+                if crate::support::unavailable_here($variant) {
+                    return;
+                }
+                super::super::shared_cases_pooled($variant, $protocol);
             }
 
             #[test]

@@ -26,10 +26,35 @@ pub(crate) const SHARED_CASES: [(&str, Case); 11] = [
 ];
 
 pub(crate) fn shared_cases(variant: &str, protocol: Protocol) {
+    shared_cases_with(variant, protocol, &[]);
+}
+
+/// Buffers the pooled pass's pool holds at most: far fewer than case 9's
+/// 1,000 connections, so connections also wait for buffers and get them.
+const POOLED_PASS_MAX_BUFFERS: &str = "16";
+
+/// The same cases with `--buffers pooled`, for the variants that pool.
+pub(crate) fn shared_cases_pooled(variant: &str, protocol: Protocol) {
+    let parsed = variant.parse().expect("known variant");
+    if epoll_bench::server::pooled_buffers_refusal(parsed).is_some() {
+        return;
+    }
+    let extra = [
+        "--buffers",
+        "pooled",
+        "--pool-buffers",
+        POOLED_PASS_MAX_BUFFERS,
+    ];
+    shared_cases_with(variant, protocol, &extra);
+}
+
+fn shared_cases_with(variant: &str, protocol: Protocol, extra: &[&str]) {
     epoll_bench::sys::rlimit::raise_nofile_to_hard().expect("raise RLIMIT_NOFILE");
     // The ring buffer (rw, writev) is 64 KiB by default; the pipe is set to
     // the same explicitly so case 3 means "a frame 64× the pipe".
-    let server = ServerProcess::start(variant, protocol, &["--pipe-size", "64KiB"]);
+    let mut args = vec!["--pipe-size", "64KiB"];
+    args.extend_from_slice(extra);
+    let server = ServerProcess::start(variant, protocol, &args);
     let baseline = server.open_fds();
     for (name, case) in SHARED_CASES {
         eprintln!("[{}] case {name}", server.label);

@@ -277,6 +277,13 @@ fn case_table(out: &mut String, case: &CaseResult) {
         {
             notes.push(format!("{}: {}.", v.variant, zerocopy.describe()));
         }
+        if let Some(buffers) = v
+            .summary
+            .as_ref()
+            .and_then(|s| s.server.as_ref()?.buffers.as_ref())
+        {
+            notes.push(format!("{}: {}.", v.variant, buffers.describe()));
+        }
         if let Some(bottleneck) = v.summary.as_ref().and_then(|s| s.driver_bottleneck()) {
             notes.push(format!("{}: {}.", v.variant, bottleneck.describe()));
         }
@@ -377,6 +384,9 @@ pub fn summary_markdown(results: &ResultsFile) -> String {
         run.passed_count,
         run.failed_count
     );
+    if let Some(buffers) = settings.server_buffers {
+        let _ = writeln!(out, "\nServer buffers: {}", buffers.name());
+    }
     let pinning = match (&env.pinning.server_cpus, &env.pinning.driver_cpus) {
         (Some(s), Some(d)) => format!(
             "server on CPUs {s:?}, driver on CPUs {d:?} ({})",
@@ -585,5 +595,21 @@ mod tests {
         results.run.incomplete_reason = Some("interrupted by Ctrl-C".into());
         let md = summary_markdown(&results);
         assert!(md.contains("**Incomplete run**: interrupted by Ctrl-C."));
+    }
+
+    #[test]
+    fn the_buffer_policy_and_the_pools_figures_are_shown() {
+        let mut results = fixture::results();
+        results.cases[0]
+            .variants
+            .push(fixture::pooled_variant(1000));
+        let md = summary_markdown(&results);
+        assert!(md.contains("\nServer buffers: pooled\n"), "{md}");
+        assert!(
+            md.contains("- lt-writev: user buffers: peak 4 allocated, peak 3 in use; pool: 1.00 takes/request, 99.6% hits, 0.004 misses/request, 0.000 waits/request."),
+            "{md}"
+        );
+        results.run.settings.server_buffers = None;
+        assert!(!summary_markdown(&results).contains("Server buffers"));
     }
 }

@@ -23,6 +23,7 @@
 
 pub mod chunks;
 pub mod file;
+pub mod pool;
 pub mod ring;
 pub mod rw;
 pub mod splice;
@@ -65,6 +66,10 @@ pub enum ReadStep {
     /// No room to take more bytes until output drains. Nothing was read,
     /// or (splice) the call could not tell a full pipe from an empty socket.
     NoRoom,
+    /// Pooled buffers: the connection holds no buffer and its thread's pool
+    /// has none to give; nothing was read. The loop reads it again once a
+    /// buffer is given back.
+    NoBuffer,
     /// The request stream broke the protocol (an oversized frame).
     ProtocolError,
 }

@@ -2,12 +2,16 @@
 //! strategies. Payload bytes are written back straight from the ring where
 //! they were read, so neither strategy copies a payload inside user space;
 //! response headers are small segments queued between payload pieces.
+//!
+//! The ring's buffer follows the thread's buffer policy ([`super::pool`]):
+//! owned from accept to close, or taken from the pool just before a read and
+//! given back whenever the ring is empty.
 
 use std::collections::VecDeque;
 use std::io::{IoSlice, IoSliceMut};
 
 use crate::protocol::{Protocol, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES};
-use crate::server::copy::{ConnConfig, ReadStep};
+use crate::server::copy::{ConnConfig, ReadStep, pool};
 use crate::server::frame::FrameParser;
 use crate::server::report::LoopCounters;
 use crate::server::trigger::ReadHint;
@@ -15,7 +19,10 @@ use crate::server::trigger::ReadHint;
 /// Positions are absolute stream offsets; `(offset - origin) % capacity`
 /// is where a byte lives in `bytes`.
 pub struct Ring {
+    /// Empty while a pooled ring holds no buffer.
     bytes: Box<[u8]>,
+    /// The buffer comes from the thread's pool (see [`pool`]).
+    pooled: bool,
     /// Moved up to `filled` whenever the ring empties, so that the next read
     /// starts at the beginning of the buffer: a ping-pong stream then never
     /// splits a message at the buffer's end.
@@ -53,8 +60,14 @@ pub struct RingConn {
 
 impl Ring {
     fn new(capacity: usize) -> Ring {
+        let pooled = pool::pooled();
         Ring {
-            bytes: vec![0u8; capacity.max(REQUEST_HEADER_BYTES)].into_boxed_slice(),
+            bytes: if pooled {
+                Box::default()
+            } else {
+                pool::allocate_own(capacity.max(REQUEST_HEADER_BYTES))
+            },
+            pooled,
             origin: 0,
             released: 0,
             filled: 0,
@@ -73,6 +86,10 @@ impl Ring {
     /// The physical pieces of `[start, end)`: at most two, split at the end
     /// of the buffer.
     fn pieces(&self, start: u64, end: u64) -> (&[u8], &[u8]) {
+        if start == end {
+            // Also when a pooled ring holds no buffer to take the modulo of.
+            return (&[], &[]);
+        }
         let at = ((start - self.origin) % self.capacity()) as usize;
         let len = (end - start) as usize;
         let first = len.min(self.bytes.len() - at);
@@ -94,6 +111,32 @@ impl Ring {
         self.released = self.released.max(offset);
         if self.released == self.filled {
             self.origin = self.filled;
+            if self.pooled && !self.bytes.is_empty() {
+                pool::give_back(std::mem::take(&mut self.bytes));
+            }
+        }
+    }
+
+    /// Makes sure a pooled ring holds a buffer before a read; `false` when
+    /// the pool has none to give (the connection waits).
+    fn claim(&mut self) -> bool {
+        if self.bytes.is_empty() {
+            match pool::take() {
+                Some(buffer) => self.bytes = buffer,
+                None => return false,
+            }
+        }
+        true
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        let bytes = std::mem::take(&mut self.bytes);
+        match (self.pooled, bytes.is_empty()) {
+            (_, true) => {}
+            (true, false) => pool::give_back(bytes),
+            (false, false) => pool::free_own(bytes),
         }
     }
 }
@@ -116,20 +159,44 @@ impl RingConn {
         self.parser.inside_request()
     }
 
-    /// The single free piece a plain `read()` fills, or `None` when full.
+    /// The single free piece a plain `read()` fills, or `None` when full or
+    /// waiting for a pooled buffer ([`RingConn::no_room_step`] says which).
     pub fn read_target(&mut self) -> Option<&mut [u8]> {
+        if !self.ring.claim() {
+            return None;
+        }
         let (first, _) = self.ring.free_pieces();
         if first.is_empty() { None } else { Some(first) }
     }
 
-    /// Both free pieces, for `readv()`; `None` when full.
+    /// Both free pieces, for `readv()`; `None` as for
+    /// [`RingConn::read_target`].
     pub fn readv_targets(&mut self) -> Option<[IoSliceMut<'_>; 2]> {
+        if !self.ring.claim() {
+            return None;
+        }
         let (first, second) = self.ring.free_pieces();
         if first.is_empty() {
             None
         } else {
             Some([IoSliceMut::new(first), IoSliceMut::new(second)])
         }
+    }
+
+    /// Why no read target was given: the ring is full, or it waits for a
+    /// pooled buffer.
+    pub fn no_room_step(&self) -> ReadStep {
+        if self.ring.bytes.is_empty() {
+            ReadStep::NoBuffer
+        } else {
+            ReadStep::NoRoom
+        }
+    }
+
+    /// A read found nothing (`EAGAIN`, or EOF): an empty ring gives its
+    /// pooled buffer back at once.
+    pub fn read_found_nothing(&mut self) {
+        self.ring.release_to(self.ring.released);
     }
 
     /// Accounts for `n` bytes just read into the free space of `asked`
@@ -142,12 +209,20 @@ impl RingConn {
         counters: &mut LoopCounters,
     ) -> ReadStep {
         if n == 0 {
+            self.read_found_nothing();
             return ReadStep::Eof;
         }
         counters.bytes_in += n as u64;
         self.ring.filled += n as u64;
         if self.parse(config, counters).is_err() {
             return ReadStep::ProtocolError;
+        }
+        // A request header split across reads is kept by the parser, so with
+        // no output queued nothing in the ring is needed: a pooled ring can
+        // go back (per-connection rings keep their layout, which the
+        // accounting tests derive call counts from).
+        if self.ring.pooled && self.out.is_empty() {
+            self.ring.release_to(self.ring.parsed);
         }
         ReadStep::Data(ReadHint {
             short: n < asked,

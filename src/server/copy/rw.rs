@@ -41,12 +41,15 @@ impl CopyStrategy for ReadWrite {
             ReadWrite::File(file) => return file.read_once(fd, config, counters),
         };
         let Some(target) = ring.read_target() else {
-            return Ok(ReadStep::NoRoom);
+            return Ok(ring.no_room_step());
         };
         let asked = target.len();
         match sys::io::read(fd, target) {
             Ok(n) => Ok(ring.after_read(n, asked, config, counters)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadStep::WouldBlock),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                ring.read_found_nothing();
+                Ok(ReadStep::WouldBlock)
+            }
             Err(e) => Err(e),
         }
     }

@@ -26,13 +26,16 @@ impl CopyStrategy for Gathered {
         counters: &mut LoopCounters,
     ) -> io::Result<ReadStep> {
         let Some(mut targets) = self.0.readv_targets() else {
-            return Ok(ReadStep::NoRoom);
+            return Ok(self.0.no_room_step());
         };
         let asked = targets[0].len() + targets[1].len();
         let pieces = if targets[1].is_empty() { 1 } else { 2 };
         match sys::io::readv(fd, &mut targets[..pieces]) {
             Ok(n) => Ok(self.0.after_read(n, asked, config, counters)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadStep::WouldBlock),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.0.read_found_nothing();
+                Ok(ReadStep::WouldBlock)
+            }
             Err(e) => Err(e),
         }
     }

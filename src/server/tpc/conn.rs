@@ -65,7 +65,10 @@ fn serve_until_closed(
         match data.read_once(fd, config, counters) {
             // A blocking socket neither runs dry (EAGAIN) nor fills the
             // ring: the ring is empty after every flush.
-            Ok(ReadStep::Data(_) | ReadStep::WouldBlock | ReadStep::NoRoom) => {}
+            // Nor waits for a pooled buffer: tpc refuses `--buffers pooled`.
+            Ok(
+                ReadStep::Data(_) | ReadStep::WouldBlock | ReadStep::NoRoom | ReadStep::NoBuffer,
+            ) => {}
             Ok(ReadStep::Eof) => {
                 // The controller's `shutdown(SHUT_RD)` reads as EOF too.
                 if data.inside_request() && !shared.shutting_down() {

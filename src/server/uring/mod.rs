@@ -384,7 +384,10 @@ impl<C: UringCopy> UringLoop<C> {
                         }
                     }
                     ReadStep::ProtocolError => Err(CloseReason::ProtocolError),
-                    ReadStep::Data(_) | ReadStep::WouldBlock | ReadStep::NoRoom => Ok(()),
+                    ReadStep::Data(_)
+                    | ReadStep::WouldBlock
+                    | ReadStep::NoRoom
+                    | ReadStep::NoBuffer => Ok(()),
                 }
             }
             (Data::Writing { .. }, Ok(0)) if data.pending_out_bytes() > 0 => {

@@ -112,9 +112,11 @@ impl ServerConfig {
             ));
         }
         if self.buffers == BufferPolicy::Pooled && self.protocol == Protocol::File {
-            return Err("--buffers pooled applies to the frame and echo protocols: the file \
+            return Err(
+                "--buffers pooled applies to the frame and echo protocols: the file \
                  protocol's rw reads the file into a buffer of its own per connection"
-                .into());
+                    .into(),
+            );
         }
         Ok(())
     }

@@ -421,10 +421,12 @@ impl Variant {
                 CopyMode::ReadWrite => spawn_uring_loop::<RecvSend>(config, resources),
                 CopyMode::Writev => spawn_uring_loop::<Vectored>(config, resources),
                 CopyMode::Splice => spawn_uring_loop::<UringSpliced>(config, resources),
-                CopyMode::Zerocopy | CopyMode::Vmsplice | CopyMode::Mmap | CopyMode::Sendfile => Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    format!("the io_uring loop has no {} strategy", self.copy.name()),
-                )),
+                CopyMode::Zerocopy | CopyMode::Vmsplice | CopyMode::Mmap | CopyMode::Sendfile => {
+                    Err(io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        format!("the io_uring loop has no {} strategy", self.copy.name()),
+                    ))
+                }
             },
             (Backend::UringMultishot, _) => super::uring::multishot::spawn(config, resources),
             (Backend::ThreadPerConnection, _) => super::tpc::spawn(config, resources),

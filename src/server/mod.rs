@@ -16,6 +16,7 @@ pub mod trigger;
 mod turn;
 pub mod uring;
 pub mod variant;
+pub mod workers;
 
 use std::io;
 use std::net::SocketAddr;
@@ -56,6 +57,9 @@ pub struct ServerConfig {
     pub debug_uncounted_read: bool,
     /// See [`LoopConfig::kernel_counters`].
     pub kernel_counters: bool,
+    /// A worker of `serve --processes P`: its listeners join the port the
+    /// first process already listens on, instead of refusing a port in use.
+    pub join_port: bool,
 }
 
 impl ServerConfig {
@@ -71,6 +75,7 @@ impl ServerConfig {
             max_events: DEFAULT_MAX_EVENTS,
             debug_uncounted_read: false,
             kernel_counters: false,
+            join_port: false,
         }
     }
 
@@ -171,10 +176,12 @@ impl Server {
                 reason,
             });
         }
-        sys::socket::ensure_port_free(config.listen).map_err(|source| ServerError::Listen {
-            addr: config.listen,
-            source,
-        })?;
+        if !config.join_port {
+            sys::socket::ensure_port_free(config.listen).map_err(|source| ServerError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        }
         let mut local_addr = config.listen;
         let mut prepared = Vec::with_capacity(config.threads);
         for thread_index in 0..config.threads {
@@ -279,7 +286,8 @@ impl Server {
             config.variant.into(),
             config.protocol,
             threads,
-        ))
+        )
+        .with_own_memory())
     }
 }
 
@@ -310,7 +318,8 @@ impl ServerControl {
             self.variant.into(),
             self.protocol,
             threads,
-        ))
+        )
+        .with_own_memory())
     }
 }
 

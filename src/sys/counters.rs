@@ -60,9 +60,12 @@ pub enum SyscallKind {
     RtSigprocmask,
     RtSigtimedwait,
     Kill,
+    /// `PR_SET_PDEATHSIG` in a worker process of `serve --processes`, once
+    /// at start (`sys::parent`).
+    Prctl,
 }
 
-pub const KIND_COUNT: usize = 35;
+pub const KIND_COUNT: usize = 36;
 
 impl SyscallKind {
     pub const ALL: [SyscallKind; KIND_COUNT] = [
@@ -101,6 +104,7 @@ impl SyscallKind {
         SyscallKind::RtSigprocmask,
         SyscallKind::RtSigtimedwait,
         SyscallKind::Kill,
+        SyscallKind::Prctl,
     ];
 
     /// The name reports use.
@@ -141,6 +145,7 @@ impl SyscallKind {
             SyscallKind::RtSigprocmask => "rt_sigprocmask",
             SyscallKind::RtSigtimedwait => "rt_sigtimedwait",
             SyscallKind::Kill => "kill",
+            SyscallKind::Prctl => "prctl",
         }
     }
 

@@ -27,6 +27,8 @@ pub mod epoll;
 pub mod eventfd;
 pub mod fd;
 pub mod io;
+pub mod memory;
+pub mod parent;
 pub mod perf;
 pub mod perf_record;
 pub mod pipe;

@@ -17,8 +17,8 @@ use crate::server::Variant;
 use crate::server::report::{ReportKind, ServerReport};
 
 use super::control_client::{SNAPSHOT_TIMEOUT, parse_report_line, send_command};
-use super::memory::{ProcessMemory, read_process_memory};
 use super::{ServerControl, ServerError};
+use crate::sys::memory::{ProcessMemory, read_process_memory};
 
 /// How long a server may take to print `listening on IP:PORT`.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -6,8 +6,8 @@ use crate::driver::measurement::WindowObserver;
 use crate::metrics::cross_check::{CrossCheck, KernelWatch, WindowStart};
 use crate::server::report::ServerReport;
 
-use super::memory::ProcessMemory;
 use super::{ServerControl, ServerError};
+use crate::sys::memory::ProcessMemory;
 
 /// The server's side of one measured window.
 #[derive(Clone, Debug)]

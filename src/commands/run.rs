@@ -45,6 +45,12 @@ pub struct RunArgs {
     /// Serving threads of each server (default: the server's default).
     #[arg(long, value_name = "N", value_parser = crate::units::number(1usize.., ""))]
     pub threads: Option<usize>,
+    /// Processes of each server (`serve --processes`), each with --threads
+    /// loops: to hold more connections than one process's fd limit, or to
+    /// compare P processes with P threads (default: one process).
+    #[arg(long, value_name = "P",
+          value_parser = crate::units::number(1usize..=crate::commands::serve::MAX_PROCESSES, ""))]
+    pub server_processes: Option<usize>,
     /// Do not measure the machine's limits (`epoll-bench limits --quick`,
     /// about 2 s) before the first case.
     #[arg(long)]
@@ -301,7 +307,9 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
         planned_budget,
     )?;
     let usable = usable_cpus();
-    let cpus = plan_cpus(&args.pin, &usable, args.threads.unwrap_or(1))?;
+    // Every loop of every process wants its CPU, as threads would.
+    let server_loops = args.threads.unwrap_or(1) * args.server_processes.unwrap_or(1);
+    let cpus = plan_cpus(&args.pin, &usable, server_loops)?;
     let out = args
         .measure
         .out
@@ -320,6 +328,7 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
     };
     let settings = RunSettings {
         server_threads: args.threads,
+        server_processes: args.server_processes,
         precision_target_percent: precision,
         ..args.measure.settings(
             variants.clone(),
@@ -351,6 +360,7 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
             program: server_program,
             leading_args: Vec::new(),
             threads: args.threads,
+            processes: args.server_processes,
             cpus: cpus.server,
             extra_args: Vec::new(),
             ready_timeout: args.measure.ready_timeout(),

@@ -158,6 +158,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         other => anyhow::Error::new(other),
     })?;
+    // Before saying it listens: a client told so reaches every process.
+    let workers = start_workers(&args, server.local_addr())?;
     print_line(&format!("listening on {}", server.local_addr()))
         .with_context(|| format!("listening on {listen}, but stdout is gone"))?;
     if let Some(listener) = &control_listener {
@@ -168,7 +170,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         print_line(&format!("control on {addr}")).context("stdout is gone")?;
     }
 
-    let workers = start_workers(&args, server.local_addr())?;
     let control = Control {
         own: server.control(),
         workers: workers.map(|w| Arc::new(Mutex::new(Some(w)))),

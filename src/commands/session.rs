@@ -646,6 +646,7 @@ impl MeasureArgs {
             seed_override: self.seed,
             quick: self.quick,
             server_threads: None,
+            server_processes: None,
             driver_threads_max,
             time_budget_seconds: timing.budget_seconds,
             precision_target_percent: None,

@@ -440,6 +440,7 @@ pub fn results() -> ResultsFile {
         seed_override: Some(1),
         quick: false,
         server_threads: Some(1),
+        server_processes: None,
         driver_threads_max: 1,
         time_budget_seconds: Some(110.0),
         precision_target_percent: Some(3.0),

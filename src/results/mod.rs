@@ -137,6 +137,10 @@ pub struct RunSettings {
     pub quick: bool,
     /// `--threads` given to the server (`None`: the server's default).
     pub server_threads: Option<usize>,
+    /// `--server-processes` given to the server (`None`: one process); the
+    /// server's loops are processes × threads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_processes: Option<usize>,
     /// Driver threads at most (a case never gets more than its connections).
     pub driver_threads_max: usize,
     /// Wall-clock budget the timing was derived from, when `--duration` was

@@ -140,6 +140,7 @@ pub fn passed_repetition(index: u32, n: u64, payload: u64, p50_us: f64) -> Repet
             peak_rss_bytes: (1 << 20) + 65536,
             connections: 1,
             per_connection_bytes: 65536.0,
+            whole: None,
         }),
         server_command_line: vec![
             "epoll-bench".into(),

@@ -15,6 +15,7 @@
 
 pub mod aggregate;
 pub mod builder;
+pub mod connection_memory;
 pub mod cpu_profile;
 pub mod doctor_report;
 pub mod effects;
@@ -323,6 +324,10 @@ pub struct ServerMemory {
     pub connections: u64,
     /// `(peak - baseline) / connections`.
     pub per_connection_bytes: f64,
+    /// `idle_active` cases: memory per connection, whole (server and
+    /// driver user space, kernel), over the connection ramp.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whole: Option<connection_memory::ConnectionMemory>,
 }
 
 /// A figure over repetitions. The unit is in the name of the field holding

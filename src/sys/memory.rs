@@ -72,6 +72,14 @@ impl ProcessMemory {
     }
 }
 
+/// The size of a memory page, the unit of `/proc/net/sockstat`'s `mem`.
+pub fn page_size_bytes() -> u64 {
+    // SAFETY: sysconf only reads a configuration value (glibc answers
+    // _SC_PAGESIZE from the auxiliary vector, without a syscall).
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).ok().filter(|&s| s > 0).unwrap_or(4096)
+}
+
 fn parse_process_memory(status: &str) -> Option<ProcessMemory> {
     let field_bytes = |name: &str| -> Option<u64> {
         let line = status.lines().find(|l| l.starts_with(name))?;

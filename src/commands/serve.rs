@@ -181,10 +181,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     sys::signal::wait_for_shutdown().context("waiting for SIGINT/SIGTERM")?;
-    // Workers first: they flush and close like this process, in parallel.
-    let worker_reports = control.stop_workers();
+    // The workers flush and close while this process does the same.
+    let stopping = std::thread::spawn(move || control.stop_workers());
     let own = server.shutdown()?;
-    let report = ServerReport::gather(own, worker_reports?);
+    let worker_reports = stopping
+        .join()
+        .map_err(|_| anyhow::anyhow!("stopping the worker processes panicked"))??;
+    let report = ServerReport::gather(own, worker_reports);
     print_line(&serde_json::to_string(&report)?)?;
     Ok(())
 }

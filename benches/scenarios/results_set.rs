@@ -158,6 +158,7 @@ pub fn build(recorded: &[Recorded], started_at_utc: String, elapsed_seconds: f64
         seed_override: None,
         quick: false,
         server_threads: None,
+        server_processes: None,
         driver_threads_max: 1,
         time_budget_seconds: None,
         precision_target_percent: None,

@@ -160,6 +160,7 @@ pub fn build(recorded: &[Recorded], started_at_utc: String, elapsed_seconds: f64
         server_threads: None,
         // The bench's servers run with the default policy.
         server_buffers: Some(epoll_bench::server::BufferPolicy::PerConnection),
+        server_processes: None,
         driver_threads_max: 1,
         time_budget_seconds: None,
         precision_target_percent: None,

@@ -202,6 +202,7 @@ fn drive_external(args: DriveArgs, engine: &mut dyn CaseEngine) -> anyhow::Resul
             program: std::env::current_exe()?,
             leading_args: Vec::new(),
             threads: None,
+            processes: None,
             cpus: cpus.server,
             extra_args: Vec::new(),
             ready_timeout: args.measure.ready_timeout(),

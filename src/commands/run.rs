@@ -52,6 +52,12 @@ pub struct RunArgs {
     /// writev variants only; the others are refused before anything runs).
     #[arg(long, value_enum, default_value_t = BufferPolicy::PerConnection)]
     pub buffers: BufferPolicy,
+    /// Processes of each server (`serve --processes`), each with --threads
+    /// loops: to hold more connections than one process's fd limit, or to
+    /// compare P processes with P threads (default: one process).
+    #[arg(long, value_name = "P",
+          value_parser = crate::units::number(1usize..=crate::commands::serve::MAX_PROCESSES, ""))]
+    pub server_processes: Option<usize>,
     /// Do not measure the machine's limits (`epoll-bench limits --quick`,
     /// about 2 s) before the first case.
     #[arg(long)]
@@ -352,7 +358,9 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
         planned_budget,
     )?;
     let usable = usable_cpus();
-    let cpus = plan_cpus(&args.pin, &usable, args.threads.unwrap_or(1))?;
+    // Every loop of every process wants its CPU, as threads would.
+    let server_loops = args.threads.unwrap_or(1) * args.server_processes.unwrap_or(1);
+    let cpus = plan_cpus(&args.pin, &usable, server_loops)?;
     let out = args
         .measure
         .out
@@ -372,6 +380,7 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
     let settings = RunSettings {
         server_threads: args.threads,
         server_buffers: Some(args.buffers),
+        server_processes: args.server_processes,
         precision_target_percent: precision,
         ..args.measure.settings(
             variants.clone(),
@@ -403,6 +412,7 @@ pub fn prepare(args: &RunArgs, server_program: PathBuf) -> Result<Prepared, Usag
             program: server_program,
             leading_args: Vec::new(),
             threads: args.threads,
+            processes: args.server_processes,
             cpus: cpus.server,
             extra_args: buffer_args(args.buffers),
             ready_timeout: args.measure.ready_timeout(),

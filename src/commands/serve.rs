@@ -8,8 +8,8 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use clap::Args;
@@ -17,7 +17,8 @@ use clap::Args;
 use crate::error::UsageError;
 use crate::protocol::control::{self as control_protocol, Command, LineError, LineReader};
 use crate::protocol::{DEFAULT_MAX_FRAME_BYTES, Protocol};
-use crate::server::{self, Server, ServerConfig, ServerControl, Variant};
+use crate::server::workers::Workers;
+use crate::server::{self, Server, ServerConfig, ServerControl, ServerReport, Variant};
 use crate::sys;
 use crate::units::{parse_bytes, parse_cpu_list};
 
@@ -36,6 +37,15 @@ pub struct ServeArgs {
     /// Independent event loops, each with its own SO_REUSEPORT listener.
     #[arg(long, default_value_t = 1, value_parser = crate::units::number(1usize..=1024, ""))]
     pub threads: usize,
+    /// Server processes, each with --threads loops and their own
+    /// SO_REUSEPORT listeners on the same port (as nginx workers): this
+    /// process starts the others and answers for all of them.
+    #[arg(long, default_value_t = 1, value_parser = crate::units::number(1usize..=MAX_PROCESSES, ""))]
+    pub processes: usize,
+    /// Internal: this process is a worker started by `serve --processes`
+    /// (joins the port, dies with its parent, exits when stdin ends).
+    #[arg(long, hide = true)]
+    pub worker: bool,
     /// Largest accepted frame payload (frame protocol).
     #[arg(long, default_value_t = DEFAULT_MAX_FRAME_BYTES as u64, value_parser = parse_bytes)]
     pub max_frame: u64,
@@ -89,6 +99,10 @@ pub struct ServeArgs {
 /// panics when the parser returns a whole `Vec` for one value.
 type CpuList = Vec<usize>;
 
+/// Most server processes `--processes` accepts: beyond the ~20,000 fds one
+/// process may hold, 64 of them cover a million connections.
+pub const MAX_PROCESSES: usize = 64;
+
 fn config_from(args: &ServeArgs) -> Result<ServerConfig, UsageError> {
     let variant: Variant = args
         .variant
@@ -115,12 +129,23 @@ fn config_from(args: &ServeArgs) -> Result<ServerConfig, UsageError> {
     config.pool_max_buffers = args.pool_buffers;
     config.debug_uncounted_read = args.debug_uncounted_read;
     config.kernel_counters = args.kernel_counters;
+    config.join_port = args.worker;
+    if args.worker && args.processes != 1 {
+        return Err(UsageError(
+            "--worker: a worker process is one process (--processes 1)".into(),
+        ));
+    }
     config.check().map_err(UsageError)?;
     Ok(config)
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = config_from(&args)?;
+    if args.worker {
+        // First, so that a parent that dies from here on takes this
+        // process with it; stdin's end of file covers an earlier death.
+        sys::parent::die_with_parent().context("cannot tie this worker to its parent")?;
+    }
     // Before any serving thread exists: they all read the switch.
     sys::counters::set_counting(!args.no_syscall_counting);
     // Before any thread exists, so that all of them inherit the mask and
@@ -147,6 +172,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         other => anyhow::Error::new(other),
     })?;
+    // Before saying it listens: a client told so reaches every process.
+    let workers = start_workers(&args, server.local_addr())?;
     print_line(&format!("listening on {}", server.local_addr()))
         .with_context(|| format!("listening on {listen}, but stdout is gone"))?;
     if let Some(listener) = &control_listener {
@@ -157,16 +184,124 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         print_line(&format!("control on {addr}")).context("stdout is gone")?;
     }
 
-    let control = server.control();
-    spawn_stdin_commands(control.clone(), args.exit_on_stdin_eof);
+    let control = Control {
+        own: server.control(),
+        workers: workers.map(|w| Arc::new(Mutex::new(Some(w)))),
+    };
+    // A worker must not outlive its parent: end of stdin stops it.
+    spawn_stdin_commands(control.clone(), args.exit_on_stdin_eof || args.worker);
     if let Some(listener) = control_listener {
-        spawn_control_socket(listener, control);
+        spawn_control_socket(listener, control.clone());
     }
 
     sys::signal::wait_for_shutdown().context("waiting for SIGINT/SIGTERM")?;
-    let report = server.shutdown()?;
+    // The workers flush and close while this process does the same.
+    let stopping = std::thread::spawn(move || control.stop_workers());
+    let own = server.shutdown()?;
+    let worker_reports = stopping
+        .join()
+        .map_err(|_| anyhow::anyhow!("stopping the worker processes panicked"))??;
+    let report = ServerReport::gather(own, worker_reports);
     print_line(&serde_json::to_string(&report)?)?;
     Ok(())
+}
+
+/// With `--processes P`, starts the P-1 other processes: this binary's
+/// `serve` again, with the same settings, listening on the port this
+/// process bound (so `--listen IP:0` means one port for all).
+fn start_workers(args: &ServeArgs, bound: SocketAddr) -> anyhow::Result<Option<Workers>> {
+    if args.processes <= 1 {
+        return Ok(None);
+    }
+    let program = std::env::current_exe().context("cannot find this program to start workers")?;
+    let commands = (1..args.processes)
+        .map(|_| {
+            let mut command = std::process::Command::new(&program);
+            command.args(worker_args(args, bound));
+            command
+        })
+        .collect();
+    let workers = Workers::start(commands).context("starting the worker processes")?;
+    Ok(Some(workers))
+}
+
+/// The `serve` command line of one worker of `args`.
+fn worker_args(args: &ServeArgs, bound: SocketAddr) -> Vec<String> {
+    let mut out: Vec<String> = [
+        "serve",
+        "--worker",
+        "--variant",
+        &args.variant,
+        "--protocol",
+        args.protocol.name(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let numbers = [
+        ("--listen", bound.to_string()),
+        ("--threads", args.threads.to_string()),
+        ("--max-frame", args.max_frame.to_string()),
+        ("--buffer-size", args.buffer_size.to_string()),
+        ("--pipe-size", args.pipe_size.to_string()),
+        ("--max-events", args.max_events.to_string()),
+    ];
+    for (flag, value) in numbers {
+        out.extend([flag.to_string(), value]);
+    }
+    if let Some(cpus) = &args.cpus {
+        let list: Vec<String> = cpus.iter().map(usize::to_string).collect();
+        out.extend(["--cpus".to_string(), list.join(",")]);
+    }
+    let switches = [
+        ("--kernel-counters", args.kernel_counters),
+        ("--no-syscall-counting", args.no_syscall_counting),
+        ("--debug-uncounted-read", args.debug_uncounted_read),
+    ];
+    out.extend(
+        switches
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(flag, _)| flag.to_string()),
+    );
+    out
+}
+
+/// What answers the control protocol: this process's loops, and with
+/// `--processes` its workers, gathered into one report.
+#[derive(Clone)]
+struct Control {
+    own: ServerControl,
+    /// `None` inside once stopped.
+    workers: Option<Arc<Mutex<Option<Workers>>>>,
+}
+
+impl Control {
+    fn snapshot(&self) -> Result<ServerReport, String> {
+        let Some(workers) = &self.workers else {
+            return self.own.snapshot().map_err(|e| e.to_string());
+        };
+        // One snapshot at a time across the control channels: a worker's
+        // stdout carries one answer per request, in order.
+        let mut workers = workers.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(workers) = workers.as_mut() else {
+            return Err("the server is stopping".into());
+        };
+        let own = self.own.snapshot().map_err(|e| e.to_string())?;
+        let theirs = workers.snapshot().map_err(|e| e.to_string())?;
+        Ok(ServerReport::gather(own, theirs))
+    }
+
+    fn stop_workers(&self) -> anyhow::Result<Vec<ServerReport>> {
+        let Some(workers) = &self.workers else {
+            return Ok(Vec::new());
+        };
+        let taken = workers.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match taken {
+            Some(workers) => Ok(workers.stop().context("stopping the worker processes")?),
+            None => Ok(Vec::new()),
+        }
+    }
 }
 
 fn print_line(line: &str) -> std::io::Result<()> {
@@ -177,7 +312,7 @@ fn print_line(line: &str) -> std::io::Result<()> {
 
 /// Answers one control line; `None` for the lines that answer nothing
 /// (blank, `stop`).
-fn answer(line: Result<&[u8], LineError>, control: &ServerControl) -> Option<String> {
+fn answer(line: Result<&[u8], LineError>, control: &Control) -> Option<String> {
     let command = match line.and_then(control_protocol::parse_line) {
         Ok(Some(command)) => command,
         Ok(None) => return None,
@@ -188,7 +323,7 @@ fn answer(line: Result<&[u8], LineError>, control: &ServerControl) -> Option<Str
             Ok(report) => serde_json::to_string(&report).unwrap_or_else(|e| {
                 control_protocol::error_reply(&format!("cannot encode snapshot: {e}"))
             }),
-            Err(e) => control_protocol::error_reply(&e.to_string()),
+            Err(e) => control_protocol::error_reply(&e),
         }),
         Command::Stop => {
             let _ = sys::signal::request_shutdown();
@@ -201,7 +336,7 @@ fn answer(line: Result<&[u8], LineError>, control: &ServerControl) -> Option<Str
 /// fails (the other side went away).
 fn serve_control_lines(
     input: impl BufRead,
-    control: &ServerControl,
+    control: &Control,
     mut reply: impl FnMut(&str) -> std::io::Result<()>,
 ) {
     let mut lines = LineReader::new(input);
@@ -214,7 +349,7 @@ fn serve_control_lines(
     }
 }
 
-fn spawn_stdin_commands(control: ServerControl, exit_on_eof: bool) {
+fn spawn_stdin_commands(control: Control, exit_on_eof: bool) {
     std::thread::spawn(move || {
         serve_control_lines(std::io::stdin().lock(), &control, print_line);
         if exit_on_eof {
@@ -227,7 +362,7 @@ fn spawn_stdin_commands(control: ServerControl, exit_on_eof: bool) {
 /// closed, so a flood of connections cannot exhaust the server's threads.
 const MAX_CONTROL_CONNECTIONS: usize = 16;
 
-fn spawn_control_socket(listener: TcpListener, control: ServerControl) {
+fn spawn_control_socket(listener: TcpListener, control: Control) {
     std::thread::spawn(move || {
         let open = Arc::new(AtomicUsize::new(0));
         for mut stream in listener.incoming().flatten() {
@@ -249,7 +384,7 @@ fn spawn_control_socket(listener: TcpListener, control: ServerControl) {
     });
 }
 
-fn serve_control_client(stream: TcpStream, control: &ServerControl) {
+fn serve_control_client(stream: TcpStream, control: &Control) {
     let Ok(mut writer) = stream.try_clone() else {
         return;
     };

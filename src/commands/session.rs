@@ -648,6 +648,7 @@ impl MeasureArgs {
             quick: self.quick,
             server_threads: None,
             server_buffers: None,
+            server_processes: None,
             driver_threads_max,
             time_budget_seconds: timing.budget_seconds,
             precision_target_percent: None,

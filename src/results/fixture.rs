@@ -141,6 +141,7 @@ pub fn passed_repetition(index: u32, n: u64, payload: u64, p50_us: f64) -> Repet
             peak_rss_bytes: (1 << 20) + 65536,
             connections: 1,
             per_connection_bytes: 65536.0,
+            whole: None,
         }),
         server_command_line: vec![
             "epoll-bench".into(),
@@ -471,6 +472,7 @@ pub fn results() -> ResultsFile {
         quick: false,
         server_threads: Some(1),
         server_buffers: Some(BufferPolicy::Pooled),
+        server_processes: None,
         driver_threads_max: 1,
         time_budget_seconds: Some(110.0),
         precision_target_percent: Some(3.0),

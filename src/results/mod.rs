@@ -16,6 +16,7 @@
 pub mod aggregate;
 pub mod buffers;
 pub mod builder;
+pub mod connection_memory;
 pub mod cpu_profile;
 pub mod doctor_report;
 pub mod effects;
@@ -148,6 +149,10 @@ pub struct RunSettings {
     /// the policy existed, when every server had per-connection buffers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_buffers: Option<crate::server::BufferPolicy>,
+    /// `--server-processes` given to the server (`None`: one process); the
+    /// server's loops are processes × threads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_processes: Option<usize>,
     /// Driver threads at most (a case never gets more than its connections).
     pub driver_threads_max: usize,
     /// Wall-clock budget the timing was derived from, when `--duration` was
@@ -330,6 +335,10 @@ pub struct ServerMemory {
     pub connections: u64,
     /// `(peak - baseline) / connections`.
     pub per_connection_bytes: f64,
+    /// `idle_active` cases: memory per connection, whole (server and
+    /// driver user space, kernel), over the connection ramp.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whole: Option<connection_memory::ConnectionMemory>,
 }
 
 /// A figure over repetitions. The unit is in the name of the field holding

@@ -124,6 +124,26 @@ mod tests {
     use super::*;
     use crate::results::fixture;
 
+    fn whole_memory() -> crate::results::connection_memory::ConnectionMemory {
+        use crate::metrics::kernel_memory::{MemoryProbe, SlabReading};
+        use crate::results::connection_memory::{ConnectionMemory, RampEnd};
+        use crate::sys::memory::ProcessMemory;
+        let probe = MemoryProbe {
+            driver: Ok(ProcessMemory::default()),
+            tcp_mem_pages: Ok(1),
+            slabs: Ok(vec![SlabReading {
+                name: "TCP".into(),
+                active_objects: 1,
+                object_size_bytes: 2368,
+            }]),
+        };
+        let end = || RampEnd {
+            server: ProcessMemory::default(),
+            probe: &probe,
+        };
+        ConnectionMemory::over_ramp(1, 2, end(), end(), 4096)
+    }
+
     #[test]
     fn every_field_is_documented_and_every_documented_field_exists() {
         let doc = std::fs::read_to_string(concat!(
@@ -161,6 +181,13 @@ mod tests {
         results.cases[0]
             .variants
             .push(fixture::pooled_variant(1000));
+        // A multi-process server over an idle_active ramp.
+        results.run.settings.server_processes = Some(2);
+        let memory = results.cases[0].variants[0].repetitions[0]
+            .server_memory
+            .as_mut()
+            .unwrap();
+        memory.whole = Some(whole_memory());
         let produced = leaf_paths(&serde_json::to_value(results).unwrap());
         let missing: Vec<_> = produced.difference(&documented).collect();
         assert!(

@@ -17,6 +17,7 @@ pub mod trigger;
 mod turn;
 pub mod uring;
 pub mod variant;
+pub mod workers;
 
 use std::io;
 use std::net::SocketAddr;
@@ -64,6 +65,9 @@ pub struct ServerConfig {
     pub debug_uncounted_read: bool,
     /// See [`LoopConfig::kernel_counters`].
     pub kernel_counters: bool,
+    /// A worker of `serve --processes P`: its listeners join the port the
+    /// first process already listens on, instead of refusing a port in use.
+    pub join_port: bool,
 }
 
 impl ServerConfig {
@@ -81,6 +85,7 @@ impl ServerConfig {
             pool_max_buffers: DEFAULT_POOL_MAX_BUFFERS,
             debug_uncounted_read: false,
             kernel_counters: false,
+            join_port: false,
         }
     }
 
@@ -244,10 +249,12 @@ impl Server {
                 reason,
             });
         }
-        sys::socket::ensure_port_free(config.listen).map_err(|source| ServerError::Listen {
-            addr: config.listen,
-            source,
-        })?;
+        if !config.join_port {
+            sys::socket::ensure_port_free(config.listen).map_err(|source| ServerError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        }
         let mut local_addr = config.listen;
         let mut prepared = Vec::with_capacity(config.threads);
         for thread_index in 0..config.threads {
@@ -362,7 +369,8 @@ impl Server {
             config.variant.into(),
             config.protocol,
             threads,
-        ))
+        )
+        .with_own_memory())
     }
 }
 
@@ -393,7 +401,8 @@ impl ServerControl {
             self.variant.into(),
             self.protocol,
             threads,
-        ))
+        )
+        .with_own_memory())
     }
 }
 

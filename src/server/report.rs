@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::sys::SyscallCounts;
+use crate::sys::memory::ProcessMemory;
 use crate::sys::perf::KernelSyscallCounts;
 use crate::sys::rusage::ThreadUsage;
 use crate::sys::uring_ops::UringOpCounts;
@@ -208,7 +209,25 @@ pub struct ServerReport {
     pub pid: u32,
     /// Sum over `threads`.
     pub total: ThreadReport,
+    /// Every serving thread of every process, the processes one after the
+    /// other in the order of `processes`; `thread_index` counts across them.
     pub threads: Vec<ThreadReport>,
+    /// The server's processes: one, or P with `serve --processes P`, the
+    /// first being the one that answers the control protocol.
+    #[serde(default)]
+    pub processes: Vec<ProcessPart>,
+}
+
+/// One process of a server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProcessPart {
+    pub pid: u32,
+    /// Its serving threads: the next `threads` entries of
+    /// [`ServerReport::threads`].
+    pub threads: usize,
+    /// Its resident memory when the report was taken (read by the process
+    /// itself; `None` where `/proc` could not be read).
+    pub memory: Option<ProcessMemory>,
 }
 
 impl ServerReport {
@@ -244,15 +263,61 @@ impl ServerReport {
         total.kernel_syscalls = kernel.filter(|_| !threads.is_empty());
         total.tid = 0;
         total.thread_index = threads.len();
+        let pid = std::process::id();
         ServerReport {
             report,
             variant,
             protocol,
             syscall_counting: crate::sys::counters::counting(),
-            pid: std::process::id(),
+            pid,
             total,
+            processes: vec![ProcessPart {
+                pid,
+                threads: threads.len(),
+                memory: None,
+            }],
             threads,
         }
+    }
+
+    /// This process's report with its resident memory read now.
+    pub fn with_own_memory(mut self) -> ServerReport {
+        let memory = crate::sys::memory::read_process_memory(std::process::id()).ok();
+        for part in &mut self.processes {
+            part.memory = memory;
+        }
+        self
+    }
+
+    /// One report for a multi-process server: this process's `own` and
+    /// its workers' reports, their threads renumbered one after the other
+    /// so that every consumer sees one server with P × T threads.
+    pub fn gather(own: ServerReport, workers: Vec<ServerReport>) -> ServerReport {
+        let mut threads = own.threads;
+        let mut processes = own.processes;
+        let mut syscall_counting = own.syscall_counting;
+        for worker in workers {
+            syscall_counting &= worker.syscall_counting;
+            threads.extend(worker.threads);
+            processes.extend(worker.processes);
+        }
+        for (index, thread) in threads.iter_mut().enumerate() {
+            thread.thread_index = index;
+        }
+        let mut out = ServerReport::new(own.report, own.variant, own.protocol, threads);
+        out.pid = own.pid;
+        out.syscall_counting = syscall_counting;
+        out.processes = processes;
+        out
+    }
+
+    /// Resident memory summed over the processes, when every one was read.
+    pub fn memory(&self) -> Option<ProcessMemory> {
+        let mut total = ProcessMemory::default();
+        for part in &self.processes {
+            total.add(part.memory.as_ref()?);
+        }
+        (!self.processes.is_empty()).then_some(total)
     }
 
     /// The change from `earlier` (same server) to `self`: what happened in a
@@ -266,6 +331,7 @@ impl ServerReport {
             .collect();
         let mut out = ServerReport::new(self.report, self.variant.clone(), self.protocol, threads);
         out.pid = self.pid;
+        out.processes = self.processes.clone();
         // The server's own switch, not that of the process computing this.
         out.syscall_counting = self.syscall_counting && earlier.syscall_counting;
         out

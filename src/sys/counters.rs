@@ -70,9 +70,12 @@ pub enum SyscallKind {
     RtSigprocmask,
     RtSigtimedwait,
     Kill,
+    /// `PR_SET_PDEATHSIG` in a worker process of `serve --processes`, once
+    /// at start (`sys::parent`).
+    Prctl,
 }
 
-pub const KIND_COUNT: usize = 41;
+pub const KIND_COUNT: usize = 42;
 
 impl SyscallKind {
     pub const ALL: [SyscallKind; KIND_COUNT] = [
@@ -117,6 +120,7 @@ impl SyscallKind {
         SyscallKind::RtSigprocmask,
         SyscallKind::RtSigtimedwait,
         SyscallKind::Kill,
+        SyscallKind::Prctl,
     ];
 
     /// The name reports use.
@@ -163,6 +167,7 @@ impl SyscallKind {
             SyscallKind::RtSigprocmask => "rt_sigprocmask",
             SyscallKind::RtSigtimedwait => "rt_sigtimedwait",
             SyscallKind::Kill => "kill",
+            SyscallKind::Prctl => "prctl",
         }
     }
 

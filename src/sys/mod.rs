@@ -28,6 +28,8 @@ pub mod eventfd;
 pub mod fd;
 pub mod file;
 pub mod io;
+pub mod memory;
+pub mod parent;
 pub mod perf;
 pub mod perf_record;
 pub mod pipe;

@@ -281,6 +281,7 @@ pub fn results_scaled(scale: impl Fn(&str, &str) -> f64) -> ResultsFile {
         quick: false,
         server_threads: Some(1),
         server_buffers: None,
+        server_processes: None,
         driver_threads_max: 1,
         time_budget_seconds: None,
         precision_target_percent: None,

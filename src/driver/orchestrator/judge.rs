@@ -5,9 +5,12 @@
 
 use crate::driver::server_process::{ProcessMemory, ServerWindow, WindowError};
 use crate::metrics::cpu_steal::steal_note;
+use crate::metrics::kernel_memory::MemoryProbe;
+use crate::results::connection_memory::{ConnectionMemory, RampEnd};
 use crate::results::measurement::{CaseMeasurement, VerificationCounts};
 use crate::results::workload::{Case, Shape};
 use crate::results::{FailureRecord, Repetition, ServerMemory, Status};
+use crate::sys::memory::page_size_bytes;
 
 /// Connections open at once in a case (active plus idle).
 pub fn open_connections(case: &Case) -> u64 {
@@ -23,6 +26,9 @@ pub struct ServerSide {
     /// The window, or why there is none.
     pub window: Result<ServerWindow, WindowError>,
     pub baseline_memory: Option<ProcessMemory>,
+    /// Driver and kernel memory before the first connection (spawned
+    /// servers), for the whole memory per connection of `idle_active`.
+    pub baseline_probe: Option<MemoryProbe>,
     /// Set when the server could not be asked at all (no control
     /// interface): not a failure, the figures are just unavailable.
     pub unavailable_reason: Option<String>,
@@ -36,6 +42,7 @@ impl ServerSide {
         ServerSide {
             window,
             baseline_memory: None,
+            baseline_probe: None,
             unavailable_reason: None,
             after_window_error: None,
         }
@@ -46,6 +53,7 @@ impl ServerSide {
         ServerSide {
             window: Err(WindowError::NeverOpened),
             baseline_memory: None,
+            baseline_probe: None,
             unavailable_reason: Some(reason.to_string()),
             after_window_error: None,
         }
@@ -92,7 +100,12 @@ pub fn judge(
         };
     }
     let window = window.window;
-    let server_memory = server_memory(case, server.baseline_memory, window.as_ref());
+    let server_memory = server_memory(
+        case,
+        server.baseline_memory,
+        server.baseline_probe.as_ref(),
+        window.as_ref(),
+    );
     Repetition {
         index,
         status: Status::Passed,
@@ -240,9 +253,34 @@ fn judge_window(
 fn server_memory(
     case: &Case,
     baseline: Option<ProcessMemory>,
+    baseline_probe: Option<&MemoryProbe>,
     window: Option<&ServerWindow>,
 ) -> Option<ServerMemory> {
-    memory_per_connection(case, baseline, window?.memory_at_end)
+    let window = window?;
+    let mut memory = memory_per_connection(case, baseline, window.memory_at_end)?;
+    // Where the case is a ramp of idle connections, the whole picture.
+    if let (Shape::IdleActive { .. }, Some(before), Some(after), Some(base), Some(end)) = (
+        &case.shape,
+        baseline_probe,
+        window.probe_at_end.as_ref(),
+        baseline,
+        window.memory_at_end,
+    ) {
+        memory.whole = Some(ConnectionMemory::over_ramp(
+            memory.connections,
+            window.end.processes.len().max(1),
+            RampEnd {
+                server: base,
+                probe: before,
+            },
+            RampEnd {
+                server: end,
+                probe: after,
+            },
+            page_size_bytes(),
+        ));
+    }
+    Some(memory)
 }
 
 /// Memory per open connection from the resident size before any
@@ -261,6 +299,7 @@ pub fn memory_per_connection(
         peak_rss_bytes: end.peak_rss_bytes,
         connections,
         per_connection_bytes: grown as f64 / connections as f64,
+        whole: None,
     })
 }
 
@@ -283,6 +322,7 @@ mod tests {
     fn side(window: ServerWindow) -> ServerSide {
         ServerSide {
             window: Ok(window),
+            baseline_probe: None,
             baseline_memory: Some(ProcessMemory {
                 rss_bytes: 1 << 20,
                 peak_rss_bytes: 1 << 20,
@@ -303,6 +343,7 @@ mod tests {
                 rss_bytes: 2 << 20,
                 peak_rss_bytes: (1 << 20) + 64 * 1024,
             }),
+            probe_at_end: None,
             cross_check: None,
         }
     }
@@ -353,6 +394,7 @@ mod tests {
                 },
             )),
             baseline_memory: None,
+            baseline_probe: None,
             unavailable_reason: None,
             after_window_error: None,
         };
@@ -391,6 +433,7 @@ mod tests {
             ServerSide {
                 window: Err(WindowError::NeverOpened),
                 baseline_memory: None,
+                baseline_probe: None,
                 unavailable_reason: Some("no control interface".into()),
                 after_window_error: None,
             },

@@ -9,6 +9,7 @@ use crate::driver::server_process::{
     ServerControl, ServerProcess, ServerSpec, SnapshotWindow, WindowError,
 };
 use crate::metrics::cross_check::KernelWatch;
+use crate::metrics::kernel_memory::MemoryProbe;
 use crate::results::external::ExternalWindow as ExternalWindowRecord;
 use crate::results::measurement::CaseMeasurement;
 use crate::results::workload::Case;
@@ -110,6 +111,7 @@ pub fn measure_spawned(
     config.target = server.addr();
     let command_line = server.command_line().to_vec();
     let baseline_memory = server.baseline_memory();
+    let baseline_probe = Some(MemoryProbe::read());
     let (engine_result, window) = {
         // The server reads its own kernel counters (`--kernel-counters`).
         let mut window = SnapshotWindow::new(&mut server);
@@ -125,6 +127,7 @@ pub fn measure_spawned(
     let server_side = ServerSide {
         window,
         baseline_memory,
+        baseline_probe,
         unavailable_reason: None,
         after_window_error,
     };
@@ -196,6 +199,7 @@ pub fn measure_external(
     let server_side = ServerSide {
         window: Err(WindowError::NeverOpened),
         baseline_memory: None,
+        baseline_probe: None,
         unavailable_reason: Some("external server".into()),
         after_window_error,
     };

@@ -261,6 +261,7 @@ mod tests {
             program: "/nonexistent/epoll-bench".into(),
             leading_args: Vec::new(),
             threads: None,
+            processes: None,
             cpus: None,
             extra_args: Vec::new(),
             ready_timeout: Duration::from_millis(100),

@@ -155,6 +155,8 @@ pub struct ServerTemplate {
     pub program: PathBuf,
     pub leading_args: Vec<String>,
     pub threads: Option<usize>,
+    /// `serve --processes` of every spawned server (`None`: one).
+    pub processes: Option<usize>,
     pub cpus: Option<Vec<usize>>,
     pub extra_args: Vec<String>,
     pub ready_timeout: Duration,
@@ -184,6 +186,7 @@ impl ServerTemplate {
         spec.kernel_counters = purpose.gives_cross_check();
         spec.leading_args = self.leading_args.clone();
         spec.threads = self.threads;
+        spec.processes = self.processes;
         spec.cpus = self.cpus.clone();
         spec.extra_args = self.extra_args.clone();
         spec.ready_timeout = self.ready_timeout;
@@ -339,6 +342,7 @@ mod tests {
             program: "/bin/epoll-bench".into(),
             leading_args: Vec::new(),
             threads: Some(1),
+            processes: None,
             cpus: Some(vec![1]),
             extra_args: Vec::new(),
             ready_timeout: Duration::from_secs(1),

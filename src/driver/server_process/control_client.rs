@@ -10,8 +10,8 @@ use std::time::Duration;
 use crate::protocol::control::Command;
 use crate::server::report::{ReportKind, ServerReport};
 
-use super::memory::ProcessMemory;
 use super::{ServerControl, ServerError};
+use crate::sys::memory::ProcessMemory;
 
 /// How long a server may take to answer one `snapshot` line.
 pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -19,10 +19,10 @@ use crate::sys::process_counters::{ProcessCounters, ProcessCounts};
 
 use super::ServerError;
 use super::external::ExternalServer;
-use super::memory::{ProcessMemory, read_process_memory};
 use super::process::{
     STOP_TIMEOUT, describe_status, keep_tail, parse_listening_line, wait_for_exit,
 };
+use crate::sys::memory::{ProcessMemory, read_process_memory};
 
 /// How to start an external server for one measurement.
 pub struct ExternalStart<'a> {

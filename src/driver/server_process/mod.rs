@@ -25,12 +25,11 @@ use crate::server::report::ServerReport;
 pub mod control_client;
 pub mod external;
 pub mod external_process;
-pub mod memory;
 pub mod process;
 pub mod window;
 
+pub use crate::sys::memory::{ProcessMemory, read_process_memory, read_tree_memory};
 pub use control_client::{RemoteControl, SNAPSHOT_TIMEOUT};
-pub use memory::{ProcessMemory, read_process_memory};
 pub use process::{
     DEFAULT_READY_TIMEOUT, STOP_TIMEOUT, ServerProcess, ServerSpec, cpu_list, parse_listening_line,
 };

@@ -17,8 +17,8 @@ use crate::server::Variant;
 use crate::server::report::{ReportKind, ServerReport};
 
 use super::control_client::{SNAPSHOT_TIMEOUT, parse_report_line, send_command};
-use super::memory::{ProcessMemory, read_process_memory};
 use super::{ServerControl, ServerError};
+use crate::sys::memory::{ProcessMemory, read_tree_memory};
 
 /// How long a server may take to print `listening on IP:PORT`.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,7 +31,7 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 const STDERR_TAIL_BYTES: usize = 4096;
 
 /// What to start: `PROGRAM serve --variant V --protocol P --listen ADDR
-/// [--kernel-counters | --no-syscall-counting] [--threads N] [--cpus LIST]
+/// [--kernel-counters | --no-syscall-counting] [--threads N] [--processes P] [--cpus LIST]
 /// EXTRA...`.
 #[derive(Clone, Debug)]
 pub struct ServerSpec {
@@ -44,6 +44,8 @@ pub struct ServerSpec {
     pub protocol: Protocol,
     pub listen: SocketAddr,
     pub threads: Option<usize>,
+    /// `serve --processes P`: P processes of `threads` loops each.
+    pub processes: Option<usize>,
     pub extra_args: Vec<String>,
     /// CPUs the whole server process may run on (`None`: unpinned).
     pub cpus: Option<Vec<usize>>,
@@ -70,6 +72,7 @@ impl ServerSpec {
             protocol,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             threads: None,
+            processes: None,
             extra_args: Vec::new(),
             cpus: None,
             ready_timeout: DEFAULT_READY_TIMEOUT,
@@ -106,6 +109,9 @@ impl ServerSpec {
         ]);
         if let Some(threads) = self.threads {
             args.extend(["--threads".to_string(), threads.to_string()]);
+        }
+        if let Some(processes) = self.processes {
+            args.extend(["--processes".to_string(), processes.to_string()]);
         }
         if let Some(cpus) = &self.cpus {
             args.extend(["--cpus".to_string(), cpu_list(cpus)]);
@@ -194,7 +200,8 @@ impl ServerProcess {
             exited: false,
         };
         server.addr = server.wait_ready(spec.ready_timeout)?;
-        server.baseline_memory = read_process_memory(server.pid()).ok();
+        // The tree: with `--processes` the workers are this child's children.
+        server.baseline_memory = read_tree_memory(server.pid()).ok().map(|(m, _)| m);
         Ok(server)
     }
 
@@ -350,7 +357,7 @@ impl ServerControl for ServerProcess {
     }
 
     fn memory(&self) -> Option<ProcessMemory> {
-        read_process_memory(self.pid()).ok()
+        read_tree_memory(self.pid()).ok().map(|(memory, _)| memory)
     }
 }
 

@@ -4,10 +4,11 @@
 
 use crate::driver::measurement::WindowObserver;
 use crate::metrics::cross_check::{CrossCheck, KernelWatch, WindowStart};
+use crate::metrics::kernel_memory::MemoryProbe;
 use crate::server::report::ServerReport;
 
-use super::memory::ProcessMemory;
 use super::{ServerControl, ServerError};
+use crate::sys::memory::ProcessMemory;
 
 /// The server's side of one measured window.
 #[derive(Clone, Debug)]
@@ -18,6 +19,9 @@ pub struct ServerWindow {
     pub delta: ServerReport,
     /// Memory at the end of the window (local servers only).
     pub memory_at_end: Option<ProcessMemory>,
+    /// Driver and kernel memory at the end of the window, with every
+    /// connection of the case still open.
+    pub probe_at_end: Option<MemoryProbe>,
     /// In-process against kernel syscall counts over the window, when a
     /// [`KernelWatch`] was given.
     pub cross_check: Option<CrossCheck>,
@@ -37,6 +41,7 @@ pub struct SnapshotWindow<'a> {
     start: Option<Result<ServerReport, ServerError>>,
     end: Option<Result<ServerReport, ServerError>>,
     memory_at_end: Option<ProcessMemory>,
+    probe_at_end: Option<MemoryProbe>,
     cross_check: Option<CrossCheck>,
 }
 
@@ -49,6 +54,7 @@ impl<'a> SnapshotWindow<'a> {
             start: None,
             end: None,
             memory_at_end: None,
+            probe_at_end: None,
             cross_check: None,
         }
     }
@@ -78,6 +84,7 @@ impl<'a> SnapshotWindow<'a> {
             end,
             delta,
             memory_at_end: self.memory_at_end,
+            probe_at_end: self.probe_at_end,
             cross_check,
         })
     }
@@ -99,6 +106,7 @@ impl WindowObserver for SnapshotWindow<'_> {
         }
         self.end = Some(end);
         self.memory_at_end = self.control.memory();
+        self.probe_at_end = Some(MemoryProbe::read());
     }
 }
 

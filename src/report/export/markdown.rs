@@ -17,6 +17,7 @@ use super::run_notes::{
 use super::{ExportError, Exporter};
 use crate::metrics::cpu_steal::STEAL_WARN_PERCENT;
 use crate::metrics::cross_check::CrossCheck;
+use crate::results::connection_memory;
 use crate::results::effects::{self, CONFIDENCE_PERCENT, Effect};
 use crate::results::figures::{self, FIGURES, Figure, Group};
 use crate::results::workload::{Shape, SizeDistribution};
@@ -283,6 +284,10 @@ fn case_table(out: &mut String, case: &CaseResult) {
             .and_then(|s| s.server.as_ref()?.buffers.as_ref())
         {
             notes.push(format!("{}: {}.", v.variant, buffers.describe()));
+        }
+        if let Some((index, memory)) = connection_memory::first_passed(&v.repetitions) {
+            let line = memory.summary_line();
+            notes.push(format!("{}: {line} (repetition {index}).", v.variant));
         }
         if let Some(bottleneck) = v.summary.as_ref().and_then(|s| s.driver_bottleneck()) {
             notes.push(format!("{}: {}.", v.variant, bottleneck.describe()));

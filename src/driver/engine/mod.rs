@@ -31,6 +31,7 @@ mod coordinator;
 mod error;
 mod latency;
 mod plan;
+mod scale_out;
 mod shared;
 mod worker;
 
@@ -76,6 +77,29 @@ pub fn run_case(
 /// `offset / speed` on its connection (trace connection ids are also the
 /// payload streams); the case ends early once every event is answered.
 pub fn run_case_with_trace(
+    case: &Case,
+    trace: &[TraceEvent],
+    config: &EngineConfig,
+    observer: &mut dyn WindowObserver,
+) -> Result<CaseMeasurement, EngineError> {
+    // Idle connections beyond this process go to worker processes first;
+    // the engine then drives the active set (and any idle ones it keeps).
+    let Some(split) = scale_out::split(case, config.target)? else {
+        return run_in_process(case, trace, config, observer);
+    };
+    let (fleet, outcome) = split.ramp()?;
+    let mut measurement = run_in_process(&split.engine_case, trace, config, observer)?;
+    let closed = fleet.close().map_err(|source| EngineError::Io {
+        context: "closing the driver worker processes",
+        source,
+    })?;
+    debug_assert!(closed <= outcome.idle_connections_held);
+    measurement.scale_out = Some(outcome);
+    Ok(measurement)
+}
+
+/// Every connection of `case` in this process's threads.
+fn run_in_process(
     case: &Case,
     trace: &[TraceEvent],
     config: &EngineConfig,

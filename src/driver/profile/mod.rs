@@ -83,12 +83,15 @@ const BUILTIN_PROFILES: &[(&str, &str)] = embed_profiles![
     "backpressure-slow-reader",
     "load-latency-sweep",
     "idle-scale",
+    "idle-scale-1000-active",
+    "c1m",
 ];
 
 /// The built-in profiles `run` uses when no `--profile` is given: one case
 /// each, cheap enough for every variant × 3 repetitions in two minutes.
 /// The expensive ones (`size-sweep`, `connections-sweep`,
-/// `load-latency-sweep`, `idle-scale`, ...) are selected by name.
+/// `load-latency-sweep`, `idle-scale`, `idle-scale-1000-active`, `c1m`, ...)
+/// are selected by name.
 pub const DEFAULT_SUITE: &[&str] = &[
     "pingpong-64b-1conn",
     "pingpong-64b-64conn",

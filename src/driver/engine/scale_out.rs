@@ -78,15 +78,9 @@ impl Split {
 /// `high - low + 1` of this machine's ephemeral port range.
 fn local_ports() -> std::io::Result<u64> {
     let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")?;
-    let bounds: Vec<u64> = text
-        .split_whitespace()
-        .filter_map(|word| word.parse().ok())
-        .collect();
-    match bounds[..] {
-        [low, high] if high >= low => Ok(high - low + 1),
-        _ => Err(std::io::Error::other(format!(
-            "holds `{}`, not two port numbers",
-            text.trim()
-        ))),
-    }
+    plan::parse_port_range(&text)
+        .map(|(low, high)| high - low + 1)
+        .ok_or_else(|| {
+            std::io::Error::other(format!("holds `{}`, not two port numbers", text.trim()))
+        })
 }

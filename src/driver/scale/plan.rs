@@ -149,6 +149,20 @@ impl fmt::Display for ScaleRefusal {
 
 impl std::error::Error for ScaleRefusal {}
 
+/// `(low, high)` of net.ipv4.ip_local_port_range's text; `None` unless it
+/// is two port numbers in order.
+pub fn parse_port_range(text: &str) -> Option<(u64, u64)> {
+    let bounds: Vec<u64> = text
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    match bounds[..] {
+        [low, high] if high >= low => Some((low, high)),
+        _ => None,
+    }
+}
+
 /// Source address number `index` (0-based): 127.0.0.1 + index.
 pub fn source_address(index: u64) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, (1 + index) as u8)

@@ -147,7 +147,7 @@ pub(super) fn tcp_mem(root: &Path, connections: u64) -> Finding {
     let observed = format!("pressure {pressure}, max {max} pages");
     // The worst case: every connection holding a page at each end at once.
     let worst = 2 * connections;
-    let mib = |pages: u64| pages * PAGE_BYTES >> 20;
+    let mib = |pages: u64| (pages * PAGE_BYTES) >> 20;
     let fix = Some(format!(
         "sysctl -w net.ipv4.tcp_mem=\"{} {} {}\"",
         worst,

@@ -41,6 +41,10 @@ pub enum Command {
     Compare(commands::compare::CompareArgs),
     /// Make traces to replay (`trace generate`).
     Trace(crate::driver::trace::TraceArgs),
+    /// A driver worker process: holds idle connections for the main driver
+    /// process (started by it, never by hand).
+    #[command(name = "hold-idle", hide = true)]
+    HoldIdle(crate::driver::scale::holder::HoldArgs),
 }
 
 /// The command line as clap builds it from [`Cli`], with one change in
@@ -87,6 +91,7 @@ pub fn main() -> i32 {
         Command::Chart(args) => commands::chart::run(args),
         Command::Report(args) => commands::report::run(args),
         Command::Compare(args) => commands::compare::run(args),
+        Command::HoldIdle(args) => crate::driver::scale::holder::run(&args),
         Command::Trace(args) => {
             let crate::driver::trace::TraceCommand::Generate(generate) = &args.command;
             commands::output::check_file("--out", &generate.out)

@@ -30,6 +30,13 @@ impl FakeMachine {
         machine.write("proc/sys/net/ipv4/ip_local_port_range", "1024\t65535\n");
         machine.write("proc/sys/net/ipv4/tcp_tw_reuse", "1\n");
         machine.write("proc/sys/fs/pipe-max-size", "1048576\n");
+        machine.write("proc/sys/fs/nr_open", "1048576\n");
+        machine.write("proc/sys/fs/file-max", "2000000\n");
+        machine.write("proc/sys/net/ipv4/tcp_mem", "190000\t253000\t380000\n");
+        machine.write(
+            "proc/meminfo",
+            "MemTotal:       33554432 kB\nMemAvailable:   16777216 kB\n",
+        );
         machine.write("proc/sys/kernel/perf_event_paranoid", "-1\n");
         machine.write(
             "proc/cpuinfo",
@@ -138,6 +145,10 @@ fn a_well_tuned_machine_is_all_ok() {
     assert_eq!((report.warn_count, report.fail_count), (0, 0));
     for check in [
         "RLIMIT_NOFILE",
+        "fs.nr_open",
+        "fs.file-max",
+        "net.ipv4.tcp_mem",
+        "memory",
         "net.core.somaxconn",
         "net.ipv4.tcp_max_syn_backlog",
         "net.ipv4.ip_local_port_range",
@@ -185,11 +196,29 @@ fn rlimit_nofile_against_connections() {
         Some("ulimit -n 30064"),
     );
 
+    // Beyond one process: the driver starts workers for the idle ones, and
+    // the finding says how many server processes it would take.
     machine.facts.nofile_hard = 4096;
     assert_finding(
         &machine.check("RLIMIT_NOFILE"),
+        Status::Warn,
+        "the hard limit 4096 holds 4032 connections per process: of 10000 (1000 active, kept in \
+         the driver's main process) the driver holds the idle ones in 3 worker process(es); 1 \
+         server process(es) at 1 file descriptors per connection hold at most 4032 connections",
+        Some("ulimit -n 30064"),
+    );
+    assert!(
+        machine.check("RLIMIT_NOFILE").message.ends_with(
+            "10000 need 3 processes: multi-process servers (SO_REUSEPORT) lift this limit"
+        )
+    );
+
+    // Not even the active set fits one process: refused, naming the limit.
+    machine.facts.nofile_hard = 500;
+    assert_finding(
+        &machine.check("RLIMIT_NOFILE"),
         Status::Fail,
-        "the hard limit 4096 cannot hold 10000 connections (10064 fds needed)",
+        "1000 active connections stay in the driver's main process",
         Some("ulimit -n 30064"),
     );
 
@@ -288,8 +317,9 @@ fn local_ports_against_connections() {
     machine.write("proc/sys/net/ipv4/ip_local_port_range", "60000 60999\n");
     assert_finding(
         &machine.check("net.ipv4.ip_local_port_range"),
-        Status::Fail,
-        "1000 local ports cannot hold 10000 connections to one target",
+        Status::Warn,
+        "1000 local ports cannot hold 10000 connections from one source address: the driver \
+         spreads idle connections over 11 source addresses (127.0.0.1-127.0.0.11) at 968 each",
         Some("sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\""),
     );
     machine.write("proc/sys/net/ipv4/ip_local_port_range", "60000\n");
@@ -300,16 +330,102 @@ fn local_ports_against_connections() {
         None,
     );
 
-    // More connections than any port range holds: the fix says how else.
+    // More connections than 254 sources hold: refused, with the fix.
     let mut args = machine.args();
-    args.connections = 100_000;
-    machine.write("proc/sys/net/ipv4/ip_local_port_range", "1024 65535\n");
+    args.connections = 1_000_000;
+    machine.write("proc/sys/net/ipv4/ip_local_port_range", "60000 60999\n");
     let report = diagnose(&args, &machine.facts);
     assert_finding(
         report.finding("net.ipv4.ip_local_port_range").unwrap(),
         Status::Fail,
-        "64512 local ports cannot hold 100000 connections",
-        Some("several target addresses"),
+        "1000 local ports cannot hold 1000000 connections: at 968 per source address they need \
+         1034 addresses, above the 254",
+        Some("1024 65535"),
+    );
+}
+
+#[test]
+fn what_n_connections_need_beyond_one_process() {
+    let machine = FakeMachine::well_tuned();
+    let mut args = machine.args();
+    let mut report_for = |connections: u64| {
+        args.connections = connections;
+        diagnose(&args, &machine.facts)
+    };
+    let small = report_for(100);
+    assert_eq!(small.worst(), Status::Ok, "{small:#?}");
+    let text = render_text(&small);
+    assert!(
+        text.contains("100 connections (100 active): this machine can hold them"),
+        "{text}"
+    );
+    assert_finding(
+        small.finding("fs.file-max").unwrap(),
+        Status::Ok,
+        "2000000 open files: room for 100 connections in every variant",
+        None,
+    );
+    assert_finding(
+        small.finding("net.ipv4.tcp_mem").unwrap(),
+        Status::Ok,
+        "even with data in flight on all 100 connections (200 pages, 0 MiB) the kernel stays \
+         below pressure (988 MiB)",
+        None,
+    );
+    assert_finding(
+        small.finding("memory").unwrap(),
+        Status::Ok,
+        "100 connections at an estimated 20 KiB each (8 KiB kernel, 12 KiB user) need 0.0 GiB of \
+         the 16.0 GiB available",
+        None,
+    );
+    assert_finding(
+        small.finding("fs.nr_open").unwrap(),
+        Status::Ok,
+        "root could let one process hold all 100 connections (164 fds)",
+        None,
+    );
+
+    // Twenty million: more sources, open files and memory than this machine
+    // has; 306 driver worker processes would still be allowed.
+    let huge = report_for(20_000_000);
+    let text = render_text(&huge);
+    assert!(
+        text.contains(
+            "20000000 connections (1000 active): this machine cannot hold them: \
+             net.ipv4.ip_local_port_range, fs.file-max, memory"
+        ),
+        "{text}"
+    );
+    assert_finding(
+        huge.finding("RLIMIT_NOFILE").unwrap(),
+        Status::Warn,
+        "the driver holds the idle ones in 306 worker process(es)",
+        Some("ulimit -n"),
+    );
+    assert_finding(
+        huge.finding("fs.file-max").unwrap(),
+        Status::Fail,
+        "20000000 connections need 40004096 open files system-wide",
+        Some("sysctl -w fs.file-max=80004096"),
+    );
+    assert_finding(
+        huge.finding("net.ipv4.tcp_mem").unwrap(),
+        Status::Warn,
+        "would pass pressure (988 MiB) and max: the kernel would drop data",
+        Some("sysctl -w net.ipv4.tcp_mem="),
+    );
+    assert_finding(
+        huge.finding("memory").unwrap(),
+        Status::Fail,
+        "need 381.5 GiB, above the 16.0 GiB available: about 838860 fit",
+        Some("fewer connections"),
+    );
+    assert_finding(
+        huge.finding("fs.nr_open").unwrap(),
+        Status::Ok,
+        "exceed what any one process may hold",
+        None,
     );
 }
 

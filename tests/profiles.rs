@@ -303,25 +303,38 @@ sweep_bytes = [64, 1024]
 
 #[test]
 fn connections_beyond_the_descriptor_limit_are_refused_naming_the_limit() {
+    // Idle connections beyond one process go to driver worker processes, so
+    // only the active set must fit the driver's main process.
     let idle = "name = \"x\"\nconnections = 16\n[shape]\nkind = \"idle_active\"\nidle_connections = [1000, 5000]\n[sizes]\ndistribution = \"fixed\"\nbytes = 64\n";
     let file = Path::new("profiles/bad.toml");
-    let message = parse_profile_within_fd_limit(idle, file, 2000)
+    assert_eq!(
+        parse_profile_within_fd_limit(idle, file, 2000)
+            .unwrap()
+            .len(),
+        2
+    );
+    let too_active = idle.replace("connections = 16", "connections = 3000");
+    let message = parse_profile_within_fd_limit(&too_active, file, 2000)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.starts_with(
+            "profiles/bad.toml:2:15: connections: 3000 active connections stay in the driver's \
+             main process"
+        ) && message.contains("hard RLIMIT_NOFILE of 2000; at most 1936 active connections fit"),
+        "{message}"
+    );
+    // More worker processes than a run may start: the idle count is named.
+    let wide = idle.replace("[1000, 5000]", "[1000, 10000]");
+    let message = parse_profile_within_fd_limit(&wide, file, 80)
         .unwrap_err()
         .to_string();
     assert_eq!(
         message,
-        "profiles/bad.toml:5:27: shape.idle_connections[1]: 5000 idle + 16 active connections \
-         need 5080 file descriptors in each of the driver and the server process (one per \
-         connection + 64 spare), above this machine's hard RLIMIT_NOFILE of 2000; at most \
-         1936 connections fit (raise the hard limit, e.g. in /etc/security/limits.conf, to \
-         run more)"
-    );
-    // Exactly at the limit is fine; the check alone does not need a machine.
-    assert_eq!(
-        parse_profile_within_fd_limit(idle, file, 5080)
-            .unwrap()
-            .len(),
-        2
+        "profiles/bad.toml:5:27: shape.idle_connections[1]: 10000 idle connections at 16 per \
+         process (the hard RLIMIT_NOFILE less 64 spare) need 625 worker processes, above the \
+         512 a run may start: raise the hard RLIMIT_NOFILE (as root: `ulimit -Hn`, \
+         /etc/security/limits.conf; fs.nr_open bounds it)"
     );
     assert_eq!(parse_profile(idle, file).unwrap().len(), 2);
 

@@ -92,6 +92,7 @@ fn repetition(
             driver_syscalls: Default::default(),
             stopped_early: None,
             cpu_steal_percent: None,
+            scale_out: None,
         }),
         failure: None,
         server_window: Some(window.server.clone()),

@@ -156,6 +156,7 @@ pub fn render_text(report: &DoctorReport) -> String {
         report.connections,
         report.pipe_size_bytes
     );
+    let _ = writeln!(out, "{}", capacity_verdict(report));
     let check_width = report
         .findings
         .iter()
@@ -178,6 +179,34 @@ pub fn render_text(report: &DoctorReport) -> String {
         }
     }
     out
+}
+
+/// One line: whether this machine can hold `report.connections` at once,
+/// from the checks that bound it (descriptors, ports, files, TCP memory,
+/// memory), naming the ones that say no.
+pub fn capacity_verdict(report: &DoctorReport) -> String {
+    let n = report.connections;
+    let active = n.min(checks::ASSUMED_ACTIVE_CONNECTIONS);
+    let failing: Vec<&str> = checks::CAPACITY_CHECKS
+        .iter()
+        .copied()
+        .filter(|check| {
+            report
+                .finding(check)
+                .is_some_and(|f| f.status == Status::Fail)
+        })
+        .collect();
+    if failing.is_empty() {
+        format!(
+            "{n} connections ({active} active): this machine can hold them (see the WARN \
+             findings for what they take)"
+        )
+    } else {
+        format!(
+            "{n} connections ({active} active): this machine cannot hold them: {}",
+            failing.join(", ")
+        )
+    }
 }
 
 /// What raising the soft RLIMIT_NOFILE did, for `run` to say so.

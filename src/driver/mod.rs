@@ -9,6 +9,7 @@ pub mod measurement;
 pub mod orchestrator;
 pub mod payload;
 pub mod profile;
+pub mod scale;
 pub mod server_process;
 pub mod sizes;
 pub mod trace;

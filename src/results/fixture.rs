@@ -114,6 +114,18 @@ pub fn measurement(n: u64, payload: u64, p50_us: f64) -> CaseMeasurement {
         },
         stopped_early: None,
         cpu_steal_percent: Some(0.5),
+        scale_out: Some(crate::results::measurement::ScaleOutcome {
+            worker_processes: 2,
+            source_addresses: 1,
+            idle_connections_requested: 2000,
+            idle_connections_held: 2000,
+            ramp_seconds: 0.5,
+            connection_setup_rate_per_second: 4000.0,
+            listen_overflows_count: Some(0),
+            listen_drops_count: Some(0),
+            tcp_req_q_full_drops_count: Some(0),
+            stopped_by: None,
+        }),
     }
 }
 

@@ -90,6 +90,38 @@ pub struct CaseMeasurement {
     /// `/proc/stat` has no steal count.
     #[serde(default)]
     pub cpu_steal_percent: Option<f64>,
+    /// Idle connections held by driver worker processes (more than one
+    /// process's RLIMIT_NOFILE allows): how the ramp went; `None` when the
+    /// main process held every connection.
+    #[serde(default)]
+    pub scale_out: Option<ScaleOutcome>,
+}
+
+/// The connection ramp of a scaled-out case: idle connections opened by
+/// worker processes from several loopback sources, before warm-up.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScaleOutcome {
+    /// Worker processes started (the main process holds the active set).
+    pub worker_processes: u64,
+    /// Loopback source addresses the connections came from.
+    pub source_addresses: u64,
+    /// Idle connections the plan asked the workers for.
+    pub idle_connections_requested: u64,
+    /// Idle connections the workers held when the window opened.
+    pub idle_connections_held: u64,
+    /// From starting the workers to the last one holding its share.
+    pub ramp_seconds: f64,
+    /// `idle_connections_held / ramp_seconds`: connects (accepts by the
+    /// server) per second over the ramp.
+    pub connection_setup_rate_per_second: f64,
+    /// `/proc/net/netstat` deltas over the ramp (machine-wide): accept
+    /// queue full, SYNs dropped by a listener, SYN queue full.
+    pub listen_overflows_count: Option<u64>,
+    pub listen_drops_count: Option<u64>,
+    pub tcp_req_q_full_drops_count: Option<u64>,
+    /// Why fewer than requested were held (a limit, memory, time); `None`
+    /// when every idle connection was held.
+    pub stopped_by: Option<String>,
 }
 
 impl CaseMeasurement {

@@ -73,3 +73,52 @@ pub fn take_connect_result(fd: &Fd) -> io::Result<()> {
         Err(io::Error::from_raw_os_error(code))
     }
 }
+
+/// Opens a blocking, close-on-exec TCP socket bound to `source` (port left
+/// to connect, with IP_BIND_ADDRESS_NO_PORT, so that each source address
+/// gets the whole ephemeral range per target rather than per bind) and
+/// connects it to `target`, giving up after `timeout` (SO_SNDTIMEO bounds
+/// a blocking connect: a dropped SYN is otherwise retried for minutes).
+/// For connections that are only held: no TCP_NODELAY, no buffer sizing.
+pub fn connect_from(
+    source: std::net::Ipv4Addr,
+    target: SocketAddr,
+    timeout: std::time::Duration,
+) -> io::Result<Fd> {
+    let fd: Fd = finish_nix(
+        SyscallKind::Socket,
+        nix_socket::socket(
+            AddressFamily::Inet,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        ),
+    )?
+    .into();
+    finish_nix(
+        SyscallKind::Setsockopt,
+        nix_socket::setsockopt(&fd.as_fd(), nix_socket::sockopt::IpBindAddressNoPort, &true),
+    )?;
+    let timeval = nix::sys::time::TimeVal::new(
+        timeout.as_secs() as libc::time_t,
+        timeout.subsec_micros() as libc::suseconds_t,
+    );
+    finish_nix(
+        SyscallKind::Setsockopt,
+        nix_socket::setsockopt(&fd.as_fd(), nix_socket::sockopt::SendTimeout, &timeval),
+    )?;
+    let local = SockaddrStorage::from(SocketAddr::from((source, 0)));
+    finish_nix(SyscallKind::Bind, nix_socket::bind(fd.raw(), &local))?;
+    let storage = SockaddrStorage::from(target);
+    match finish_nix(
+        SyscallKind::Connect,
+        nix_socket::connect(fd.raw(), &storage),
+    ) {
+        Ok(()) => Ok(fd),
+        // SO_SNDTIMEO expiring makes a blocking connect return EINPROGRESS.
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
+            Err(io::Error::from(io::ErrorKind::TimedOut))
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -27,6 +27,18 @@ pub fn raise_nofile_to_hard() -> io::Result<u64> {
     Ok(hard)
 }
 
+/// Lowers this process's RLIMIT_NOFILE, soft and hard, to `limit` (no
+/// more than either is now); children inherit it. Lowering the hard limit
+/// cannot be undone without CAP_SYS_RESOURCE: tests use it in a process of
+/// their own to stand for a machine with a small limit.
+pub fn lower_nofile(limit: u64) -> io::Result<()> {
+    let (soft, hard) = nofile()?;
+    finish_nix(
+        SyscallKind::Prlimit64,
+        setrlimit(Resource::RLIMIT_NOFILE, limit.min(soft), limit.min(hard)),
+    )
+}
+
 /// Sets the soft RLIMIT_NOFILE of another process (`prlimit(2)`), keeping
 /// its hard limit. Used to provoke EMFILE in a running server.
 pub fn set_process_nofile_soft(pid: u32, soft: u64) -> io::Result<()> {

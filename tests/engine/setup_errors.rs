@@ -12,21 +12,33 @@ use crate::harness::*;
 use crate::test_server::*;
 
 #[test]
-fn more_idle_connections_than_the_fd_limit_is_a_clear_error() {
+fn more_connections_than_the_fd_limit_is_a_clear_error() {
     let (_, hard) = epoll_bench::sys::rlimit::nofile().unwrap();
-    let c = case(
-        Protocol::Frame,
-        Shape::IdleActive {
-            idle_connections: u32::try_from(hard).unwrap_or(u32::MAX - 10),
-        },
-        1,
-        fixed(64),
-    );
+    let too_many = u32::try_from(hard).unwrap_or(u32::MAX - 10);
     // Nothing listens there: the limit is checked before connecting.
     let target: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let c = case(Protocol::Frame, Shape::PingPong, too_many, fixed(64));
     let err = run_case(&c, &config(target), &mut NoObserver).unwrap_err();
     assert!(matches!(err, EngineError::FdLimit { .. }), "{err}");
     assert!(err.to_string().contains("RLIMIT_NOFILE"), "{err}");
+    // Idle connections beyond one process go to worker processes, but the
+    // active set must fit this one: refused with the limit named.
+    let c = case(
+        Protocol::Frame,
+        Shape::IdleActive {
+            idle_connections: 1,
+        },
+        too_many,
+        fixed(64),
+    );
+    let err = run_case(&c, &config(target), &mut NoObserver).unwrap_err();
+    assert!(matches!(err, EngineError::Scale(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("active connections stay in the driver's main process")
+            && err.to_string().contains("RLIMIT_NOFILE"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -5,8 +5,9 @@
 use std::path::Path;
 
 use super::finding::{finding, unreadable};
-use super::read::{read, read_number};
+use super::read::read_number;
 use crate::doctor::{Finding, ProcessFacts, Status};
+use crate::driver::scale::plan::{MAX_SOURCE_ADDRESSES, PORT_HEADROOM};
 
 /// File descriptors besides connections: listener, epoll instance, control
 /// socket, stdio, eventfds, kernel counters.
@@ -24,9 +25,6 @@ const GOOD_BACKLOG: u64 = 4096;
 /// only a large burst to a distant target fills this queue; 1024 is also
 /// what the kernel picks by default on machines with a few GiB of memory.
 const GOOD_SYN_BACKLOG: u64 = 1024;
-
-/// The widest sensible `ip_local_port_range` ("1024 65535").
-const MAX_LOCAL_PORTS: u64 = 65535 - 1024 + 1;
 
 pub(in crate::doctor) fn limit_text(limit: u64) -> String {
     if limit == u64::MAX || limit == libc::RLIM_INFINITY {
@@ -47,17 +45,28 @@ pub(super) fn rlimit_nofile(connections: u64, facts: &ProcessFacts) -> Finding {
         "as root, in the shell that runs epoll-bench: `ulimit -n {needed_splice}` (to keep it: `echo '* - nofile {needed_splice}' >> /etc/security/limits.conf`; above fs.nr_open also `sysctl -w fs.nr_open={needed_splice}`)"
     ));
     if hard < needed_plain {
-        finding(
-            CHECK,
-            Status::Fail,
-            observed,
-            format!(
-                "the hard limit {} cannot hold {connections} connections ({needed_plain} fds needed); no process can raise it without root",
-                limit_text(hard)
+        match super::scale::plan_for(connections, facts) {
+            Err(refusal) => finding(CHECK, Status::Fail, observed, refusal.to_string(), WHY, fix),
+            Ok(plan) => finding(
+                CHECK,
+                Status::Warn,
+                observed,
+                format!(
+                    "the hard limit {} holds {} connections per process: of {connections} \
+                     ({} active, kept in the driver's main process) the driver holds the idle \
+                     ones in {} worker process(es); {}",
+                    limit_text(hard),
+                    plan.per_process_connections,
+                    plan.active_connections,
+                    plan.workers.len(),
+                    plan.server_shortfall
+                        .as_deref()
+                        .unwrap_or("one server process holds them")
+                ),
+                WHY,
+                fix,
             ),
-            WHY,
-            fix,
-        )
+        }
     } else if hard < needed_splice {
         finding(
             CHECK,
@@ -170,35 +179,40 @@ pub(super) fn tcp_max_syn_backlog(root: &Path, connections: u64) -> Finding {
 pub(super) fn ip_local_port_range(root: &Path, connections: u64) -> Finding {
     const CHECK: &str = "net.ipv4.ip_local_port_range";
     const WHY: &str = "each driver connection to one target address takes one local port; connections closed by churn keep theirs for 60 s in TIME_WAIT, so too few ports fail connects with EADDRNOTAVAIL";
-    let text = match read(root, "proc/sys/net/ipv4/ip_local_port_range") {
-        Ok(t) => t,
+    let (low, high, _) = match super::scale::local_ports(root) {
+        Ok(range) => range,
         Err(reason) => return unreadable(CHECK, reason, WHY),
-    };
-    let bounds: Vec<u64> = text
-        .split_whitespace()
-        .filter_map(|w| w.parse().ok())
-        .collect();
-    let [low, high] = bounds[..] else {
-        return unreadable(
-            CHECK,
-            format!("ip_local_port_range holds `{text}`, not two port numbers"),
-            WHY,
-        );
     };
     let ports = high.saturating_sub(low) + 1;
     let observed = format!("{low}-{high} ({ports} ports)");
-    let mut fix = "sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\"".to_string();
-    if connections > MAX_LOCAL_PORTS {
-        fix.push_str(
-            ", and spread connections over several target addresses (127.0.0.1, 127.0.0.2, ...)",
-        );
-    }
-    if ports < connections {
+    let fix = "sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\"".to_string();
+    let per_source = ports.saturating_sub(PORT_HEADROOM).max(1);
+    let sources = connections.div_ceil(per_source);
+    if sources > MAX_SOURCE_ADDRESSES {
         finding(
             CHECK,
             Status::Fail,
             observed,
-            format!("{ports} local ports cannot hold {connections} connections to one target"),
+            format!(
+                "{ports} local ports cannot hold {connections} connections: at {per_source} per \
+                 source address they need {sources} addresses, above the {MAX_SOURCE_ADDRESSES} \
+                 (127.0.0.1-127.0.0.254) the driver uses"
+            ),
+            WHY,
+            Some(fix),
+        )
+    } else if sources > 1 {
+        finding(
+            CHECK,
+            Status::Warn,
+            observed,
+            format!(
+                "{ports} local ports cannot hold {connections} connections from one source \
+                 address: the driver spreads idle connections over {sources} source addresses \
+                 (127.0.0.1-{}) at {per_source} each; shapes without idle connections use \
+                 127.0.0.1 alone",
+                crate::driver::scale::plan::source_address(sources - 1)
+            ),
             WHY,
             Some(fix),
         )

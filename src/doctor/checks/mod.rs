@@ -7,6 +7,7 @@ mod kernel_counters;
 mod limits;
 mod machine;
 mod read;
+mod scale;
 
 use super::{DoctorArgs, Finding, ProcessFacts};
 use kernel_counters::{kernel_counters_probe, perf_event_paranoid, tracefs};
@@ -14,6 +15,9 @@ use limits::{
     ip_local_port_range, pipe_max_size, rlimit_nofile, somaxconn, tcp_max_syn_backlog, tcp_tw_reuse,
 };
 use machine::{cpu_steal, cpufreq_governor, cpus, transparent_hugepages, virtualization};
+use scale::{file_max, memory, nr_open, tcp_mem};
+
+pub(super) use scale::{ASSUMED_ACTIVE_CONNECTIONS, CAPACITY_CHECKS};
 
 pub(super) use limits::limit_text;
 pub(super) use read::effective_uid_from_status;
@@ -22,9 +26,13 @@ pub(super) fn all(args: &DoctorArgs, facts: &ProcessFacts) -> Vec<Finding> {
     let root = &args.root;
     let mut findings = vec![
         rlimit_nofile(args.connections, facts),
+        nr_open(root, args.connections, facts),
+        file_max(root, args.connections),
         somaxconn(root, args.connections),
         tcp_max_syn_backlog(root, args.connections),
         ip_local_port_range(root, args.connections),
+        tcp_mem(root, args.connections),
+        memory(root, args.connections),
         tcp_tw_reuse(root),
         pipe_max_size(root, args.pipe_size_bytes, facts),
         perf_event_paranoid(root, facts),

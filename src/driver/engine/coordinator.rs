@@ -27,7 +27,10 @@ pub(super) struct Window {
 }
 
 /// Runs the case on the calling thread while the workers drive it: waits
-/// for every connection, then warm-up, the measured window and the drain.
+/// for every connection, runs `after_connect` (the idle ramp of driver
+/// worker processes: after the active set, so a server that reaches its
+/// limit during the ramp still serves the connections that are measured),
+/// then warm-up, the measured window and the drain.
 pub(super) fn coordinate(
     config: &EngineConfig,
     observer: &mut dyn WindowObserver,
@@ -35,6 +38,7 @@ pub(super) fn coordinate(
     thread_count: usize,
     total_connections: u64,
     setup: &mpsc::Receiver<(usize, Result<u64, SetupFailure>)>,
+    after_connect: &mut dyn FnMut() -> Result<(), EngineError>,
 ) -> Result<Window, EngineError> {
     await_connections(
         config,
@@ -44,6 +48,7 @@ pub(super) fn coordinate(
         total_connections,
         setup,
     )?;
+    after_connect()?;
     let (mut window, steal_at_start) = warm_up_and_measure(config, observer, shared, thread_count);
     drain(config, observer, shared, thread_count);
     // Through the drain: a stall there leaves requests unanswered.

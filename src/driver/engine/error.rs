@@ -43,6 +43,9 @@ pub enum EngineError {
         #[source]
         source: io::Error,
     },
+    /// No layout of processes and source addresses holds the connections.
+    #[error("cannot hold the connections: {0}")]
+    Scale(#[from] crate::driver::scale::plan::ScaleRefusal),
     #[error("driver thread {thread} panicked")]
     WorkerPanicked { thread: usize },
 }

@@ -31,6 +31,7 @@ mod coordinator;
 mod error;
 mod latency;
 mod plan;
+mod scale_out;
 mod shared;
 mod worker;
 
@@ -81,6 +82,38 @@ pub fn run_case_with_trace(
     config: &EngineConfig,
     observer: &mut dyn WindowObserver,
 ) -> Result<CaseMeasurement, EngineError> {
+    // Idle connections beyond this process go to worker processes first;
+    // the engine then drives the active set (and any idle ones it keeps).
+    let Some(split) = scale_out::split(case, config.target)? else {
+        return run_in_process(case, trace, config, observer, &mut || Ok(()));
+    };
+    let mut ramped = None;
+    let mut ramp = || {
+        ramped = Some(split.ramp()?);
+        Ok(())
+    };
+    let measured = run_in_process(&split.engine_case, trace, config, observer, &mut ramp);
+    // On an error the fleet is dropped, which also closes the workers.
+    let mut measurement = measured?;
+    if let Some((fleet, outcome)) = ramped {
+        fleet.close().map_err(|source| EngineError::Io {
+            context: "closing the driver worker processes",
+            source,
+        })?;
+        measurement.scale_out = Some(outcome);
+    }
+    Ok(measurement)
+}
+
+/// The connections of `case` in this process's threads; `after_connect`
+/// runs once they are all open, before warm-up.
+fn run_in_process(
+    case: &Case,
+    trace: &[TraceEvent],
+    config: &EngineConfig,
+    observer: &mut dyn WindowObserver,
+    after_connect: &mut dyn FnMut() -> Result<(), EngineError>,
+) -> Result<CaseMeasurement, EngineError> {
     let plan = plan::plan(case, config.driver_threads, trace)?;
     plan::ensure_fd_capacity(plan.total_connections)?;
     let payload = PayloadSource::new(case.seed);
@@ -121,6 +154,7 @@ pub fn run_case_with_trace(
                 thread_count,
                 plan.total_connections,
                 &setup_receiver,
+                after_connect,
             ),
         };
         // Whatever happened, no worker outlives the case.

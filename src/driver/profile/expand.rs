@@ -12,6 +12,7 @@ use crate::driver::profile::fields::Expander;
 use crate::driver::profile::limits::{DEFAULT_SEED, FD_HEADROOM, MAX_ACTIVE_CONNECTIONS};
 use crate::driver::profile::raw::{Counts, RawProfile};
 use crate::driver::profile::shape::ShapePoint;
+use crate::driver::scale::plan::{self as scale, ScaleInputs, ScaleRefusal};
 use crate::driver::trace::{self, TraceError};
 use crate::protocol::Protocol;
 use crate::results::workload::{Case, ClientReceive, Shape, SizeDistribution};
@@ -108,8 +109,12 @@ impl Expander<'_> {
 
     /// Refuses, before anything runs, a case whose connections cannot all
     /// be open at once: the driver and the server are separate processes
-    /// and each needs one descriptor per connection, so each must fit the
-    /// hard RLIMIT_NOFILE (the soft one is raised to it at run time).
+    /// and each needs one descriptor per connection under the hard
+    /// RLIMIT_NOFILE (the soft one is raised to it at run time). Idle
+    /// connections are the exception on the driver's side: beyond one
+    /// process they are held by driver worker processes, so only the active
+    /// set must fit here; whether a server holds them all is checked per
+    /// variant when the run is planned.
     fn check_fd_limit(
         &self,
         active: u32,
@@ -119,31 +124,39 @@ impl Expander<'_> {
         let Some(hard_limit) = self.nofile_hard_limit else {
             return Ok(());
         };
-        let idle = match point.shape {
-            Shape::IdleActive { idle_connections } => idle_connections,
-            _ => 0,
-        };
-        let needed = u64::from(active) + u64::from(idle) + FD_HEADROOM;
+        let span = raw_connections.as_ref().map_or(0..0, Spanned::span);
+        if let Shape::IdleActive { idle_connections } = point.shape {
+            let inputs = ScaleInputs {
+                active_connections: u64::from(active),
+                idle_connections: u64::from(idle_connections),
+                nofile_hard: hard_limit,
+                // Ports are checked when the run starts, on the machine it
+                // runs on; here only descriptors count.
+                local_ports: u64::MAX,
+                server: None,
+            };
+            return match scale::plan(&inputs) {
+                Ok(_) => Ok(()),
+                Err(refusal) => {
+                    let (field, span) = match (&refusal, &point.idle_count_at) {
+                        (ScaleRefusal::TooManyWorkers { .. }, Some((field, span))) => {
+                            (field.clone(), span.clone())
+                        }
+                        _ => ("connections".to_string(), span),
+                    };
+                    Err(self.error(span, &field, refusal.to_string()))
+                }
+            };
+        }
+        let needed = u64::from(active) + FD_HEADROOM;
         if needed <= hard_limit {
             return Ok(());
         }
-        let (field, span) = match &point.idle_count_at {
-            Some((field, span)) => (field.clone(), span.clone()),
-            None => (
-                "connections".to_string(),
-                raw_connections.as_ref().map_or(0..0, Spanned::span),
-            ),
-        };
-        let connections = if idle > 0 {
-            format!("{idle} idle + {active} active connections")
-        } else {
-            format!("{active} connections")
-        };
         Err(self.error(
             span,
-            &field,
+            "connections",
             format!(
-                "{connections} need {needed} file descriptors in each of the driver and the \
+                "{active} connections need {needed} file descriptors in each of the driver and the \
                  server process (one per connection + {FD_HEADROOM} spare), above this \
                  machine's hard RLIMIT_NOFILE of {hard_limit}; at most {} connections fit \
                  (raise the hard limit, e.g. in /etc/security/limits.conf, to run more)",

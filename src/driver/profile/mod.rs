@@ -87,14 +87,17 @@ const BUILTIN_PROFILES: &[(&str, &str)] = embed_profiles![
     "file-4k-1conn",
     "file-16m",
     "file-size-sweep",
+    "idle-scale-1000-active",
+    "c1m",
 ];
 
 /// The built-in profiles `run` uses when no `--profile` is given: one case
 /// each, cheap enough for every variant × 3 repetitions in two minutes.
 /// The expensive ones (`size-sweep`, `connections-sweep`,
-/// `load-latency-sweep`, `idle-scale`, `pingpong-64b-1000conn`, ...) are
-/// selected by name: 1,000 connects per window and variant, and a further
-/// case sharing the budget, would shorten every default window. So are the
+/// `load-latency-sweep`, `idle-scale`, `idle-scale-1000-active`, `c1m`,
+/// `pingpong-64b-1000conn`, ...) are selected by name: thousands of
+/// connects per window and variant, and further cases sharing the budget,
+/// would shorten every default window. So are the
 /// file-protocol ones (`file-4k-1conn`, `file-16m`, `file-size-sweep`):
 /// only the file strategies serve them, and the default budget is already
 /// spent on every variant's frame and echo cases.

@@ -1,0 +1,10 @@
+//! Connections beyond one process: the plan of how many driver processes
+//! and loopback source addresses N connections need ([`plan`]), the worker
+//! processes that hold idle connections ([`holder`], started and stopped by
+//! [`fleet`]), and the listen-drop counters read over the ramp
+//! ([`netstat`]).
+
+pub mod fleet;
+pub mod holder;
+pub mod netstat;
+pub mod plan;

@@ -7,11 +7,7 @@ use std::path::Path;
 use super::finding::{finding, unreadable};
 use super::read::read_number;
 use crate::doctor::{Finding, ProcessFacts, Status};
-use crate::driver::scale::plan::{MAX_SOURCE_ADDRESSES, PORT_HEADROOM};
-
-/// File descriptors besides connections: listener, epoll instance, control
-/// socket, stdio, eventfds, kernel counters.
-const FD_HEADROOM: u64 = 64;
+use crate::results::scale_plan::{FD_HEADROOM, MAX_SOURCE_ADDRESSES, PORT_HEADROOM};
 
 /// A splice-variant connection can hold its socket and a pipe pair.
 const SPLICE_FDS_PER_CONNECTION: u64 = 3;
@@ -211,7 +207,7 @@ pub(super) fn ip_local_port_range(root: &Path, connections: u64) -> Finding {
                  address: the driver spreads idle connections over {sources} source addresses \
                  (127.0.0.1-{}) at {per_source} each; shapes without idle connections use \
                  127.0.0.1 alone",
-                crate::driver::scale::plan::source_address(sources - 1)
+                crate::results::scale_plan::source_address(sources - 1)
             ),
             WHY,
             Some(fix),

@@ -1,14 +1,16 @@
 //! What N connections need beyond one process: how many driver and server
 //! processes the descriptor limit implies, the system-wide file and TCP
 //! memory limits, and memory. The plan itself is the driver's
-//! ([`crate::driver::scale::plan`]), so the doctor and a run agree.
+//! ([`crate::results::scale_plan`]), so the doctor and a run agree.
 
 use std::path::Path;
 
 use super::finding::{finding, unreadable};
 use super::read::{read, read_number};
 use crate::doctor::{Finding, ProcessFacts, Status};
-use crate::driver::scale::plan::{self, ScaleInputs, ScalePlan, ScaleRefusal, ServerLimits};
+use crate::results::scale_plan::{
+    self as plan, ScaleInputs, ScalePlan, ScaleRefusal, ServerLimits,
+};
 
 /// The active set the doctor assumes of N connections: the idle-scale
 /// profiles' 1,000 ping-pong connections (all of N when N is smaller).
@@ -64,7 +66,7 @@ pub(super) fn nr_open(root: &Path, connections: u64, facts: &ProcessFacts) -> Fi
         Ok(v) => v.max(0) as u64,
         Err(reason) => return unreadable(CHECK, reason, WHY),
     };
-    let one_process = connections + crate::driver::profile::FD_HEADROOM;
+    let one_process = connections + crate::results::scale_plan::FD_HEADROOM;
     let message = if one_process <= value {
         format!(
             "root could let one process hold all {connections} connections ({one_process} fds); \

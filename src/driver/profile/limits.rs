@@ -21,9 +21,7 @@ pub const MAX_RECEIVE_BUFFER_BYTES: u32 = 1 << 30;
 /// response would take over a minute, longer than any drain waits.
 pub const MIN_READ_RATE_BYTES_PER_SECOND: u64 = 1000;
 pub const MAX_READ_RATE_BYTES_PER_SECOND: u64 = 100_000_000_000;
-/// File descriptors a driver or server process needs beside one per
-/// connection (stdio, epoll and eventfd per thread, listener, pipes).
-pub const FD_HEADROOM: u64 = 64;
+pub use crate::results::scale_plan::FD_HEADROOM;
 
 /// Why a server of `variant` cannot hold every connection of `case` under
 /// the hard RLIMIT_NOFILE `hard_limit` (the profile check counted one

@@ -7,4 +7,6 @@
 pub mod fleet;
 pub mod holder;
 pub mod netstat;
-pub mod plan;
+/// The plan is pure arithmetic over machine limits, kept in `results` so
+/// the doctor (beside the driver) plans with the same code.
+pub use crate::results::scale_plan as plan;

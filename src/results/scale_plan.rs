@@ -13,7 +13,10 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use crate::driver::profile::FD_HEADROOM;
+/// File descriptors a driver or server process needs beside one per
+/// connection (stdio, epoll and eventfd per thread, listener, pipes). Here,
+/// below the driver and the doctor, so both plan with the same figure.
+pub const FD_HEADROOM: u64 = 64;
 
 /// Loopback sources used: 127.0.0.1 to 127.0.0.254. With the default port
 /// range (28,232 ports) that is over seven million connections, far past

@@ -42,7 +42,15 @@
 //! known, out of `read` in both before publishing. Counts then say what
 //! the server does uncounted (1 read per request), and the cross-check
 //! still compares every other call. Each connection holds one perf
-//! counter per syscall kind open.
+//! counter per syscall kind open: at 40-odd kinds, 1,000 connections
+//! would take 40,000 descriptors and starve `accept` under a 20,000 fd
+//! limit, and attaching them (tens of `perf_event_open` calls, measured
+//! at ~7 ms a thread here) would keep new connections waiting for
+//! seconds. So counters are attached to at most
+//! [`KERNEL_COUNTED_THREADS`] connection threads at once, within half the
+//! soft RLIMIT_NOFILE ([`Shared::reserve_counter_fds`]); a thread past
+//! that serves uncounted by the kernel, and a window with such a thread
+//! has no kernel count, with the reason.
 
 mod acceptor;
 mod conn;
@@ -51,7 +59,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -72,6 +80,11 @@ use crate::sys::{self, Fd, SyscallCounts, SyscallKind, epoll};
 /// the heap), so 64 KiB (16 pages, of which the loop touches a few) leaves
 /// ample room and keeps 10,000 connections within 640 MiB of stacks.
 pub(super) const CONNECTION_STACK_BYTES: usize = 64 << 10;
+
+/// Most connection threads with kernel counters attached at once: every
+/// connection of the 1- and 64-connection cases, without making a
+/// 1,000-connection start-up wait on attaching 1,000 counter sets.
+const KERNEL_COUNTED_THREADS: usize = 64;
 
 /// How long a snapshot waits for busy connection threads to refresh their
 /// CPU figures (see the module doc).
@@ -172,7 +185,11 @@ impl Publisher {
     /// asked for (a `gettid` and one `perf_event_open` per kind).
     fn new(shared: &Shared, slot: Arc<Mutex<Published>>) -> Publisher {
         let kernel = shared.kernel_counters.then(|| {
-            KernelSyscallCounters::attach(&[sys::thread::current_tid()]).map_err(|e| e.to_string())
+            shared.reserve_counter_fds()?;
+            KernelSyscallCounters::attach(&[sys::thread::current_tid()]).map_err(|e| {
+                shared.release_counter_fds();
+                e.to_string()
+            })
         });
         Publisher {
             slot,
@@ -288,9 +305,36 @@ pub(super) struct Shared {
     /// Signalled when a connection thread ends or shutdown begins.
     changed: Condvar,
     acceptor: Arc<Mutex<Published>>,
+    /// Descriptors the connection threads' kernel counters hold, and the
+    /// most they may (half the soft RLIMIT_NOFILE at start).
+    counter_fds_in_use: AtomicUsize,
+    counter_fds_budget: usize,
 }
 
 impl Shared {
+    /// Takes one thread's worth of kernel-counter descriptors from the
+    /// budget, or says why not; [`Shared::release_counter_fds`] gives it
+    /// back when the thread's counters close.
+    fn reserve_counter_fds(&self) -> Result<(), String> {
+        let wanted = SyscallKind::ALL.len();
+        let before = self.counter_fds_in_use.fetch_add(wanted, Ordering::AcqRel);
+        if before + wanted > self.counter_fds_budget {
+            self.counter_fds_in_use.fetch_sub(wanted, Ordering::AcqRel);
+            return Err(format!(
+                "kernel counters not attached to every connection thread: at most \
+                 {KERNEL_COUNTED_THREADS} threads carry them at once, within half the fd \
+                 limit ({} descriptors, {wanted} a thread)",
+                self.counter_fds_budget
+            ));
+        }
+        Ok(())
+    }
+
+    fn release_counter_fds(&self) {
+        self.counter_fds_in_use
+            .fetch_sub(SyscallKind::ALL.len(), Ordering::AcqRel);
+    }
+
     fn shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Acquire)
     }
@@ -322,7 +366,11 @@ impl Shared {
         let mut table = self.table();
         table.live.remove(&key);
         drop(fd);
+        let counted = matches!(publisher.kernel, Some(Ok(_)));
         let last = publisher.finish(counters);
+        if counted {
+            self.release_counter_fds();
+        }
         table.finished.add(&last);
         table.closed += 1;
         drop(table);
@@ -356,6 +404,11 @@ pub fn spawn(
         }),
         changed: Condvar::new(),
         acceptor: Arc::new(Mutex::new(Published::zero(config.kernel_counters))),
+        counter_fds_in_use: AtomicUsize::new(0),
+        counter_fds_budget: sys::rlimit::nofile().map_or(0, |(soft, _)| {
+            // The acceptor carries counters too.
+            (soft as usize / 2).min((KERNEL_COUNTED_THREADS + 1) * SyscallKind::ALL.len())
+        }),
     });
     let name = format!("serve-tpc-{}", config.thread_index);
     let controller = Controller {

@@ -20,6 +20,9 @@ use crate::sys::uring_ops::UringOp;
 use super::aggregate::finish_variant;
 use super::environment::{Pinning, Rlimits, Sysctls};
 use super::instrument_cost::{FixedLoad, InstrumentCost, Round, SettingWindow};
+mod variants;
+pub use variants::*;
+
 use super::{
     CaseResult, Environment, FailureRecord, Repetition, RepetitionPurpose, ResultsFile, RunKind,
     RunSettings, ServerMemory, Status,
@@ -182,131 +185,6 @@ pub fn repetition_with_server_cpu(index: u32, requests: u64, cpu_us: f64) -> Rep
         vec![thread],
     ));
     rep
-}
-
-/// A passed `uring-rw` repetition: per request 0.2 `io_uring_enter` (no
-/// read or write), and 2.1 operations: 1 `recv` and 1.1 `send` SQEs, each
-/// completed once; no multishot.
-pub fn uring_repetition(index: u32, n: u64) -> Repetition {
-    let mut rep = passed_repetition(index, n, 64, 40.0);
-    let mut thread = server_window(n, 64, 0, 0).threads[0].clone();
-    let calls = &mut thread.syscalls.calls.0;
-    calls[SyscallKind::EpollWait as usize] = 0;
-    calls[SyscallKind::IoUringEnter as usize] = n / 5;
-    thread.syscalls.eagain = Default::default();
-    thread.counters.epoll_wait_calls = 0;
-    thread.counters.epoll_events_returned = 0;
-    let mut ops = crate::sys::uring_ops::UringOpCounts::default();
-    ops.sqes.0[UringOp::Recv as usize] = n;
-    ops.sqes.0[UringOp::Send as usize] = n * 11 / 10;
-    ops.cqes = ops.sqes;
-    thread.uring_ops = Some(ops);
-    let window = ServerReport::new(
-        ReportKind::Snapshot,
-        "uring-rw".into(),
-        Protocol::Frame,
-        vec![thread],
-    );
-    rep.kernel_cross_check = Some(CrossCheck::unavailable("fixture: perf_event_paranoid is 3"));
-    rep.server_window = Some(window);
-    rep.server_command_line[3] = "uring-rw".into();
-    rep
-}
-
-/// [`uring_repetition`] whose server spent `cpu_us` of CPU per request,
-/// 60% user and 40% system.
-pub fn uring_repetition_with_server_cpu(index: u32, n: u64, cpu_us: f64) -> Repetition {
-    let mut rep = uring_repetition(index, n);
-    let window = rep.server_window.as_ref().expect("a server window");
-    let mut thread = window.threads[0].clone();
-    thread.usage.cpu_user_seconds = cpu_us * 0.6e-6 * n as f64;
-    thread.usage.cpu_system_seconds = cpu_us * 0.4e-6 * n as f64;
-    rep.server_window = Some(ServerReport::new(
-        ReportKind::Snapshot,
-        "uring-rw".into(),
-        Protocol::Frame,
-        vec![thread],
-    ));
-    rep
-}
-
-/// [`results`] with a passed `uring-rw` beside `lt-rw` in the first case.
-pub fn results_with_uring() -> ResultsFile {
-    let mut results = results();
-    let uring_rw = finish_variant(
-        &"uring-rw".into(),
-        3,
-        (0..3)
-            .map(|i| uring_repetition(i, 1000 + 100 * i as u64))
-            .collect(),
-        None,
-    );
-    results.cases[0].variants.push(uring_rw);
-    results.run.settings.variants.push("uring-rw".into());
-    results.run.passed_count += 1;
-    results
-}
-
-/// A passed `lt-zerocopy` variant over 3 repetitions: per request 1
-/// `readv`, 1 `sendmsg`, 1 `recvmsg` and 1 `epoll_wait`; every send
-/// completed and copied by the kernel, as on loopback.
-pub fn zerocopy_variant(n: u64) -> super::VariantResult {
-    let repetition = |index: u32| {
-        let mut rep = passed_repetition(index, n, 64, 45.0);
-        let mut thread = server_window(n, 64, 0, 0).threads[0].clone();
-        let calls = &mut thread.syscalls.calls.0;
-        calls[SyscallKind::Readv as usize] = n;
-        calls[SyscallKind::Sendmsg as usize] = n;
-        calls[SyscallKind::Recvmsg as usize] = n;
-        thread.syscalls.user_copy_bytes_out = 0;
-        thread.counters.zerocopy_sends = n;
-        thread.counters.zerocopy_completed_sends = n;
-        thread.counters.zerocopy_copied_sends = n;
-        rep.kernel_cross_check = Some(CrossCheck::unavailable("fixture: perf_event_paranoid is 3"));
-        rep.server_window = Some(ServerReport::new(
-            ReportKind::Snapshot,
-            "lt-zerocopy".into(),
-            Protocol::Frame,
-            vec![thread],
-        ));
-        rep.server_command_line[3] = "lt-zerocopy".into();
-        rep
-    };
-    super::aggregate::finish_variant(
-        &"lt-zerocopy".into(),
-        3,
-        (0..3).map(repetition).collect(),
-        None,
-    )
-}
-
-/// A passed `lt-writev` variant served with `--buffers pooled` over 3
-/// repetitions: every request took a buffer, 4 of them new.
-pub fn pooled_variant(n: u64) -> super::VariantResult {
-    let repetition = |index: u32| {
-        let mut rep = passed_repetition(index, n, 64, 45.0);
-        let window = rep.server_window.as_mut().expect("a passed window");
-        for thread in &mut window.threads {
-            thread.counters.buffers_allocated_peak = 4;
-            thread.counters.buffers_in_use_peak = 3;
-            thread.counters.pool_takes = n;
-            thread.counters.pool_hits = n - 4;
-            thread.counters.pool_misses = 4;
-        }
-        *window = ServerReport::new(
-            ReportKind::Snapshot,
-            "lt-writev".into(),
-            Protocol::Frame,
-            window.threads.clone(),
-        );
-        rep
-    };
-    super::aggregate::finish_variant(
-        &"lt-writev".into(),
-        3,
-        (0..3).map(repetition).collect(),
-        None,
-    )
 }
 
 pub fn failed_repetition(index: u32) -> Repetition {

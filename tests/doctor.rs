@@ -207,11 +207,10 @@ fn rlimit_nofile_against_connections() {
          server process(es) at 1 file descriptors per connection hold at most 4032 connections",
         Some("ulimit -n 30064"),
     );
-    assert!(
-        machine.check("RLIMIT_NOFILE").message.ends_with(
-            "10000 need 3 processes: multi-process servers (SO_REUSEPORT) lift this limit"
-        )
-    );
+    assert!(machine.check("RLIMIT_NOFILE").message.ends_with(
+        "10000 connections do not fit: 3 server processes (`run --server-processes 3`, \
+             SO_REUSEPORT) would hold them"
+    ));
 
     // Not even the active set fits one process: refused, naming the limit.
     machine.facts.nofile_hard = 500;

@@ -152,6 +152,27 @@ impl fmt::Display for ScaleRefusal {
 
 impl std::error::Error for ScaleRefusal {}
 
+/// `MemAvailable` of a `/proc/meminfo` text, in bytes.
+pub fn parse_mem_available_bytes(meminfo: &str) -> Option<u64> {
+    meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemAvailable:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map(|kib| kib << 10)
+}
+
+/// Memory a ramp leaves the rest of the machine: a worker stops opening
+/// connections when `MemAvailable` falls below it, so that a million-
+/// connection attempt ends with its count and reason instead of the OOM
+/// killer choosing a victim (perhaps the server being measured).
+pub const MEMORY_RESERVE_BYTES: u64 = 1 << 30;
+
 /// `(low, high)` of net.ipv4.ip_local_port_range's text; `None` unless it
 /// is two port numbers in order.
 pub fn parse_port_range(text: &str) -> Option<(u64, u64)> {
@@ -242,19 +263,46 @@ fn shares(active: u64, idle: u64, per_process: u64, ports_per_source: u64) -> Ve
     workers
 }
 
-fn server_shortfall(server: &ServerLimits, total: u64) -> Option<String> {
+/// The share of a multi-process server's capacity a plan fills: the
+/// kernel spreads connections over `SO_REUSEPORT` listeners by a hash of
+/// their addresses, not evenly, so one process would reach its limit (and
+/// stop accepting) before the others if the plan filled them all.
+pub const REUSEPORT_FILL_PERCENT: u64 = 90;
+
+/// Connections `server` can be relied on to hold: every process's share of
+/// the hard limit, less the spread margin when there are several.
+fn server_capacity(server: &ServerLimits, processes: u64) -> u64 {
     let per_process =
         server.nofile_hard.saturating_sub(FD_HEADROOM) / server.fds_per_connection.max(1);
-    let capacity = per_process * server.processes;
+    let capacity = per_process * processes;
+    if processes > 1 {
+        capacity * REUSEPORT_FILL_PERCENT / 100
+    } else {
+        capacity
+    }
+}
+
+/// Why `server` cannot hold `total` connections, naming its limit and the
+/// `--server-processes` count that would: `None` when it can.
+pub fn server_shortfall(server: &ServerLimits, total: u64) -> Option<String> {
+    let capacity = server_capacity(server, server.processes);
     (total > capacity).then(|| {
+        let needed = (1..=MAX_WORKER_PROCESSES)
+            .find(|&p| server_capacity(server, p) >= total)
+            .map(|p| format!("{p} server processes (`run --server-processes {p}`, SO_REUSEPORT) would hold them"))
+            .unwrap_or_else(|| format!("not even {MAX_WORKER_PROCESSES} server processes would hold them"));
         format!(
             "{} server process(es) at {} file descriptors per connection hold at most {capacity} \
-             connections under the hard RLIMIT_NOFILE of {} (less {FD_HEADROOM} spare); {total} \
-             need {} processes: multi-process servers (SO_REUSEPORT) lift this limit",
+             connections under the hard RLIMIT_NOFILE of {} (less {FD_HEADROOM} spare{}); {total} \
+             connections do not fit: {needed}",
             server.processes,
             server.fds_per_connection,
             server.nofile_hard,
-            total.div_ceil(per_process.max(1))
+            if server.processes > 1 {
+                format!(", filled to {REUSEPORT_FILL_PERCENT}% as the kernel's spread is uneven")
+            } else {
+                String::new()
+            },
         )
     })
 }
@@ -427,7 +475,9 @@ mod tests {
         assert!(
             shortfall.starts_with(
                 "1 server process(es) at 1 file descriptors per connection hold at most 19936"
-            ) && shortfall.contains("100000 need 6 processes: multi-process servers"),
+            ) && shortfall.contains(
+                "100000 connections do not fit: 6 server processes (`run --server-processes 6`"
+            ),
             "{shortfall}"
         );
         let six = ScaleInputs {
@@ -438,5 +488,13 @@ mod tests {
             ..inputs(1_000, 99_000)
         };
         assert_eq!(super::plan(&six).unwrap().server_shortfall, None);
+    }
+
+    #[test]
+    fn mem_available_is_read_in_bytes_or_not_at_all() {
+        let meminfo = "MemTotal:       24000000 kB\nMemFree:  100 kB\nMemAvailable:   2048 kB\n";
+        assert_eq!(parse_mem_available_bytes(meminfo), Some(2048 << 10));
+        assert_eq!(parse_mem_available_bytes("MemTotal: 5 kB\n"), None);
+        assert_eq!(parse_mem_available_bytes("MemAvailable: lots\n"), None);
     }
 }

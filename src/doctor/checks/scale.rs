@@ -195,16 +195,7 @@ pub(super) fn tcp_mem(root: &Path, connections: u64) -> Finding {
 /// `MemAvailable` of `proc/meminfo`, in bytes.
 fn mem_available_bytes(root: &Path) -> Result<u64, String> {
     let text = read(root, "proc/meminfo")?;
-    text.lines()
-        .find_map(|line| line.strip_prefix("MemAvailable:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .map(|kib| kib << 10)
+    plan::parse_mem_available_bytes(&text)
         .ok_or_else(|| "proc/meminfo has no MemAvailable line".to_string())
 }
 

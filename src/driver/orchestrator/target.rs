@@ -102,7 +102,10 @@ impl Target {
     ) -> Repetition {
         match self {
             Target::Spawn(template) => match step.variant.builtin() {
-                Some(variant) if let Some(reason) = descriptor_shortfall(step.case, variant) => {
+                Some(variant)
+                    if let Some(reason) =
+                        descriptor_shortfall(step.case, variant, template.processes) =>
+                {
                     not_measured(step.repetition, step.case, reason, Vec::new())
                 }
                 Some(variant) => measure_spawned(
@@ -144,9 +147,10 @@ impl Target {
 /// Why this machine's descriptor limit keeps a `variant` server from
 /// holding every connection of `case`: refused before it starts, not
 /// measured at its limit.
-fn descriptor_shortfall(case: &Case, variant: Variant) -> Option<String> {
+fn descriptor_shortfall(case: &Case, variant: Variant, processes: Option<usize>) -> Option<String> {
     let hard_limit = machine_nofile_hard_limit()?;
-    server_descriptor_shortfall(case, variant, hard_limit)
+    let processes = processes.unwrap_or(1) as u64;
+    server_descriptor_shortfall(case, variant, hard_limit, processes)
 }
 
 /// How to start a server for one variant.

@@ -22,30 +22,30 @@ pub const MAX_RECEIVE_BUFFER_BYTES: u32 = 1 << 30;
 pub const MIN_READ_RATE_BYTES_PER_SECOND: u64 = 1000;
 pub const MAX_READ_RATE_BYTES_PER_SECOND: u64 = 100_000_000_000;
 pub use crate::results::scale_plan::FD_HEADROOM;
+use crate::results::scale_plan::{ServerLimits, server_shortfall};
 
-/// Why a server of `variant` cannot hold every connection of `case` under
-/// the hard RLIMIT_NOFILE `hard_limit` (the profile check counted one
-/// descriptor per connection; splice servers hold three).
+/// Why `processes` server processes of `variant` cannot hold every
+/// connection of `case` under the hard RLIMIT_NOFILE `hard_limit` (the
+/// profile check counted one descriptor per connection; splice servers hold
+/// three), with the process count that would.
 pub fn server_descriptor_shortfall(
     case: &Case,
     variant: Variant,
     hard_limit: u64,
+    processes: u64,
 ) -> Option<String> {
     let idle = match case.shape {
         Shape::IdleActive { idle_connections } => idle_connections,
         _ => 0,
     };
     let connections = u64::from(case.connections) + u64::from(idle);
-    let per_connection = variant.copy.descriptors_per_connection();
-    let needed = connections * per_connection + FD_HEADROOM;
-    (needed > hard_limit).then(|| {
-        format!(
-            "not run: the {variant} server holds {per_connection} file descriptors per \
-             connection, so {connections} connections need {needed} (with {FD_HEADROOM} spare), above this \
-             machine's hard RLIMIT_NOFILE of {hard_limit}; at most {} connections fit",
-            hard_limit.saturating_sub(FD_HEADROOM) / per_connection
-        )
-    })
+    let server = ServerLimits {
+        processes: processes.max(1),
+        nofile_hard: hard_limit,
+        fds_per_connection: variant.copy.descriptors_per_connection(),
+    };
+    server_shortfall(&server, connections)
+        .map(|why| format!("not run: the {variant} server: {why}"))
 }
 
 #[cfg(test)]
@@ -73,33 +73,56 @@ mod tests {
         let writev: Variant = "lt-writev".parse().unwrap();
         // 10,016 connections: one descriptor each fits 20,000, three do not.
         assert_eq!(
-            server_descriptor_shortfall(&idle_case(10_000), writev, 20_000),
+            server_descriptor_shortfall(&idle_case(10_000), writev, 20_000, 1),
             None
         );
         let reason =
-            server_descriptor_shortfall(&idle_case(10_000), splice, 20_000).expect("refused");
+            server_descriptor_shortfall(&idle_case(10_000), splice, 20_000, 1).expect("refused");
         assert!(
-            reason.contains("3 file descriptors per connection")
-                && reason.contains("10016 connections need 30112")
-                && reason.contains("at most 6645 connections fit"),
+            reason.contains("the lt-splice server: 1 server process(es) at 3 file descriptors per connection hold at most 6645")
+                && reason.contains("10016 connections do not fit: 2 server processes (`run --server-processes 2`"),
             "{reason}"
         );
         assert_eq!(
-            server_descriptor_shortfall(&idle_case(1_000), splice, 20_000),
+            server_descriptor_shortfall(&idle_case(1_000), splice, 20_000, 1),
             None
         );
         // io_uring's splice holds the same pipe per connection.
         let uring_splice: Variant = "uring-splice".parse().unwrap();
-        let reason =
-            server_descriptor_shortfall(&idle_case(10_000), uring_splice, 20_000).expect("refused");
+        let reason = server_descriptor_shortfall(&idle_case(10_000), uring_splice, 20_000, 1)
+            .expect("refused");
         assert!(
-            reason.contains("the uring-splice server holds 3 file descriptors per connection"),
+            reason.contains("the uring-splice server: 1 server process(es) at 3 file descriptors"),
             "{reason}"
         );
         let uring_writev: Variant = "uring-writev".parse().unwrap();
         assert_eq!(
-            server_descriptor_shortfall(&idle_case(10_000), uring_writev, 20_000),
+            server_descriptor_shortfall(&idle_case(10_000), uring_writev, 20_000, 1),
             None
         );
+    }
+
+    #[test]
+    fn server_processes_lift_the_descriptor_limit_with_a_margin() {
+        let writev: Variant = "et-writev".parse().unwrap();
+        // 100,000 connections: five processes' 99,680 descriptors would
+        // not hold them, six hold them only at 90% filled.
+        let reason =
+            server_descriptor_shortfall(&idle_case(99_984), writev, 20_000, 5).expect("refused");
+        assert!(
+            reason.contains(
+                "5 server process(es) at 1 file descriptors per connection hold at most 89712"
+            ) && reason.contains("filled to 90%")
+                && reason.contains("`run --server-processes 6`"),
+            "{reason}"
+        );
+        assert_eq!(
+            server_descriptor_shortfall(&idle_case(99_984), writev, 20_000, 6),
+            None
+        );
+        let splice: Variant = "et-splice".parse().unwrap();
+        let reason =
+            server_descriptor_shortfall(&idle_case(99_984), splice, 20_000, 6).expect("refused");
+        assert!(reason.contains("`run --server-processes 17`"), "{reason}");
     }
 }

@@ -12,6 +12,7 @@ use std::io::{self, BufRead, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use crate::results::scale_plan as plan;
 use crate::sys::Fd;
 
 /// Options of the hidden `hold-idle` subcommand.
@@ -42,6 +43,27 @@ fn parse_source(text: &str) -> Result<(Ipv4Addr, u64), String> {
         .parse()
         .map_err(|e| format!("`{text}`: count `{count}`: {e}"))?;
     Ok((ip, count))
+}
+
+/// Connections opened between two reads of `/proc/meminfo`: at ~20 KiB a
+/// connection (both ends, user and kernel) 1,024 of them are ~20 MiB, far
+/// inside the reserve.
+const MEMORY_CHECK_EVERY: usize = 1024;
+
+/// Why the ramp must stop for memory, when `MemAvailable` is below the
+/// reserve (nothing when meminfo cannot be read: the connect errors still
+/// stop the ramp).
+fn memory_stop(held: usize) -> Option<String> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let available = plan::parse_mem_available_bytes(&meminfo)?;
+    (available < plan::MEMORY_RESERVE_BYTES).then(|| {
+        format!(
+            "memory: MemAvailable fell to {} MiB, below the {} MiB a ramp leaves the machine (memory), \
+             after {held} connection(s) in this worker",
+            available >> 20,
+            plan::MEMORY_RESERVE_BYTES >> 20
+        )
+    })
 }
 
 /// Why opening stopped short, in words a result can carry.
@@ -97,6 +119,11 @@ fn open(args: &HoldArgs, timeout: Duration, deadline: Instant) -> (Vec<Fd>, Opti
                     args.ramp_timeout_s,
                     held.len()
                 );
+                return (held, Some(reason));
+            }
+            if held.len() % MEMORY_CHECK_EVERY == 0
+                && let Some(reason) = memory_stop(held.len())
+            {
                 return (held, Some(reason));
             }
             match crate::sys::client::connect_from(source, args.target, timeout) {

@@ -7,7 +7,7 @@ use std::path::Path;
 use super::finding::{finding, unreadable};
 use super::read::read_number;
 use crate::doctor::{Finding, ProcessFacts, Status};
-use crate::results::scale_plan::{FD_HEADROOM, MAX_SOURCE_ADDRESSES, PORT_HEADROOM};
+use crate::results::scale_plan::{FD_HEADROOM, MAX_SOURCE_ADDRESSES, ports_per_source};
 
 /// A splice-variant connection can hold its socket and a pipe pair.
 const SPLICE_FDS_PER_CONNECTION: u64 = 3;
@@ -182,7 +182,7 @@ pub(super) fn ip_local_port_range(root: &Path, connections: u64) -> Finding {
     let ports = high.saturating_sub(low) + 1;
     let observed = format!("{low}-{high} ({ports} ports)");
     let fix = "sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\"".to_string();
-    let per_source = ports.saturating_sub(PORT_HEADROOM).max(1);
+    let per_source = ports_per_source(ports);
     let sources = connections.div_ceil(per_source);
     if sources > MAX_SOURCE_ADDRESSES {
         finding(
@@ -212,23 +212,16 @@ pub(super) fn ip_local_port_range(root: &Path, connections: u64) -> Finding {
             WHY,
             Some(fix),
         )
-    } else if ports < 2 * connections {
-        finding(
-            CHECK,
-            Status::Warn,
-            observed,
-            format!(
-                "{ports} local ports hold {connections} connections, with little room for churn's TIME_WAIT"
-            ),
-            WHY,
-            Some(fix),
-        )
     } else {
         finding(
             CHECK,
             Status::Ok,
             observed,
-            format!("{ports} local ports: room for {connections} connections and churn"),
+            format!(
+                "{ports} local ports: room for {connections} connections and churn (a source \
+                 address is filled to {}% at most)",
+                crate::results::scale_plan::PORT_FILL_PERCENT
+            ),
             WHY,
             None,
         )

@@ -4,6 +4,10 @@
 //! stalls of whole seconds and requests left unanswered), so every window
 //! records it.
 //!
+//! The same counters give the whole machine's busy CPU time over a window,
+//! from which the server's and the driver's own CPU is taken out to see
+//! what other processes ran beside them ([`crate::results::other_load`]).
+//!
 //! Read from the aggregate `cpu` line of `/proc/stat` (all CPUs, in clock
 //! ticks); pure apart from reading the file, so it is tested on fake trees.
 
@@ -21,6 +25,11 @@ pub struct CpuTimes {
     pub idle_ticks: u64,
     /// Every state, steal included (guest time is already inside user).
     pub total_ticks: u64,
+    /// Time tasks ran: user, nice and system. Interrupt time is left out:
+    /// kernels that account it apart (IRQ_TIME_ACCOUNTING) charge it to no
+    /// task, so it would read as another process's load; with tick
+    /// accounting it is in the interrupted task's system time already.
+    pub busy_ticks: u64,
 }
 
 impl CpuTimes {
@@ -54,6 +63,7 @@ impl CpuTimes {
             steal_ticks: states[7],
             idle_ticks: states[3] + states[4],
             total_ticks: states.iter().sum(),
+            busy_ticks: states[0] + states[1] + states[2],
         })
     }
 
@@ -70,6 +80,15 @@ impl CpuTimes {
         let total = later.total_ticks.checked_sub(self.total_ticks)?;
         let steal = later.steal_ticks.checked_sub(self.steal_ticks)?;
         (total > 0).then(|| steal as f64 * 100.0 / total as f64)
+    }
+}
+
+impl CpuTimes {
+    /// CPU seconds the whole machine (every CPU) spent running tasks from
+    /// `self` to `later`; `None` when the counters went backwards.
+    pub fn busy_seconds_until(&self, later: &CpuTimes, ticks_per_second: u64) -> Option<f64> {
+        let busy = later.busy_ticks.checked_sub(self.busy_ticks)?;
+        Some(busy as f64 / ticks_per_second.max(1) as f64)
     }
 }
 
@@ -96,6 +115,19 @@ mod tests {
         // 30 stolen of 190 ticks in which something wanted to run.
         let busy = t.steal_percent_of_busy().unwrap();
         assert!((busy - 30.0 * 100.0 / 190.0).abs() < 1e-9, "{busy}");
+        // Tasks ran in user, nice and system time.
+        assert_eq!(t.busy_ticks, 100 + 5 + 50);
+        let later = CpuTimes::parse(
+            "cpu  300 5 150 800 10 0 5 30 7 0
+",
+        )
+        .unwrap();
+        assert_eq!(t.busy_seconds_until(&later, 100), Some(3.0));
+        assert_eq!(
+            later.busy_seconds_until(&t, 100),
+            None,
+            "counters went back"
+        );
     }
 
     #[test]
@@ -104,11 +136,13 @@ mod tests {
             steal_ticks: 30,
             idle_ticks: 0,
             total_ticks: 1000,
+            ..CpuTimes::default()
         };
         let b = CpuTimes {
             steal_ticks: 80,
             idle_ticks: 0,
             total_ticks: 1200,
+            ..CpuTimes::default()
         };
         assert_eq!(a.steal_percent_until(&b), Some(25.0));
         assert_eq!(a.steal_percent_until(&a), None, "no time passed");

@@ -114,6 +114,7 @@ pub fn findings(results: &ResultsFile) -> Vec<Finding> {
     out.push(run_quality::ack_cost(results));
     out.push(run_quality::loopback_share(results));
     out.push(run_quality::steal(results));
+    out.push(run_quality::other_load(results));
     out.push(run_quality::instrument_cost(results));
     out
 }

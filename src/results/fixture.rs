@@ -117,6 +117,7 @@ pub fn measurement(n: u64, payload: u64, p50_us: f64) -> CaseMeasurement {
         },
         stopped_early: None,
         cpu_steal_percent: Some(0.5),
+        machine_busy_cpu_seconds: None,
         scale_out: Some(crate::results::measurement::ScaleOutcome {
             worker_processes: 2,
             source_addresses: 1,

@@ -90,6 +90,11 @@ pub struct CaseMeasurement {
     /// `/proc/stat` has no steal count.
     #[serde(default)]
     pub cpu_steal_percent: Option<f64>,
+    /// CPU seconds the whole machine (every CPU) spent running tasks over
+    /// the window, from `/proc/stat`: with the server's and the driver's own
+    /// CPU taken out, what other processes took ([`super::other_load`]).
+    #[serde(default)]
+    pub machine_busy_cpu_seconds: Option<f64>,
     /// Idle connections held by driver worker processes (more than one
     /// process's RLIMIT_NOFILE allows): how the ramp went; `None` when the
     /// main process held every connection.

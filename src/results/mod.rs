@@ -28,6 +28,7 @@ pub mod latency_curve;
 pub mod machine_limits;
 pub mod measurement;
 pub mod not_applicable;
+pub mod other_load;
 pub mod scale_plan;
 pub mod spread;
 pub mod summary;

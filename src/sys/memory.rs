@@ -80,6 +80,13 @@ pub fn page_size_bytes() -> u64 {
     u64::try_from(size).ok().filter(|&s| s > 0).unwrap_or(4096)
 }
 
+/// Clock ticks per second, the unit of `/proc/stat`'s CPU times.
+pub fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf only reads a configuration value; it takes no pointers.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(ticks).ok().filter(|&t| t > 0).unwrap_or(100)
+}
+
 fn parse_process_memory(status: &str) -> Option<ProcessMemory> {
     let field_bytes = |name: &str| -> Option<u64> {
         let line = status.lines().find(|l| l.starts_with(name))?;

@@ -24,6 +24,8 @@ pub(super) struct Window {
     pub(super) measured_seconds: f64,
     pub(super) stopped_early: bool,
     pub(super) cpu_steal_percent: Option<f64>,
+    /// The whole machine's busy CPU seconds over the window itself.
+    pub(super) machine_busy_cpu_seconds: Option<f64>,
 }
 
 /// Runs the case on the calling thread while the workers drive it: waits
@@ -186,6 +188,11 @@ fn warm_up_and_measure(
     }
     observer.window_ended();
     let measured_seconds = window_started.elapsed().as_secs_f64();
+    let machine_busy_cpu_seconds = steal_at_start
+        .zip(CpuTimes::now())
+        .and_then(|(start, end)| {
+            start.busy_seconds_until(&end, crate::sys::memory::clock_ticks_per_second())
+        });
     shared
         .window_end_ns
         .store(shared.now_ns(), Ordering::Release);
@@ -193,6 +200,7 @@ fn warm_up_and_measure(
         measured_seconds,
         stopped_early,
         cpu_steal_percent: None,
+        machine_busy_cpu_seconds,
     };
     (window, steal_at_start)
 }

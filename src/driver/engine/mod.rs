@@ -274,6 +274,7 @@ fn merge(
     let mut measurement = CaseMeasurement {
         measured_seconds: window.measured_seconds,
         cpu_steal_percent: window.cpu_steal_percent,
+        machine_busy_cpu_seconds: window.machine_busy_cpu_seconds,
         driver_threads: thread_count,
         target_rate_per_second: *target_rate_per_second,
         ..CaseMeasurement::default()

@@ -20,6 +20,7 @@ use crate::metrics::cross_check::CrossCheck;
 use crate::results::connection_memory;
 use crate::results::effects::{self, CONFIDENCE_PERCENT, Effect};
 use crate::results::figures::{self, FIGURES, Figure, Group};
+use crate::results::other_load;
 use crate::results::workload::{Shape, SizeDistribution};
 use crate::results::{
     CaseResult, DriverBottleneck, NOISY_CV_PERCENT, ResultsFile, RunStatus, Spread, Status,
@@ -209,7 +210,7 @@ const ZERO: Spread = Spread {
     samples: 0,
 };
 
-fn case_table(out: &mut String, case: &CaseResult) {
+fn case_table(out: &mut String, case: &CaseResult, logical_cpus: usize) {
     let kinds = kind_columns(case);
     let uring = has_uring_ops(case);
     let mut header = vec!["variant".to_string()];
@@ -301,6 +302,20 @@ fn case_table(out: &mut String, case: &CaseResult) {
             notes.push(format!(
                 "{}: the hypervisor took up to {:.0}% of the machine's CPU time in a window (steal; median {:.0}%): these figures carry the host's contention, rerun on a quieter machine.",
                 v.variant, steal.max, steal.median
+            ));
+        }
+        let other_load = v
+            .repetitions
+            .iter()
+            .filter(|r| r.purpose.gives_time() && !r.purpose.discarded())
+            .filter_map(|r| other_load::other_load_percent(r, logical_cpus))
+            .fold(None, |most: Option<f64>, p| {
+                Some(most.map_or(p, |m| m.max(p)))
+            });
+        if let Some(most) = other_load.filter(|p| *p >= other_load::OTHER_LOAD_FLAG_PERCENT) {
+            notes.push(format!(
+                "{}: other processes took up to {most:.0}% of the machine's CPU time in a window (beside the server and the driver): these figures were measured beside competing load, rerun on a quiet machine.",
+                v.variant
             ));
         }
     }
@@ -426,7 +441,7 @@ pub fn summary_markdown(results: &ResultsFile) -> String {
     machine_limits_section(&mut out, results);
     out.push_str(&steal_repeats_note(results));
     for case in &results.cases {
-        case_table(&mut out, case);
+        case_table(&mut out, case, results.environment.logical_cpus);
     }
     out.push_str(&not_applicable_section(results));
     out.push_str(&instrument_cost_section(results));

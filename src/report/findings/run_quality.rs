@@ -6,6 +6,7 @@ use crate::protocol::Protocol;
 use crate::results::effects::{Change, RepetitionFigures, paired_interval};
 use crate::results::figures::FIGURES;
 use crate::results::instrument_cost::InstrumentCost;
+use crate::results::other_load;
 use crate::results::{CaseResult, DriverBottleneck, ResultsFile, Status};
 
 use super::{Finding, Holds, holds_from, not_measured, ratio_text};
@@ -195,6 +196,39 @@ pub(super) fn steal(results: &ResultsFile) -> Finding {
              were measured again, the stolen ones kept aside); median {median:.2}%, largest \
              {max:.1}%",
             steal.len()
+        )],
+    }
+}
+
+/// Processes other than the server and the driver, over every timed
+/// window of the run ([`other_load`]).
+pub(super) fn other_load(results: &ResultsFile) -> Finding {
+    let flag = other_load::OTHER_LOAD_FLAG_PERCENT;
+    let claim =
+        format!("other processes took less than {flag:.0}% of the machine's CPU in every window");
+    let windows = other_load::windows(results);
+    if windows.is_empty() {
+        return not_measured(
+            claim,
+            "no window recorded the machine's busy CPU time (results written before it was)",
+        );
+    }
+    let mut sorted: Vec<f64> = windows.iter().map(|w| w.2).collect();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    let (case, variant, max) = windows
+        .iter()
+        .max_by(|a, b| a.2.total_cmp(&b.2))
+        .expect("not empty");
+    let flagged = sorted.iter().filter(|p| **p >= flag).count();
+    Finding {
+        claim,
+        holds: if flagged == 0 { Holds::Yes } else { Holds::No },
+        evidence: vec![format!(
+            "{flagged} of {} timed windows at {flag:.0}% or more; median {median:.1}%, largest \
+             {max:.1}% (`{case}` {variant}); the machine's busy CPU time less the server's and \
+             the driver's own",
+            sorted.len()
         )],
     }
 }

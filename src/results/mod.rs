@@ -31,6 +31,7 @@ pub mod not_applicable;
 pub mod scale_plan;
 pub mod spread;
 pub mod summary;
+pub mod thread_capacity;
 pub mod uring_ops;
 pub mod workload;
 pub mod zerocopy;

@@ -38,6 +38,20 @@ impl FakeMachine {
             "MemTotal:       33554432 kB\nMemAvailable:   16777216 kB\n",
         );
         machine.write("proc/sys/kernel/perf_event_paranoid", "-1\n");
+        machine.write("proc/sys/kernel/pid_max", "4194304\n");
+        machine.write("proc/sys/kernel/threads-max", "192724\n");
+        machine.write("proc/sys/vm/max_map_count", "262144\n");
+        machine.write("proc/loadavg", "0.50 0.40 0.30 2/300 4242\n");
+        machine.write("proc/self/uid_map", "         0          0 4294967295\n");
+        machine.write(
+            "proc/self/status",
+            "Name:\tepoll-bench\nUid:\t1000\t1000\t1000\t1000\nThreads:\t1\nCapEff:\t0000000000000000\n",
+        );
+        machine.write(
+            "proc/self/limits",
+            "Limit                     Soft Limit           Hard Limit           Units\n\
+             Max processes             63000                63000                processes\n",
+        );
         machine.write(
             "proc/cpuinfo",
             "processor\t: 0\nflags\t\t: fpu vme de pse tsc msr\n",
@@ -161,6 +175,7 @@ fn a_well_tuned_machine_is_all_ok() {
         "virtualization",
         "CPU steal",
         "transparent hugepages",
+        "threads (thread-per-connection)",
     ] {
         assert!(report.finding(check).is_some(), "missing {check}");
     }
@@ -886,4 +901,84 @@ fn doctor_flags_parse_with_their_defaults() {
     let help = Cli::command().render_help().to_string();
     assert!(help.contains("--pipe-size <BYTES>"), "{help}");
     assert!(!help.contains("--root"), "{help}");
+}
+
+#[test]
+fn thread_per_connection_servers_against_this_vms_thread_limits() {
+    let mut machine = FakeMachine::well_tuned();
+    machine.facts.nofile_hard = 20_000;
+    machine.write("proc/sys/kernel/pid_max", "32768\n");
+    machine.write("proc/sys/vm/max_map_count", "65530\n");
+    // Root, as on this VM: RLIMIT_NPROC does not apply.
+    machine.write(
+        "proc/self/status",
+        "Uid:\t0\t0\t0\t0\nCapEff:\t000001fffeffffff\n",
+    );
+    let mut args = machine.args();
+    args.connections = 100_000;
+    let report = diagnose(&args, &machine.facts);
+    let finding = report.finding("threads (thread-per-connection)").unwrap();
+    assert_finding(
+        finding,
+        Status::Warn,
+        "100000 connections in 6 tpc-rw server process(es) (the descriptor limit's count) need \
+         100096 threads, and a tpc case is not run: kernel.pid_max is 32768",
+        Some(
+            "`sysctl -w kernel.pid_max=4194304`; `run --server-processes 7`, or `sysctl -w vm.max_map_count=131072`",
+        ),
+    );
+    assert!(
+        finding.observed.starts_with(
+            "pid_max 32768, threads-max 192724, 300 threads running, max_map_count 65530"
+        ),
+        "{finding:#?}"
+    );
+    // A WARN: only tpc needs it, so it is no capacity check.
+    assert!(!doctor::capacity_verdict(&report).contains("threads"));
+    // 10,000 connections fit one process.
+    args.connections = 10_000;
+    let report = diagnose(&args, &machine.facts);
+    assert_finding(
+        report.finding("threads (thread-per-connection)").unwrap(),
+        Status::Ok,
+        "need 10011 threads: they fit every thread limit",
+        None,
+    );
+}
+
+#[test]
+fn rlimit_nproc_counts_every_thread_of_the_user() {
+    let machine = FakeMachine::well_tuned();
+    machine.write(
+        "proc/self/limits",
+        "Max processes             12000                96362                processes\n",
+    );
+    // Two processes of this user (3,000 threads) and one of another.
+    let status =
+        |uid: u32, threads: u32| format!("Uid:\t{uid}\t{uid}\t{uid}\t{uid}\nThreads:\t{threads}\n");
+    machine.write("proc/101/status", &status(1000, 1_000));
+    machine.write("proc/102/status", &status(1000, 2_000));
+    machine.write("proc/103/status", &status(0, 50_000));
+    assert_finding(
+        &machine.check("threads (thread-per-connection)"),
+        Status::Warn,
+        "RLIMIT_NPROC is 12000 (hard 96362) threads for this user, all its processes together: \
+         8488 are free (less 512 spare), but the server needs 10011",
+        Some("`ulimit -u 13523`"),
+    );
+    // Root of the initial namespace is exempt.
+    machine.write("proc/self/status", &status(0, 1));
+    assert_finding(
+        &machine.check("threads (thread-per-connection)"),
+        Status::Ok,
+        "they fit every thread limit",
+        None,
+    );
+    machine.remove("proc/loadavg");
+    assert_finding(
+        &machine.check("threads (thread-per-connection)"),
+        Status::Warn,
+        "proc/loadavg",
+        None,
+    );
 }

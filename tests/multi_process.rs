@@ -153,6 +153,29 @@ fn echo_is_served_by_every_process_too() {
     server.terminate();
 }
 
+#[test]
+fn thread_per_connection_servers_run_as_several_processes_too() {
+    let server = ServerProcess::start("tpc-rw", Protocol::Frame, &["--processes", "2"]);
+    let mut streams: Vec<TcpStream> = (0..CONNECTIONS).map(|_| connect(server.addr)).collect();
+    for (i, stream) in streams.iter_mut().enumerate() {
+        let data = payload(900 + i as u64, 2000);
+        round_trip(stream, Protocol::Frame, 0, &data, &format!("tpc conn {i}"));
+    }
+    let report = server.snapshot();
+    assert_is_the_sum(&report, 2, 1);
+    assert_eq!(report.total.counters.requests_parsed, CONNECTIONS as u64);
+    for thread in &report.threads {
+        assert!(
+            thread.counters.connections_accepted > 0,
+            "both processes start connection threads: {thread:?}"
+        );
+    }
+    drop(streams);
+    let last = server.terminate();
+    assert_is_the_sum(&last, 2, 1);
+    assert_eq!(last.total.counters.connections_closed, CONNECTIONS as u64);
+}
+
 fn alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
         && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {

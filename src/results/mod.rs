@@ -32,6 +32,7 @@ pub mod other_load;
 pub mod scale_plan;
 pub mod spread;
 pub mod summary;
+pub mod thread_capacity;
 pub mod uring_ops;
 pub mod workload;
 pub mod zerocopy;

@@ -292,13 +292,19 @@ fn server_capacity(server: &ServerLimits, processes: u64) -> u64 {
     }
 }
 
+/// The fewest server processes of `server`'s kind that hold `total`
+/// connections under its descriptor limit, if any up to
+/// [`MAX_WORKER_PROCESSES`] do.
+pub fn server_processes_needed(server: &ServerLimits, total: u64) -> Option<u64> {
+    (1..=MAX_WORKER_PROCESSES).find(|&p| server_capacity(server, p) >= total)
+}
+
 /// Why `server` cannot hold `total` connections, naming its limit and the
 /// `--server-processes` count that would: `None` when it can.
 pub fn server_shortfall(server: &ServerLimits, total: u64) -> Option<String> {
     let capacity = server_capacity(server, server.processes);
     (total > capacity).then(|| {
-        let needed = (1..=MAX_WORKER_PROCESSES)
-            .find(|&p| server_capacity(server, p) >= total)
+        let needed = server_processes_needed(server, total)
             .map(|p| format!("{p} server processes (`run --server-processes {p}`, SO_REUSEPORT) would hold them"))
             .unwrap_or_else(|| format!("not even {MAX_WORKER_PROCESSES} server processes would hold them"));
         format!(

@@ -8,6 +8,7 @@ mod limits;
 mod machine;
 mod read;
 mod scale;
+mod threads;
 
 use super::{DoctorArgs, Finding, ProcessFacts};
 use kernel_counters::{kernel_counters_probe, perf_event_paranoid, tracefs};
@@ -16,6 +17,7 @@ use limits::{
 };
 use machine::{cpu_steal, cpufreq_governor, cpus, transparent_hugepages, virtualization};
 use scale::{file_max, memory, nr_open, tcp_mem};
+use threads::thread_per_connection;
 
 pub(super) use scale::{ASSUMED_ACTIVE_CONNECTIONS, CAPACITY_CHECKS};
 
@@ -33,6 +35,7 @@ pub(super) fn all(args: &DoctorArgs, facts: &ProcessFacts) -> Vec<Finding> {
         ip_local_port_range(root, args.connections),
         tcp_mem(root, args.connections),
         memory(root, args.connections),
+        thread_per_connection(root, args.connections, facts),
         tcp_tw_reuse(root),
         pipe_max_size(root, args.pipe_size_bytes, facts),
         perf_event_paranoid(root, facts),

@@ -4,19 +4,23 @@
 //! has one.
 
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::driver::measurement::{EngineConfig, Progress};
-use crate::driver::profile::{machine_nofile_hard_limit, server_descriptor_shortfall};
+use crate::driver::profile::{
+    machine_nofile_hard_limit, server_descriptor_shortfall, server_thread_shortfall,
+};
 use crate::driver::server_process::external::ExternalServer;
 use crate::driver::server_process::external_process::ExternalStart;
 use crate::driver::server_process::{RemoteControl, ServerControl, ServerSpec};
 use crate::metrics::cross_check::KernelWatch;
 use crate::protocol::Protocol;
+use crate::results::thread_capacity::machine::read_thread_limits;
 use crate::results::workload::Case;
 use crate::results::{Repetition, RepetitionPurpose};
 use crate::server::report::ServerReport;
+use crate::server::variant::Backend;
 use crate::server::{Variant, VariantName};
 
 use super::applicable::not_applicable_reason;
@@ -104,7 +108,8 @@ impl Target {
             Target::Spawn(template) => match step.variant.builtin() {
                 Some(variant)
                     if let Some(reason) =
-                        descriptor_shortfall(step.case, variant, template.processes) =>
+                        descriptor_shortfall(step.case, variant, template.processes)
+                            .or_else(|| thread_shortfall(step.case, variant, template)) =>
                 {
                     not_measured(step.repetition, step.case, reason, Vec::new())
                 }
@@ -151,6 +156,25 @@ fn descriptor_shortfall(case: &Case, variant: Variant, processes: Option<usize>)
     let hard_limit = machine_nofile_hard_limit()?;
     let processes = processes.unwrap_or(1) as u64;
     server_descriptor_shortfall(case, variant, hard_limit, processes)
+}
+
+/// Why this machine's thread limits keep a thread-per-connection `variant`
+/// server from starting a thread for every connection of `case`: refused
+/// before it starts, since past the limits it stops accepting or aborts.
+/// Read just before each measurement, as the threads running change.
+fn thread_shortfall(case: &Case, variant: Variant, template: &ServerTemplate) -> Option<String> {
+    if variant.backend != Backend::ThreadPerConnection {
+        return None;
+    }
+    // Unreadable limits: not refused here; the server meets them itself.
+    let limits = read_thread_limits(Path::new("/")).ok()?;
+    server_thread_shortfall(
+        case,
+        variant,
+        template.processes.unwrap_or(1) as u64,
+        template.threads.unwrap_or(1) as u64,
+        &limits,
+    )
 }
 
 /// How to start a server for one variant.

@@ -23,6 +23,8 @@ pub const MIN_READ_RATE_BYTES_PER_SECOND: u64 = 1000;
 pub const MAX_READ_RATE_BYTES_PER_SECOND: u64 = 100_000_000_000;
 pub use crate::results::scale_plan::FD_HEADROOM;
 use crate::results::scale_plan::{ServerLimits, server_shortfall};
+use crate::results::thread_capacity::{self, ThreadDemand, ThreadLimits};
+use crate::server::variant::Backend;
 
 /// Why `processes` server processes of `variant` cannot hold every
 /// connection of `case` under the hard RLIMIT_NOFILE `hard_limit` (the
@@ -34,11 +36,7 @@ pub fn server_descriptor_shortfall(
     hard_limit: u64,
     processes: u64,
 ) -> Option<String> {
-    let idle = match case.shape {
-        Shape::IdleActive { idle_connections } => idle_connections,
-        _ => 0,
-    };
-    let connections = u64::from(case.connections) + u64::from(idle);
+    let connections = held_connections(case);
     let server = ServerLimits {
         processes: processes.max(1),
         nofile_hard: hard_limit,
@@ -46,6 +44,43 @@ pub fn server_descriptor_shortfall(
     };
     server_shortfall(&server, connections)
         .map(|why| format!("not run: the {variant} server: {why}"))
+}
+
+/// Connections a server holds at once in `case`: the active ones and,
+/// beside them, the idle ones.
+fn held_connections(case: &Case) -> u64 {
+    let idle = match case.shape {
+        Shape::IdleActive { idle_connections } => idle_connections,
+        _ => 0,
+    };
+    u64::from(case.connections) + u64::from(idle)
+}
+
+/// Why `processes` server processes of `variant`, each with
+/// `serving_threads` serving indexes, cannot start a thread for every
+/// connection of `case` under `limits`: `None` for a variant that does not
+/// start a thread per connection, or when they fit.
+pub fn server_thread_shortfall(
+    case: &Case,
+    variant: Variant,
+    processes: u64,
+    serving_threads: u64,
+    limits: &ThreadLimits,
+) -> Option<String> {
+    if variant.backend != Backend::ThreadPerConnection {
+        return None;
+    }
+    let demand = ThreadDemand {
+        connections: held_connections(case),
+        processes: processes.max(1),
+        serving_threads: serving_threads.max(1),
+    };
+    thread_capacity::describe(&thread_capacity::thread_shortfalls(&demand, limits)).map(|why| {
+        format!(
+            "not run: the {variant} server starts a thread per connection, {} threads in all: {why}",
+            demand.total_threads()
+        )
+    })
 }
 
 #[cfg(test)]
@@ -124,5 +159,34 @@ mod tests {
         let reason =
             server_descriptor_shortfall(&idle_case(99_984), splice, 20_000, 6).expect("refused");
         assert!(reason.contains("`run --server-processes 17`"), "{reason}");
+    }
+
+    #[test]
+    fn only_thread_per_connection_servers_are_held_to_the_thread_limits() {
+        let limits = ThreadLimits {
+            pid_max: 32_768,
+            threads_max: 192_724,
+            threads_running: 128,
+            max_map_count: 65_530,
+            nproc: None,
+        };
+        let tpc: Variant = "tpc-rw".parse().unwrap();
+        let writev: Variant = "et-writev".parse().unwrap();
+        // 99,984 idle + 16 active: six processes hold the descriptors.
+        let case = idle_case(99_984);
+        assert_eq!(server_thread_shortfall(&case, writev, 6, 1, &limits), None);
+        let reason = server_thread_shortfall(&case, tpc, 6, 1, &limits).expect("refused");
+        assert!(
+            reason.starts_with(
+                "not run: the tpc-rw server starts a thread per connection, 100096 threads in \
+                 all: kernel.pid_max is 32768"
+            ) && reason.contains("`sysctl -w kernel.pid_max=4194304`")
+                && reason.contains("`run --server-processes 7`"),
+            "{reason}"
+        );
+        assert_eq!(
+            server_thread_shortfall(&idle_case(9_984), tpc, 1, 1, &limits),
+            None
+        );
     }
 }

@@ -39,7 +39,7 @@ mod deserialize;
 mod expand;
 mod fields;
 mod limits;
-pub use limits::server_descriptor_shortfall;
+pub use limits::{server_descriptor_shortfall, server_thread_shortfall};
 mod raw;
 mod shape;
 mod sizes;

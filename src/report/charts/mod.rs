@@ -257,11 +257,7 @@ pub fn plan(results: &ResultsFile) -> Result<ChartPlan, ChartError> {
         }
     }
     for (profile, cases) in data::by_profile(results) {
-        let charted: Vec<&CaseResult> = cases
-            .iter()
-            .copied()
-            .filter(|c| !data::passed(c).is_empty())
-            .collect();
+        let charted = data::with_a_passed_variant(&cases);
         if charted.is_empty() {
             continue;
         }

@@ -189,11 +189,15 @@ mod tests {
             .collect()
     }
 
+    /// The fixture's scale cases ordered by N.
+    fn ordered(results: &crate::results::ResultsFile) -> Vec<(&CaseResult, f64)> {
+        scale_cases(&scale_profile(results))
+    }
+
     #[test]
     fn cases_are_ordered_by_total_connections() {
         let results = fixture::results_with_scale();
-        let cases = scale_profile(&results);
-        let ordered = scale_cases(&cases);
+        let ordered = ordered(&results);
         let n: Vec<f64> = ordered.iter().map(|(_, n)| *n).collect();
         // The fixture lists them out of order: 5,000 idle first.
         assert_eq!(n, vec![2_000.0, 6_000.0, 10_000.0]);
@@ -210,8 +214,7 @@ mod tests {
     #[test]
     fn memory_series_hold_the_fixture_readings_in_kib() {
         let results = fixture::results_with_scale();
-        let cases = scale_profile(&results);
-        let ordered = scale_cases(&cases);
+        let ordered = ordered(&results);
         let (server, notes) = memory_series(&ordered, MemoryPart::ServerUser);
         assert!(notes.is_empty(), "{notes:?}");
         let names: Vec<String> = server.iter().map(|s| s.variant.to_string()).collect();
@@ -243,8 +246,7 @@ mod tests {
     #[test]
     fn a_point_without_the_figure_is_left_out_with_its_reason() {
         let results = fixture::results_with_scale();
-        let cases = scale_profile(&results);
-        let ordered = scale_cases(&cases);
+        let ordered = ordered(&results);
         let (driver, notes) = memory_series(&ordered, MemoryPart::DriverUser);
         let et = driver.iter().find(|s| s.variant == "et-writev");
         let xs: Vec<f64> = et.unwrap().points.iter().map(|(n, _)| *n).collect();

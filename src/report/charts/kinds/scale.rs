@@ -48,12 +48,7 @@ impl ChartKind for Scale {
         };
         let mut any_idle_active = false;
         for (profile, cases) in data::by_profile(results) {
-            let charted: Vec<&CaseResult> = cases
-                .iter()
-                .copied()
-                .filter(|c| !data::passed(c).is_empty())
-                .collect();
-            let scale = scale_cases(&charted);
+            let scale = scale_cases(&data::with_a_passed_variant(&cases));
             if scale.is_empty() {
                 continue;
             }

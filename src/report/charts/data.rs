@@ -38,6 +38,15 @@ pub fn passed(case: &CaseResult) -> Vec<Passed<'_>> {
     out
 }
 
+/// The cases that have a passed variant: the ones a chart can draw.
+pub fn with_a_passed_variant<'a>(cases: &[&'a CaseResult]) -> Vec<&'a CaseResult> {
+    cases
+        .iter()
+        .copied()
+        .filter(|c| !passed(c).is_empty())
+        .collect()
+}
+
 /// Cases by profile, profiles in order of first appearance, cases in file
 /// order.
 pub fn by_profile(results: &ResultsFile) -> Vec<(String, Vec<&CaseResult>)> {

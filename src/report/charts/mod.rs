@@ -18,7 +18,10 @@
 //!    connection count, for cases that differ only in their connection
 //!    count;
 //! 6. `effects-*`: per case, each comparison's ratio B/A with its 95%
-//!    interval, one panel per figure ([`crate::results::effects`]).
+//!    interval, one panel per figure ([`crate::results::effects`]);
+//! 7. `scale-*`: for `idle_active` cases differing in idle count, memory
+//!    per connection (server, kernel, driver), and the active set's p99
+//!    latency and server CPU per request, against total connections N.
 //!
 //! Which figures are plotted, and their captions and axes, come from the
 //! figure registry ([`crate::results::figures`]).
@@ -35,6 +38,7 @@
 pub mod data;
 pub mod draw;
 pub mod kinds;
+pub mod scale_data;
 pub mod style;
 
 use std::path::{Path, PathBuf};
@@ -253,11 +257,7 @@ pub fn plan(results: &ResultsFile) -> Result<ChartPlan, ChartError> {
         }
     }
     for (profile, cases) in data::by_profile(results) {
-        let charted: Vec<&CaseResult> = cases
-            .iter()
-            .copied()
-            .filter(|c| !data::passed(c).is_empty())
-            .collect();
+        let charted = data::with_a_passed_variant(&cases);
         if charted.is_empty() {
             continue;
         }

@@ -4,7 +4,7 @@
 //! file is rendered in memory first, and nothing is written when the
 //! results are invalid or any exporter fails.
 
-mod cells;
+pub(crate) mod cells;
 mod cpu_profile;
 pub mod csv;
 pub mod findings;

@@ -39,6 +39,10 @@ pub enum YScale {
     /// For ratios near 1, where equal distances should read as equal
     /// differences.
     Linear,
+    /// Linear from zero: for amounts whose size matters, such as bytes per
+    /// connection, where an axis cut to the data's range would make a few
+    /// percent look like a doubling.
+    LinearFromZero,
 }
 
 /// A panel of lines on a linear x axis (already transformed: log2 of a
@@ -103,7 +107,8 @@ pub fn draw_line_panel<DB: DrawingBackend>(
                 reference: panel.reference_y.clone(),
             }
         }
-        YScale::Linear => linear_on_log(panel),
+        YScale::Linear => linear_on_log(panel, false),
+        YScale::LinearFromZero => linear_on_log(panel, true),
     };
     let y_range = scaled.range;
     let mut chart = line_axes(area, panel, y_range, &scaled.ticks)?;
@@ -129,13 +134,14 @@ struct ScaledY {
 /// A linear y axis drawn on the logarithmic one: every y becomes
 /// `exp((y − base) / span)`, whose logarithm is linear in y, so one drawing
 /// path serves both scales. Ticks keep their untransformed labels.
-fn linear_on_log(panel: &LinePanel) -> ScaledY {
+fn linear_on_log(panel: &LinePanel, from_zero: bool) -> ScaledY {
     let values: Vec<f64> = panel
         .lines
         .iter()
         .flat_map(|l| l.points.iter())
         .flat_map(|&(_, m, lo, hi)| [m, lo, hi])
         .chain(panel.reference_y.as_ref().map(|(y, _)| *y))
+        .chain(from_zero.then_some(0.0))
         .filter(|v| v.is_finite())
         .collect();
     let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
@@ -143,7 +149,9 @@ fn linear_on_log(panel: &LinePanel) -> ScaledY {
     let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
     let span = (hi - lo).max(hi.abs() * 0.02).max(1e-9);
     let top_room = if panel.marks.is_empty() { 0.08 } else { 0.35 };
-    let (y_lo, y_hi) = (lo - 0.08 * span, hi + top_room * span);
+    // From zero the axis starts at zero itself, so nothing hangs below it.
+    let bottom_room = if from_zero && lo >= 0.0 { 0.0 } else { 0.08 };
+    let (y_lo, y_hi) = (lo - bottom_room * span, hi + top_room * span);
     let to_axis = |y: f64| ((y - lo) / span).exp();
     let ticks = linear_ticks(y_lo, y_hi, 6);
     let labels = format_ticks(&ticks);

@@ -7,6 +7,7 @@ mod connections;
 mod cpu;
 mod effects;
 mod latency;
+mod scale;
 mod size;
 mod syscalls;
 
@@ -47,6 +48,7 @@ pub const CHART_KINDS: &[&dyn ChartKind] = &[
     &cpu::CpuPerRequest,
     &connections::ThroughputVsConnections,
     &effects::Effects,
+    &scale::Scale,
 ];
 
 /// `<prefix>-<slug>`: a chart's file name without extension.

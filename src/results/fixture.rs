@@ -20,7 +20,9 @@ use crate::sys::uring_ops::UringOp;
 use super::aggregate::finish_variant;
 use super::environment::{Pinning, Rlimits, Sysctls};
 use super::instrument_cost::{FixedLoad, InstrumentCost, Round, SettingWindow};
+mod scale;
 mod variants;
+pub use scale::*;
 pub use variants::*;
 
 use super::{

@@ -301,9 +301,12 @@ impl Slope {
     }
 }
 
+/// One variant's memory at one active count: (idle held, memory), in case
+/// order.
+type MemoryPoints = (String, u64, Vec<(u64, MemoryFigures)>);
+
 fn slopes(cases: &[ScaleCase]) -> Vec<Slope> {
-    // (variant, active) → (idle held, memory), in case order.
-    let mut points: Vec<(String, u64, Vec<(u64, MemoryFigures)>)> = Vec::new();
+    let mut points: Vec<MemoryPoints> = Vec::new();
     for c in cases {
         for result in &c.case.variants {
             let Some(m) = passed(result).and_then(MemoryFigures::of) else {

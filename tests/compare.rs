@@ -201,3 +201,37 @@ fn command_writes_the_table_and_names_bad_files() {
     );
     assert!(message.contains("not a results file"), "{message}");
 }
+
+/// An idle-active run against one whose server holds half the resident
+/// memory per connection (as pooled buffers, or another process layout,
+/// would): `compare` gives the memory ratios and verdicts.
+#[test]
+fn memory_per_connection_is_compared_in_idle_active_cases() {
+    use epoll_bench::results::aggregate::finish_variant;
+    use epoll_bench::results::fixture;
+    let run = |server_share: f64| {
+        let mut case = fixture::idle_active_case(1000, 9000);
+        let a = fixture::idle_active_variant("lt-writev", &case, 10.0, 200.0);
+        let mut reps = a.repetitions.clone();
+        for r in &mut reps {
+            let whole = r.server_memory.as_mut().unwrap().whole.as_mut().unwrap();
+            whole.server_rss_per_connection_bytes *= server_share;
+        }
+        case.variants = vec![finish_variant(&"lt-writev".into(), 3, reps, None)];
+        fixture::results_with_cases(vec![case])
+    };
+    let comparison = compare(&run(1.0), &run(0.5));
+    let label = "idle-scale-1000-active/9000idle";
+    let server = comparison
+        .row(label, "lt-writev", "server RSS B/connection")
+        .expect("a server memory row");
+    assert!(close(server.ratio().unwrap(), 0.5), "{server:?}");
+    assert_eq!(server.verdict, Verdict::Better);
+    let kernel = comparison
+        .row(label, "lt-writev", "kernel B/connection")
+        .expect("a kernel memory row");
+    let expected = fixture::KERNEL_TCP_MEM_BYTES + fixture::KERNEL_SLAB_BYTES;
+    assert!(close(kernel.a.median, expected), "{kernel:?}");
+    assert!(close(kernel.ratio().unwrap(), 1.0), "{kernel:?}");
+    assert_eq!(kernel.verdict, Verdict::NoChange);
+}

@@ -109,6 +109,7 @@ pub fn findings(results: &ResultsFile) -> Vec<Finding> {
     out.push(backpressure(results));
     out.push(p99_knees(results));
     out.push(idle_effect(results));
+    out.extend(scale::findings(results));
     out.push(run_quality::driver_limits(results));
     out.push(run_quality::driver_cost(results));
     out.push(run_quality::ack_cost(results));
@@ -559,6 +560,7 @@ mod file_strategies;
 mod pairing;
 mod peers;
 mod run_quality;
+mod scale;
 #[cfg(test)]
 mod strategy_tests;
 #[cfg(test)]

@@ -11,6 +11,7 @@ use crate::server::VariantName;
 use crate::server::report::ServerReport;
 
 use super::buffers::{BufferFigures, buffer_summary};
+use super::connection_memory;
 use super::uring_ops::{UringOpFigures, UringOpsSummary};
 use super::zerocopy::{ZerocopyFigures, zerocopy_summary};
 
@@ -379,6 +380,8 @@ pub fn summarize(repetitions: &[Repetition]) -> Option<Summary> {
             .map(|steal| spread(&steal)),
         driver_to_server_cpu_ratio: ratio,
         memory_per_connection_bytes: memory.map(|m| over(&m, |m| m.per_connection_bytes)),
+        server_rss_per_connection_bytes: connection_memory::server_rss_spread(repetitions),
+        kernel_memory_per_connection_bytes: connection_memory::kernel_spread(repetitions),
         kernel_syscalls_per_request_total: kernel_syscalls,
         kernel_cross_check_passed: kernel_passed,
         external_server: external.map(|e| ExternalServerSummary {

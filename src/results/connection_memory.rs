@@ -6,7 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Repetition, Status};
+use super::spread::spread;
+use super::{Repetition, Spread, Status};
 use crate::metrics::kernel_memory::MemoryProbe;
 use crate::sys::memory::ProcessMemory;
 
@@ -155,6 +156,34 @@ pub fn first_passed(repetitions: &[Repetition]) -> Option<(u32, &ConnectionMemor
         .iter()
         .filter(|r| r.status == Status::Passed)
         .find_map(|r| Some((r.index, r.server_memory.as_ref()?.whole.as_ref()?)))
+}
+
+/// Memory whole of every repetition, when each has it.
+fn wholes(repetitions: &[Repetition]) -> Option<Vec<&ConnectionMemory>> {
+    repetitions
+        .iter()
+        .map(|r| r.server_memory.as_ref()?.whole.as_ref())
+        .collect::<Option<Vec<_>>>()
+        .filter(|w| !w.is_empty())
+}
+
+/// Server RSS per connection over `repetitions`, when each measured it.
+pub fn server_rss_spread(repetitions: &[Repetition]) -> Option<Spread> {
+    let values: Vec<f64> = wholes(repetitions)?
+        .iter()
+        .map(|m| m.server_rss_per_connection_bytes)
+        .collect();
+    Some(spread(&values))
+}
+
+/// Kernel TCP buffers plus slab per connection over `repetitions`, when
+/// each read both.
+pub fn kernel_spread(repetitions: &[Repetition]) -> Option<Spread> {
+    let values: Option<Vec<f64>> = wholes(repetitions)?
+        .iter()
+        .map(|m| Some(m.kernel_tcp_mem_per_connection_bytes? + m.kernel_slab_per_connection_bytes?))
+        .collect();
+    Some(spread(&values?))
 }
 
 fn slab_detail(caches: &[SlabGrowth]) -> String {

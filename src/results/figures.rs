@@ -462,6 +462,31 @@ pub const FIGURES: &[Figure] = &[
         pick: |s| s.memory_per_connection_bytes,
         ..CSV_ONLY
     },
+    // The whole memory per connection of `idle_active` cases, for
+    // `compare` (a buffer policy or process layout against another). Not
+    // CSV columns: adding them would change results.csv's columns.
+    Figure {
+        name: "server_rss_per_connection_bytes",
+        unit: "bytes",
+        better: Some(Better::Lower),
+        aspect: Aspect::Cost,
+        group: Group::Memory,
+        pick: |s| s.server_rss_per_connection_bytes,
+        csv: false,
+        compare_label: Some("server RSS B/connection"),
+        ..CSV_ONLY
+    },
+    Figure {
+        name: "kernel_memory_per_connection_bytes",
+        unit: "bytes",
+        better: Some(Better::Lower),
+        aspect: Aspect::Cost,
+        group: Group::Memory,
+        pick: |s| s.kernel_memory_per_connection_bytes,
+        csv: false,
+        compare_label: Some("kernel B/connection"),
+        ..CSV_ONLY
+    },
 ];
 
 /// The io_uring operations of a summary; `None` for epoll variants. The
@@ -545,7 +570,7 @@ mod tests {
             .map(|f| f.name)
             .collect();
         assert_eq!(judged, labelled, "a compare label needs a direction");
-        assert_eq!(judged.len(), 7);
+        assert_eq!(judged.len(), 9);
     }
 
     #[test]
@@ -562,6 +587,11 @@ mod tests {
                 };
                 if f.group == Group::UringOps && !uring {
                     assert!(field.is_none() && (f.pick)(summary).is_none(), "{}", f.name);
+                    continue;
+                }
+                // Memory whole is measured in idle_active cases only.
+                if f.group == Group::Memory && field.is_none() {
+                    assert!((f.pick)(summary).is_none(), "{}", f.name);
                     continue;
                 }
                 let field = field.unwrap_or_else(|| panic!("no field {}", f.name));

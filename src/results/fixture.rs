@@ -20,8 +20,10 @@ use crate::sys::uring_ops::UringOp;
 use super::aggregate::finish_variant;
 use super::environment::{Pinning, Rlimits, Sysctls};
 use super::instrument_cost::{FixedLoad, InstrumentCost, Round, SettingWindow};
+mod idle_active;
 mod scale;
 mod variants;
+pub use idle_active::*;
 pub use scale::*;
 pub use variants::*;
 

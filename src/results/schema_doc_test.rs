@@ -181,6 +181,14 @@ mod tests {
         results.cases[0]
             .variants
             .push(fixture::pooled_variant(1000));
+        // One whose every repetition measured memory whole: its summary's.
+        let idle_active = fixture::idle_active_case(1000, 9000);
+        results.cases[0].variants.push(fixture::idle_active_variant(
+            "et-writev",
+            &idle_active,
+            10.0,
+            200.0,
+        ));
         // A multi-process server over an idle_active ramp.
         results.run.settings.server_processes = Some(2);
         let memory = results.cases[0].variants[0].repetitions[0]

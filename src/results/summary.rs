@@ -44,6 +44,17 @@ pub struct Summary {
     /// at or above [`DRIVER_SATURATED_PERCENT`].
     pub driver_bottleneck_warning: bool,
     pub memory_per_connection_bytes: Option<Spread>,
+    /// `idle_active` cases: the server's resident growth over the
+    /// connection ramp per connection (`server_memory.whole`), so that
+    /// `compare` can set one buffer policy or process layout against
+    /// another; absent unless every repetition measured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_rss_per_connection_bytes: Option<Spread>,
+    /// The same runs' kernel memory per connection: TCP buffer pages plus
+    /// connection slab objects (machine-wide, both ends on loopback);
+    /// absent unless every repetition read both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_memory_per_connection_bytes: Option<Spread>,
     /// Kernel-counted server syscalls (of the kinds counted in-process) per
     /// request, beside `server.syscalls_per_request_total`; for an external
     /// server, every syscall of all its threads. `None` when the kernel

@@ -81,7 +81,7 @@ fn compare(
 }
 
 /// `1000` as `1,000`, as the claims write counts.
-fn thousands(n: u32) -> String {
+pub(super) fn thousands(n: u32) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

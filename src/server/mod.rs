@@ -370,7 +370,7 @@ impl Server {
             config.protocol,
             threads,
         )
-        .with_own_memory())
+        .with_own_memory_and_cpus())
     }
 }
 
@@ -402,7 +402,7 @@ impl ServerControl {
             self.protocol,
             threads,
         )
-        .with_own_memory())
+        .with_own_memory_and_cpus())
     }
 }
 

@@ -121,7 +121,7 @@ fn variants(results: &ResultsFile) -> &[VariantResult] {
 /// What every measured repetition of a passed variant must show: every
 /// byte verified, the idle set held by the planned workers, and memory per
 /// connection over all 5,000 from every server process.
-fn assert_held_at_scale(v: &VariantResult) {
+fn assert_held_at_scale(v: &VariantResult, server_cpus: Option<&Vec<usize>>) {
     assert_eq!(
         v.status,
         Status::Passed,
@@ -168,6 +168,14 @@ fn assert_held_at_scale(v: &VariantResult) {
         let window = rep.server_window.as_ref().expect("server window");
         assert_eq!(window.processes.len(), SERVER_PROCESSES);
         assert!(window.processes.iter().all(|p| p.threads == 1));
+        // Every process says where it may run (what its busy % is of):
+        // where `run` pinned the server, there.
+        for process in &window.processes {
+            let cpus = process.cpus_allowed.as_ref().expect("affinity");
+            if let Some(pinned) = server_cpus {
+                assert_eq!(cpus, pinned, "{}", v.variant);
+            }
+        }
     }
 }
 
@@ -211,7 +219,7 @@ fn five_thousand_connections_need_three_driver_and_three_server_processes() {
     let variants = variants(&results);
     assert_eq!(variants.len(), 2);
     for v in variants {
-        assert_held_at_scale(v);
+        assert_held_at_scale(v, results.environment.pinning.server_cpus.as_ref());
         // Per-connection buffers: one for every open connection, idle ones
         // included, all opened before the window began; so each process's
         // count is the connections SO_REUSEPORT gave it, every process
@@ -248,7 +256,7 @@ fn pooled_buffers_at_scale_allocate_for_the_active_set_only() {
     let variants = variants(&results);
     assert_eq!(variants.len(), 1);
     let v = &variants[0];
-    assert_held_at_scale(v);
+    assert_held_at_scale(v, results.environment.pinning.server_cpus.as_ref());
     for rep in &v.repetitions {
         // A pooled connection takes a buffer only to read into it, and idle
         // connections never send: a process's pool (which reuses a free

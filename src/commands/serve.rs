@@ -245,6 +245,8 @@ fn worker_args(args: &ServeArgs, bound: SocketAddr) -> Vec<String> {
         ("--buffer-size", args.buffer_size.to_string()),
         ("--pipe-size", args.pipe_size.to_string()),
         ("--max-events", args.max_events.to_string()),
+        ("--buffers", args.buffers.name().to_string()),
+        ("--pool-buffers", args.pool_buffers.to_string()),
     ];
     for (flag, value) in numbers {
         out.extend([flag.to_string(), value]);
@@ -449,6 +451,43 @@ mod tests {
             "{refused}"
         );
         assert!(pooled("tpc-rw").unwrap_err().to_string().contains("thread"));
+    }
+
+    #[test]
+    fn workers_serve_with_every_setting_of_the_first_process() {
+        let argv = [
+            "serve",
+            "--variant",
+            "et-writev",
+            "--protocol",
+            "echo",
+            "--processes",
+            "3",
+            "--threads",
+            "2",
+            "--max-frame",
+            "1MiB",
+            "--buffer-size",
+            "16KiB",
+            "--pipe-size",
+            "8KiB",
+            "--max-events",
+            "64",
+            "--buffers",
+            "pooled",
+            "--pool-buffers",
+            "7",
+            "--kernel-counters",
+        ];
+        let first = Wrapper::try_parse_from(argv).unwrap().args;
+        let bound: SocketAddr = "127.0.0.1:4321".parse().unwrap();
+        let worker_line = worker_args(&first, bound);
+        let worker = Wrapper::try_parse_from(&worker_line).unwrap().args;
+        let mut expected = config_from(&first).unwrap();
+        expected.listen = bound;
+        expected.join_port = true;
+        assert_eq!(config_from(&worker).unwrap(), expected, "{worker_line:?}");
+        assert_eq!(worker.processes, 1);
     }
 
     #[test]

@@ -109,12 +109,20 @@ pub fn driver_cpu_us_per_request(m: &CaseMeasurement) -> f64 {
         / m.requests_completed.max(1) as f64
 }
 
-/// How busy the serving threads were over a window of `seconds`, percent
-/// of the time of every serving thread.
+/// How busy the server was over a window of `seconds`: its CPU time, percent
+/// of the CPU time it could have used. That is one CPU per serving thread,
+/// but no more CPUs than its processes may run on: six loops pinned to one
+/// CPU that keep it 57% busy have 43% of a CPU left, not 88% of six (the
+/// server's affinity is unknown in reports written before it was recorded;
+/// those count one CPU per thread).
 pub fn server_cpu_utilization_percent(window: &ServerReport, seconds: f64) -> f64 {
     let usage = &window.total.usage;
+    let threads = window.threads.len().max(1);
+    let cpus = window
+        .cpus_allowed_count()
+        .map_or(threads, |cpus| cpus.min(threads));
     (usage.cpu_user_seconds + usage.cpu_system_seconds) * 100.0
-        / (seconds * window.threads.len().max(1) as f64).max(f64::MIN_POSITIVE)
+        / (seconds * cpus as f64).max(f64::MIN_POSITIVE)
 }
 
 /// Median etc. of `f` over repetitions.
@@ -579,6 +587,36 @@ mod tests {
             one / 2.0
         ));
         assert!(close(server_cpu_utilization_percent(&window, 0.5), one));
+    }
+
+    #[test]
+    fn server_utilization_counts_no_more_cpus_than_the_server_may_use() {
+        let results = fixture::results();
+        let rep = &results.cases[0].variants[0].repetitions[0];
+        let mut window = rep.server_window.clone().unwrap();
+        let one_thread = server_cpu_utilization_percent(&window, 1.0);
+        // Six single-thread processes, all pinned to CPU 1, with the same
+        // CPU time: one CPU's worth of time to use, not six.
+        let mut part = window.processes[0].clone();
+        part.cpus_allowed = Some(vec![1]);
+        window.processes = vec![part; 6];
+        window.threads = vec![window.threads[0].clone(); 6];
+        assert!(close(
+            server_cpu_utilization_percent(&window, 1.0),
+            one_thread
+        ));
+        // Spread over CPUs 0 and 1, the six can use two CPUs.
+        window.processes[3].cpus_allowed = Some(vec![0]);
+        assert!(close(
+            server_cpu_utilization_percent(&window, 1.0),
+            one_thread / 2.0
+        ));
+        // One process that did not say: one CPU per thread, as before.
+        window.processes[5].cpus_allowed = None;
+        assert!(close(
+            server_cpu_utilization_percent(&window, 1.0),
+            one_thread / 6.0
+        ));
     }
 
     #[test]

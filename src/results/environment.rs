@@ -161,24 +161,14 @@ fn cpu_model(cpuinfo: &str) -> String {
     "unknown".to_string()
 }
 
-/// `Cpus_allowed_list:\t0-3,6` from `/proc/<pid>/status` → `[0,1,2,3,6]`.
-pub fn allowed_cpus(status: &str) -> Option<Vec<usize>> {
-    let line = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?;
-    crate::units::parse_cpu_list(line.trim()).ok()
-}
+pub use crate::sys::cpus::allowed_cpus;
 
 /// CPUs this process may run on.
 pub fn usable_cpus() -> Vec<usize> {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| allowed_cpus(&s))
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| {
-            let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-            (0..n).collect()
-        })
+    crate::sys::cpus::own_allowed_cpus().unwrap_or_else(|| {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (0..n).collect()
+    })
 }
 
 fn git_state() -> (String, Option<bool>) {
@@ -210,15 +200,6 @@ fn git_state() -> (String, Option<bool>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn allowed_cpus_come_from_the_status_file() {
-        assert_eq!(
-            allowed_cpus("Name:\tx\nCpus_allowed_list:\t0-1\n").unwrap(),
-            [0, 1]
-        );
-        assert_eq!(allowed_cpus("Name:\tx\n"), None);
-    }
 
     #[test]
     fn collects_from_a_fake_proc_tree() {

@@ -32,8 +32,9 @@ pub struct Summary {
     /// report --recompute` derives it from the stored repetitions.
     #[serde(default)]
     pub driver_cpu_utilization_percent: Option<Spread>,
-    /// Serving threads' CPU time over (window × serving threads), percent;
-    /// `None` when server-side figures are unavailable.
+    /// The server's CPU time over (window × the CPUs it could use: one per
+    /// serving thread, at most as many as its processes may run on),
+    /// percent; `None` when server-side figures are unavailable.
     #[serde(default)]
     pub server_cpu_utilization_percent: Option<Spread>,
     /// CPU time the hypervisor took (steal) per window, percent of the

@@ -47,7 +47,7 @@ pub const BUFFER_SIZE_BYTES: RangeInclusive<usize> = 64..=1 << 30;
 /// Pipe sizes a server asks F_SETPIPE_SZ for (splice): at least a page.
 pub const PIPE_SIZE_BYTES: RangeInclusive<usize> = 4096..=1 << 30;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ServerConfig {
     pub variant: Variant,
     pub protocol: Protocol,
@@ -370,7 +370,7 @@ impl Server {
             config.protocol,
             threads,
         )
-        .with_own_memory())
+        .with_own_memory_and_cpus())
     }
 }
 
@@ -402,7 +402,7 @@ impl ServerControl {
             self.protocol,
             threads,
         )
-        .with_own_memory())
+        .with_own_memory_and_cpus())
     }
 }
 

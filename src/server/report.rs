@@ -228,6 +228,11 @@ pub struct ProcessPart {
     /// Its resident memory when the report was taken (read by the process
     /// itself; `None` where `/proc` could not be read).
     pub memory: Option<ProcessMemory>,
+    /// The CPUs it may run on when the report was taken (its affinity, as
+    /// pinning left it); `None` where `/proc` could not say, and in reports
+    /// written before it was recorded.
+    #[serde(default)]
+    pub cpus_allowed: Option<Vec<usize>>,
 }
 
 impl ServerReport {
@@ -275,18 +280,32 @@ impl ServerReport {
                 pid,
                 threads: threads.len(),
                 memory: None,
+                cpus_allowed: None,
             }],
             threads,
         }
     }
 
-    /// This process's report with its resident memory read now.
-    pub fn with_own_memory(mut self) -> ServerReport {
+    /// This process's report with its resident memory and the CPUs it may
+    /// run on read now.
+    pub fn with_own_memory_and_cpus(mut self) -> ServerReport {
         let memory = crate::sys::memory::read_process_memory(std::process::id()).ok();
+        let cpus = crate::sys::cpus::own_allowed_cpus();
         for part in &mut self.processes {
             part.memory = memory;
+            part.cpus_allowed = cpus.clone();
         }
         self
+    }
+
+    /// How many CPUs the server's processes may run on together (the
+    /// union of their affinities): `None` unless every process said.
+    pub fn cpus_allowed_count(&self) -> Option<usize> {
+        let mut cpus = std::collections::BTreeSet::<usize>::new();
+        for part in &self.processes {
+            cpus.extend(part.cpus_allowed.as_ref()?);
+        }
+        (!cpus.is_empty()).then_some(cpus.len())
     }
 
     /// One report for a multi-process server: this process's `own` and

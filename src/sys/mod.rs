@@ -23,6 +23,7 @@ macro_rules! syscall {
 
 pub mod client;
 pub mod counters;
+pub mod cpus;
 pub mod epoll;
 pub mod eventfd;
 pub mod fd;

@@ -77,6 +77,7 @@ impl Ring {
     }
 
     /// Everything before this may be overwritten.
+    #[cfg(test)]
     pub(super) fn released(&self) -> u64 {
         self.released
     }

@@ -167,7 +167,7 @@ impl RingConn {
     pub fn new(config: &ConnConfig) -> RingConn {
         RingConn {
             ring: Ring::new(config.buffer_size_bytes),
-            queue: SegmentQueue::new(),
+            queue: SegmentQueue::default(),
         }
     }
 
@@ -233,12 +233,9 @@ impl RingConn {
         }
         let header =
             |header: &[u8; RESPONSE_HEADER_BYTES]| Ok::<_, Infallible>(CopiedHeader::new(*header));
-        let step = match self
+        let Ok(step) = self
             .queue
-            .after_read((n, asked), &mut self.ring, config, counters, header)
-        {
-            Ok(step) => step,
-        };
+            .after_read((n, asked), &mut self.ring, config, counters, header);
         // A request header split across reads is kept by the parser, so with
         // no output queued nothing in the ring is needed: a pooled ring can
         // go back (per-connection rings keep their layout, which the

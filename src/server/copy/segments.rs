@@ -106,8 +106,8 @@ pub struct SegmentQueue<H> {
     parser: FrameParser,
 }
 
-impl<H: QueuedHeader> SegmentQueue<H> {
-    pub fn new() -> SegmentQueue<H> {
+impl<H> Default for SegmentQueue<H> {
+    fn default() -> SegmentQueue<H> {
         SegmentQueue {
             out: VecDeque::new(),
             unsent_bytes: 0,
@@ -115,7 +115,9 @@ impl<H: QueuedHeader> SegmentQueue<H> {
             parser: FrameParser::default(),
         }
     }
+}
 
+impl<H: QueuedHeader> SegmentQueue<H> {
     /// Bytes queued and not yet sent.
     pub fn unsent_bytes(&self) -> usize {
         self.unsent_bytes

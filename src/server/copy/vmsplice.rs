@@ -122,7 +122,7 @@ impl CopyStrategy for Vmspliced {
             held_limit_bytes: requests.chunk_bytes() as u64,
             requests,
             headers: ChunkStream::new(page_size_bytes()),
-            queue: SegmentQueue::new(),
+            queue: SegmentQueue::default(),
             pipe_slots: (pipe.capacity_bytes / page_size_bytes()).max(1),
             pipe,
             bytes_in_pipe: 0,

@@ -156,12 +156,10 @@ impl ZeroCopy {
             *bytes = *header;
             Ok::<_, Infallible>(CopiedHeader::new(bytes))
         };
-        match self
+        let Ok(step) = self
             .queue
-            .after_read(read, &mut self.ring.bytes, config, counters, header)
-        {
-            Ok(step) => step,
-        }
+            .after_read(read, &mut self.ring.bytes, config, counters, header);
+        step
     }
 
     /// The unsent pieces of the run of headers (or of payloads) at the
@@ -244,7 +242,7 @@ impl CopyStrategy for ZeroCopy {
                 held_bytes: 0,
                 sent_release_to: 0,
             },
-            queue: SegmentQueue::new(),
+            queue: SegmentQueue::default(),
             spare_headers: Vec::new(),
             completion_signalled: false,
         })

@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::io;
 
+use super::segments::RequestBytes;
 use crate::sys::vmsplice::{Mapping, page_size_bytes};
 
 /// Positions are absolute stream offsets: `chunks[i]` holds
@@ -131,6 +132,20 @@ impl ChunkStream {
             self.chunks.pop_front();
             self.first_base += self.chunk_bytes as u64;
         }
+    }
+}
+
+impl RequestBytes for ChunkStream {
+    fn filled(&self) -> u64 {
+        self.filled
+    }
+
+    fn advance(&mut self, n: usize) {
+        ChunkStream::advance(self, n);
+    }
+
+    fn first_piece(&self, start: u64, end: u64) -> &[u8] {
+        self.piece(start, end)
     }
 }
 

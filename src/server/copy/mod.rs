@@ -26,6 +26,7 @@ pub mod file;
 pub mod pool;
 pub mod ring;
 pub mod rw;
+pub mod segments;
 pub mod splice;
 pub mod vmsplice;
 pub mod writev;

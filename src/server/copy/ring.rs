@@ -7,14 +7,13 @@
 //! owned from accept to close, or taken from the pool just before a read and
 //! given back whenever the ring is empty.
 
-use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::io::{IoSlice, IoSliceMut};
 
-use crate::protocol::{Protocol, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES};
+use super::segments::{CopiedHeader, Gather, RequestBytes, Segment, SegmentQueue};
+use crate::protocol::{REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES};
 use crate::server::copy::{ConnConfig, ReadStep, pool};
-use crate::server::frame::FrameParser;
 use crate::server::report::LoopCounters;
-use crate::server::trigger::ReadHint;
 
 /// Positions are absolute stream offsets; `(offset - origin) % capacity`
 /// is where a byte lives in `bytes`.
@@ -23,6 +22,9 @@ pub struct Ring {
     bytes: Box<[u8]>,
     /// The buffer comes from the thread's pool (see [`pool`]).
     pooled: bool,
+    /// A per-connection buffer counted in the pool's figures (not a
+    /// [`Ring::plain`] one).
+    counted: bool,
     /// Moved up to `filled` whenever the ring empties, so that the next read
     /// starts at the beginning of the buffer: a ping-pong stream then never
     /// splits a message at the buffer's end.
@@ -32,30 +34,15 @@ pub struct Ring {
     released: u64,
     /// Everything before this has been read from the socket.
     filled: u64,
-    /// Everything before this has been through the protocol parser.
-    parsed: u64,
 }
 
-enum Segment {
-    Header {
-        bytes: [u8; RESPONSE_HEADER_BYTES],
-        written: usize,
-        /// Written in full, the request header bytes before this offset are
-        /// no longer needed.
-        release_to: u64,
-    },
-    Payload {
-        start: u64,
-        end: u64,
-    },
-}
+/// A response header, kept inline and copied out by `write`/`writev`.
+type RingHeader = CopiedHeader<[u8; RESPONSE_HEADER_BYTES]>;
 
 /// A connection's buffered data path: ring + parser + output queue.
 pub struct RingConn {
     ring: Ring,
-    out: VecDeque<Segment>,
-    pending_out_bytes: usize,
-    parser: FrameParser,
+    queue: SegmentQueue<RingHeader>,
 }
 
 impl Ring {
@@ -68,11 +55,31 @@ impl Ring {
                 pool::allocate_own(capacity.max(REQUEST_HEADER_BYTES))
             },
             pooled,
+            counted: !pooled,
             origin: 0,
             released: 0,
             filled: 0,
-            parsed: 0,
         }
+    }
+
+    /// A ring over a buffer of its own of `capacity` bytes, outside the
+    /// buffer policy and its figures (zerocopy's, whose sends hold ring
+    /// space until their completions).
+    pub(super) fn plain(capacity: usize) -> Ring {
+        Ring {
+            bytes: vec![0u8; capacity].into_boxed_slice(),
+            pooled: false,
+            counted: false,
+            origin: 0,
+            released: 0,
+            filled: 0,
+        }
+    }
+
+    /// Everything before this may be overwritten.
+    #[cfg(test)]
+    pub(super) fn released(&self) -> u64 {
+        self.released
     }
 
     fn capacity(&self) -> u64 {
@@ -85,7 +92,7 @@ impl Ring {
 
     /// The physical pieces of `[start, end)`: at most two, split at the end
     /// of the buffer.
-    fn pieces(&self, start: u64, end: u64) -> (&[u8], &[u8]) {
+    pub(super) fn pieces(&self, start: u64, end: u64) -> (&[u8], &[u8]) {
         if start == end {
             // Also when a pooled ring holds no buffer to take the modulo of.
             return (&[], &[]);
@@ -97,7 +104,7 @@ impl Ring {
     }
 
     /// The free space as two writable pieces, in stream order.
-    fn free_pieces(&mut self) -> (&mut [u8], &mut [u8]) {
+    pub(super) fn free_pieces(&mut self) -> (&mut [u8], &mut [u8]) {
         let free = self.free() as usize;
         let at = ((self.filled - self.origin) % self.capacity()) as usize;
         let first = free.min(self.bytes.len() - at);
@@ -106,7 +113,7 @@ impl Ring {
         (&mut tail[..first], &mut head[..second])
     }
 
-    fn release_to(&mut self, offset: u64) {
+    pub(super) fn release_to(&mut self, offset: u64) {
         debug_assert!(offset <= self.filled);
         self.released = self.released.max(offset);
         if self.released == self.filled {
@@ -130,13 +137,28 @@ impl Ring {
     }
 }
 
+impl RequestBytes for Ring {
+    fn filled(&self) -> u64 {
+        self.filled
+    }
+
+    fn advance(&mut self, n: usize) {
+        self.filled += n as u64;
+    }
+
+    fn first_piece(&self, start: u64, end: u64) -> &[u8] {
+        self.pieces(start, end).0
+    }
+}
+
 impl Drop for Ring {
     fn drop(&mut self) {
         let bytes = std::mem::take(&mut self.bytes);
         match (self.pooled, bytes.is_empty()) {
             (_, true) => {}
             (true, false) => pool::give_back(bytes),
-            (false, false) => pool::free_own(bytes),
+            (false, false) if self.counted => pool::free_own(bytes),
+            (false, false) => {}
         }
     }
 }
@@ -145,18 +167,16 @@ impl RingConn {
     pub fn new(config: &ConnConfig) -> RingConn {
         RingConn {
             ring: Ring::new(config.buffer_size_bytes),
-            out: VecDeque::new(),
-            pending_out_bytes: 0,
-            parser: FrameParser::default(),
+            queue: SegmentQueue::default(),
         }
     }
 
     pub fn pending_out_bytes(&self) -> usize {
-        self.pending_out_bytes
+        self.queue.unsent_bytes()
     }
 
     pub fn inside_request(&self) -> bool {
-        self.parser.inside_request()
+        self.queue.inside_request()
     }
 
     /// The single free piece a plain `read()` fills, or `None` when full or
@@ -210,144 +230,48 @@ impl RingConn {
     ) -> ReadStep {
         if n == 0 {
             self.read_found_nothing();
-            return ReadStep::Eof;
         }
-        counters.bytes_in += n as u64;
-        self.ring.filled += n as u64;
-        if self.parse(config, counters).is_err() {
-            return ReadStep::ProtocolError;
-        }
+        let header =
+            |header: &[u8; RESPONSE_HEADER_BYTES]| Ok::<_, Infallible>(CopiedHeader::new(*header));
+        let Ok(step) = self
+            .queue
+            .after_read((n, asked), &mut self.ring, config, counters, header);
         // A request header split across reads is kept by the parser, so with
         // no output queued nothing in the ring is needed: a pooled ring can
         // go back (per-connection rings keep their layout, which the
         // accounting tests derive call counts from).
-        if self.ring.pooled && self.out.is_empty() {
-            self.ring.release_to(self.ring.parsed);
+        if matches!(step, ReadStep::Data(_)) && self.ring.pooled && self.queue.is_empty() {
+            self.ring.release_to(self.queue.parsed());
         }
-        ReadStep::Data(ReadHint {
-            short: n < asked,
-            frame_boundary: config.protocol == Protocol::Frame && !self.parser.inside_request(),
-        })
-    }
-
-    fn parse(&mut self, config: &ConnConfig, counters: &mut LoopCounters) -> Result<(), ()> {
-        while self.ring.parsed < self.ring.filled {
-            let available = self.ring.filled - self.ring.parsed;
-            if config.protocol == Protocol::Echo {
-                self.push_payload(self.ring.parsed, self.ring.filled);
-                self.ring.parsed = self.ring.filled;
-                continue;
-            }
-            if self.parser.header_missing() > 0 {
-                let (first, _) = self.ring.pieces(self.ring.parsed, self.ring.filled);
-                let (taken, started) = self.parser.take_header(first, config.max_frame_bytes);
-                self.ring.parsed += taken as u64;
-                counters.header_bytes_in += taken as u64;
-                match started {
-                    Err(_) => return Err(()),
-                    Ok(None) => {}
-                    Ok(Some(request)) => {
-                        counters.requests_parsed += 1;
-                        self.pending_out_bytes += RESPONSE_HEADER_BYTES;
-                        self.out.push_back(Segment::Header {
-                            bytes: request.response_header,
-                            written: 0,
-                            release_to: self.ring.parsed,
-                        });
-                    }
-                }
-            } else {
-                let n = self.parser.take_payload(available) as u64;
-                self.push_payload(self.ring.parsed, self.ring.parsed + n);
-                self.ring.parsed += n;
-            }
-        }
-        Ok(())
-    }
-
-    fn push_payload(&mut self, start: u64, end: u64) {
-        self.pending_out_bytes += (end - start) as usize;
-        if let Some(Segment::Payload { end: last_end, .. }) = self.out.back_mut()
-            && *last_end == start
-        {
-            *last_end = end;
-            return;
-        }
-        self.out.push_back(Segment::Payload { start, end });
+        step
     }
 
     /// The first contiguous piece of pending output (one `write()`).
     pub fn first_piece(&self) -> Option<&[u8]> {
-        match self.out.front()? {
-            Segment::Header { bytes, written, .. } => Some(&bytes[*written..]),
-            Segment::Payload { start, end } => Some(self.ring.pieces(*start, *end).0),
-        }
+        Some(piece_at(&self.ring, self.queue.front()?, 0))
     }
 
     /// Every pending piece in order, up to `max` (one `writev()`); returns
     /// the bytes gathered.
     pub fn gather<'a>(&'a self, list: &mut Vec<IoSlice<'a>>, max: usize) -> usize {
-        let mut total = 0;
-        for segment in &self.out {
-            let (first, second): (&[u8], &[u8]) = match segment {
-                Segment::Header { bytes, written, .. } => (&bytes[*written..], &[]),
-                Segment::Payload { start, end } => self.ring.pieces(*start, *end),
-            };
-            for piece in [first, second] {
-                if piece.is_empty() {
-                    continue;
-                }
-                if list.len() == max {
-                    return total;
-                }
-                total += piece.len();
-                list.push(IoSlice::new(piece));
-            }
-        }
-        total
+        self.queue.gather(list, max, Gather::All, |segment, at| {
+            piece_at(&self.ring, segment, at)
+        })
     }
 
     /// Retires `n` written bytes from the front of the output queue.
-    pub fn after_write(&mut self, mut n: usize, counters: &mut LoopCounters) {
+    pub fn after_write(&mut self, n: usize, counters: &mut LoopCounters) {
         counters.bytes_out += n as u64;
-        self.pending_out_bytes -= n;
-        while n > 0 {
-            let Some(front) = self.out.front_mut() else {
-                break;
-            };
-            match front {
-                Segment::Header {
-                    written,
-                    release_to,
-                    ..
-                } => {
-                    let step = n.min(RESPONSE_HEADER_BYTES - *written);
-                    *written += step;
-                    n -= step;
-                    counters.header_bytes_out += step as u64;
-                    if *written == RESPONSE_HEADER_BYTES {
-                        let release_to = *release_to;
-                        self.out.pop_front();
-                        self.ring.release_to(release_to);
-                    }
-                }
-                Segment::Payload { start, end } => {
-                    let step = (n as u64).min(*end - *start);
-                    *start += step;
-                    n -= step as usize;
-                    let (start, done) = (*start, *start == *end);
-                    if done {
-                        self.out.pop_front();
-                    }
-                    self.ring.release_to(start);
-                }
-            }
-        }
-        // Zero-length responses leave their request header in the ring
-        // until the response header is out; once all output is gone,
-        // everything parsed may go.
-        if self.out.is_empty() {
-            self.ring.release_to(self.ring.parsed);
-        }
+        let ring = &mut self.ring;
+        self.queue
+            .retire(n, counters, drop, |offset| ring.release_to(offset));
+    }
+}
+
+/// The contiguous piece of `segment` from `at` bytes into its unsent part.
+fn piece_at<'a>(ring: &'a Ring, segment: &'a Segment<RingHeader>, at: usize) -> &'a [u8] {
+    match segment {
+        Segment::Header { header, .. } => &header.unsent()[at..],
+        Segment::Payload { start, end } => ring.pieces(start + at as u64, *end).0,
     }
 }

@@ -39,205 +39,76 @@
 //! the pipe runs out of slots: each page piece takes one); vmsplice only
 //! into an empty pipe, so a full pipe is never mistaken for a full socket.
 
-use std::collections::VecDeque;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, BorrowedFd};
 
 use super::chunks::ChunkStream;
+use super::segments::{Gather, QueuedHeader, Segment, SegmentQueue, readv_pieces};
 use super::{ConnConfig, CopyStrategy, IoSliceScratch, ReadStep, WriteStep, write_outcome};
 use crate::protocol::{Protocol, RESPONSE_HEADER_BYTES};
-use crate::server::frame::FrameParser;
 use crate::server::report::LoopCounters;
-use crate::server::trigger::ReadHint;
 use crate::sys;
 use crate::sys::pipe::Pipe;
 use crate::sys::vmsplice::page_size_bytes;
 
-/// Unsent output, in stream order: ranges of the header stream or of the
-/// request stream.
-enum Segment {
-    Header {
-        start: u64,
-        end: u64,
-        /// Once the header is in the pipe, the request bytes before this
-        /// offset are no longer needed.
-        release_to: u64,
-    },
-    Payload {
-        start: u64,
-        end: u64,
-    },
+/// A response header: a range of the header stream, handed to the pipe
+/// like the payload.
+struct HeaderRange {
+    start: u64,
+    end: u64,
 }
 
-/// Why parsing stopped a read.
-enum ParseStop {
-    Protocol,
-    Io(io::Error),
+impl QueuedHeader for HeaderRange {
+    fn unsent_bytes(&self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    fn advance(&mut self, n: usize) {
+        self.start += n as u64;
+    }
 }
 
 pub struct Vmspliced {
     requests: ChunkStream,
     headers: ChunkStream,
-    /// Request bytes before this have been through the parser.
-    parsed: u64,
     /// The most request bytes held at once (read, not yet in the pipe).
     held_limit_bytes: u64,
-    out: VecDeque<Segment>,
-    unsent_bytes: usize,
+    queue: SegmentQueue<HeaderRange>,
     pipe: Pipe,
     bytes_in_pipe: usize,
     /// Pieces one vmsplice may usefully hand over: one per pipe slot.
     pipe_slots: usize,
-    parser: FrameParser,
 }
 
 impl Vmspliced {
-    fn after_read(
-        &mut self,
-        n: usize,
-        asked: usize,
-        config: &ConnConfig,
-        counters: &mut LoopCounters,
-    ) -> io::Result<ReadStep> {
-        if n == 0 {
-            return Ok(ReadStep::Eof);
-        }
-        counters.bytes_in += n as u64;
-        self.requests.advance(n);
-        match self.parse(config, counters) {
-            Ok(()) => {}
-            Err(ParseStop::Protocol) => return Ok(ReadStep::ProtocolError),
-            Err(ParseStop::Io(e)) => return Err(e),
-        }
-        Ok(ReadStep::Data(ReadHint {
-            short: n < asked,
-            frame_boundary: config.protocol == Protocol::Frame && !self.parser.inside_request(),
-        }))
-    }
-
-    fn parse(&mut self, config: &ConnConfig, counters: &mut LoopCounters) -> Result<(), ParseStop> {
-        let filled = self.requests.filled();
-        while self.parsed < filled {
-            match config.protocol {
-                Protocol::Echo => {
-                    self.push_payload(self.parsed, filled);
-                    self.parsed = filled;
-                    continue;
-                }
-                Protocol::Frame => {}
-                Protocol::File => {
-                    unreachable!("the server refuses protocols its variant does not serve")
-                }
-            }
-            if self.parser.header_missing() > 0 {
-                let piece = self.requests.piece(self.parsed, filled);
-                let (taken, started) = self.parser.take_header(piece, config.max_frame_bytes);
-                self.parsed += taken as u64;
-                counters.header_bytes_in += taken as u64;
-                match started {
-                    Err(_) => return Err(ParseStop::Protocol),
-                    Ok(None) => {}
-                    Ok(Some(request)) => {
-                        counters.requests_parsed += 1;
-                        let start = self.headers.filled();
-                        self.headers
-                            .push(&request.response_header)
-                            .map_err(ParseStop::Io)?;
-                        self.unsent_bytes += RESPONSE_HEADER_BYTES;
-                        self.out.push_back(Segment::Header {
-                            start,
-                            end: self.headers.filled(),
-                            release_to: self.parsed,
-                        });
-                    }
-                }
-            } else {
-                let n = self.parser.take_payload(filled - self.parsed) as u64;
-                self.push_payload(self.parsed, self.parsed + n);
-                self.parsed += n;
-            }
-        }
-        Ok(())
-    }
-
-    fn push_payload(&mut self, start: u64, end: u64) {
-        self.unsent_bytes += (end - start) as usize;
-        if let Some(Segment::Payload { end: last_end, .. }) = self.out.back_mut()
-            && *last_end == start
-        {
-            *last_end = end;
-            return;
-        }
-        self.out.push_back(Segment::Payload { start, end });
-    }
-
     /// The unsent pieces in order, one per contiguous run inside a chunk,
     /// up to `max`; returns the bytes gathered.
     fn gather<'a>(&'a self, list: &mut Vec<IoSlice<'a>>, max: usize) -> usize {
-        let mut total = 0;
-        for segment in &self.out {
-            let (stream, mut start, end) = match *segment {
-                Segment::Header { start, end, .. } => (&self.headers, start, end),
+        self.queue.gather(list, max, Gather::All, |segment, at| {
+            let (stream, start, end) = match *segment {
+                Segment::Header {
+                    header: HeaderRange { start, end },
+                    ..
+                } => (&self.headers, start, end),
                 Segment::Payload { start, end } => (&self.requests, start, end),
             };
-            while start < end {
-                if list.len() == max {
-                    return total;
-                }
-                let piece = stream.piece(start, end);
-                start += piece.len() as u64;
-                total += piece.len();
-                list.push(IoSlice::new(piece));
-            }
-        }
-        total
+            stream.piece(start + at as u64, end)
+        })
     }
 
     /// Retires `n` bytes just handed to the pipe from the front of the
     /// queue, releasing (and so unmapping, chunk by chunk) what is no
     /// longer needed. Header bytes count as sent here: past this point
     /// the pipe carries them like the payload.
-    fn after_vmsplice(&mut self, mut n: usize, counters: &mut LoopCounters) {
-        self.unsent_bytes -= n;
+    fn after_vmsplice(&mut self, n: usize, counters: &mut LoopCounters) {
         self.bytes_in_pipe += n;
-        while n > 0 {
-            let Some(front) = self.out.front_mut() else {
-                break;
-            };
-            match front {
-                Segment::Header {
-                    start,
-                    end,
-                    release_to,
-                } => {
-                    let step = n.min((*end - *start) as usize);
-                    *start += step as u64;
-                    n -= step;
-                    counters.header_bytes_out += step as u64;
-                    if *start == *end {
-                        let (header_end, release_to) = (*end, *release_to);
-                        self.out.pop_front();
-                        self.headers.release_to(header_end);
-                        self.requests.release_to(release_to);
-                    }
-                }
-                Segment::Payload { start, end } => {
-                    let step = (n as u64).min(*end - *start);
-                    *start += step;
-                    n -= step as usize;
-                    let (start, done) = (*start, *start == *end);
-                    if done {
-                        self.out.pop_front();
-                    }
-                    self.requests.release_to(start);
-                }
-            }
-        }
-        // A zero-length request's header is released with its response
-        // header; once nothing is queued, everything parsed may go.
-        if self.out.is_empty() {
-            self.requests.release_to(self.parsed);
-        }
+        let (requests, headers) = (&mut self.requests, &mut self.headers);
+        self.queue.retire(
+            n,
+            counters,
+            |header| headers.release_to(header.end),
+            |offset| requests.release_to(offset),
+        );
     }
 }
 
@@ -251,13 +122,10 @@ impl CopyStrategy for Vmspliced {
             held_limit_bytes: requests.chunk_bytes() as u64,
             requests,
             headers: ChunkStream::new(page_size_bytes()),
-            parsed: 0,
-            out: VecDeque::new(),
-            unsent_bytes: 0,
+            queue: SegmentQueue::default(),
             pipe_slots: (pipe.capacity_bytes / page_size_bytes()).max(1),
             pipe,
             bytes_in_pipe: 0,
-            parser: FrameParser::default(),
         })
     }
 
@@ -273,12 +141,25 @@ impl CopyStrategy for Vmspliced {
         }
         self.requests.reserve(room)?;
         let (first, second) = self.requests.free_pieces(room);
-        let pieces = if second.is_empty() { 1 } else { 2 };
         let mut targets = [IoSliceMut::new(first), IoSliceMut::new(second)];
-        match sys::io::readv(fd, &mut targets[..pieces]) {
-            Ok(n) => self.after_read(n, room, config, counters),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadStep::WouldBlock),
-            Err(e) => Err(e),
+        match readv_pieces(fd, &mut targets)? {
+            Some(n) => {
+                if config.protocol == Protocol::File {
+                    unreachable!("the server refuses protocols its variant does not serve")
+                }
+                let headers = &mut self.headers;
+                let header = |header: &[u8; RESPONSE_HEADER_BYTES]| {
+                    let start = headers.filled();
+                    headers.push(header)?;
+                    Ok(HeaderRange {
+                        start,
+                        end: headers.filled(),
+                    })
+                };
+                self.queue
+                    .after_read((n, room), &mut self.requests, config, counters, header)
+            }
+            None => Ok(ReadStep::WouldBlock),
         }
     }
 
@@ -296,7 +177,7 @@ impl CopyStrategy for Vmspliced {
             counters.bytes_out += n as u64;
             return Ok(step);
         }
-        if self.out.is_empty() {
+        if self.queue.is_empty() {
             return Ok(WriteStep::Idle);
         }
         let mut list = scratch.take();
@@ -316,10 +197,10 @@ impl CopyStrategy for Vmspliced {
     }
 
     fn pending_out_bytes(&self) -> usize {
-        self.unsent_bytes + self.bytes_in_pipe
+        self.queue.unsent_bytes() + self.bytes_in_pipe
     }
 
     fn inside_request(&self) -> bool {
-        self.parser.inside_request()
+        self.queue.inside_request()
     }
 }

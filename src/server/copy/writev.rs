@@ -6,6 +6,7 @@ use std::io;
 use std::os::fd::BorrowedFd;
 
 use super::ring::RingConn;
+use super::segments::readv_pieces;
 use super::{ConnConfig, CopyStrategy, IoSliceScratch, ReadStep, WriteStep, write_outcome};
 use crate::server::report::LoopCounters;
 use crate::sys;
@@ -29,14 +30,12 @@ impl CopyStrategy for Gathered {
             return Ok(self.0.no_room_step());
         };
         let asked = targets[0].len() + targets[1].len();
-        let pieces = if targets[1].is_empty() { 1 } else { 2 };
-        match sys::io::readv(fd, &mut targets[..pieces]) {
-            Ok(n) => Ok(self.0.after_read(n, asked, config, counters)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+        match readv_pieces(fd, &mut targets)? {
+            Some(n) => Ok(self.0.after_read(n, asked, config, counters)),
+            None => {
                 self.0.read_found_nothing();
                 Ok(ReadStep::WouldBlock)
             }
-            Err(e) => Err(e),
         }
     }
 

@@ -43,33 +43,22 @@
 //! pay on a real NIC that sends straight from the pinned pages.
 
 use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::BorrowedFd;
 
+use super::ring::Ring;
+use super::segments::{CopiedHeader, Gather, Segment, SegmentQueue, readv_pieces};
 use super::{ConnConfig, CopyStrategy, IoSliceScratch, ReadStep, WriteStep, write_outcome};
-use crate::protocol::{Protocol, REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES};
-use crate::server::frame::FrameParser;
+use crate::protocol::{REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES};
 use crate::server::report::LoopCounters;
-use crate::server::trigger::ReadHint;
 use crate::sys;
 
 type HeaderBox = Box<[u8; RESPONSE_HEADER_BYTES]>;
 
-/// Unsent output, in stream order.
-enum Segment {
-    /// A response header, copied into the socket by `writev`.
-    Header {
-        bytes: HeaderBox,
-        written: usize,
-        /// Once the header is sent, the request bytes before this offset
-        /// are no longer needed.
-        release_to: u64,
-    },
-    Payload {
-        start: u64,
-        end: u64,
-    },
-}
+/// A response header, copied into the socket by `writev`; its box is
+/// reused for a later header.
+type ZeroCopyHeader = CopiedHeader<HeaderBox>;
 
 /// A send whose completion has not been reaped yet.
 struct HeldSend {
@@ -80,179 +69,29 @@ struct HeldSend {
     completed: bool,
 }
 
-pub struct ZeroCopy {
-    /// Positions are absolute stream offsets; `(offset - origin) %
-    /// capacity` is where a byte lives in `ring`.
-    ring: Box<[u8]>,
-    /// Moved up to `filled` whenever nothing is held or pending, so the
-    /// next read starts at the beginning of the ring.
-    origin: u64,
-    /// Everything before this was sent and its send completed.
-    released: u64,
-    filled: u64,
-    parsed: u64,
-    out: VecDeque<Segment>,
-    unsent_bytes: usize,
+/// The ring the requests are read into, and the sends that hold parts of
+/// it.
+struct HeldRing {
+    /// Released up to `sent_release_to` only as completions arrive.
+    bytes: Ring,
     /// In send-id order: `held[i]` has id `first_held_id + i`.
     held: VecDeque<HeldSend>,
     first_held_id: u32,
     held_bytes: usize,
     /// The ring offset the sends so far allow to be released.
     sent_release_to: u64,
+}
+
+pub struct ZeroCopy {
+    ring: HeldRing,
+    queue: SegmentQueue<ZeroCopyHeader>,
     spare_headers: Vec<HeaderBox>,
-    parser: FrameParser,
     /// epoll reported `EPOLLERR` while sends were held: reap one
     /// notification before the next send.
     completion_signalled: bool,
 }
 
-impl ZeroCopy {
-    fn capacity(&self) -> u64 {
-        self.ring.len() as u64
-    }
-
-    /// The free space as two writable pieces, in stream order (the second
-    /// empty unless the space wraps around the buffer's end).
-    fn free_pieces(&mut self) -> (&mut [u8], &mut [u8]) {
-        let free = (self.capacity() - (self.filled - self.released)) as usize;
-        let at = ((self.filled - self.origin) % self.capacity()) as usize;
-        let first = free.min(self.ring.len() - at);
-        let (head, tail) = self.ring.split_at_mut(at);
-        (&mut tail[..first], &mut head[..free - first])
-    }
-
-    /// The physical pieces of `[start, end)`, split at the buffer's end.
-    fn pieces(&self, start: u64, end: u64) -> (&[u8], &[u8]) {
-        pieces_of(&self.ring, self.origin, start, end)
-    }
-
-    fn after_read(
-        &mut self,
-        n: usize,
-        asked: usize,
-        config: &ConnConfig,
-        counters: &mut LoopCounters,
-    ) -> ReadStep {
-        if n == 0 {
-            return ReadStep::Eof;
-        }
-        counters.bytes_in += n as u64;
-        self.filled += n as u64;
-        if self.parse(config, counters).is_err() {
-            return ReadStep::ProtocolError;
-        }
-        ReadStep::Data(ReadHint {
-            short: n < asked,
-            frame_boundary: config.protocol == Protocol::Frame && !self.parser.inside_request(),
-        })
-    }
-
-    fn parse(&mut self, config: &ConnConfig, counters: &mut LoopCounters) -> Result<(), ()> {
-        while self.parsed < self.filled {
-            if config.protocol == Protocol::Echo {
-                self.push_payload(self.parsed, self.filled);
-                self.parsed = self.filled;
-                continue;
-            }
-            if self.parser.header_missing() > 0 {
-                let (first, _) = pieces_of(&self.ring, self.origin, self.parsed, self.filled);
-                let (taken, started) = self.parser.take_header(first, config.max_frame_bytes);
-                self.parsed += taken as u64;
-                counters.header_bytes_in += taken as u64;
-                match started {
-                    Err(_) => return Err(()),
-                    Ok(None) => {}
-                    Ok(Some(request)) => {
-                        counters.requests_parsed += 1;
-                        let mut bytes = self.spare_headers.pop().unwrap_or_default();
-                        *bytes = request.response_header;
-                        self.unsent_bytes += RESPONSE_HEADER_BYTES;
-                        self.out.push_back(Segment::Header {
-                            bytes,
-                            written: 0,
-                            release_to: self.parsed,
-                        });
-                    }
-                }
-            } else {
-                let n = self.parser.take_payload(self.filled - self.parsed) as u64;
-                self.push_payload(self.parsed, self.parsed + n);
-                self.parsed += n;
-            }
-        }
-        Ok(())
-    }
-
-    fn push_payload(&mut self, start: u64, end: u64) {
-        self.unsent_bytes += (end - start) as usize;
-        if let Some(Segment::Payload { end: last_end, .. }) = self.out.back_mut()
-            && *last_end == start
-        {
-            *last_end = end;
-            return;
-        }
-        self.out.push_back(Segment::Payload { start, end });
-    }
-
-    /// The unsent pieces of the run of headers (or of payloads) at the
-    /// front of the queue, in order, up to `max`; returns the bytes
-    /// gathered.
-    fn gather<'a>(&'a self, list: &mut Vec<IoSlice<'a>>, max: usize) -> usize {
-        let headers = matches!(self.out.front(), Some(Segment::Header { .. }));
-        let mut total = 0;
-        for segment in &self.out {
-            let (first, second): (&[u8], &[u8]) = match segment {
-                Segment::Header { bytes, written, .. } if headers => (&bytes[*written..], &[]),
-                Segment::Payload { start, end } if !headers => self.pieces(*start, *end),
-                _ => return total,
-            };
-            for piece in [first, second] {
-                if piece.is_empty() {
-                    continue;
-                }
-                if list.len() == max {
-                    return total;
-                }
-                total += piece.len();
-                list.push(IoSlice::new(piece));
-            }
-        }
-        total
-    }
-
-    /// Retires `n` response-header bytes just copied by `writev`.
-    fn after_header_write(&mut self, mut n: usize, counters: &mut LoopCounters) {
-        counters.bytes_out += n as u64;
-        self.unsent_bytes -= n;
-        while n > 0 {
-            let Some(Segment::Header {
-                written,
-                release_to,
-                ..
-            }) = self.out.front_mut()
-            else {
-                break;
-            };
-            let step = n.min(RESPONSE_HEADER_BYTES - *written);
-            *written += step;
-            n -= step;
-            counters.header_bytes_out += step as u64;
-            if *written == RESPONSE_HEADER_BYTES {
-                let release_to = *release_to;
-                if let Some(Segment::Header { bytes, .. }) = self.out.pop_front() {
-                    self.spare_headers.push(bytes);
-                }
-                self.release_behind_held(release_to);
-            }
-        }
-        // Zero-length responses leave their request header unreleased
-        // until the response header is out; once nothing is unsent,
-        // everything parsed may go.
-        if self.out.is_empty() {
-            self.release_behind_held(self.parsed);
-        }
-    }
-
+impl HeldRing {
     /// Releases ring bytes before `offset` that no send references: now if
     /// nothing is held, else with the last held send, since earlier bytes
     /// may belong to it.
@@ -260,56 +99,8 @@ impl ZeroCopy {
         self.sent_release_to = self.sent_release_to.max(offset);
         match self.held.back_mut() {
             Some(last) => last.release_to = last.release_to.max(offset),
-            None => self.release_to(offset),
+            None => self.bytes.release_to(offset),
         }
-    }
-
-    /// Moves `n` just-sent payload bytes from the unsent queue to a new
-    /// held send.
-    fn after_send(&mut self, mut n: usize, counters: &mut LoopCounters) {
-        counters.bytes_out += n as u64;
-        counters.zerocopy_sends += 1;
-        self.unsent_bytes -= n;
-        let mut send = HeldSend {
-            bytes: n,
-            release_to: self.sent_release_to,
-            completed: false,
-        };
-        while n > 0 {
-            let Some(Segment::Payload { start, end }) = self.out.front_mut() else {
-                break;
-            };
-            let step = (n as u64).min(*end - *start);
-            *start += step;
-            n -= step as usize;
-            send.release_to = send.release_to.max(*start);
-            if *start == *end {
-                self.out.pop_front();
-            }
-        }
-        if self.out.is_empty() {
-            send.release_to = send.release_to.max(self.parsed);
-        }
-        self.sent_release_to = send.release_to;
-        self.held_bytes += send.bytes;
-        self.held.push_back(send);
-    }
-
-    /// Takes one notification off the error queue and releases what the
-    /// completed sends held, oldest first.
-    fn reap(&mut self, fd: BorrowedFd<'_>, counters: &mut LoopCounters) -> io::Result<WriteStep> {
-        let completion = match sys::zerocopy::reap(fd) {
-            Ok(completion) => completion,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                return Err(io::Error::other(
-                    "epoll reported an error and the error queue holds no completion: \
-                     the socket itself failed",
-                ));
-            }
-            Err(e) => return Err(e),
-        };
-        self.complete(completion, counters)?;
-        Ok(WriteStep::Wrote)
     }
 
     /// Marks the sends of `completion` completed and frees what the oldest
@@ -346,26 +137,90 @@ impl ZeroCopy {
             let send = self.held.pop_front().expect("checked above");
             self.first_held_id = self.first_held_id.wrapping_add(1);
             self.held_bytes -= send.bytes;
-            self.release_to(send.release_to);
+            self.bytes.release_to(send.release_to);
         }
         Ok(())
     }
-
-    fn release_to(&mut self, offset: u64) {
-        debug_assert!(offset <= self.filled);
-        self.released = self.released.max(offset);
-        if self.released == self.filled {
-            self.origin = self.filled;
-        }
-    }
 }
 
-/// The pieces of stream range `[start, end)` in `ring`, split at its end.
-fn pieces_of(ring: &[u8], origin: u64, start: u64, end: u64) -> (&[u8], &[u8]) {
-    let at = ((start - origin) % ring.len() as u64) as usize;
-    let len = (end - start) as usize;
-    let first = len.min(ring.len() - at);
-    (&ring[at..at + first], &ring[..len - first])
+impl ZeroCopy {
+    fn after_read(
+        &mut self,
+        read: (usize, usize),
+        config: &ConnConfig,
+        counters: &mut LoopCounters,
+    ) -> ReadStep {
+        let spare_headers = &mut self.spare_headers;
+        let header = |header: &[u8; RESPONSE_HEADER_BYTES]| {
+            let mut bytes = spare_headers.pop().unwrap_or_default();
+            *bytes = *header;
+            Ok::<_, Infallible>(CopiedHeader::new(bytes))
+        };
+        let Ok(step) = self
+            .queue
+            .after_read(read, &mut self.ring.bytes, config, counters, header);
+        step
+    }
+
+    /// The unsent pieces of the run of headers (or of payloads) at the
+    /// front of the queue, in order, up to `max`; returns the bytes
+    /// gathered.
+    fn gather<'a>(&'a self, list: &mut Vec<IoSlice<'a>>, max: usize) -> usize {
+        let ring = &self.ring;
+        self.queue
+            .gather(list, max, Gather::FrontRun, |segment, at| match segment {
+                Segment::Header { header, .. } => &header.unsent()[at..],
+                Segment::Payload { start, end } => ring.bytes.pieces(start + at as u64, *end).0,
+            })
+    }
+
+    /// Retires `n` response-header bytes just copied by `writev`.
+    fn after_header_write(&mut self, n: usize, counters: &mut LoopCounters) {
+        counters.bytes_out += n as u64;
+        let (ring, spare_headers) = (&mut self.ring, &mut self.spare_headers);
+        self.queue.retire(
+            n,
+            counters,
+            |header| spare_headers.push(header.into_bytes()),
+            |offset| ring.release_behind_held(offset),
+        );
+    }
+
+    /// Moves `n` just-sent payload bytes from the unsent queue to a new
+    /// held send.
+    fn after_send(&mut self, n: usize, counters: &mut LoopCounters) {
+        counters.bytes_out += n as u64;
+        counters.zerocopy_sends += 1;
+        let mut release_to = self.ring.sent_release_to;
+        // The front run is payloads only (see `gather`): no header is sent.
+        self.queue.retire(n, counters, drop, |offset| {
+            release_to = release_to.max(offset)
+        });
+        self.ring.sent_release_to = release_to;
+        self.ring.held_bytes += n;
+        self.ring.held.push_back(HeldSend {
+            bytes: n,
+            release_to,
+            completed: false,
+        });
+    }
+
+    /// Takes one notification off the error queue and releases what the
+    /// completed sends held, oldest first.
+    fn reap(&mut self, fd: BorrowedFd<'_>, counters: &mut LoopCounters) -> io::Result<WriteStep> {
+        let completion = match sys::zerocopy::reap(fd) {
+            Ok(completion) => completion,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Err(io::Error::other(
+                    "epoll reported an error and the error queue holds no completion: \
+                     the socket itself failed",
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        self.ring.complete(completion, counters)?;
+        Ok(WriteStep::Wrote)
+    }
 }
 
 impl CopyStrategy for ZeroCopy {
@@ -380,20 +235,15 @@ impl CopyStrategy for ZeroCopy {
     /// outstanding send then went out at the pace of zero-window probes.
     fn new(config: &ConnConfig) -> io::Result<Self> {
         Ok(ZeroCopy {
-            ring: vec![0u8; (2 * config.buffer_size_bytes).max(REQUEST_HEADER_BYTES)]
-                .into_boxed_slice(),
-            origin: 0,
-            released: 0,
-            filled: 0,
-            parsed: 0,
-            out: VecDeque::new(),
-            unsent_bytes: 0,
-            held: VecDeque::new(),
-            first_held_id: 0,
-            held_bytes: 0,
-            sent_release_to: 0,
+            ring: HeldRing {
+                bytes: Ring::plain((2 * config.buffer_size_bytes).max(REQUEST_HEADER_BYTES)),
+                held: VecDeque::new(),
+                first_held_id: 0,
+                held_bytes: 0,
+                sent_release_to: 0,
+            },
+            queue: SegmentQueue::default(),
             spare_headers: Vec::new(),
-            parser: FrameParser::default(),
             completion_signalled: false,
         })
     }
@@ -412,18 +262,16 @@ impl CopyStrategy for ZeroCopy {
         // between requests (the next request is read before the last
         // response's completion is reaped), so requests often straddle its
         // end, and one `readv` takes such a request in one call.
-        let (first, second) = self.free_pieces();
+        let (first, second) = self.ring.bytes.free_pieces();
         if first.is_empty() {
             return Ok(ReadStep::NoRoom);
         }
         let asked = first.len() + second.len();
-        let pieces = if second.is_empty() { 1 } else { 2 };
         let mut targets = [IoSliceMut::new(first), IoSliceMut::new(second)];
-        match sys::io::readv(fd, &mut targets[..pieces]) {
-            Ok(n) => Ok(self.after_read(n, asked, config, counters)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadStep::WouldBlock),
-            Err(e) => Err(e),
-        }
+        Ok(match readv_pieces(fd, &mut targets)? {
+            Some(n) => self.after_read((n, asked), config, counters),
+            None => ReadStep::WouldBlock,
+        })
     }
 
     /// One call: the reap of a signalled completion first (it may free
@@ -439,12 +287,12 @@ impl CopyStrategy for ZeroCopy {
         if std::mem::take(&mut self.completion_signalled) {
             return self.reap(fd, counters);
         }
-        if self.unsent_bytes == 0 {
+        if self.queue.unsent_bytes() == 0 {
             return Ok(WriteStep::Idle);
         }
         let mut list = scratch.take();
         let asked = self.gather(&mut list, sys::io::IOV_MAX);
-        if matches!(self.out.front(), Some(Segment::Header { .. })) {
+        if matches!(self.queue.front(), Some(Segment::Header { .. })) {
             let result = sys::io::writev(fd, &list);
             scratch.give_back(list);
             let (n, step) = write_outcome(result, asked)?;
@@ -457,7 +305,7 @@ impl CopyStrategy for ZeroCopy {
             // The notifications of held sends use up the socket's option
             // memory (`optmem_max`); the next completion frees some. Nothing
             // more to do until then, and epoll reports that completion.
-            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) && !self.held.is_empty() => {
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) && !self.ring.held.is_empty() => {
                 return Ok(WriteStep::Idle);
             }
             other => other,
@@ -470,7 +318,7 @@ impl CopyStrategy for ZeroCopy {
     }
 
     fn error_event(&mut self) -> bool {
-        if self.held.is_empty() {
+        if self.ring.held.is_empty() {
             return false;
         }
         self.completion_signalled = true;
@@ -479,11 +327,11 @@ impl CopyStrategy for ZeroCopy {
 
     /// Unsent bytes plus bytes sent but still held for their completion.
     fn pending_out_bytes(&self) -> usize {
-        self.unsent_bytes + self.held_bytes
+        self.queue.unsent_bytes() + self.ring.held_bytes
     }
 
     fn inside_request(&self) -> bool {
-        self.parser.inside_request()
+        self.queue.inside_request()
     }
 }
 
@@ -496,6 +344,7 @@ impl CopyStrategy for ZeroCopy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Protocol;
 
     fn config(protocol: Protocol) -> ConnConfig {
         ConnConfig {
@@ -509,12 +358,12 @@ mod tests {
     }
 
     fn feed(conn: &mut ZeroCopy, bytes: &[u8], config: &ConnConfig) {
-        let (target, _) = conn.free_pieces();
+        let (target, _) = conn.ring.bytes.free_pieces();
         target[..bytes.len()].copy_from_slice(bytes);
         let asked = target.len();
         let mut counters = LoopCounters::default();
         assert!(matches!(
-            conn.after_read(bytes.len(), asked, config, &mut counters),
+            conn.after_read((bytes.len(), asked), config, &mut counters),
             ReadStep::Data(_)
         ));
     }
@@ -528,31 +377,31 @@ mod tests {
         conn.after_send(40, &mut counters);
         // Sent, but the ring space is not free: only 24 of 64 bytes left.
         assert_eq!(conn.pending_out_bytes(), 40);
-        assert_eq!(conn.free_pieces().0.len(), 24);
+        assert_eq!(conn.ring.bytes.free_pieces().0.len(), 24);
         feed(&mut conn, &[8u8; 24], &config);
         assert!(
-            conn.free_pieces().0.is_empty(),
+            conn.ring.bytes.free_pieces().0.is_empty(),
             "held bytes must not be reused"
         );
         conn.after_send(24, &mut counters);
         assert_eq!(counters.zerocopy_sends, 2);
-        assert_eq!(conn.held.len(), 2);
+        assert_eq!(conn.ring.held.len(), 2);
         // Completing the second alone frees nothing: space goes in order.
         let done = |first_id, last_id| sys::zerocopy::Completion {
             first_id,
             last_id,
             copied: true,
         };
-        conn.complete(done(1, 1), &mut counters).unwrap();
-        assert!(conn.free_pieces().0.is_empty());
+        conn.ring.complete(done(1, 1), &mut counters).unwrap();
+        assert!(conn.ring.bytes.free_pieces().0.is_empty());
         assert_eq!(conn.pending_out_bytes(), 64);
-        conn.complete(done(0, 0), &mut counters).unwrap();
+        conn.ring.complete(done(0, 0), &mut counters).unwrap();
         assert_eq!(conn.pending_out_bytes(), 0);
-        assert_eq!(conn.free_pieces().0.len(), 64, "all free again");
+        assert_eq!(conn.ring.bytes.free_pieces().0.len(), 64, "all free again");
         assert_eq!(counters.zerocopy_completed_sends, 2);
         assert_eq!(counters.zerocopy_copied_sends, 2);
         // Ids nobody holds are an error, not a silent release.
-        let err = conn.complete(done(2, 2), &mut counters).unwrap_err();
+        let err = conn.ring.complete(done(2, 2), &mut counters).unwrap_err();
         assert!(err.to_string().contains("sends 2..=2"), "{err}");
     }
 
@@ -576,23 +425,28 @@ mod tests {
             1,
             "a copied header's box is reused"
         );
-        assert_eq!(conn.released, 4, "nothing held: the request header is free");
+        assert_eq!(
+            conn.ring.bytes.released(),
+            4,
+            "nothing held: the request header is free"
+        );
         conn.after_send(4, &mut counters);
         assert_eq!(conn.pending_out_bytes(), 4, "the payload is held");
         // The next request's header is answered by copy while the first
         // payload is held: its bytes wait for that send.
         feed(&mut conn, &frame(b""), &config);
         conn.after_header_write(8, &mut counters);
-        assert_eq!(conn.released, 4);
+        assert_eq!(conn.ring.bytes.released(), 4);
         assert_eq!(counters.header_bytes_out, 16);
         let done = sys::zerocopy::Completion {
             first_id: 0,
             last_id: 0,
             copied: false,
         };
-        conn.complete(done, &mut counters).unwrap();
+        conn.ring.complete(done, &mut counters).unwrap();
         assert_eq!(
-            conn.released, 12,
+            conn.ring.bytes.released(),
+            12,
             "both requests free once the send completed"
         );
         assert_eq!(conn.pending_out_bytes(), 0);

@@ -16,14 +16,16 @@
 use std::io::{self, IoSlice};
 use std::os::fd::BorrowedFd;
 
-use super::{FileConn, FileSender, file_only_strategy};
-use crate::server::copy::{ConnConfig, WriteStep, write_outcome};
+use super::{FileConn, FileSender, Response, file_only_strategy};
+use crate::server::copy::{ConnConfig, WriteStep};
 use crate::server::report::LoopCounters;
 use crate::sys;
 
 pub struct FromMapping;
 
 impl FileSender for FromMapping {
+    const HEADER_WITH_PAYLOAD: bool = true;
+
     fn new(config: &ConnConfig) -> io::Result<FromMapping> {
         match config.served_file.as_deref().map(|file| file.mapped()) {
             Some(Some(_)) => Ok(FromMapping),
@@ -34,28 +36,24 @@ impl FileSender for FromMapping {
         }
     }
 
-    fn write_once(
+    fn send_payload(
         &mut self,
         conn: &mut FileConn,
+        front: &Response,
         fd: BorrowedFd<'_>,
         counters: &mut LoopCounters,
     ) -> io::Result<WriteStep> {
-        let Some(front) = conn.front() else {
-            return Ok(WriteStep::Idle);
-        };
         let mapped = conn.file().mapped().expect("checked in FromMapping::new");
         let start = front.next_offset() as usize;
         let payload = &mapped[start..start + front.payload_left() as usize];
         let header = front.unsent_header();
-        let asked = header.len() + payload.len();
-        let result = match (header.is_empty(), payload.is_empty()) {
-            (true, _) => sys::io::write(fd, payload),
-            (false, true) => sys::io::write(fd, header),
-            (false, false) => sys::io::writev(fd, &[IoSlice::new(header), IoSlice::new(payload)]),
+        let result = if header.is_empty() {
+            sys::io::write(fd, payload)
+        } else {
+            sys::io::writev(fd, &[IoSlice::new(header), IoSlice::new(payload)])
         };
-        let (n, step) = write_outcome(result, asked)?;
-        conn.after_sent(n, counters);
-        Ok(step)
+        let asked = header.len() + payload.len();
+        Ok(conn.sent(result, asked, counters)?.1)
     }
 }
 

@@ -27,7 +27,7 @@ use std::io;
 use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 
-use super::{ConnConfig, ReadStep, WriteStep};
+use super::{ConnConfig, ReadStep, WriteStep, write_outcome};
 use crate::protocol::file::{FILE_REQUEST_BYTES, FileRequest};
 use crate::protocol::{RESPONSE_HEADER_BYTES, response_header};
 use crate::server::report::LoopCounters;
@@ -39,7 +39,7 @@ use crate::sys;
 pub const REQUEST_READ_BYTES: usize = 4096;
 
 /// One response: its header, then `len_bytes` of the file at `offset_bytes`.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct Response {
     header: [u8; RESPONSE_HEADER_BYTES],
     offset_bytes: u64,
@@ -169,9 +169,22 @@ impl FileConn {
         self.next_seq = self.next_seq.wrapping_add(1);
     }
 
+    /// Accounts for a write-family call's `result`, `asked` bytes of the
+    /// front response.
+    pub fn sent(
+        &mut self,
+        result: io::Result<usize>,
+        asked: usize,
+        counters: &mut LoopCounters,
+    ) -> io::Result<(usize, WriteStep)> {
+        let (n, step) = write_outcome(result, asked)?;
+        self.after_sent(n, counters);
+        Ok((n, step))
+    }
+
     /// Retires `n` bytes the front response just put on the socket (no
     /// sender sends past the front response).
-    pub fn after_sent(&mut self, n: usize, counters: &mut LoopCounters) {
+    fn after_sent(&mut self, n: usize, counters: &mut LoopCounters) {
         let Some(front) = self.out.front_mut() else {
             debug_assert_eq!(n, 0, "sent with nothing pending");
             return;
@@ -187,15 +200,24 @@ impl FileConn {
     }
 }
 
-/// How a strategy sends the front response: exactly one syscall per call
-/// (a write-family call, or the one that stages bytes for it, such as
-/// `pread` or a splice into the pipe).
+/// How a strategy sends the front response's payload. Every strategy sends
+/// a response the same way: its header, then its body by the strategy's
+/// own step ([`FilePath::write_once`]); the sender supplies that step.
 pub trait FileSender: Sized {
+    /// The body step sends the unsent header along with the first payload
+    /// bytes (`rw`'s buffer, `mmap`'s `writev`), where the others write
+    /// the header alone first.
+    const HEADER_WITH_PAYLOAD: bool;
+
     fn new(config: &ConnConfig) -> io::Result<Self>;
 
-    fn write_once(
+    /// Exactly one syscall that moves the payload of `front` (the front
+    /// response, with payload left) on: a write-family call, or the one
+    /// that stages bytes for it, such as `pread` or a splice into the pipe.
+    fn send_payload(
         &mut self,
         conn: &mut FileConn,
+        front: &Response,
         fd: BorrowedFd<'_>,
         counters: &mut LoopCounters,
     ) -> io::Result<WriteStep>;
@@ -224,12 +246,24 @@ impl<S: FileSender> FilePath<S> {
         self.conn.read_once(fd, config, counters)
     }
 
+    /// One call for the front response: its header by one `write()` when
+    /// it goes alone (a sender that does not carry it, or no payload),
+    /// else the sender's payload step.
     pub fn write_once(
         &mut self,
         fd: BorrowedFd<'_>,
         counters: &mut LoopCounters,
     ) -> io::Result<WriteStep> {
-        self.sender.write_once(&mut self.conn, fd, counters)
+        let Some(&front) = self.conn.front() else {
+            return Ok(WriteStep::Idle);
+        };
+        let header = front.unsent_header();
+        if front.payload_left() == 0 || (!S::HEADER_WITH_PAYLOAD && !header.is_empty()) {
+            let result = sys::io::write(fd, header);
+            return Ok(self.conn.sent(result, header.len(), counters)?.1);
+        }
+        self.sender
+            .send_payload(&mut self.conn, &front, fd, counters)
     }
 
     pub fn pending_out_bytes(&self) -> usize {
@@ -241,19 +275,13 @@ impl<S: FileSender> FilePath<S> {
     }
 }
 
-/// Writes the front response's unsent header with one `write()`.
-fn write_header(
-    conn: &mut FileConn,
-    fd: BorrowedFd<'_>,
-    counters: &mut LoopCounters,
-) -> io::Result<WriteStep> {
-    let Some(front) = conn.front() else {
-        return Ok(WriteStep::Idle);
-    };
-    let header = front.unsent_header();
-    let (n, step) = super::write_outcome(sys::io::write(fd, header), header.len())?;
-    conn.after_sent(n, counters);
-    Ok(step)
+/// The error for a staging read that found the served file shorter than
+/// the range the request was checked against.
+fn file_ended(offset: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("the served file ended at offset {offset}, inside a checked range"),
+    )
 }
 
 /// A copy strategy that serves the file protocol only (`mmap`,

@@ -11,8 +11,8 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use super::{FileConn, FileSender};
-use crate::server::copy::{ConnConfig, WriteStep, write_outcome};
+use super::{FileConn, FileSender, Response};
+use crate::server::copy::{ConnConfig, WriteStep};
 use crate::server::report::LoopCounters;
 use crate::sys;
 
@@ -24,6 +24,8 @@ pub struct PreadWrite {
 }
 
 impl FileSender for PreadWrite {
+    const HEADER_WITH_PAYLOAD: bool = true;
+
     fn new(config: &ConnConfig) -> io::Result<PreadWrite> {
         Ok(PreadWrite {
             // At least a header and one payload byte (sizes are checked
@@ -34,31 +36,22 @@ impl FileSender for PreadWrite {
         })
     }
 
-    fn write_once(
+    fn send_payload(
         &mut self,
         conn: &mut FileConn,
+        front: &Response,
         fd: BorrowedFd<'_>,
         counters: &mut LoopCounters,
     ) -> io::Result<WriteStep> {
-        let Some(front) = conn.front() else {
-            return Ok(WriteStep::Idle);
-        };
         if self.start == self.end {
-            let payload_left = front.payload_left();
-            if payload_left == 0 {
-                return super::write_header(conn, fd, counters);
-            }
             let header = front.unsent_header();
             let at = header.len();
             self.buffer[..at].copy_from_slice(header);
-            let room = ((self.buffer.len() - at) as u64).min(payload_left) as usize;
+            let room = ((self.buffer.len() - at) as u64).min(front.payload_left()) as usize;
             let offset = front.next_offset();
             let n = sys::file::pread(conn.file().fd(), &mut self.buffer[at..at + room], offset)?;
             if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("the served file ended at offset {offset}, inside a checked range"),
-                ));
+                return Err(super::file_ended(offset));
             }
             self.start = 0;
             self.end = at + n;
@@ -66,9 +59,8 @@ impl FileSender for PreadWrite {
             return Ok(WriteStep::Wrote);
         }
         let piece = &self.buffer[self.start..self.end];
-        let (n, step) = write_outcome(sys::io::write(fd, piece), piece.len())?;
+        let (n, step) = conn.sent(sys::io::write(fd, piece), piece.len(), counters)?;
         self.start += n;
-        conn.after_sent(n, counters);
         Ok(step)
     }
 }

@@ -7,36 +7,30 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use super::{FileConn, FileSender, file_only_strategy};
-use crate::server::copy::{ConnConfig, WriteStep, write_outcome};
+use super::{FileConn, FileSender, Response, file_only_strategy};
+use crate::server::copy::{ConnConfig, WriteStep};
 use crate::server::report::LoopCounters;
 use crate::sys;
 
 pub struct SendFile;
 
 impl FileSender for SendFile {
+    const HEADER_WITH_PAYLOAD: bool = false;
+
     fn new(_config: &ConnConfig) -> io::Result<SendFile> {
         Ok(SendFile)
     }
 
-    fn write_once(
+    fn send_payload(
         &mut self,
         conn: &mut FileConn,
+        front: &Response,
         fd: BorrowedFd<'_>,
         counters: &mut LoopCounters,
     ) -> io::Result<WriteStep> {
-        let Some(front) = conn.front() else {
-            return Ok(WriteStep::Idle);
-        };
-        if !front.unsent_header().is_empty() {
-            return super::write_header(conn, fd, counters);
-        }
-        // A response leaves the queue once sent, so payload is left here.
         let asked = front.payload_left() as usize;
         let result = sys::file::sendfile(fd, conn.file().fd(), front.next_offset(), asked);
-        let (n, step) = write_outcome(result, asked)?;
-        conn.after_sent(n, counters);
-        Ok(step)
+        Ok(conn.sent(result, asked, counters)?.1)
     }
 }
 

@@ -7,8 +7,8 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use super::{FileConn, FileSender};
-use crate::server::copy::{ConnConfig, WriteStep, write_outcome};
+use super::{FileConn, FileSender, Response};
+use crate::server::copy::{ConnConfig, WriteStep};
 use crate::server::report::LoopCounters;
 use crate::sys;
 use crate::sys::pipe::Pipe;
@@ -19,6 +19,8 @@ pub struct FileToPipe {
 }
 
 impl FileSender for FileToPipe {
+    const HEADER_WITH_PAYLOAD: bool = false;
+
     fn new(config: &ConnConfig) -> io::Result<FileToPipe> {
         Ok(FileToPipe {
             pipe: Pipe::with_capacity(config.pipe_size_bytes)?,
@@ -26,24 +28,18 @@ impl FileSender for FileToPipe {
         })
     }
 
-    fn write_once(
+    fn send_payload(
         &mut self,
         conn: &mut FileConn,
+        front: &Response,
         fd: BorrowedFd<'_>,
         counters: &mut LoopCounters,
     ) -> io::Result<WriteStep> {
-        let Some(front) = conn.front() else {
-            return Ok(WriteStep::Idle);
-        };
-        if !front.unsent_header().is_empty() {
-            return super::write_header(conn, fd, counters);
-        }
         if self.bytes_in_pipe > 0 {
             let asked = self.bytes_in_pipe;
             let result = sys::io::splice(self.pipe.read_end.as_fd(), fd, asked);
-            let (n, step) = write_outcome(result, asked)?;
+            let (n, step) = conn.sent(result, asked, counters)?;
             self.bytes_in_pipe -= n;
-            conn.after_sent(n, counters);
             return Ok(step);
         }
         let asked = (front.payload_left() as usize).min(self.pipe.capacity_bytes);
@@ -58,10 +54,7 @@ impl FileSender for FileToPipe {
             asked,
         )?;
         if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("the served file ended at offset {offset}, inside a checked range"),
-            ));
+            return Err(super::file_ended(offset));
         }
         self.bytes_in_pipe = n;
         // Nothing reached the socket yet; the next call splices it out.

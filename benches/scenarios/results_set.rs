@@ -92,6 +92,7 @@ fn repetition(
             driver_syscalls: Default::default(),
             stopped_early: None,
             cpu_steal_percent: None,
+            machine_busy_cpu_seconds: None,
             scale_out: None,
         }),
         failure: None,

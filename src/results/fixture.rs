@@ -206,6 +206,7 @@ pub fn failed_repetition(index: u32) -> Repetition {
             server_protocol_errors: Some(0),
             server_connection_errors: Some(0),
             cpu_steal_percent: None,
+            scale_out: None,
         }),
         server_window: None,
         server_memory: None,

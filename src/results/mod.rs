@@ -313,9 +313,23 @@ pub struct FailureRecord {
     /// passed one.
     #[serde(default)]
     pub cpu_steal_percent: Option<f64>,
+    /// The idle ramp of a scaled-out case whose window then failed: how
+    /// many connections were held is an outcome of its own (a million
+    /// connections held by a server that then failed to stop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_out: Option<measurement::ScaleOutcome>,
 }
 
 impl Repetition {
+    /// The idle ramp of this repetition, passed or failed.
+    pub fn scale_out(&self) -> Option<&measurement::ScaleOutcome> {
+        match (&self.measurement, &self.failure) {
+            (Some(m), _) => m.scale_out.as_ref(),
+            (None, Some(f)) => f.scale_out.as_ref(),
+            (None, None) => None,
+        }
+    }
+
     /// Steal of this repetition's window, passed or failed.
     pub fn cpu_steal_percent(&self) -> Option<f64> {
         match (&self.measurement, &self.failure) {

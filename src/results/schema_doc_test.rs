@@ -189,6 +189,10 @@ mod tests {
             10.0,
             200.0,
         ));
+        // A failed window after an idle ramp keeps the ramp's outcome.
+        let mut failed = fixture::failed_repetition(3);
+        failed.failure.as_mut().unwrap().scale_out = fixture::measurement(10, 64, 50.0).scale_out;
+        results.cases[0].variants[0].repetitions.push(failed);
         // A multi-process server over an idle_active ramp.
         results.run.settings.server_processes = Some(2);
         let memory = results.cases[0].variants[0].repetitions[0]

@@ -119,8 +119,10 @@ pub struct Workers {
 pub const WORKER_READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a worker may take to answer a snapshot.
 pub const WORKER_SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a worker may take to flush, close and print its final report.
-pub const WORKER_STOP_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a worker may take to flush, close and print its final report:
+/// closing tens of thousands of connections in each of dozens of processes
+/// sharing two CPUs takes seconds.
+pub const WORKER_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Workers {
     /// Starts one worker per command (each a `serve` with piped stdin and

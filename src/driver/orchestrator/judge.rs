@@ -88,6 +88,7 @@ pub fn judge(
                 server_protocol_errors: window.protocol_errors,
                 server_connection_errors: window.connection_errors,
                 cpu_steal_percent: engine.cpu_steal_percent,
+                scale_out: engine.scale_out,
             }),
             server_window: None,
             server_memory: None,
@@ -142,6 +143,7 @@ struct EngineVerdict {
     measurement: Option<CaseMeasurement>,
     verification: Option<VerificationCounts>,
     cpu_steal_percent: Option<f64>,
+    scale_out: Option<crate::results::measurement::ScaleOutcome>,
 }
 
 fn judge_engine(
@@ -156,6 +158,7 @@ fn judge_engine(
                 measurement: None,
                 verification: None,
                 cpu_steal_percent: None,
+                scale_out: None,
             };
         }
     };
@@ -173,6 +176,7 @@ fn judge_engine(
     EngineVerdict {
         verification: Some(m.verification),
         cpu_steal_percent: m.cpu_steal_percent,
+        scale_out: m.scale_out.clone(),
         measurement: Some(m),
     }
 }

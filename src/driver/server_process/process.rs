@@ -15,6 +15,7 @@ use crate::protocol::Protocol;
 use crate::protocol::control::Command as ControlCommand;
 use crate::server::Variant;
 use crate::server::report::{ReportKind, ServerReport};
+use crate::server::workers::{WORKER_SNAPSHOT_TIMEOUT, WORKER_STOP_TIMEOUT};
 
 use super::control_client::{SNAPSHOT_TIMEOUT, parse_report_line, send_command};
 use super::{ServerControl, ServerError};
@@ -27,6 +28,26 @@ pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// tracepoints, closing its perf events unregisters ~30 tracepoints, which
 /// takes about a second on an idle machine and more on a busy one.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a server of `processes` processes may take to stop: its first
+/// process waits up to [`WORKER_STOP_TIMEOUT`] for the others to close
+/// their connections and report (at a million connections over 56
+/// processes on two CPUs, closing takes longer than 5 s), then exits.
+pub fn stop_timeout(processes: Option<usize>) -> Duration {
+    match processes {
+        Some(p) if p > 1 => WORKER_STOP_TIMEOUT + STOP_TIMEOUT,
+        _ => STOP_TIMEOUT,
+    }
+}
+
+/// How long a snapshot of a server of `processes` processes may take: its
+/// first process gathers the others' (up to [`WORKER_SNAPSHOT_TIMEOUT`]).
+pub fn snapshot_timeout(processes: Option<usize>) -> Duration {
+    match processes {
+        Some(p) if p > 1 => WORKER_SNAPSHOT_TIMEOUT + SNAPSHOT_TIMEOUT,
+        _ => SNAPSHOT_TIMEOUT,
+    }
+}
 /// Bytes of the server's stderr kept for error messages.
 const STDERR_TAIL_BYTES: usize = 4096;
 
@@ -140,6 +161,8 @@ pub struct ServerProcess {
     command_line: Vec<String>,
     baseline_memory: Option<ProcessMemory>,
     exited: bool,
+    stop_timeout: Duration,
+    snapshot_timeout: Duration,
 }
 
 impl ServerProcess {
@@ -198,6 +221,8 @@ impl ServerProcess {
             command_line,
             baseline_memory: None,
             exited: false,
+            stop_timeout: stop_timeout(spec.processes),
+            snapshot_timeout: snapshot_timeout(spec.processes),
         };
         server.addr = server.wait_ready(spec.ready_timeout)?;
         // The tree: with `--processes` the workers are this child's children.
@@ -309,7 +334,7 @@ impl ServerProcess {
 
     /// Asks the server to stop (the `stop` control line, equivalent to
     /// SIGTERM), and returns its final report. A server that does not exit
-    /// within [`STOP_TIMEOUT`] is killed and reported as an error.
+    /// within its [`stop_timeout`] is killed and reported as an error.
     pub fn stop(mut self) -> Result<ServerReport, ServerError> {
         if self.send_command(ControlCommand::Stop).is_err() {
             return Err(self.died());
@@ -317,8 +342,8 @@ impl ServerProcess {
         // Closing stdin also tells a server that watches for EOF to stop.
         self.stdin = None;
         let started = Instant::now();
-        let report = self.read_report(ReportKind::Final, STOP_TIMEOUT);
-        let left = STOP_TIMEOUT.saturating_sub(started.elapsed());
+        let report = self.read_report(ReportKind::Final, self.stop_timeout);
+        let left = self.stop_timeout.saturating_sub(started.elapsed());
         let status = self.wait_exit(left.max(Duration::from_millis(100)));
         match (report, status) {
             (Ok(report), Some(status)) if status.success() => Ok(report),
@@ -332,7 +357,7 @@ impl ServerProcess {
                 self.kill();
                 Err(ServerError::StopTimeout {
                     variant: self.variant.to_string(),
-                    seconds: STOP_TIMEOUT.as_secs_f64(),
+                    seconds: self.stop_timeout.as_secs_f64(),
                 })
             }
             (Err(err), Some(_)) => Err(err),
@@ -353,7 +378,7 @@ impl ServerControl for ServerProcess {
         if self.send_command(ControlCommand::Snapshot).is_err() {
             return Err(self.died());
         }
-        self.read_report(ReportKind::Snapshot, SNAPSHOT_TIMEOUT)
+        self.read_report(ReportKind::Snapshot, self.snapshot_timeout)
     }
 
     fn memory(&self) -> Option<ProcessMemory> {
@@ -468,5 +493,14 @@ mod tests {
         spec.syscall_counting = false;
         let args = spec.server_args();
         assert!(args.contains(&"--no-syscall-counting".to_string()));
+    }
+
+    #[test]
+    fn several_processes_get_the_time_their_workers_are_given() {
+        assert_eq!(stop_timeout(None), STOP_TIMEOUT);
+        assert_eq!(stop_timeout(Some(1)), STOP_TIMEOUT);
+        assert!(stop_timeout(Some(56)) > WORKER_STOP_TIMEOUT);
+        assert_eq!(snapshot_timeout(None), SNAPSHOT_TIMEOUT);
+        assert!(snapshot_timeout(Some(2)) > WORKER_SNAPSHOT_TIMEOUT);
     }
 }

@@ -12,10 +12,6 @@ use crate::results::{Repetition, Status};
 use super::super::{Finding, Holds};
 use super::{LARGE_ATTEMPT_IDLE, MemoryFigures, ScaleCase, thousands_u64};
 
-fn scale_out(r: &Repetition) -> Option<&ScaleOutcome> {
-    r.measurement.as_ref()?.scale_out.as_ref()
-}
-
 fn short(o: &ScaleOutcome) -> bool {
     o.idle_connections_held < o.idle_connections_requested
 }
@@ -29,7 +25,7 @@ pub(super) fn finding(cases: &[ScaleCase]) -> Finding {
                     .variants
                     .iter()
                     .flat_map(|v| &v.repetitions)
-                    .filter_map(scale_out)
+                    .filter_map(Repetition::scale_out)
                     .any(short)
         })
         .collect();
@@ -69,12 +65,25 @@ pub(super) fn finding(cases: &[ScaleCase]) -> Finding {
                         .failure
                         .as_ref()
                         .map_or("no reason recorded".to_string(), |f| f.reasons.join("; "));
-                    evidence.push(format!(
-                        "{head}: measurement failed ({reasons}); no ramp figures recorded"
-                    ));
+                    match r.scale_out() {
+                        Some(o) => {
+                            if short(o) {
+                                fell_short = true;
+                            } else {
+                                held_all = true;
+                            }
+                            evidence.push(format!(
+                                "{head}: {}; measurement failed ({reasons})",
+                                ramp_text(c, r, o)
+                            ))
+                        }
+                        None => evidence.push(format!(
+                            "{head}: measurement failed ({reasons}); no ramp figures recorded"
+                        )),
+                    }
                     continue;
                 }
-                let Some(o) = scale_out(r) else {
+                let Some(o) = r.scale_out() else {
                     evidence.push(format!(
                         "{head}: measurement passed; the main process held every connection \
                          (no worker ramp recorded)"

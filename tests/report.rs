@@ -18,6 +18,7 @@ fn report_regenerates_summary_md_from_results_json() {
         results: dir.path().join("results.json"),
         print: false,
         recompute: false,
+        findings_block: None,
     })
     .unwrap();
     let md = std::fs::read_to_string(&summary).unwrap();
@@ -69,6 +70,7 @@ fn commands_name_a_missing_or_broken_results_file() {
         results: dir.path().to_path_buf(),
         print: false,
         recompute: false,
+        findings_block: None,
     })
     .unwrap_err();
     assert!(
@@ -100,6 +102,7 @@ fn commands_name_a_missing_or_broken_results_file() {
         results: dir.path().to_path_buf(),
         print: false,
         recompute: false,
+        findings_block: None,
     })
     .unwrap_err();
     assert!(
@@ -130,6 +133,7 @@ fn recompute_adds_figures_from_stored_repetitions_and_keeps_the_rest() {
         results: dir.path().to_path_buf(),
         print: false,
         recompute: true,
+        findings_block: None,
     })
     .unwrap();
     let recomputed =
@@ -232,6 +236,7 @@ fn compressed_results_are_read_and_written_back_compressed() {
         results: dir.path().to_path_buf(),
         print: false,
         recompute: true,
+        findings_block: None,
     })
     .unwrap();
     assert!(!dir.path().join("results.json").exists());

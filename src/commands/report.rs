@@ -28,10 +28,34 @@ pub struct ReportArgs {
     /// written back compressed.
     #[arg(long)]
     pub recompute: bool,
+    /// Print the findings list as the README quotes it, and write nothing:
+    /// `all` claims (findings.md's list) or only the `measured` ones (for
+    /// runs of a few profiles, whose other claims are "not measured").
+    #[arg(long, value_name = "WHICH")]
+    pub findings_block: Option<FindingsBlock>,
+}
+
+/// Which claims `--findings-block` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FindingsBlock {
+    All,
+    Measured,
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     let mut loaded = results_input::load(&args.results)?;
+    if let Some(which) = args.findings_block {
+        let results = &loaded.results;
+        print!(
+            "{}",
+            match which {
+                FindingsBlock::All => crate::report::findings::findings_block(results),
+                FindingsBlock::Measured =>
+                    crate::report::findings::measured_findings_block(results),
+            }
+        );
+        return Ok(());
+    }
     // The files are rewritten where they were read.
     super::output::check_dir("RESULTS", &loaded.dir)?;
     if args.recompute {

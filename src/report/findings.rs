@@ -136,8 +136,24 @@ pub fn findings_markdown(results: &ResultsFile) -> String {
 
 /// The findings list alone (what the README embeds).
 pub fn findings_block(results: &ResultsFile) -> String {
+    block(findings(results))
+}
+
+/// [`findings_block`] without the claims the run did not measure: for a
+/// run of a few profiles (the scale runs), whose findings.md lists every
+/// other claim as "not measured in this run".
+pub fn measured_findings_block(results: &ResultsFile) -> String {
+    block(
+        findings(results)
+            .into_iter()
+            .filter(|f| f.holds != Holds::NotMeasured)
+            .collect(),
+    )
+}
+
+fn block(findings: Vec<Finding>) -> String {
     let mut md = String::new();
-    for f in findings(results) {
+    for f in findings {
         let _ = writeln!(md, "- **{}**: {}.", f.claim, f.holds.label());
         for line in &f.evidence {
             let _ = writeln!(md, "  - {line}");

@@ -377,3 +377,23 @@ fn uring_multishot_is_compared_with_the_best_epoll_writev_variant() {
             .all(|f| !f.claim.starts_with("multishot io_uring"))
     );
 }
+
+#[test]
+fn the_measured_block_keeps_every_measured_claim_and_drops_only_the_rest() {
+    let results = fixed_load(25_000, 25_000);
+    let all = findings_block(&results);
+    let measured = measured_findings_block(&results);
+    assert!(all.contains(Holds::NotMeasured.label()), "{all}");
+    assert!(!measured.contains(Holds::NotMeasured.label()), "{measured}");
+    let kept: Vec<Finding> = findings(&results)
+        .into_iter()
+        .filter(|f| f.holds != Holds::NotMeasured)
+        .collect();
+    assert!(!kept.is_empty());
+    for f in kept {
+        assert!(
+            measured.contains(&format!("- **{}**", f.claim)),
+            "{measured}"
+        );
+    }
+}

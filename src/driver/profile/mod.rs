@@ -89,6 +89,7 @@ const BUILTIN_PROFILES: &[(&str, &str)] = embed_profiles![
     "file-size-sweep",
     "idle-scale-1000-active",
     "c1m",
+    "idle-scale-file-1000-active",
 ];
 
 /// The built-in profiles `run` uses when no `--profile` is given: one case

@@ -6,7 +6,7 @@
 //!
 //! The same counters give the whole machine's busy CPU time over a window,
 //! from which the server's and the driver's own CPU is taken out to see
-//! what other processes ran beside them ([`crate::results::other_load`]).
+//! what other processes ran beside them (results' `other_load` module).
 //!
 //! Read from the aggregate `cpu` line of `/proc/stat` (all CPUs, in clock
 //! ticks); pure apart from reading the file, so it is tested on fake trees.

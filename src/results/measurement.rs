@@ -92,7 +92,7 @@ pub struct CaseMeasurement {
     pub cpu_steal_percent: Option<f64>,
     /// CPU seconds the whole machine (every CPU) spent running tasks over
     /// the window, from `/proc/stat`: with the server's and the driver's own
-    /// CPU taken out, what other processes took ([`super::other_load`]).
+    /// CPU taken out, what other processes took (the `other_load` module).
     #[serde(default)]
     pub machine_busy_cpu_seconds: Option<f64>,
     /// Idle connections held by driver worker processes (more than one

@@ -283,18 +283,39 @@ pub(super) struct Slope {
 }
 
 impl Slope {
+    /// Whether a line through the two counts describes the memory: a
+    /// negative cost per active connection means the cost per connection
+    /// itself grew with N (a thread per connection), and neither figure
+    /// is a per-connection cost.
+    fn fits(&self) -> bool {
+        self.per_active_bytes >= 0.0
+    }
+
     fn text(&self) -> String {
         let mib = |bytes: f64| format!("{:.1} MiB", bytes / (1024.0 * 1024.0));
-        format!(
-            "{}, {} active: server RSS growth {} at {} idle and {} at {} idle (per connection × \
-             connections held): {:.2} KiB per idle connection (Δ total / Δ idle), {:.2} KiB per \
-             active connection ((total − per idle × idle) / active)",
+        let head = format!(
+            "{}, {} active: server RSS growth {} at {} idle and {} at {} idle",
             self.variant,
             thousands_u64(self.active),
             mib(self.total_from_bytes),
             thousands_u64(self.idle_from),
             mib(self.total_to_bytes),
             thousands_u64(self.idle_to),
+        );
+        if !self.fits() {
+            let per_connection = |total: f64, idle: u64| total / (idle + self.active) as f64;
+            return format!(
+                "{head}: {:.2} and {:.2} KiB per connection, so the cost per connection grows \
+                 with N and no line through the two counts splits it into idle and active parts \
+                 (it would give {:.2} KiB per active connection)",
+                per_connection(self.total_from_bytes, self.idle_from) / 1024.0,
+                per_connection(self.total_to_bytes, self.idle_to) / 1024.0,
+                self.per_active_bytes / 1024.0
+            );
+        }
+        format!(
+            "{head} (per connection × connections held): {:.2} KiB per idle connection (Δ total / \
+             Δ idle), {:.2} KiB per active connection ((total − per idle × idle) / active)",
             self.per_idle_bytes / 1024.0,
             self.per_active_bytes / 1024.0
         )
@@ -367,10 +388,17 @@ fn idle_against_active(cases: &[ScaleCase], slopes: &[Slope]) -> Finding {
             )],
         };
     }
-    let cheaper = slopes.iter().all(|s| s.per_idle_bytes < s.per_active_bytes);
+    let fitting: Vec<&Slope> = slopes.iter().filter(|s| s.fits()).collect();
+    let cheaper = fitting
+        .iter()
+        .all(|s| s.per_idle_bytes < s.per_active_bytes);
     Finding {
         claim,
-        holds: if cheaper { Holds::Yes } else { Holds::No },
+        holds: match (fitting.is_empty(), cheaper) {
+            (true, _) => Holds::NotShown,
+            (false, true) => Holds::Yes,
+            (false, false) => Holds::No,
+        },
         evidence: slopes.iter().map(Slope::text).collect(),
     }
 }

@@ -352,3 +352,30 @@ fn without_a_large_or_short_ramp_the_attempt_is_not_measured() {
         ]
     );
 }
+
+#[test]
+fn a_cost_per_connection_that_grows_with_n_is_not_split_into_idle_and_active() {
+    // A thread per connection: 14 KiB a connection at 10,000, 22 KiB at
+    // 100,000, so the line through them has a negative active part.
+    let (from, to) = (10_000.0 * 14.0 * 1024.0, 100_000.0 * 22.0 * 1024.0);
+    let per_idle = (to - from) / 90_000.0;
+    let slope = Slope {
+        variant: "tpc-rw".into(),
+        active: 1000,
+        idle_from: 9000,
+        idle_to: 99_000,
+        total_from_bytes: from,
+        total_to_bytes: to,
+        per_idle_bytes: per_idle,
+        per_active_bytes: (from - per_idle * 9000.0) / 1000.0,
+    };
+    let finding = idle_against_active(&[], &[slope]);
+    assert_eq!(finding.holds, Holds::NotShown);
+    assert!(
+        finding.evidence[0].contains(
+            "14.00 and 22.00 KiB per connection, so the cost per connection grows with N"
+        ),
+        "{:?}",
+        finding.evidence
+    );
+}

@@ -60,34 +60,20 @@ pub(super) fn finding(cases: &[ScaleCase]) -> Finding {
                     r.index,
                     r.purpose.name()
                 );
-                if r.status == Status::Failed {
-                    let reasons = r
-                        .failure
-                        .as_ref()
-                        .map_or("no reason recorded".to_string(), |f| f.reasons.join("; "));
-                    match r.scale_out() {
-                        Some(o) => {
-                            if short(o) {
-                                fell_short = true;
-                            } else {
-                                held_all = true;
-                            }
-                            evidence.push(format!(
-                                "{head}: {}; measurement failed ({reasons})",
-                                ramp_text(c, r, o)
-                            ))
-                        }
-                        None => evidence.push(format!(
-                            "{head}: measurement failed ({reasons}); no ramp figures recorded"
-                        )),
-                    }
-                    continue;
-                }
+                let outcome = match &r.failure {
+                    _ if r.status != Status::Failed => "measurement passed".to_string(),
+                    Some(f) => format!("measurement failed ({})", f.reasons.join("; ")),
+                    None => "measurement failed (no reason recorded)".to_string(),
+                };
                 let Some(o) = r.scale_out() else {
-                    evidence.push(format!(
-                        "{head}: measurement passed; the main process held every connection \
-                         (no worker ramp recorded)"
-                    ));
+                    evidence.push(if r.status == Status::Failed {
+                        format!("{head}: {outcome}; no ramp figures recorded")
+                    } else {
+                        format!(
+                            "{head}: {outcome}; the main process held every connection (no \
+                             worker ramp recorded)"
+                        )
+                    });
                     continue;
                 };
                 if short(o) {
@@ -95,10 +81,7 @@ pub(super) fn finding(cases: &[ScaleCase]) -> Finding {
                 } else {
                     held_all = true;
                 }
-                evidence.push(format!(
-                    "{head}: {}; measurement passed",
-                    ramp_text(c, r, o)
-                ));
+                evidence.push(format!("{head}: {}; {outcome}", ramp_text(c, r, o)));
             }
             if result.repetitions.is_empty() {
                 evidence.push(format!(
